@@ -1,0 +1,113 @@
+"""The `as` / `aftersales` command.
+
+This module is all that `as --help` imports besides click: each command group lives in
+its own module under aftersales/cli/ and is imported only when it runs (click's LazyGroup
+pattern). The short help of each command is kept here so the listing needs no import.
+
+`as` is also the GNU assembler. When this program is called as `as` with arguments that
+are not ours (what a compiler passes), it hands them unchanged to the next `as` on PATH
+after its own directory and returns that program's exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# name -> (module, short help). Keep the help in step with each command's docstring.
+COMMANDS = {
+    "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
+    "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
+    "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
+}
+
+_VALUE_OPTIONS = ("--workspace", "-w", "--now", "--format", "--by")
+_OUR_FLAGS = ("--help", "-h", "--version")
+_ASM_SUFFIXES = (".s", ".S", ".asm", ".o")
+
+
+def is_ours(args: list) -> bool:
+    """True when `args` are meant for aftersales, False when they look like an assembler call."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in _VALUE_OPTIONS:
+            i += 2
+            continue
+        if any(a.startswith(o + "=") for o in _VALUE_OPTIONS if o.startswith("--")):
+            i += 1
+            continue
+        if a in _OUR_FLAGS or a in COMMANDS:
+            return True
+        if a.startswith("-") or a.endswith(_ASM_SUFFIXES) or os.path.isfile(a):
+            return False
+        return True  # an unknown word: ours, so a typo gets our "no such command" message
+    return True
+
+
+def _next_assembler(me: str):
+    """The first `as` on PATH after the directory holding `me`, never `me` itself."""
+    exe = "as.exe" if os.name == "nt" else "as"
+    mydir = os.path.dirname(os.path.abspath(me))
+    after, before = [], []
+    seen_me = False
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        d = d or "."
+        try:
+            if os.path.samefile(d, mydir):
+                seen_me = True
+                continue
+        except OSError:
+            pass
+        cand = os.path.join(d, exe)
+        if not (os.path.isfile(cand) and os.access(cand, os.X_OK)):
+            continue
+        try:
+            if os.path.samefile(cand, me):
+                continue
+        except OSError:
+            pass
+        (after if seen_me else before).append(cand)
+    found = after + before
+    return found[0] if found else None
+
+
+def hand_off(args: list) -> None:
+    """Run the real assembler with `args`; never returns."""
+    me = sys.argv[0]
+    if os.environ.get("AFTERSALES_AS_HANDOFF"):
+        sys.stderr.write("as: another aftersales `as` is on PATH where the assembler should be; "
+                         "put binutils' directory before it\n")
+        sys.exit(2)
+    target = _next_assembler(me)
+    if target is None:
+        sys.stderr.write(f"as: no assembler found on PATH after {os.path.dirname(os.path.abspath(me))}; "
+                         "install binutils, or call `aftersales` for the after-sales tool\n")
+        sys.exit(2)
+    os.environ["AFTERSALES_AS_HANDOFF"] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # pragma: no cover
+        import subprocess
+
+        sys.exit(subprocess.call([target] + list(args)))
+    os.execv(target, [target] + list(args))
+
+
+def _fix_stdio() -> None:
+    """Under cron (no LANG) Python may pick ASCII for stdout; Chinese text needs UTF-8."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", "") or "").lower().replace("-", "").replace("_", "")
+        if enc in ("ascii", "ansix3.41968", "646", "usascii", "") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    prog = os.path.basename(sys.argv[0])
+    if prog.lower() in ("as", "as.exe") and not is_ours(args):
+        hand_off(args)
+    _fix_stdio()
+    from .root import cli
+
+    cli.main(args=args, prog_name=prog if prog in ("as", "aftersales") else "aftersales")

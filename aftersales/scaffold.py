@@ -1,0 +1,70 @@
+"""Create a new shop workspace: the default policy pack, every ledger, git settings."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .errors import InputError
+from .ledger import LEDGER_DIR, LEDGERS, LOCK_NAME, create
+
+PACK = Path(__file__).parent / "pack"
+
+GITATTRIBUTES = """\
+# Ledgers are append-only: when two clones both append, keep both sides' lines.
+ledgers/*.csv merge=union text eol=lf
+policies/*.toml text eol=lf
+evidence/** binary
+"""
+
+GITIGNORE = f"""\
+/{LEDGER_DIR}/{LOCK_NAME}
+"""
+
+SHOP_README = """\
+# {name}: after-sales workspace
+
+This folder is a shop workspace for `aftersales` (also installed as `as`).
+
+- `policies/`: the shop's rules as TOML. Change them in a commit of their own; run
+  `aftersales check` before committing.
+- `ledgers/`: append-only CSV records. Never edit or reorder existing lines; every
+  command appends one line per event. `.gitattributes` merges them with `merge=union`.
+- `evidence/`: photos attached to tickets, stored by content hash.
+
+Start with:
+
+    aftersales check
+    aftersales --by a01 ticket new --help
+
+Keep it in git (`git init && git add -A && git commit -m "New shop"`) and pull/push as
+usual: two people who both appended merge without conflicts.
+"""
+
+
+def init_workspace(target: Path) -> list:
+    """Create the workspace at `target`; returns the paths created (relative)."""
+    target = Path(target).expanduser()
+    if (target / "policies").exists() or (target / "ledgers").exists():
+        raise InputError(f"{target}: already holds policies/ or ledgers/; choose an empty or new folder")
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder")
+    created = []
+    (target / "policies").mkdir(parents=True)
+    for src in sorted((PACK / "policies").glob("*.toml")):
+        shutil.copyfile(src, target / "policies" / src.name)
+        created.append(f"policies/{src.name}")
+    for name in LEDGERS:
+        create(target, name)
+        created.append(LEDGERS[name].file)
+    for fname, text in ((".gitattributes", GITATTRIBUTES), (".gitignore", GITIGNORE),
+                        ("README.md", SHOP_README.format(name=target.resolve().name))):
+        p = target / fname
+        if p.exists():
+            existing = p.read_text(encoding="utf-8")
+            if text not in existing:
+                p.write_text(existing.rstrip("\n") + "\n" + text, encoding="utf-8", newline="\n")
+        else:
+            p.write_text(text, encoding="utf-8", newline="\n")
+        created.append(fname)
+    return created

@@ -1,0 +1,96 @@
+"""A shop workspace: a folder holding policies/ and ledgers/ (usually a git repository)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from .errors import InputError
+
+ENV_WORKSPACE = "AFTERSALES_WORKSPACE"
+ENV_USER = "AS_USER"
+
+
+def is_workspace(path: Path) -> bool:
+    return (path / "policies").is_dir() and (path / "ledgers").is_dir()
+
+
+def find_root(option: Optional[str], cwd: Optional[Path] = None) -> Path:
+    """--workspace, then $AFTERSALES_WORKSPACE, then the nearest folder upward."""
+    for given, origin in ((option, "--workspace"), (os.environ.get(ENV_WORKSPACE), ENV_WORKSPACE)):
+        if given:
+            p = Path(given).expanduser()
+            if not is_workspace(p):
+                raise InputError(
+                    f"{origin} {given}: not a shop workspace (it needs policies/ and ledgers/); "
+                    f"create one with `aftersales init {given}`"
+                )
+            return p.resolve()
+    here = Path(cwd or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        if is_workspace(d):
+            return d
+    raise InputError(
+        "no shop workspace here or above; cd into one, pass --workspace DIR, "
+        f"or set {ENV_WORKSPACE} (create one with `aftersales init DIR`)"
+    )
+
+
+class Workspace:
+    def __init__(self, root: Path, now: Optional[str] = None, by: Optional[str] = None):
+        self.root = Path(root)
+        self._now_opt = now
+        self._by_opt = by
+        self._policy = None
+        self._now = None
+
+    @classmethod
+    def find(cls, option=None, now=None, by=None) -> "Workspace":
+        return cls(find_root(option), now=now, by=by)
+
+    @property
+    def policy(self):
+        if self._policy is None:
+            from .policy import load_policy
+
+            self._policy = load_policy(self.root)
+        return self._policy
+
+    @property
+    def tz(self):
+        return self.policy.tz()
+
+    @property
+    def now(self):
+        if self._now is None:
+            from .clock import parse_now, system_now
+
+            if self._now_opt:
+                try:
+                    self._now = parse_now(self._now_opt, self.tz)
+                except ValueError as e:
+                    raise InputError(f"--now: {e}") from None
+            else:
+                self._now = system_now(self.tz)
+        return self._now
+
+    def actor(self) -> str:
+        """The acting staff member's ID (--by, else $AS_USER), checked against the roster."""
+        by = self._by_opt or os.environ.get(ENV_USER)
+        if not by:
+            raise InputError(f"who is acting? pass --by STAFF_ID or set {ENV_USER} (staff are listed in policies/staff.toml)")
+        member = self.policy.staff_member(by)
+        if member is None:
+            from .schema import closest
+
+            raise InputError(f"--by {by}: unknown staff member; {closest(by, [s.id for s in self.policy.staff])}")
+        if not member.active:
+            raise InputError(f"--by {by}: {member.name} is no longer active in policies (active = false)")
+        return by
+
+    def rel(self, path: Path) -> str:
+        try:
+            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
