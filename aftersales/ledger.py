@@ -294,22 +294,25 @@ class LedgerReader:
                     pending = (start, row)
             except UnicodeDecodeError:
                 line = _bad_utf8_line(self.path)
-                self._problem(line, "not UTF-8 text; re-save the file as UTF-8 (a GBK export comes in with `aftersales import`)", unreadable=True)
+                if torn and line >= prev_end + 1 and _only_last_line_bad(self.path):
+                    self._problem(prev_end + 1, TORN, _tail(self.path, prev_end + 1))
+                else:
+                    self._problem(line, "not UTF-8 text; re-save the file as UTF-8 (a GBK export comes in with `aftersales import`)", unreadable=True)
                 return
             except csv.Error as e:
                 line = prev_end + 1
                 if torn or "unexpected end of data" in str(e):
-                    self._problem(line, "torn last line: a write was cut off; nothing after it was written. "
-                                  "Delete that incomplete line (it was never a complete record) and re-enter it", _tail(self.path))
+                    self._problem(line, TORN, _tail(self.path, line))
                 else:
                     self._problem(line, f"malformed CSV: {e}; fix the quoting on that line", _line_text(self.path, line))
                 return
             if pending is not None:
                 if torn:
-                    self._problem(pending[0], "torn last line: a write was cut off; nothing after it was written. "
-                                  "Delete that incomplete line (it was never a complete record) and re-enter it", _tail(self.path))
+                    self._problem(pending[0], TORN, _tail(self.path, pending[0]))
                     return
                 yield from self._emit(*pending)
+            elif torn:  # only a header, cut off before its newline
+                self._problem(1, TORN, _tail(self.path, 1))
 
     def _emit(self, line: int, row: list):
         if len(row) != len(self.schema.columns) or self.check_values:
@@ -359,10 +362,28 @@ def _bad_utf8_line(path: Path) -> int:
         return raw[: e.start].count(b"\n") + 1
 
 
-def _tail(path: Path) -> str:
+TORN = ("torn last line: a write was cut off; nothing after it was written. "
+        "Delete that incomplete record (it was never complete) and enter it again")
+
+
+def _tail(path: Path, line: int) -> str:
+    """The file's text from physical line `line` to the end (the torn record)."""
     raw = path.read_bytes()
-    last = raw.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-    return last.decode("utf-8", "replace")[:200]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    parts = raw.split(b"\n")
+    return b"\n".join(parts[line - 1:]).decode("utf-8", "replace").rstrip("\r\n")[:300]
+
+
+def _only_last_line_bad(path: Path) -> bool:
+    """True when every line but the last decodes: a crash cut a character in half."""
+    raw = path.read_bytes()
+    head, _, _last = raw.rpartition(b"\n")
+    try:
+        head.decode("utf-8-sig")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _line_text(path: Path, line: int) -> str:
@@ -396,27 +417,40 @@ def locked(root: Path, timeout: float = 30.0):
     if lock is None:
         lock = _locks[key] = FileLock(key, timeout=timeout)
     try:
-        with lock:
-            yield
+        lock.acquire(timeout=timeout)
     except Timeout:
         raise InputError(f"{LEDGER_DIR}/{LOCK_NAME}: another aftersales command has held the ledger lock for {timeout:.0f} s; try again") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _field(value: str) -> str:
+    # csv.writer leaves a lone CR unquoted when the line terminator is LF, and a reader then
+    # splits the record there; quote every field that holds a delimiter, quote, CR or LF.
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def encode_rows(schema: Schema, rows: list, policy=None) -> bytes:
     """Validate and encode rows (dicts by column name) as CSV bytes; InputError if invalid."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    out = []
     names = schema.column_names
     for row in rows:
         unknown = set(row) - set(names)
         if unknown:
             raise InputError(f"{schema.file}: no column {', '.join(sorted(unknown))} in this ledger")
-        values = [format_value(row.get(n)) for n in names]
+        try:
+            values = [format_value(row.get(n)) for n in names]
+        except ValueError as e:
+            raise InputError(f"{schema.file}: refusing to write an invalid record: {e}") from None
         msgs = check_row(schema, values, policy)
         if msgs:
             raise InputError(f"{schema.file}: refusing to write an invalid record: {msgs[0]}")
-        w.writerow(values)
-    return buf.getvalue().encode("utf-8")
+        out.append(",".join(_field(v) for v in values) + "\n")
+    return "".join(out).encode("utf-8")
 
 
 def append(root: Path, name: str, rows: list, policy=None) -> None:
@@ -432,10 +466,14 @@ def append(root: Path, name: str, rows: list, policy=None) -> None:
             if size == 0:
                 data = schema.header.encode("utf-8") + data
             elif _ends_torn(path):
-                line = path.read_bytes().count(b"\n") + 1
+                reader = LedgerReader(root, name, strict=False)
+                for _ in reader:
+                    pass
+                torn = [p for p in reader.problems if "torn" in p.message]
+                line = torn[0].line if torn else path.read_bytes().count(b"\n") + 1
                 raise InputError(
                     f"{schema.file}:{line}: torn last line (a write was cut off); nothing was written. "
-                    "Delete that incomplete line, then run the command again"
+                    "Delete that incomplete record, then run the command again"
                 )
             view = memoryview(data)
             while view:

@@ -114,7 +114,9 @@ class Cap:
                 return cls(percent=Decimal(m.group(1) or "100"), of=m.group(2))
         try:
             return cls(amount=schema.parse_money(value))
-        except ValueError:
+        except ValueError as e:
+            if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\s*-?[\d.]+\s*", value)):
+                raise
             raise ValueError(
                 f'{schema.describe(value)} is not a cap; write "10.00", "10% item_amount", '
                 '"30% order_amount" or "shipping_fee"'
@@ -384,8 +386,8 @@ class Actions:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    when: Conditions
     then: Actions
+    when: Conditions = Conditions()  # no conditions: every ticket matches
     stop: bool = False  # true: later rules are not evaluated once this one matches
     note: str = ""
 
@@ -607,7 +609,10 @@ def check_policy(root: Path) -> tuple[Optional[Policy], list[Problem]]:
         return None, sorted(problems, key=Problem.sort_key)
     errs = schema.Errors()
     policy = schema.build(Policy, merged, (), errs)
+    unreadable = any(p.unreadable for p in problems)
     for path, message in errs.items:
+        if unreadable and not path and message.startswith("missing required key"):
+            continue  # the section is most likely in the file that could not be read
         if path:
             problems.append(src.problem(path[0], path[1:], message))
         else:
@@ -647,7 +652,7 @@ def _check_staff(p: Policy, src: PolicySource):
     ids = {}
     for i, s in enumerate(p.staff):
         if s.id in ids:
-            yield src.problem("staff", (i, "id"), f"duplicate staff id '{s.id}' (first at line {src.docs['staff'].line_of(('staff', ids[s.id]))})")
+            yield src.problem("staff", (i, "id"), f"duplicate staff id '{s.id}' (first at line {src.docs['staff'].line_of(('staff', ids[s.id], 'id'))})")
         ids.setdefault(s.id, i)
         if s.role not in p.roles:
             yield _ref(src, "staff", (i, "role"), "role", s.role, p.roles)
@@ -738,7 +743,8 @@ def _check_rules(p: Policy, src):
     names: dict = {}
     for i, r in enumerate(p.rules):
         if r.name in names:
-            yield src.problem("rules", (i, "name"), f"duplicate rule name '{r.name}' (rule {names[r.name] + 1} has it too)")
+            first = src.docs["rules"].line_of(("rules", names[r.name], "name"))
+            yield src.problem("rules", (i, "name"), f"duplicate rule name '{r.name}' (rule {names[r.name] + 1}, line {first}, has it too)")
         names.setdefault(r.name, i)
         w, t = r.when, r.then
         for attr, known, kind in (

@@ -93,6 +93,7 @@ def key_lines(text: str) -> dict:
                 lines.setdefault(path, line)
                 path = path + (idx,)
             lines[path] = line
+            _parents(lines, path, line)
             table = path
             s.skip_to_eol()
             continue
@@ -101,9 +102,16 @@ def key_lines(text: str) -> dict:
         s.pos += 1  # '='
         path = table + tuple(keys)
         lines[path] = line
+        _parents(lines, path, line)
         s.read_value(path, lines)
         s.skip_to_eol()
     return lines
+
+
+def _parents(lines: dict, path: tuple, line: int) -> None:
+    """Tables implied by a header or dotted key ([roles.agent] implies roles) start at its line."""
+    for i in range(1, len(path)):
+        lines.setdefault(path[:i], line)
 
 
 def _resolve(keys: list, aot_index: dict) -> tuple:
