@@ -373,6 +373,10 @@ class Conditions:
     missing: tuple[str, ...] = ()  # ticket fields that must be empty
     present: tuple[str, ...] = ()  # ticket fields that must be filled
 
+    # a rule's own keys written after [rules.when] or [rules.then] land in that table
+    MISPLACED = {k: f"'{k}' belongs to the rule itself: write it above [rules.when] and [rules.then]"
+                 for k in ("name", "stop", "note")}
+
 
 @dataclass(frozen=True)
 class Actions:
@@ -381,6 +385,10 @@ class Actions:
     abnormal: str = ""  # the reason, e.g. "over_48h"
     alert: str = ""  # the alert text
     group: str = ""  # hand the ticket to this group (a department with group = true)
+
+    # a rule's own keys written after [rules.when] or [rules.then] land in that table
+    MISPLACED = {k: f"'{k}' belongs to the rule itself: write it above [rules.when] and [rules.then]"
+                 for k in ("name", "stop", "note")}
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,8 @@ def build(cls, data: dict, path: tuple, errs: Errors):
     for key, value in data.items():
         f = fields.get(key)
         if f is None:
-            errs.add(path + (key,), f"unknown key '{key}'; {closest(key, fields)}")
+            hint = getattr(cls, "MISPLACED", {}).get(key)
+            errs.add(path + (key,), f"unknown key '{key}'; {hint or closest(key, fields)}")
             bad = True
             continue
         out = convert(hints[f.name], value, path + (key,), errs)

@@ -55,7 +55,7 @@ class Ticket:
         "id", "opened_at", "opened_by", "fields", "status", "priority", "department", "assignee",
         "group", "abnormal", "first_reply_at", "last_reply_at", "last_message_at", "resolved_at",
         "closed_at", "identity_verified", "accepted", "cause", "evidence", "events", "messages",
-        "alerts", "forced", "line",
+        "alerts", "forced", "line", "notified", "routed", "reopened_at",
     )
 
     def __init__(self, tid: str):
@@ -83,6 +83,9 @@ class Ticket:
         self.alerts: list = []
         self.forced = ""
         self.line = 0
+        self.notified: set = set()  # what `sla-check --notify` already recorded
+        self.routed: dict = {}  # action -> the value routing last decided for it
+        self.reopened_at = None
 
     # -- derived
     @property
@@ -96,6 +99,11 @@ class Ticket:
     @property
     def summary(self) -> str:
         return self.fields.get("summary", "")
+
+    @property
+    def open_since(self):
+        """When the ticket was opened, or last reopened."""
+        return self.reopened_at or self.opened_at
 
     @property
     def is_open(self) -> bool:
@@ -128,6 +136,12 @@ class Ticket:
             self.abnormal = e.ref
         elif t == "alert":
             self.alerts.append(e.text)
+        elif t == "sla":
+            self.notified.add(("sla", e.ref, e.data.get("start", ""), e.text))
+        elif t == "escalate":
+            self.notified.add(("escalate", e.data.get("since", ""), e.ref))
+        if "rule" in e.data and t in ("department", "priority", "abnormal", "alert", "group"):
+            self.routed[t] = (e.data["rule"], e.ref if t != "alert" else e.text)
         elif t == "reply":
             if self.first_reply_at is None:
                 self.first_reply_at = e.at
@@ -158,6 +172,7 @@ class Ticket:
             self.forced = e.text if e.data.get("forced") else ""
         elif t == "reopen":
             self.status = "open"
+            self.reopened_at = e.at
             self.resolved_at = None
             self.closed_at = None
             self.accepted = False
@@ -212,6 +227,45 @@ def fold(events: Iterable[Event]) -> dict:
 
 def load_tickets(root: Path) -> dict:
     return {tid: t for tid, t in fold(iter_events(root)).items() if t.opened_at is not None}
+
+
+def load_open_tickets(root: Path) -> dict:
+    """The tickets not closed, folded from one streaming pass over the ledger.
+
+    Rows of a ticket are dropped from memory as soon as it closes, so memory follows the
+    number of open tickets, not the length of the history. A ticket reopened after its
+    rows were dropped is read again in a second, targeted pass.
+    """
+    rel = ledger.schema_of(LEDGER).file
+    closed: set = set()
+    reopened: set = set()
+    rows: dict = {}
+    for line, row in ledger.records(root, LEDGER):
+        tid = row[0]
+        typ = row[3]
+        if tid in closed:
+            if typ != "reopen":
+                continue
+            closed.discard(tid)
+            reopened.add(tid)
+        elif typ == "close":
+            closed.add(tid)
+            rows.pop(tid, None)
+            continue
+        lst = rows.get(tid)
+        if lst is None:
+            rows[tid] = [(line, row)]
+        else:
+            lst.append((line, row))
+    again = reopened & rows.keys()
+    if again:
+        full: dict = {tid: [] for tid in again}
+        for line, row in ledger.records(root, LEDGER):
+            if row[0] in full:
+                full[row[0]].append((line, row))
+        rows.update(full)
+    events = (_event(line, row, rel) for lst in rows.values() for line, row in lst)
+    return {tid: t for tid, t in fold(events).items() if t.opened_at is not None and t.is_open}
 
 
 def resolve_id(root: Path, typed: str) -> str:

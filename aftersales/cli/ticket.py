@@ -67,22 +67,34 @@ def new(app, fmt, **values):
     """
     from .. import ids, tickets
 
+    from .. import routing
+
     ws, policy = _ctx(app)
     by = ws.actor()
     events = tickets.intake(policy, ws.now, by, values)
-    tickets.append_events(ws.root, events, policy)
     opened = events[0]
-    prio = next(e.ref for e in events if e.type == "priority")
+    t = tickets.fold(events)[opened.ticket]
+    routed, decision = routing.route_ticket(policy, t, ws.now)  # intake routes at once
+    for e in routed:
+        t.apply(e)
+    tickets.append_events(ws.root, events + routed, policy)
     cat = policy.categories[opened.ref]
+    dep, missing = routing.missing_fields(policy, t, decision)
     if fmt_of(app, fmt) == "table":
-        click.echo(f"{ids.short(opened.ticket)}  priority {prio} ({policy.priorities[prio].name})  "
+        click.echo(f"{ids.short(opened.ticket)}  priority {t.priority} ({policy.priorities[t.priority].name})  "
                    f"{policy.kinds[cat.kind].name}/{cat.name}")
+        for e in routed:
+            click.echo(f"  {e.type} {e.text if e.type == 'alert' else e.ref} (rule {e.data['rule']})")
     else:
         from ..render import listing
 
-        row = {"ticket": opened.ticket, "short": ids.short(opened.ticket), "priority": prio,
-               "kind": cat.kind, "category": opened.ref, "opened_at": opened.at}
+        row = {"ticket": opened.ticket, "short": ids.short(opened.ticket), "priority": t.priority,
+               "kind": cat.kind, "category": opened.ref, "department": t.department, "group": t.group,
+               "abnormal": t.abnormal, "opened_at": opened.at}
         click.echo(listing([row], list(row), fmt_of(app, fmt)), nl=False)
+    if missing:
+        click.echo(f"warning: {ids.short(opened.ticket)} goes to {policy.departments[dep].name} ({dep}), which needs: "
+                   f"{', '.join(missing)}; add them with `aftersales ticket set`", err=True)
 
 
 def _record(app, typed, typ, ref="", text="", data=None, note=""):
@@ -123,8 +135,21 @@ def reply(app, ticket, text):
 @click.argument("text")
 @click.pass_obj
 def message(app, ticket, text):
-    """Record a message from the customer, in their words."""
-    _record(app, ticket, "message", text=text)
+    """Record a message from the customer, in their words; routing runs at once on it."""
+    from .. import compensation, ids, ledger, routing, tickets
+
+    ws, policy = _ctx(app)
+    by = ws.actor()
+    with ledger.locked(ws.root):
+        t = tickets.load_ticket(ws.root, ticket)
+        ev = tickets.event(policy, t, ws.now, by, "message", "", text)
+        t.apply(ev)
+        paid = compensation.paid_by_ticket(ws.root).get(t.id, compensation.CENT * 0)
+        routed, _ = routing.route_ticket(policy, t, ws.now, paid=paid)
+        tickets.append_events(ws.root, [ev] + routed, policy)
+    click.echo(f"{ids.short(t.id)}: message recorded")
+    for e in routed:
+        click.echo(f"  {e.type} {e.text if e.type == 'alert' else e.ref} (rule {e.data['rule']})")
 
 
 @cli.command("note")
@@ -356,7 +381,8 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
     filters = {"kind": kind, "category": category, "department": department, "assignee": assignee,
                "priority": priority, "channel": channel}
     rows = []
-    for t in sorted(tickets.load_tickets(ws.root).values(), key=lambda t: (t.opened_at, t.id)):
+    loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
+    for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
         if status == "open" and not t.is_open or status not in ("open", "all") and t.status != status:
             continue
         r = _row(t, policy, now, full_phone, short=fmt_of(app, fmt) == "table")
@@ -406,7 +432,13 @@ def show(app, ticket, full_phone, fmt):
         timeline.append({"at": e.at, "by": e.by, "type": e.type, "ref": e.ref, "text": text,
                          "data": {} if e.type == "open" else e.data})
     if f != "table":
+        level = 0
+        if t.is_open:
+            from .. import sla
+
+            level, _ = sla.escalation_level(policy, t, [c for c in sla.evaluate(policy, t, ws.now) if c.running], ws.now)
         doc = {"ticket": t.id, "status": t.status, "priority": t.priority, "department": t.department,
+               "escalation_level": level,
                "assignee": t.assignee, "group": t.group, "abnormal": t.abnormal, "opened_at": t.opened_at,
                "opened_by": t.opened_by, "fields": fields, "evidence": sorted(t.evidence),
                "checklist_missing": missing, "timeline": timeline}
@@ -439,6 +471,20 @@ def show(app, ticket, full_phone, fmt):
     lines.append(f"  evidence: {', '.join(sorted(t.evidence)) or 'none'}")
     if missing:
         lines.append("  to close: " + "; ".join(missing))
+    if t.is_open:
+        from .. import sla
+
+        cycles = [c for c in sla.evaluate(policy, t, ws.now) if c.running]
+        level, since = sla.escalation_level(policy, t, cycles, ws.now)
+        if cycles:
+            lines.append(f"time limits at {ws.now.strftime('%Y-%m-%d %H:%M')}:")
+            for c in cycles:
+                left = c.deadline - ws.now
+                lines.append(f"  {c.timer.name} ({c.timer_id}): {c.state}{' (paused)' if c.paused else ''}, "
+                             f"deadline {c.deadline.astimezone(policy.tz()).strftime('%m-%d %H:%M')}, "
+                             f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
+        if level:
+            lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
     lines.append("timeline:")
     for e in timeline:
         who = f"{e['by']} {staff.get(e['by'], '')}".rstrip()

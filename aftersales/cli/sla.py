@@ -1,0 +1,124 @@
+"""`as sla-check`: every running time limit of the open tickets, for people and for cron."""
+
+import click
+
+from .common import fmt_of, output_format
+
+COLUMNS = ["ticket", "timer", "name", "state", "deadline", "left", "paused", "priority", "department",
+           "assignee", "level", "tell"]
+
+
+def _left(delta) -> str:
+    s = int(delta.total_seconds())
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m = s // 60
+    return sign + (f"{d}d{h}h" if d else f"{h}h{m:02d}m" if h else f"{m}m")
+
+
+@click.command("sla-check")
+@click.option("--notify", is_flag=True,
+              help="Record each new warning, breach and escalation level once, as ticket events, and list only those.")
+@click.option("--state", "states", multiple=True, type=click.Choice(["ok", "warning", "breached"]),
+              help="Only these states (repeatable; default: all).")
+@output_format
+@click.pass_obj
+def cli(app, notify, states, fmt):
+    """Check every open ticket's time limits at --now; exit 1 if any is breached.
+
+    For each running timer: its deadline, the time left (negative when overdue), its
+    state (ok, warning, breached), the red-header escalation level and who is to be
+    told. Run it from cron every five minutes as `aftersales sla-check --notify`: each
+    warning, breach and new escalation level is then recorded once, so each run prints
+    only what is new and a skipped run loses nothing.
+    """
+    from .. import ids, ledger, sla, tickets
+
+    ws = app.ws()
+    policy, now = ws.policy, ws.now
+    f = fmt_of(app, fmt)
+    rows, new_events = [], []
+    with ledger.locked(ws.root) if notify else _nothing():
+        open_tickets = tickets.load_open_tickets(ws.root)
+        clocks: dict = {}
+        any_breach = False
+        for t in sorted(open_tickets.values(), key=lambda t: (t.opened_at, t.id)):
+            cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
+            if not cycles:
+                continue
+            level, since = sla.escalation_level(policy, t, cycles, now)
+            for c in cycles:
+                any_breach = any_breach or c.state == "breached"
+                lvl = level if c.state == "breached" else 0
+                tell = sla.to_tell(policy, t, lvl) if c.state != "ok" else []
+                row = {"ticket": t.id if f != "table" else ids.short(t.id), "timer": c.timer_id, "name": c.timer.name,
+                       "state": c.state, "deadline": c.deadline, "left": _left(c.deadline - now),
+                       "paused": c.paused, "priority": t.priority, "department": t.department,
+                       "assignee": t.assignee, "level": lvl, "tell": tell, "started": c.start}
+                if notify:
+                    fresh = _notifications(t, c, now, tell)
+                    if not fresh:
+                        continue
+                    new_events.extend(fresh)
+                if not states or c.state in states:
+                    rows.append(row)
+            if notify and level and since is not None:
+                new_events.extend(_escalations(policy, t, level, since, now))
+        if new_events:
+            tickets.append_events(ws.root, new_events, policy)
+    if f == "table":
+        for r in rows:
+            r["deadline"] = r["deadline"].astimezone(policy.tz()).strftime("%m-%d %H:%M")
+            r["paused"] = "paused" if r["paused"] else ""
+            r["tell"] = ",".join(r["tell"])
+    from ..render import listing
+
+    out = listing(rows, COLUMNS + (["started"] if f != "table" else []), f)
+    if out:
+        click.echo(out, nl=False)
+    if notify and f == "table":
+        esc = [e for e in new_events if e.type == "escalate"]
+        for e in esc:
+            click.echo(f"{ids.short(e.ticket)}: red header level {e.ref}: copy {', '.join(e.data['to'])}")
+    if any_breach:
+        click.get_current_context().exit(1)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _notifications(t, c, now, tell):
+    """Events for a warning or breach of cycle `c` not yet recorded (a breach first seen
+    also records the warning it skipped, so nothing is lost between runs)."""
+    from ..tickets import Event
+
+    start = c.start.isoformat()
+    out = []
+    for state in (("warning", "breached") if c.state == "breached" else (c.state,)):
+        if state == "ok" or ("sla", c.timer_id, start, state) in t.notified:
+            continue
+        out.append(Event(t.id, now, "system", "sla", c.timer_id, state,
+                         {"start": start, "deadline": c.deadline.isoformat(), "tell": tell}))
+    return out
+
+
+def _escalations(policy, t, level, since, now):
+    from .. import sla
+    from ..tickets import Event
+
+    out = []
+    key = since.isoformat()
+    chain = sla.to_tell(policy, t, level)
+    for lv in range(1, level + 1):
+        if ("escalate", key, str(lv)) in t.notified:
+            continue
+        out.append(Event(t.id, now, "system", "escalate", str(lv), f"红头工单: 抄送 {chain[lv] if lv < len(chain) else '-'}",
+                         {"since": key, "to": chain[: lv + 1]}))
+    return out

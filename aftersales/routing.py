@@ -1,0 +1,231 @@
+"""Routing rules (policies: rules), evaluated in order, with the reason for every verdict.
+
+`evaluate` returns, for every rule, whether it matched and the result of each of its
+conditions with the ticket's value, and the combined decision. `changes` turns a
+decision into ticket events. Routing is edge-triggered: an action is recorded when the
+rules decide something new, not again and again, so a person who moves a ticket by hand
+is not overruled by the next cron run unless the rules' decision itself changes.
+
+Combination: department and group — the last matching rule that sets one wins;
+priority — only raised, never lowered (the most urgent of the ticket's and the rules');
+abnormal — the first matching rule's reason, once; alerts — each matching rule's once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Optional
+
+from .policy import Conditions, Policy, Rule
+
+
+@dataclass
+class Check:
+    condition: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Outcome:
+    index: int
+    rule: Rule
+    matched: bool = False
+    checks: list = field(default_factory=list)
+    skipped_by: str = ""  # the stopping rule that kept this one from being evaluated
+
+
+@dataclass
+class Decision:
+    department: Optional[tuple] = None  # (value, rule)
+    group: Optional[tuple] = None
+    priority: Optional[tuple] = None
+    abnormal: Optional[tuple] = None  # (reason, rule, since)
+    alerts: list = field(default_factory=list)  # (text, rule)
+    outcomes: list = field(default_factory=list)
+
+
+@dataclass
+class Facts:
+    """What routing knows beyond the ticket: money paid and the ticket's limit."""
+
+    paid: Decimal = Decimal("0.00")
+    proposed: Decimal = Decimal("0.00")
+    limit: Optional[Decimal] = None
+    limit_note: str = ""
+
+
+def _fmt_age(delta: dt.timedelta) -> str:
+    s = int(delta.total_seconds())
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    return f"{d}d{h}h{s // 60:02d}m" if d else f"{h}h{s // 60:02d}m"
+
+
+_SINGULAR = {"kinds": "kind", "categories": "category", "channels": "channel", "member_levels": "member_level",
+             "priorities": "priority"}
+
+
+def _any_of(name: str, value: str, allowed: tuple) -> Check:
+    what = _SINGULAR[name]
+    if value in allowed:
+        return Check(name, True, f"{what} is '{value}'")
+    return Check(name, False, f"{what} is '{value or '(none)'}', not {', '.join(allowed)}")
+
+
+def _words(t, words: tuple) -> Check:
+    texts = [("the summary", t.summary)] + [(f"a customer message ({e.at.strftime('%m-%d %H:%M')})", e.text)
+                                             for e in t.events if e.type == "message"]
+    for where, text in texts:
+        low = text.lower()
+        for w in words:
+            if w.lower() in low:
+                return Check("words", True, f"'{w}' in {where}")
+    n = len(texts) - 1
+    return Check("words", False, f"none of {', '.join(words)} in the summary or {n} customer message{'s' if n != 1 else ''}")
+
+
+def _amount(t, name: str, fieldname: str, least: Decimal) -> Check:
+    raw = t.fields.get(fieldname, "")
+    if not raw:
+        return Check(name, False, f"{fieldname} is missing")
+    value = Decimal(raw)
+    if value >= least:
+        return Check(name, True, f"{fieldname} {value} ≥ {least}")
+    return Check(name, False, f"{fieldname} {value} < {least}")
+
+
+def check_conditions(w: Conditions, t, now: dt.datetime, facts: Facts) -> list:
+    """Each given condition of `w` on ticket `t`, in a fixed order."""
+    out = []
+    if w.kinds:
+        out.append(_any_of("kinds", t.kind, w.kinds))
+    if w.categories:
+        out.append(_any_of("categories", t.category, w.categories))
+    if w.channels:
+        out.append(_any_of("channels", t.fields.get("channel", ""), w.channels))
+    if w.member_levels:
+        out.append(_any_of("member_levels", t.fields.get("member_level", ""), w.member_levels))
+    if w.priorities:
+        out.append(_any_of("priorities", t.priority, w.priorities))
+    if w.words:
+        out.append(_words(t, w.words))
+    if w.item_amount_at_least is not None:
+        out.append(_amount(t, "item_amount_at_least", "item_amount", w.item_amount_at_least))
+    if w.order_amount_at_least is not None:
+        out.append(_amount(t, "order_amount_at_least", "order_amount", w.order_amount_at_least))
+    if w.older_than is not None:
+        age = now - t.open_since
+        limit = w.older_than.timedelta()
+        since = "since reopened" if t.reopened_at else "since opened"
+        if age > limit:
+            out.append(Check("older_than", True, f"open for {_fmt_age(age)} {since}, over {w.older_than}"))
+        else:
+            out.append(Check("older_than", False, f"open for {_fmt_age(age)} {since}, not over {w.older_than}"))
+    if w.resolved is not None:
+        resolved = t.status in ("resolved", "closed")
+        out.append(Check("resolved", resolved == w.resolved, f"ticket is {'resolved' if resolved else 'not resolved'} ({t.status})"))
+    if w.abnormal is not None:
+        out.append(Check("abnormal", bool(t.abnormal) == w.abnormal,
+                         f"ticket is abnormal ({t.abnormal})" if t.abnormal else "ticket is not abnormal"))
+    if w.compensation_over_limit is not None:
+        total = facts.paid + facts.proposed
+        if facts.limit is None:
+            over, detail = False, f"paid {total}; no limit for this ticket"
+        else:
+            over = total > facts.limit
+            detail = f"paid{' and proposed' if facts.proposed else ''} {total} {'>' if over else '≤'} limit {facts.limit}"
+            if facts.limit_note:
+                detail += f" ({facts.limit_note})"
+        out.append(Check("compensation_over_limit", over == w.compensation_over_limit, detail))
+    for f in w.missing:
+        out.append(Check("missing", not t.fields.get(f), f"{f} is {'present' if t.fields.get(f) else 'missing'}"))
+    for f in w.present:
+        out.append(Check("present", bool(t.fields.get(f)), f"{f} is {'present' if t.fields.get(f) else 'missing'}"))
+    return out
+
+
+def evaluate(policy: Policy, t, now: dt.datetime, facts: Optional[Facts] = None) -> Decision:
+    facts = facts or Facts()
+    d = Decision()
+    stopped = ""
+    prio_rank = policy.priorities[t.priority].rank if t.priority in policy.priorities else 99
+    for i, rule in enumerate(policy.rules):
+        o = Outcome(i, rule)
+        d.outcomes.append(o)
+        if stopped:
+            o.skipped_by = stopped
+            continue
+        o.checks = check_conditions(rule.when, t, now, facts)
+        o.matched = all(c.ok for c in o.checks)
+        if not o.matched:
+            continue
+        a = rule.then
+        if a.department:
+            d.department = (a.department, rule.name)
+        if a.group:
+            d.group = (a.group, rule.name)
+        if a.priority and policy.priorities[a.priority].rank < prio_rank:
+            prio_rank = policy.priorities[a.priority].rank
+            d.priority = (a.priority, rule.name)
+        if a.abnormal and d.abnormal is None:
+            since = now
+            if rule.when.older_than is not None:  # the condition began when the age passed the limit
+                since = t.open_since + rule.when.older_than.timedelta()
+            d.abnormal = (a.abnormal, rule.name, min(since, now))
+        if a.alert:
+            d.alerts.append((a.alert, rule.name))
+        if rule.stop:
+            stopped = rule.name
+    return d
+
+
+def changes(policy: Policy, t, d: Decision, now: dt.datetime, by: str = "system") -> list:
+    """Ticket events that record what is new in decision `d` for ticket `t`."""
+    from .tickets import Event
+
+    out = []
+    for typ, decided, current in (("department", d.department, t.department), ("group", d.group, t.group)):
+        if decided is None:
+            continue
+        value, rule = decided
+        last = t.routed.get(typ)
+        if (last[1] if last else current) != value:
+            out.append(Event(t.id, now, by, typ, value, f"rule {rule}", {"rule": rule}))
+    if d.priority is not None:
+        value, rule = d.priority
+        if value != t.priority:
+            out.append(Event(t.id, now, by, "priority", value, f"rule {rule}", {"rule": rule}))
+    if d.abnormal is not None and not t.abnormal:
+        reason, rule, since = d.abnormal
+        out.append(Event(t.id, now, by, "abnormal", reason, f"rule {rule}", {"rule": rule, "since": since.isoformat()}))
+    raised = {e.data.get("rule") for e in t.events if e.type == "alert"}
+    for text, rule in d.alerts:
+        if rule not in raised:
+            out.append(Event(t.id, now, by, "alert", "", text, {"rule": rule}))
+    return out
+
+
+def missing_fields(policy: Policy, t, d: Decision) -> tuple:
+    """(department, fields it needs that the ticket lacks) for where the ticket ends up."""
+    dep = d.department[0] if d.department else t.department
+    if d.group:
+        dep = d.group[0]
+    if not dep or dep not in policy.departments:
+        return dep, []
+    return dep, [f for f in policy.departments[dep].required_fields if not t.fields.get(f)]
+
+
+def route_ticket(policy: Policy, t, now: dt.datetime, by: str = "system", paid: Decimal = Decimal("0.00")) -> tuple:
+    """(events that record what is new, the decision) for ticket `t` at `now`."""
+    d = evaluate(policy, t, now, facts_for(policy, t, paid))
+    return changes(policy, t, d, now, by), d
+
+
+def facts_for(policy: Policy, t, paid: Decimal = Decimal("0.00"), proposed: Decimal = Decimal("0.00")) -> Facts:
+    from .compensation import ticket_limit
+
+    limit, note = ticket_limit(policy, t)
+    return Facts(paid=paid, proposed=proposed, limit=limit, limit_note=note)

@@ -1,0 +1,231 @@
+"""Time limits: timer cycles read off a ticket's timeline, their deadlines and states.
+
+A timer (policies: timers) runs in cycles. A cycle starts on its start event (the ticket
+opened, became abnormal, a customer message, a resolution) and stops on its stop event
+(a reply, an assignment, the solution, the close, the follow-up visit). While the ticket
+waits on the customer a timer that lists "waiting" under `pause` stands still: the
+deadline moves on by exactly the paused time, measured on the timer's clock. Closing a
+ticket ends every cycle still running.
+
+States of a cycle at `now`: running cycles are ok, warning (past `warn_at` of the
+target) or breached (past the deadline); finished ones are met or missed. Red-header
+supervision (红头工单): a breached running cycle on a ticket that is abnormal or in a
+department escalates one superior up the roster for every `escalation.every` overdue.
+
+Everything here is a function of (policy, ticket, now).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .policy import Policy, Timer
+
+RUNNING_STATES = ("ok", "warning", "breached")
+
+#: stop name -> event types that stop a cycle
+STOP_EVENTS = {
+    "first_reply": ("reply",),
+    "reply": ("reply",),
+    "assigned": ("assign", "department", "group"),
+    "resolved": ("resolve", "close"),
+    "closed": ("close",),
+    "visited": ("visit",),
+}
+
+
+@dataclass
+class Cycle:
+    timer_id: str
+    timer: Timer
+    start: dt.datetime
+    stop: Optional[dt.datetime] = None  # the stop event's time, or the close that ended it
+    stopped_by: str = ""  # the event type that ended the cycle
+    pauses: list = field(default_factory=list)  # (from, to or None) waiting windows within the cycle
+    deadline: Optional[dt.datetime] = None
+    state: str = ""  # ok | warning | breached | met | missed | cancelled
+    paused: bool = False  # waiting on the customer at now
+    used: float = 0.0  # share of the target used at now (or at the stop)
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+
+def clock(policy: Policy, name: str):
+    from .calendar import clock_for
+
+    return clock_for(policy, name)
+
+
+def applies(policy: Policy, timer: Timer, t) -> bool:
+    a = timer.applies
+    if a.kinds and t.kind not in a.kinds:
+        return False
+    if a.categories and t.category not in a.categories:
+        return False
+    if a.priorities and t.priority not in a.priorities:
+        return False
+    if a.abnormal is not None and bool(t.abnormal) != a.abnormal:
+        return False
+    return True
+
+
+def waiting_windows(t) -> list:
+    """(from, to or None) while the ticket waited on the customer."""
+    out = []
+    since = None
+    for e in t.events:
+        if e.type == "wait" and since is None:
+            since = e.at
+        elif e.type in ("resume", "resolve", "close", "reopen") and since is not None:
+            out.append((since, e.at))
+            since = None
+    if since is not None:
+        out.append((since, None))
+    return out
+
+
+def cycles_of(timer_id: str, timer: Timer, t) -> list:
+    """The cycles of one timer on one ticket, from its timeline (states not yet set)."""
+    stops = STOP_EVENTS[timer.stop]
+    out: list = []
+    cur: Optional[Cycle] = None
+    started_once = False
+    for e in t.events:
+        typ = e.type
+        if cur is not None:
+            if typ in stops:
+                cur.stop, cur.stopped_by = e.at, typ
+                out.append(cur)
+                cur = None
+                continue
+            if typ == "close":
+                cur.stop, cur.stopped_by = e.at, "close"
+                out.append(cur)
+                cur = None
+                continue
+        if cur is None:
+            start = False
+            if timer.start == "opened":
+                start = typ == "open"
+            elif timer.start == "abnormal":
+                start = typ == "abnormal" and not started_once
+            elif timer.start == "customer_message":
+                start = typ == "message"
+            elif timer.start == "resolved":
+                start = typ == "resolve"
+            if start:
+                at = e.at
+                if typ == "abnormal" and e.data.get("since"):
+                    at = min(e.at, dt.datetime.fromisoformat(e.data["since"]))  # when the condition began
+                cur = Cycle(timer_id, timer, at)
+                started_once = True
+    if cur is not None:
+        out.append(cur)
+    if "waiting" in timer.pause:
+        windows = waiting_windows(t)
+        for c in out:
+            for a, b in windows:
+                lo = max(a, c.start)
+                hi = b if c.stop is None else (c.stop if b is None else min(b, c.stop))
+                if hi is None or lo < hi:
+                    c.pauses.append((lo, hi))
+    return out
+
+
+def evaluate(policy: Policy, t, now: dt.datetime, clocks: Optional[dict] = None) -> list:
+    """Every timer cycle of ticket `t` with its deadline and state at `now`."""
+    clocks = clocks if clocks is not None else {}
+    result = []
+    for tid, timer in policy.timers.items():
+        if not applies(policy, timer, t):
+            continue
+        clk = clocks.get(timer.clock)
+        if clk is None:
+            clk = clocks[timer.clock] = clock(policy, timer.clock)
+        for c in cycles_of(tid, timer, t):
+            if c.start > now:
+                continue
+            _settle(c, clk, now)
+            result.append(c)
+    return result
+
+
+def _settle(c: Cycle, clk, now: dt.datetime) -> None:
+    base = clk.deadline(c.start, c.timer.target)
+    total = clk.elapsed(c.start, base) or 1
+    end = c.stop if c.stop is not None and c.stop <= now else now
+    paused = 0
+    for a, b in c.pauses:
+        if a >= end:
+            continue
+        hi = end if b is None or b > end else b
+        paused += clk.elapsed(a, hi)
+        if b is None or b > now:
+            c.paused = c.stop is None or c.stop > now
+    c.deadline = clk.add(base, paused) if paused else base
+    used = clk.elapsed(c.start, end) - paused
+    c.used = used / total
+    if c.stop is not None and c.stop <= now:
+        if c.stopped_by in STOP_EVENTS[c.timer.stop]:
+            c.state = "met" if c.stop <= c.deadline else "missed"
+        else:  # ended by the close
+            c.state = "missed" if c.stop > c.deadline else "cancelled"
+        return
+    if now > c.deadline:
+        c.state = "breached"
+    elif c.used >= c.timer.warn_at:
+        c.state = "warning"
+    else:
+        c.state = "ok"
+
+
+# ------------------------------------------------------------------ red-header supervision
+
+
+def supervised(t) -> bool:
+    """Red-header supervision covers abnormal tickets and tickets routed to a department."""
+    return bool(t.abnormal or t.department or t.group)
+
+
+def escalation_level(policy: Policy, t, cycles: list, now: dt.datetime) -> tuple:
+    """(level, the breached deadline it counts from) at `now`; level 0 is not escalated.
+
+    Every further `escalation.every` past the earliest breached deadline copies the next
+    superior: 1 h late is level 0, 2 h level 1, 4 h level 2, 6 h level 3.
+    """
+    if not supervised(t):
+        return 0, None
+    breached = [c.deadline for c in cycles if c.state == "breached"]
+    if not breached:
+        return 0, None
+    since = min(breached)
+    step = policy.escalation.every.seconds()
+    level = int((now - since).total_seconds() // step)
+    return min(level, policy.escalation.levels), since
+
+
+def responsible(policy: Policy, t) -> str:
+    """Who answers for the ticket: its assignee, else who opened it."""
+    return t.assignee or t.opened_by
+
+
+def superiors(policy: Policy, staff_id: str, levels: int) -> list:
+    """The next `levels` superiors up the roster from `staff_id` (agent -> lead -> director)."""
+    boss = {s.id: s.reports_to for s in policy.staff}
+    out = []
+    cur = staff_id
+    while len(out) < levels:
+        cur = boss.get(cur, "")
+        if not cur or cur in out:
+            break
+        out.append(cur)
+    return out
+
+
+def to_tell(policy: Policy, t, level: int) -> list:
+    who = responsible(policy, t)
+    return [who] + superiors(policy, who, level)
