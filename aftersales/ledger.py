@@ -129,7 +129,7 @@ LEDGERS = {
         ), "satisfaction surveys (满意度回访), scores 1-5"),
         Schema("incidents", (
             _c("incident", "id", True), _c("at", "time", True), _c("by", "staff", True),
-            _c("type", "enum", True, choices=("open", "join", "grade", "note", "resolve", "close")),
+            _c("type", "enum", True, choices=("open", "join", "flag", "grade", "note", "resolve", "close")),
             _c("ref"), _c("text"), _c("data", "json"),
         ), "incidents (应急事件) as events, like tickets"),
     )

@@ -330,6 +330,7 @@ class Timer:
     applies: Applies = Applies()
     pause: tuple[str, ...] = ("waiting",)
     warn_at: float = 0.75  # share of the target at which to warn
+    goal: Optional[float] = None  # share of cycles that must meet the target (attainment reports)
     seed: str = ""  # where the limit comes from
 
     def validate(self):
@@ -340,6 +341,8 @@ class Timer:
         for i, p in enumerate(self.pause):
             if p not in PAUSE_STATES:
                 yield ("pause", i), f"unknown pause state '{p}'; {schema.closest(p, PAUSE_STATES)}"
+        if self.goal is not None and not 0 < self.goal <= 1:
+            yield ("goal",), f"goal must be a share between 0 and 1 (e.g. 0.95), not {self.goal}"
         if not 0 < self.warn_at < 1:
             yield ("warn_at",), f"warn_at must be a share between 0 and 1 (e.g. 0.75), not {self.warn_at}"
         if self.target.amount <= 0:

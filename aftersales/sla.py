@@ -229,3 +229,107 @@ def superiors(policy: Policy, staff_id: str, levels: int) -> list:
 def to_tell(policy: Policy, t, level: int) -> list:
     who = responsible(policy, t)
     return [who] + superiors(policy, who, level)
+
+
+# ------------------------------------------------------------------ attainment reports
+
+
+def period(text_month=None, text_week=None, text_from=None, text_to=None, tz=None, now=None) -> tuple:
+    """(start, end, label) of a report period in zone `tz`; end is exclusive. ValueError if malformed."""
+    import re
+
+    def midnight(d):
+        return dt.datetime(d.year, d.month, d.day, tzinfo=tz)
+
+    if text_month:
+        m = re.fullmatch(r"(\d{4})-(\d{2})", text_month)
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            raise ValueError(f"--month '{text_month}': write it like 2026-11")
+        y, mo = int(m.group(1)), int(m.group(2))
+        start = dt.date(y, mo, 1)
+        end = dt.date(y + (mo == 12), mo % 12 + 1, 1)
+        return midnight(start), midnight(end), text_month
+    if text_week:
+        m = re.fullmatch(r"(\d{4})-W(\d{2})", text_week)
+        try:
+            start = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1) if m else None
+        except ValueError:
+            start = None
+        if start is None:
+            raise ValueError(f"--week '{text_week}': write it like 2026-W47")
+        return midnight(start), midnight(start + dt.timedelta(days=7)), text_week
+    if text_from or text_to:
+        try:
+            a = dt.date.fromisoformat(text_from) if text_from else None
+            b = dt.date.fromisoformat(text_to) if text_to else None
+        except ValueError:
+            raise ValueError("--from/--to: write dates like 2026-11-01") from None
+        if a is None or b is None:
+            raise ValueError("give both --from and --to")
+        if b < a:
+            raise ValueError(f"--to {b} is before --from {a}")
+        return midnight(a), midnight(b + dt.timedelta(days=1)), f"{a}..{b}"
+    today = now.astimezone(tz).date()
+    start = today.replace(day=1)
+    return period(text_month=f"{start:%Y-%m}", tz=tz)
+
+
+def _rank(values: list, q: float):
+    """Nearest-rank percentile of sorted values."""
+    import math
+
+    if not values:
+        return None
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.datetime, now: dt.datetime,
+               group_by: str = "") -> list:
+    """Per timer (and department or agent): cycles started in [start, end), share met, median
+    and 90th-percentile time to stop (on the timer's clock, pauses left out).
+
+    A cycle counts as met when its stop event came by the deadline, missed when it came
+    late, the close ended it past the deadline, or it is still running past the deadline
+    at the earlier of `now` and the period's end; cycles still running in time are pending
+    and left out of the share, as are cycles the close ended in time.
+    """
+    at = min(now, end)
+    clocks: dict = {}
+    buckets: dict = {}
+    for t in tickets:
+        for c in evaluate(policy, t, at, clocks):
+            if not start <= c.start < end:
+                continue
+            who = ""
+            if group_by == "department":
+                who = t.department or t.group or "-"
+            elif group_by == "agent":
+                who = _stopper(t, c) or responsible(policy, t)
+            b = buckets.setdefault((c.timer_id, who), {"met": 0, "missed": 0, "pending": 0, "cancelled": 0, "times": []})
+            state = "missed" if c.state == "breached" else "pending" if c.state in ("ok", "warning") else c.state
+            b[state] += 1
+            if c.state in ("met", "missed") and c.stopped_by != "close" or c.state == "met":
+                clk = clocks[c.timer.clock]
+                paused = sum(clk.elapsed(a, b_ or c.stop) for a, b_ in c.pauses)
+                b["times"].append(clk.elapsed(c.start, c.stop) - paused)
+    rows = []
+    for (tid, who), b in sorted(buckets.items(), key=lambda kv: (list(policy.timers).index(kv[0][0]), kv[0][1])):
+        timer = policy.timers[tid]
+        decided = b["met"] + b["missed"]
+        share = b["met"] / decided if decided else None
+        times = sorted(b["times"])
+        rows.append({"timer": tid, "name": timer.name, "group": who, "target": str(timer.target),
+                     "cycles": decided + b["pending"] + b["cancelled"], "met": b["met"], "missed": b["missed"],
+                     "pending": b["pending"], "share_met": share, "goal": timer.goal,
+                     "goal_met": None if timer.goal is None or share is None else share >= timer.goal,
+                     "median_s": _rank(times, 0.5), "p90_s": _rank(times, 0.9)})
+    return rows
+
+
+def _stopper(t, c) -> str:
+    if c.stop is None:
+        return ""
+    for e in t.events:
+        if e.at == c.stop and e.type == c.stopped_by:
+            return e.by if e.by != "system" else ""
+    return ""

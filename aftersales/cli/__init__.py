@@ -19,6 +19,8 @@ COMMANDS = {
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
     "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
+    "incident": ("aftersales.cli.incident", "Group tickets that share a cause into an incident graded L1-L3 (seed 002)."),
+    "report": ("aftersales.cli.report", "Reports over a period: time-limit attainment."),
     "route": ("aftersales.cli.route", "Apply the routing rules to a ticket (or --all open ones) and record what changes."),
     "sla-check": ("aftersales.cli.sla", "Check every open ticket's time limits at --now; exit 1 if any is breached."),
 }

@@ -1,0 +1,124 @@
+"""Incidents (应急事件, seed 002): tickets that share a cause, graded L1-L3 by policy.
+
+An incident is the fold of its rows in ledgers/incidents.csv: open (type, title, media,
+injury), join (a ticket), flag (media exposure or injury learned later), grade (the level
+it reached, recorded whenever it changes), resolve, close. The level is the most severe
+one whose thresholds hold: enough complaints, or media exposure / injury where the level
+names them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from . import ids, ledger
+from .errors import InputError
+from .policy import Policy
+
+LEDGER = "incidents"
+TYPES = ("quality", "service", "special")  # product quality, service failure, special scenario
+
+
+@dataclass
+class Incident:
+    id: str
+    opened_at: Optional[dt.datetime] = None
+    opened_by: str = ""
+    kind: str = ""
+    title: str = ""
+    media: bool = False
+    injury: bool = False
+    tickets: list = field(default_factory=list)
+    level: str = ""
+    resolved_at: Optional[dt.datetime] = None
+    closed_at: Optional[dt.datetime] = None
+    events: list = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.closed_at else "resolved" if self.resolved_at else "open"
+
+
+def fold(root: Path) -> dict:
+    rel = ledger.schema_of(LEDGER).file
+    out: dict = {}
+    rows = []
+    for line, row in ledger.records(root, LEDGER):
+        iid, at, by, typ, ref, text, data = row
+        try:
+            when = ledger.parse_time(at)
+        except ValueError as e:
+            raise InputError(f"{rel}:{line}: 'at' value '{at}' is not valid: {e}") from None
+        rows.append((when, line, iid, by, typ, ref, text, json.loads(data) if data else {}))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    for when, _line, iid, by, typ, ref, text, data in rows:
+        inc = out.setdefault(iid, Incident(iid))
+        inc.events.append((when, by, typ, ref, text, data))
+        if typ == "open":
+            inc.opened_at, inc.opened_by, inc.kind, inc.title = when, by, ref, text
+            inc.media, inc.injury = bool(data.get("media")), bool(data.get("injury"))
+        elif typ == "join" and ref not in inc.tickets:
+            inc.tickets.append(ref)
+        elif typ == "flag":
+            inc.media = inc.media or bool(data.get("media"))
+            inc.injury = inc.injury or bool(data.get("injury"))
+        elif typ == "grade":
+            inc.level = ref
+        elif typ == "resolve":
+            inc.resolved_at = when
+        elif typ == "close":
+            inc.closed_at = when
+    return {k: v for k, v in out.items() if v.opened_at is not None}
+
+
+def grade(policy: Policy, complaints: int, media: bool, injury: bool) -> tuple:
+    """(level id, why) for an incident; ("", ...) when no level applies."""
+    levels = sorted(policy.incident_levels.items(), key=lambda kv: -kv[1].min_complaints)
+    for lid, lv in levels:
+        if lv.media and media:
+            return lid, "media exposure"
+        if lv.injury and injury:
+            return lid, "injury or property loss"
+        if complaints >= lv.min_complaints:
+            return lid, f"{complaints} complaint{'s' if complaints != 1 else ''} (≥ {lv.min_complaints})"
+    return "", f"{complaints} complaints"
+
+
+def regrade_event(policy: Policy, inc: Incident, now, by) -> list:
+    level, why = grade(policy, len(inc.tickets), inc.media, inc.injury)
+    if level and level != inc.level:
+        inc.level = level
+        return [{"incident": inc.id, "at": now, "by": by, "type": "grade", "ref": level, "text": why}]
+    return []
+
+
+def resolve_id(root: Path, typed: str) -> Incident:
+    prefix = ids.normalize(typed)
+    found = [inc for iid, inc in fold(root).items() if iid.startswith(prefix)] if prefix else []
+    if not found:
+        raise InputError(f"unknown incident '{typed}'; `aftersales incident list` lists them")
+    if len(found) > 1:
+        raise InputError(f"incident '{typed}' is ambiguous ({len(found)} match); type more characters")
+    return found[0]
+
+
+def leaders(policy: Policy, level: str) -> list:
+    lv = policy.incident_levels.get(level)
+    if lv is None:
+        return []
+    return [s for s in policy.staff if s.role == lv.lead_role and s.active]
+
+
+def deadlines(policy: Policy, inc: Incident) -> dict:
+    """Response due from the opening; review due from the resolution (seed 002)."""
+    lv = policy.incident_levels.get(inc.level)
+    if lv is None:
+        return {}
+    out = {"response": inc.opened_at + lv.response.timedelta()}
+    if inc.resolved_at:
+        out["review"] = inc.resolved_at + lv.review.timedelta()
+    return out
