@@ -347,6 +347,8 @@ class Timer:
             yield ("warn_at",), f"warn_at must be a share between 0 and 1 (e.g. 0.75), not {self.warn_at}"
         if self.target.amount <= 0:
             yield ("target",), "the target must be longer than zero"
+        if self.target.working_days and self.target.amount != int(self.target.amount):
+            yield ("target",), f"working days must be whole (\"1wd\", \"2wd\"), not {self.target}; use hours on the calendar instead"
         if self.target.working_days and self.clock == "calendar":
             yield ("clock",), "a target in working days needs a business calendar; set clock to a calendar id"
 

@@ -1,7 +1,7 @@
 """Time limits: timer cycles read off a ticket's timeline, their deadlines and states.
 
 A timer (policies: timers) runs in cycles. A cycle starts on its start event (the ticket
-opened, became abnormal, a customer message, a resolution) and stops on its stop event
+opened or reopened, became abnormal, a customer message, a resolution) and stops on its stop event
 (a reply, an assignment, the solution, the close, the follow-up visit). While the ticket
 waits on the customer a timer that lists "waiting" under `pause` stands still: the
 deadline moves on by exactly the paused time, measured on the timer's clock. Closing a
@@ -109,8 +109,8 @@ def cycles_of(timer_id: str, timer: Timer, t) -> list:
                 continue
         if cur is None:
             start = False
-            if timer.start == "opened":
-                start = typ == "open"
+            if timer.start == "opened":  # a reopened ticket is opened again
+                start = typ in ("open", "reopen")
             elif timer.start == "abnormal":
                 start = typ == "abnormal" and not started_once
             elif timer.start == "customer_message":

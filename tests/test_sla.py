@@ -132,6 +132,16 @@ def test_notify_records_each_new_escalation_level_once(run, shop):
     assert run("sla-check", "--notify", now=at("04:00", day=24)).stdout == ""
 
 
+def test_a_reopened_ticket_needs_first_contact_and_a_close_again(run):
+    tid = run.new(category="usage", model=None, order=None, summary="怎么除垢", now=at("09:00", day=16))
+    run("ticket", "reply", tid, "用柠檬酸", now=at("09:05", day=16))
+    run("ticket", "close", tid, "--force", "已解答", by="l01", now=at("09:10", day=16))
+    run("ticket", "reopen", tid, "还是有水垢", now=at("10:00"))
+    code, rows = check(run, at("10:31"))
+    assert rows[(tid, "first_contact")]["state"] == "breached" and code == 1
+    assert rows[(tid, "close")]["deadline"] == at("10:00", day=24)
+
+
 def test_closed_tickets_have_no_running_timers(run):
     tid = run.new(now=at("09:00"))
     run("ticket", "close", tid, "--force", "重复工单", by="l01", now=at("09:05"))

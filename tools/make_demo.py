@@ -64,8 +64,8 @@ def main():
         run("ticket", "evidence", a, kind, EVIDENCE / f"{kind}.svg", now=t(16, "11:06"))
     run("ticket", "resolve", a, "换新, 顺丰寄出, 旧件无需寄回", now=t(16, "11:30"))
     run("ticket", "accept", a, "客户同意换新", now=t(16, "11:31"))
-    run("ticket", "close", a, "--cause", "快递外箱受压导致内损, 已同步仓储部加强内包", now=t(16, "11:40"))
-    run("ticket", "visit", a, "新品已收到, 客户满意", now=t(17, "10:00"))
+    run("ticket", "visit", a, "回访: 新品已收到, 客户满意", now=t(17, "10:00"))
+    run("ticket", "close", a, "--cause", "快递外箱受压导致内损, 已同步仓储部加强内包", now=t(17, "10:05"))
 
     # 2. A consultation answered at once and resolved.
     b = new(t(20, "14:00"), by="a02", channel="jd", category="usage", customer="李先生", phone="13900001111",
@@ -112,6 +112,8 @@ def main():
     run("ticket", "accept", h, now=t(18, "11:21"))
     run("ticket", "close", h, "--cause", "客户不喜欢颜色", now=t(18, "11:30"))
     run("ticket", "reopen", h, "退款还没到账", now=t(22, "18:00"))
+    # The cron job that routes open tickets (they turn abnormal with time), last run at 09:00 today.
+    run("route", "--all", now=t(23, "09:00"))
     print("demo ledgers rebuilt:", ", ".join(x[:7] for x in (a, b, c, d, e, f, g, h)))
 
 

@@ -16,6 +16,7 @@ import sys
 
 # name -> (module, short help). Keep the help in step with each command's docstring.
 COMMANDS = {
+    "calendar": ("aftersales.cli.calendar", "Show business calendars; draft China's official holiday schedule."),
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
     "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
