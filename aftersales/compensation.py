@@ -59,3 +59,92 @@ def paid_by_ticket(root: Path) -> dict:
     for _line, row in ledger.records(root, "compensations"):
         out[row[ti]] = out.get(row[ti], Decimal("0.00")) + Decimal(row[ai] or "0")
     return out
+
+
+# ------------------------------------------------------------------ paying
+
+
+def required_role(policy: Policy, t, total: Decimal) -> tuple:
+    """(the lowest-ranked role whose authority covers `total` on ticket `t`, its cap note)."""
+    for role, r in sorted(policy.roles.items(), key=lambda kv: kv[1].rank):
+        if r.rank == 0:
+            continue
+        cap, note = authority(policy, role, t)
+        if cap is not None and total <= cap:
+            return role, note
+    return None, ""
+
+
+def payments_of(root: Path, ticket_id: str) -> list:
+    """(at, amount) of the payments already made on a ticket."""
+    names = ledger.schema_of("compensations").column_names
+    ti, ai, ati = names.index("ticket"), names.index("amount"), names.index("at")
+    return [(ledger.parse_time(row[ati]), Decimal(row[ai])) for _l, row in ledger.records(root, "compensations")
+            if row[ti] == ticket_id]
+
+
+def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text: str, method: str,
+                 liability: str, reason: str = "", approved_by: str = "", again: bool = False, note: str = "") -> dict:
+    """Check a payment against the policy; return the ledger row, or raise InputError saying why not."""
+    from . import ids
+    from .errors import InputError
+    from .money import parse_amount
+    from .schema import closest
+
+    comp = policy.compensation
+    if comp is None:
+        raise InputError("the policy has no [compensation] section; add one (see the default pack's compensation.toml)")
+    try:
+        amount = parse_amount(amount_text)
+    except ValueError as e:
+        raise InputError(f"--amount: {e}") from None
+    if method not in comp.methods:
+        raise InputError(f"--method {method}: unknown; {closest(method, comp.methods)}")
+    if liability not in comp.liabilities:
+        raise InputError(f"--liability {liability}: unknown; {closest(liability, comp.liabilities)}")
+    if comp.methods[method].discouraged and not reason.strip():
+        raise InputError(f"method '{method}' ({comp.methods[method].name}) is discouraged by the policy; "
+                         "give --reason why it is necessary")
+    if t.status == "closed":
+        raise InputError(f"ticket {ids.short(t.id)} is closed; reopen it before paying")
+    paid = sum((a for _at, a in payments), Decimal("0.00"))
+    total = paid + amount
+    order_amount = t.fields.get("order_amount")
+    if order_amount and total > Decimal(order_amount):
+        raise InputError(f"¥{amount} would bring the total paid on ticket {ids.short(t.id)} to ¥{total}, "
+                         f"more than the order amount ¥{Decimal(order_amount)}")
+    window = comp.duplicate_window.timedelta()
+    if not again and any(a == amount and now - window <= at <= now for at, a in payments):
+        raise InputError(f"¥{amount} was already paid on ticket {ids.short(t.id)} within {comp.duplicate_window}; "
+                         "if this is a second payment, add --again")
+    payer = policy.staff_member(actor)
+    cap, _note = authority(policy, payer.role, t)
+    approver = ""
+    if cap is None or total > cap:
+        need, need_note = required_role(policy, t, total)
+        if need is None:
+            missing = [f for f in ("order_amount", "item_amount", "shipping_fee") if not t.fields.get(f)]
+            hint = (f"; the ticket has no {', '.join(missing)}, which the caps are shares of "
+                    f"(`aftersales ticket set {ids.short(t.id)} order_amount …`)" if missing else "")
+            raise InputError(f"no role may pay a total of ¥{total} on ticket {ids.short(t.id)} "
+                             f"(category {t.category}){hint}")
+        if not approved_by:
+            have = f"¥{cap}" if cap is not None else "nothing"
+            raise InputError(f"a total of ¥{total} on ticket {ids.short(t.id)} is over {actor}'s authority ({payer.role}: {have}); "
+                             f"it needs the approval of a {need} ({policy.roles[need].name}, {need_note}): add --approved-by STAFF")
+        who = policy.staff_member(approved_by)
+        if who is None:
+            raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")
+        if approved_by == actor:
+            raise InputError("the payer cannot approve their own payment; --approved-by must name someone else")
+        if not who.active:
+            raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
+        if policy.roles[who.role].rank < policy.roles[need].rank:
+            raise InputError(f"--approved-by {approved_by} has the role {who.role} ({policy.roles[who.role].name}); "
+                             f"a total of ¥{total} needs a {need} ({policy.roles[need].name}) or higher")
+        approver = approved_by
+    elif approved_by:
+        approver = approved_by  # recorded, though not needed
+    return {"id": ids.new_id(8), "ticket": t.id, "at": now, "by": actor, "order": t.fields.get("order", ""),
+            "amount": amount, "method": method, "liability": liability, "reason": reason.strip(),
+            "approved_by": approver, "note": note}

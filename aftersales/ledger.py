@@ -85,13 +85,13 @@ LEDGERS = {
         Schema("compensations", (
             _c("id", "id", True), _c("ticket", "ticket", True), _c("at", "time", True), _c("by", "staff", True),
             _c("order"), _c("amount", "money", True), _c("method", "enum", True, enum="compensation.methods"),
-            _c("liability", "enum", True, enum="compensation.liabilities"), _c("reason", required=True),
+            _c("liability", "enum", True, enum="compensation.liabilities"), _c("reason"),
             _c("approved_by", "staff"), _c("note"),
         ), "compensation payments (赔付打款登记)"),
         Schema("intercepts", (
             _c("id", "id", True), _c("at", "time", True), _c("by", "staff", True), _c("ticket", "ticket"),
             _c("order", required=True), _c("waybill", required=True), _c("courier", "enum", True, enum="logistics.couriers"),
-            _c("status", "enum", True, choices=("requested", "intercepted", "failed", "refunded")),
+            _c("status", "enum", True, choices=("requested", "intercepted", "failed", "out_for_delivery", "refunded")),
             _c("reason"), _c("note"),
         ), "intercepts (拦截登记): each status change is a new row with the same id"),
         Schema("lost_parcels", (

@@ -105,13 +105,14 @@ class Cap:
     amount: Optional[Decimal] = None
     percent: Optional[Decimal] = None
     of: Optional[str] = None
+    written: str = ""  # as the policy wrote it
 
     @classmethod
     def from_toml(cls, value) -> "Cap":
         if isinstance(value, str):
             m = _CAP.match(value)
             if m:
-                return cls(percent=Decimal(m.group(1) or "100"), of=m.group(2))
+                return cls(percent=Decimal(m.group(1) or "100"), of=m.group(2), written=" ".join(value.split()))
         try:
             return cls(amount=schema.parse_money(value))
         except ValueError as e:
@@ -125,8 +126,7 @@ class Cap:
     def __str__(self) -> str:
         if self.amount is not None:
             return f"¥{self.amount}"
-        pct = f"{self.percent.normalize():f}"
-        return self.of if pct == "100" else f"{pct}% {self.of}"
+        return self.written or f"{self.percent.normalize():f}% {self.of}"
 
 
 # ------------------------------------------------------------------ sections

@@ -17,11 +17,16 @@ import sys
 # name -> (module, short help). Keep the help in step with each command's docstring.
 COMMANDS = {
     "calendar": ("aftersales.cli.calendar", "Show business calendars; draft China's official holiday schedule."),
+    "compensate": ("aftersales.cli.compensate", "Record a compensation payment (赔付打款登记) within the policy's authority."),
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
     "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
     "incident": ("aftersales.cli.incident", "Group tickets that share a cause into an incident graded L1-L3 (seed 002)."),
-    "report": ("aftersales.cli.report", "Reports over a period: time-limit attainment."),
+    "report": ("aftersales.cli.report", "Reports over a period: time-limit attainment, courier claims."),
+    "intercept": ("aftersales.cli.registers:intercept", "Record and follow intercepts (拦截登记)."),
+    "lost": ("aftersales.cli.registers:lost", "Record and follow lost parcels (快递丢件)."),
+    "reship": ("aftersales.cli.registers:reship", "Record and follow reshipments (补发)."),
+    "short": ("aftersales.cli.registers:short", "Record and follow short and wrong shipments (少发/错发)."),
     "route": ("aftersales.cli.route", "Apply the routing rules to a ticket (or --all open ones) and record what changes."),
     "sla-check": ("aftersales.cli.sla", "Check every open ticket's time limits at --now; exit 1 if any is breached."),
 }

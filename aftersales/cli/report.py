@@ -7,7 +7,7 @@ from .common import fmt_of, output_format
 
 @click.group("report")
 def cli():
-    """Reports over a period: time-limit attainment."""
+    """Reports over a period: time-limit attainment, courier claims."""
 
 
 def _dur(seconds) -> str:
@@ -63,3 +63,46 @@ def sla(app, month, week, from_, to, group_by, fmt):
         click.echo(listing(rows, cols, f, heads) or "no timer cycles in this period\n", nl=False)
     else:
         click.echo(listing(rows, cols, f), nl=False)
+
+
+@cli.command("claims")
+@click.option("--month", help="A calendar month, e.g. 2026-11 (default: the month of --now).")
+@click.option("--courier", "only", multiple=True, help="Only these couriers.")
+@click.option("--statement", is_flag=True, help="Print the statement to send to each courier.")
+@output_format
+@click.pass_obj
+def claims(app, month, only, statement, fmt):
+    """Per courier for a month: courier-liability compensations, lost parcels, failed intercepts.
+
+    Totals claimed (compensations the courier owes back, lost parcels claimed) and settled.
+    --statement prints a statement for each courier to send at the monthly reconciliation.
+    """
+    import json
+
+    from .. import claims as cl
+    from .. import sla as s
+    from ..errors import InputError
+    from ..render import _plain, listing
+
+    ws = app.ws()
+    policy = ws.policy
+    try:
+        start, end, label = s.period(month, None, None, None, policy.tz(), ws.now)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    data = {k: v for k, v in cl.claims(policy, ws.root, start, end).items() if not only or k in only}
+    f = fmt_of(app, fmt)
+    if statement:
+        click.echo("\n\n".join(cl.statement(policy, k, v, label) for k, v in data.items()) or f"no claims in {label}")
+        return
+    rows = [{"courier": k, "compensations": len(v["compensations"]), "lost_parcels": len(v["lost"]),
+             "failed_intercepts": len(v["failed_intercepts"]), "claimed": v["claimed"], "settled": v["settled"],
+             "outstanding": v["claimed"] - v["settled"]} for k, v in data.items()]
+    if f == "json":
+        click.echo(json.dumps(_plain([dict(r, details={"compensations": data[r["courier"]]["compensations"],
+                                                             "lost": data[r["courier"]]["lost"],
+                                                             "failed_intercepts": data[r["courier"]]["failed_intercepts"]})
+                                      for r in rows]), ensure_ascii=False, indent=2))
+        return
+    out = listing(rows, list(rows[0]) if rows else ["courier"], f)
+    click.echo(out or f"no claims in {label}", nl=not out)

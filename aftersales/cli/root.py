@@ -20,7 +20,8 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(name)
         if entry is None:
             return None
-        return importlib.import_module(entry[0]).cli
+        module, _, attr = entry[0].partition(":")
+        return getattr(importlib.import_module(module), attr or "cli")
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else ""

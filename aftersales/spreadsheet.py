@@ -1,0 +1,413 @@
+"""Spreadsheets as clients: a formula-safe export of a ledger, and import of CSV exports.
+
+Export (`export_csv`) writes what Excel and WPS open cleanly: UTF-8 with a BOM, CRLF line
+ends, the ledger's header. A text cell that a spreadsheet would run as a formula (it
+starts with = + - @, tab or CR) gets a leading single quote (OWASP CSV injection). Cells
+of numeric and time columns (money, int, time, date) are left exactly as they are, so
+amounts stay numbers; the rule is by column type, not by value. The ledger is only read.
+
+Import (`read_import`) reads a CSV file from a spreadsheet or a platform export (UTF-8
+with or without BOM, or GBK/GB18030; LF or CRLF), maps each row to a ledger record by a
+policy `[imports.NAME]` entry (ImportMap), normalises times and amounts, and validates
+every record with the ledger schema. It returns the good records and one Problem per
+bad row, by physical line in the source file; the caller decides what to append.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Optional
+
+from .errors import InputError, Problem
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+#: Column types whose cells a spreadsheet must see as numbers or times: never prefixed
+#: while they hold a well-formed value of their type.
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+_INT = re.compile(r"^[+-]?\d+$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.+\-Z]*)?$")
+_KEEP = {
+    "money": _NUMBER,
+    "signed_money": _NUMBER,
+    "int": _INT,
+    "time": _ISO,
+    "date": _ISO,
+}
+
+EXCEL_ENCODING = "utf-8-sig"  # UTF-8 with a BOM: Excel and WPS then read Chinese right
+
+
+# ------------------------------------------------------------------ export
+
+
+def neutralise(value: str) -> str:
+    """`value` made inert for a spreadsheet: a leading ' when it would start a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def safe_cell(col_type: str, value: str) -> str:
+    """One ledger cell as a spreadsheet should get it.
+
+    Money, int, time and date cells that hold a well-formed value of their type are
+    kept as they are ("-12.50" stays a number); every other cell, and a malformed
+    numeric cell such as "=1+1" in a money column, is neutralised like text.
+    """
+    keep = _KEEP.get(col_type)
+    if keep is not None and keep.match(value):
+        return value
+    return neutralise(value)
+
+
+def parse_day(text: str, option: str) -> dt.date:
+    """A --from/--to date, YYYY-MM-DD; InputError naming the option otherwise."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{option} {text}: not a date; write it like 2026-11-23") from None
+
+
+def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None) -> tuple:
+    """(bytes, rows) of ledger `name` as a spreadsheet-safe CSV.
+
+    `start`/`end` keep only rows whose `at` falls on those days in zone `tz`, both
+    inclusive. InputError for an unknown ledger, an unreadable one, or a row whose `at`
+    cannot be read while filtering.
+    """
+    from .ledger import parse_time, records, schema_of
+
+    schema = schema_of(name)
+    if start and end and start > end:
+        raise InputError(f"--from {start} is after --to {end}; swap them")
+    types = [c.type for c in schema.columns]
+    at = schema.column_names.index("at") if "at" in schema.column_names else None
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(schema.column_names)
+    n = 0
+    for line, row in records(root, name):
+        if (start or end) and at is not None:
+            try:
+                day = parse_time(row[at]).astimezone(tz).date()
+            except ValueError as e:
+                raise InputError(f"{schema.file}:{line}: 'at' value '{row[at]}' is not a time ({e}); "
+                                 "fix the row (`aftersales check` lists every problem)") from None
+            if (start and day < start) or (end and day > end):
+                continue
+        w.writerow([safe_cell(t, v) for t, v in zip(types, row)])
+        n += 1
+    return buf.getvalue().encode(EXCEL_ENCODING), n
+
+
+# ------------------------------------------------------------------ import: reading the file
+
+AUTO = "utf-8"  # the ImportMap default: detect UTF-8 (with or without BOM), else GB18030
+
+
+def _canonical(encoding: str) -> str:
+    return codecs.lookup(encoding).name
+
+
+def decode(raw: bytes, file: str, encoding: Optional[str] = None, where: str = "--encoding") -> tuple:
+    """(text, encoding used) of a source file's bytes.
+
+    With `encoding`, only that one is tried. Without it, UTF-8 (a BOM is dropped), then
+    GB18030 (which contains GBK and GB2312). InputError names the line of the first bad
+    byte and the option that fixes it.
+    """
+    if encoding:
+        try:
+            enc = _canonical(encoding)
+        except LookupError:
+            raise InputError(f"{where} {encoding}: unknown encoding; use utf-8, gbk or gb18030") from None
+        if enc == "utf-8":
+            enc = "utf-8-sig"
+        try:
+            return raw.decode(enc).lstrip("\ufeff"), enc
+        except UnicodeDecodeError as e:
+            line = _line_at(raw, e.start)
+            raise InputError(
+                f"{file}:{line}: not {encoding} text (byte 0x{raw[e.start]:02x}); "
+                f"pass --encoding with the file's real encoding (utf-8 or gb18030)"
+            ) from None
+    failures = []
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(enc).lstrip("\ufeff"), enc
+        except UnicodeDecodeError as e:
+            failures.append(e.start)
+    pos = max(failures)  # the encoding that got further is the likelier one
+    line = _line_at(raw, pos)
+    raise InputError(
+        f"{file}:{line}: neither UTF-8 nor GBK/GB18030 text (byte 0x{raw[pos]:02x}); "
+        "re-save it as UTF-8, or pass --encoding with its encoding (e.g. --encoding big5)"
+    )
+
+
+def _line_at(raw: bytes, pos: int) -> int:
+    return raw[:pos].count(b"\n") + 1
+
+
+@dataclass(frozen=True)
+class Source:
+    """A CSV file as read for import: its header and records by physical line."""
+
+    file: str  # the path as given
+    encoding: str  # the encoding it was decoded with
+    header_line: int
+    header: tuple
+    rows: tuple  # (line, list of values); line is where the record starts
+
+
+def read_source(path, encoding: Optional[str] = None, where: str = "--encoding") -> Source:
+    """A CSV file's header and records; InputError when it cannot be read or decoded.
+
+    The header is the first row that is not blank; header names are stripped of spaces.
+    Rows that are entirely empty are skipped.
+    """
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"{file}: cannot read: {e.strerror}") from None
+    text, used = decode(raw, file, encoding, where)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, header_line = None, 0
+    rows = []
+    prev_end = 0
+    try:
+        for row in reader:
+            start, prev_end = prev_end + 1, reader.line_num
+            if not any(c.strip() for c in row):
+                continue
+            if header is None:
+                header, header_line = tuple(c.strip() for c in row), start
+            else:
+                rows.append((start, row))
+    except csv.Error as e:
+        raise InputError(f"{file}:{prev_end + 1}: malformed CSV: {e}; fix the quoting on that line") from None
+    if header is None:
+        raise InputError(f"{file}: empty file; it needs a header row naming its columns")
+    return Source(file, used, header_line, header, tuple(rows))
+
+
+# ------------------------------------------------------------------ import: values
+
+_STAMP = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:(?:\s+|T)(\d{1,2})\s*[:：时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2})(?:\.\d+)?\s*秒?)?)?$"
+)
+
+
+def parse_source_time(text: str, tz) -> dt.datetime:
+    """A timestamp from a spreadsheet or platform export; ValueError says what is wrong.
+
+    An ISO-8601 time with an offset is kept; "2017-10-02 10:56:33", "2017/10/2 10:56",
+    "2017年10月2日 10:56" without an offset are taken in `tz`; a date alone is midnight.
+    """
+    s = text.strip()
+    iso = s[:-1] + "+00:00" if s.endswith("Z") else s
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        m = _STAMP.match(s)
+        if not m:
+            raise ValueError("write it like 2017-10-02 10:56:33, or with an offset, 2017-10-02T10:56:33+08:00") from None
+        y, mo, d, h, mi, sec = (int(g) if g else 0 for g in m.groups())
+        t = dt.datetime(y, mo, d, h, mi, sec)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=tz)
+    return t.replace(microsecond=0)
+
+
+def parse_source_amount(text: str, signed: bool = False) -> Decimal:
+    """"¥12.50", "￥1,234.00", "12.5元" -> Decimal('12.50'); ValueError says what is wrong."""
+    from .money import CENT, parse_amount
+
+    s = text.strip().replace(",", "").replace("，", "")
+    if s.endswith("元"):
+        s = s[:-1].strip()
+    if signed:
+        neg = s.startswith("-")
+        body = s[1:].strip() if neg else s
+        try:
+            d = parse_amount(body, allow_zero=True)
+        except ValueError:
+            raise ValueError(f'"{text}" is not an amount; write it like 8.00 or -8.00') from None
+        return (-d if neg else d).quantize(CENT)
+    return parse_amount(s, allow_zero=True)
+
+
+def _normalise(col, value: str, tz) -> tuple:
+    """(ledger value, error or None) for one mapped source value."""
+    from .ledger import format_time
+
+    if value == "":
+        return value, None
+    try:
+        if col.type == "time":
+            return format_time(parse_source_time(value, tz)), None
+        if col.type == "date":
+            return parse_source_time(value, tz).date().isoformat(), None
+        if col.type in ("money", "signed_money"):
+            return f"{parse_source_amount(value, col.type == 'signed_money')}", None
+        if col.type == "int":
+            try:
+                d = Decimal(value)
+            except InvalidOperation:
+                return value, None  # the schema check says what is wrong
+            if d == d.to_integral_value():
+                return str(int(d)), None  # a spreadsheet writes 5 as 5.0
+    except ValueError as e:
+        kind = {"time": "a time", "date": "a date"}.get(col.type, "an amount")
+        return value, f"'{col.name}' value '{value}' is not {kind}: {e}"
+    return value, None
+
+
+# ------------------------------------------------------------------ import: mapping
+
+
+def import_map(policy, name: str):
+    """The policy's ImportMap `name`; InputError with the known names otherwise."""
+    from .schema import closest
+
+    imports = policy.imports or {}
+    if name not in imports:
+        if not imports:
+            raise InputError(f"no import mapping '{name}': the policies define none; add an [imports.{name}] "
+                             "section naming the ledger and its columns")
+        raise InputError(f"unknown import mapping '{name}'; {closest(name, imports)}")
+    return imports[name]
+
+
+def needs_actor(policy, name: str) -> bool:
+    """True when mapping `name` fills the ledger's `by` column with the acting staff."""
+    from .ledger import schema_of
+
+    m = import_map(policy, name)
+    return "by" in schema_of(m.ledger).column_names and "by" not in m.columns
+
+
+def _zone(policy, name: str, m):
+    if not m.timezone:
+        return policy.tz()
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(m.timezone)
+    except Exception:
+        raise InputError(f"imports.{name}.timezone: unknown time zone '{m.timezone}'; "
+                         "use an IANA name such as 'Asia/Shanghai'") from None
+
+
+def _source_columns(source: Source, m, name: str) -> dict:
+    """ledger column -> index in the source row; InputError for a missing source column."""
+    from .schema import closest
+
+    header, file = source.header, source.file
+    index: dict = {}
+    for i, h in enumerate(header):
+        index.setdefault(h, i)
+    missing = [src for src in m.columns.values() if src not in index]
+    if missing:
+        hints = []
+        for src in missing:
+            hint = closest(src, header)
+            hints.append(f"'{src}'" + (f" ({hint})" if hint.startswith("did you") else ""))
+        raise InputError(
+            f"{file}:{source.header_line}: the header has no column {', '.join(hints)}, which imports.{name} needs; "
+            f"the file's columns: {', '.join(h for h in header if h) or 'none'}"
+        )
+    twice = sorted({src for src in m.columns.values() if header.count(src) > 1})
+    if twice:
+        raise InputError(f"{file}:{source.header_line}: the header names column '{twice[0]}' more than once; rename one of them")
+    return {col: index[src] for col, src in m.columns.items()}
+
+
+def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None, now: Optional[dt.datetime] = None,
+                actor: Optional[str] = None) -> tuple:
+    """Read and check a CSV file for import by the policy's `[imports.NAME]` mapping.
+
+    Returns (rows, problems): `rows` are the good records as dicts by ledger column,
+    ready for `ledger.append(root, mapping.ledger, rows, policy)`; `problems` holds one
+    Problem per bad row (file = `path` as given, line = the physical line where the row
+    starts, record = the source row as CSV). Raises InputError when the file as a whole
+    cannot be used: unknown mapping, unreadable or undecodable file, missing columns.
+
+    Encoding: `encoding`, else the mapping's if it is not the default "utf-8", else
+    UTF-8 (with or without BOM) and then GB18030. Unmapped `at` is `now`; unmapped
+    `by` (where the ledger has one) is `actor`; other unmapped columns stay empty.
+    """
+    from .ledger import check_row, format_time, schema_of
+
+    m = import_map(policy, mapping_name)
+    schema = schema_of(m.ledger)
+    tz = _zone(policy, mapping_name, m)
+    file = str(path)
+    where = "--encoding"
+    if not encoding and m.encoding and _safe_canonical(m.encoding) != "utf-8":
+        encoding, where = m.encoding, f"imports.{mapping_name}.encoding"
+    source = read_source(path, encoding, where)
+    index = _source_columns(source, m, mapping_name)
+    width = len(source.header)
+
+    fixed: dict = {}
+    if "at" in schema.column_names and "at" not in m.columns:
+        if now is None:
+            from .clock import system_now
+
+            now = system_now(tz)
+        fixed["at"] = format_time(now)
+    if "by" in schema.column_names and "by" not in m.columns:
+        if not actor:
+            raise InputError(f"importing into {schema.file} needs the acting staff for its 'by' column; "
+                             "pass --by STAFF_ID or set AS_USER")
+        fixed["by"] = actor
+
+    rows, problems = [], []
+    for line, src in source.rows:
+        messages = []
+        if len(src) > width and any(c.strip() for c in src[width:]):
+            messages.append(f"has {len(src)} fields, the header has {width}")
+        record = dict.fromkeys(schema.column_names, "")
+        record.update(fixed)
+        bad_columns = set()
+        for col in schema.columns:
+            if col.name not in index:
+                continue
+            i = index[col.name]
+            value = src[i].strip() if i < len(src) else ""
+            value = m.values.get(col.name, {}).get(value, value)
+            value, err = _normalise(col, value, tz)
+            record[col.name] = value
+            if err:
+                messages.append(err)
+                bad_columns.add(col.name)
+        checked = check_row(schema, [record[c] for c in schema.column_names], policy)
+        messages += [msg for msg in checked if not any(msg.startswith(f"'{c}' ") for c in bad_columns)]
+        if messages:
+            problems.append(Problem(file, line, "; ".join(messages), _csv_text(src)))
+        else:
+            rows.append(record)
+    return rows, problems
+
+
+def _safe_canonical(encoding: str) -> str:
+    try:
+        return _canonical(encoding)
+    except LookupError:
+        return encoding
+
+
+def _csv_text(row: list) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(row)
+    return buf.getvalue()[:300]
