@@ -33,7 +33,7 @@ SYSTEM_ACTORS = ("system",)
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str = "text"  # text | id | time | date | money | signed_money | int | json | staff | ticket | enum
+    type: str = "text"  # text | id | time | date | money | int | json | staff | ticket | enum
     required: bool = False
     enum: str = ""  # for type "enum": the policy mapping that holds the allowed values, e.g. "channels"
     choices: tuple = ()  # for type "enum": fixed allowed values

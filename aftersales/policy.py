@@ -852,6 +852,17 @@ def _check_imports(p: Policy, src):
         for col in imp.columns:
             if col not in cols:
                 yield src.problem("imports", (name, "columns", col), f"ledger '{imp.ledger}' has no column '{col}'; {schema.closest(col, cols)}")
+        for col in imp.values:
+            if col not in imp.columns:
+                yield src.problem("imports", (name, "values", col),
+                                  f"values for '{col}', which the mapping does not import; add it under columns or drop it")
+        if imp.timezone:
+            try:
+                from zoneinfo import ZoneInfo
+
+                ZoneInfo(imp.timezone)
+            except Exception:
+                yield src.problem("imports", (name, "timezone"), f"unknown time zone '{imp.timezone}'; use an IANA name such as 'Asia/Shanghai'")
         try:
             "".encode(imp.encoding)
         except LookupError:

@@ -109,8 +109,6 @@ def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: 
 
 # ------------------------------------------------------------------ import: reading the file
 
-AUTO = "utf-8"  # the ImportMap default: detect UTF-8 (with or without BOM), else GB18030
-
 
 def _canonical(encoding: str) -> str:
     return codecs.lookup(encoding).name
@@ -366,6 +364,8 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
 
             now = system_now(tz)
         fixed["at"] = format_time(now)
+    if "source" in schema.column_names and "source" not in m.columns:
+        fixed["source"] = mapping_name  # where the row came from
     if "by" in schema.column_names and "by" not in m.columns:
         if not actor:
             raise InputError(f"importing into {schema.file} needs the acting staff for its 'by' column; "

@@ -21,6 +21,8 @@ COMMANDS = {
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
     "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
+    "export": ("aftersales.cli.export", "Write a spreadsheet-safe copy of a ledger (UTF-8 with BOM, CRLF) for Excel or WPS."),
+    "import": ("aftersales.cli.importer", "Import a CSV export into a ledger by a policy [imports.MAPPING] entry, all or nothing."),
     "incident": ("aftersales.cli.incident", "Group tickets that share a cause into an incident graded L1-L3 (seed 002)."),
     "report": ("aftersales.cli.report", "Reports over a period: time-limit attainment, courier claims."),
     "intercept": ("aftersales.cli.registers:intercept", "Record and follow intercepts (拦截登记)."),

@@ -32,15 +32,13 @@ def cli(app, ledger_name, output, start, end, force):
     schema = schema_of(ledger_name)
     first = parse_day(start, "--from") if start else None
     last = parse_day(end, "--to") if end else None
-    target = output or f"{schema.name}-{ws.now.strftime('%Y%m%d')}.csv"
+    target = output or f"{schema.name}-{ws.now.astimezone(ws.tz).strftime('%Y%m%d')}.csv"
     if target != "-" and Path(target).exists() and not force:
         raise InputError(f"{target}: already exists; pass --force to overwrite it, or choose another file with -o")
     data, n = export_csv(ws.root, schema.name, ws.tz, first, last)
     rows = f"exported {n} row{'' if n == 1 else 's'} of {schema.name} to"
     if target == "-":
-        stream = click.get_binary_stream("stdout")
-        stream.write(data)
-        stream.flush()
+        click.echo(data, nl=False)  # bytes go to the binary stream, untouched
         click.echo(f"{rows} stdout", err=True)
         return
     try:

@@ -1,0 +1,433 @@
+"""Spreadsheets are real clients: `as export` for Excel/WPS and `as import` of CSV exports.
+
+Export scenarios put formula-like text into a ledger and read the exported bytes back
+with the csv module. Import scenarios write source files byte by byte (GBK with CRLF, as
+a Chinese Excel saves them; UTF-8 with a BOM) and map them into the shipments and
+compensations ledgers through an `[imports.NAME]` policy written into the test shop.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import aftersales.cli
+from aftersales import ledger
+from aftersales.errors import InputError
+from aftersales.policy import load_policy
+from aftersales.spreadsheet import (FORMULA_STARTS, neutralise, parse_source_amount, parse_source_time, read_import,
+                                    safe_cell)
+from conftest import snapshot
+
+NOW = "2026-11-23T09:00:00+08:00"
+CST = dt.timezone(dt.timedelta(hours=8))
+AT = dt.datetime(2026, 11, 23, 9, 0, tzinfo=CST)
+BOM = b"\xef\xbb\xbf"
+
+IMPORTS_TOML = """\
+# Import mappings used by the tests.
+[imports.sf]
+ledger = "shipments"
+columns = { waybill = "运单号", order = "订单号", courier = "快递公司", destination = "收货地址", shipped_at = "发货时间", signed_at = "签收时间" }
+values.courier = { "顺丰" = "sf", "中通" = "zto" }
+
+[imports.utc]
+ledger = "shipments"
+timezone = "UTC"
+columns = { waybill = "waybill", order = "order", shipped_at = "shipped" }
+
+[imports.pay]
+ledger = "compensations"
+columns = { id = "编号", ticket = "工单", order = "订单号", amount = "金额", method = "方式", liability = "责任方", reason = "原因" }
+values.method = { "余额" = "balance", "优惠券" = "coupon" }
+values.liability = { "快递" = "courier", "仓库" = "warehouse" }
+"""
+
+SHIPMENTS_HEADER = "waybill,at,order,courier,destination,shipped_at,collected_at,last_update_at,signed_at,signed_by,source\n"
+SF_HEADER = "运单号,订单号,快递公司,发货时间,签收时间,收货地址"
+
+
+@pytest.fixture
+def imports(shop):
+    (shop / "policies" / "imports.toml").write_text(IMPORTS_TOML, encoding="utf-8")
+    return shop
+
+
+def source(tmp_path, text: str, encoding="utf-8", name="in.csv", newline="\r\n") -> Path:
+    """A source file as a spreadsheet saves it: `text` written with LF turned to `newline`."""
+    p = tmp_path / name
+    p.write_bytes(text.replace("\n", newline).encode(encoding))
+    return p
+
+
+def read_back(data: bytes) -> list:
+    """Exported bytes parsed by the csv module alone (no BOM, header first)."""
+    assert data.startswith(BOM)
+    return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+
+
+# ------------------------------------------------------------------ export
+
+DANGEROUS = ["=SUM(A1:A2)", "+86 138", "-rm", "@cmd", "\tx", "\rx"]
+
+
+def comp(reason, amount="12.50", note="快递压坏外箱，补偿运费", at=AT, id=None) -> dict:
+    return {"id": id or f"C{abs(hash((reason, at))) % 10**8:08d}", "ticket": "T0001", "at": at, "by": "a01",
+            "order": "TB20261123001", "amount": Decimal(amount), "method": "balance", "liability": "courier",
+            "reason": reason, "approved_by": "", "note": note}
+
+
+def test_export_neutralises_formula_text_and_keeps_amounts(run, shop, tmp_path):
+    amounts = ["12.50", "1234.00", "0.01", "8.00", "99.90", "3.00"]
+    ledger.append(shop, "compensations", [comp(r, a, id=f"C{i}") for i, (r, a) in enumerate(zip(DANGEROUS, amounts))])
+    ledger.append(shop, "compensations", [comp("包装破损", "20.00", note="普通中文备注", id="C9")])
+    before = snapshot(shop)
+
+    r = run("export", "compensations", "-o", "out.csv", now=NOW)
+
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "exported 7 rows of compensations to out.csv\n"
+    data = (tmp_path / "out.csv").read_bytes()
+    assert data.startswith(BOM + b"id,ticket,at,by,order,amount,method,liability,reason,approved_by,note\r\n")
+    assert data.count(b"\r\n") == 8 and data.replace(b"\r\n", b"").count(b"\n") == 0
+    rows = read_back(data)
+    assert rows[0] == list(ledger.LEDGERS["compensations"].column_names)
+    reasons = [row[8] for row in rows[1:]]
+    assert reasons == ["'" + d for d in DANGEROUS] + ["包装破损"]
+    assert [row[5] for row in rows[1:]] == amounts + ["20.00"]
+    assert [row[2] for row in rows[1:]] == ["2026-11-23T09:00:00+08:00"] * 7
+    assert rows[-1][10] == "普通中文备注"
+    assert snapshot(shop) == before  # the ledger in git is only read
+
+
+def test_export_leaves_a_negative_amount_alone_but_not_negative_text(run, shop, tmp_path):
+    # Ledger money is non-negative today; the rule is by column type, so a hand-edited
+    # "-12.50" in a money column stays a number while "-12.50" as text is neutralised.
+    path = ledger.ledger_path(shop, "compensations")
+    path.write_bytes(path.read_bytes() + "C1,T0001,2026-11-23T09:00:00+08:00,a01,TB1,-12.50,balance,courier,-12.50,,\n"
+                     .encode("utf-8"))
+    r = run("export", "compensations", "-o", "out.csv", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    row = read_back((tmp_path / "out.csv").read_bytes())[1]
+    assert (row[5], row[8]) == ("-12.50", "'-12.50")
+
+
+def test_safe_cell_is_by_column_type():
+    assert safe_cell("money", "-12.50") == "-12.50"
+    assert safe_cell("int", "-3") == "-3"
+    assert safe_cell("time", "2026-11-23T09:00:00+08:00") == "2026-11-23T09:00:00+08:00"
+    assert safe_cell("text", "-12.50") == "'-12.50"
+    assert safe_cell("id", "-rm") == "'-rm"
+    assert safe_cell("money", "=1+1") == "'=1+1"  # not an amount at all: treated as text
+    assert safe_cell("text", "王女士") == "王女士"
+    assert safe_cell("text", "") == ""
+
+
+@given(st.text())
+def test_neutralised_text_never_starts_a_formula_and_keeps_the_value(text):
+    cell = neutralise(text)
+    assert not cell.startswith(FORMULA_STARTS)
+    assert cell == text or (cell == "'" + text and text.startswith(FORMULA_STARTS))
+
+
+def test_export_refuses_to_overwrite_without_force(run, shop, tmp_path):
+    ledger.append(shop, "compensations", [comp("包装破损")])
+    (tmp_path / "out.csv").write_bytes(b"keep me")
+
+    r = run("export", "compensations", "-o", "out.csv", now=NOW)
+    assert r.exit_code == 2
+    assert r.stderr == ("error: out.csv: already exists; pass --force to overwrite it, "
+                        "or choose another file with -o\n")
+    assert (tmp_path / "out.csv").read_bytes() == b"keep me"
+
+    r = run("export", "compensations", "-o", "out.csv", "--force", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert len(read_back((tmp_path / "out.csv").read_bytes())) == 2
+
+
+def test_export_to_stdout_writes_the_same_bytes(run, shop, tmp_path):
+    ledger.append(shop, "compensations", [comp("=HYPERLINK(\"http://x\")")])
+    r = run("export", "compensations", "-o", "-", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == "exported 1 row of compensations to stdout\n"
+    assert run("export", "compensations", "-o", "file.csv", now=NOW).exit_code == 0
+    assert r.stdout_bytes == (tmp_path / "file.csv").read_bytes()
+    assert read_back(r.stdout_bytes)[1][8] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_export_default_file_is_named_by_ledger_and_day(run, shop, tmp_path):
+    r = run("export", "tickets", now="2026-11-22T20:00:00+00:00")  # already the 23rd in Shanghai
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "exported 0 rows of tickets to tickets-20261123.csv\n"
+    assert (tmp_path / "tickets-20261123.csv").read_bytes() == BOM + b"ticket,at,by,type,ref,text,data\r\n"
+
+
+def test_export_from_to_are_days_in_the_shops_zone(run, shop, tmp_path):
+    utc = dt.timezone.utc
+    rows = [
+        comp("22nd late", at=dt.datetime(2026, 11, 22, 15, 59, tzinfo=utc), id="C1"),  # 23:59 on the 22nd in Shanghai
+        comp("23rd early", at=dt.datetime(2026, 11, 22, 16, 0, tzinfo=utc), id="C2"),   # 00:00 on the 23rd
+        comp("24th", at=dt.datetime(2026, 11, 24, 23, 59, tzinfo=CST), id="C3"),
+        comp("25th", at=dt.datetime(2026, 11, 25, 0, 0, tzinfo=CST), id="C4"),
+    ]
+    ledger.append(shop, "compensations", rows)
+    r = run("export", "compensations", "--from", "2026-11-23", "--to", "2026-11-24", "-o", "-", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert [row[8] for row in read_back(r.stdout_bytes)[1:]] == ["23rd early", "24th"]
+    assert r.stderr == "exported 2 rows of compensations to stdout\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["shipment"], "error: unknown ledger 'shipment'; did you mean 'shipments'?\n"),
+    (["tickets", "--from", "2026-11-31"], "error: --from 2026-11-31: not a date; write it like 2026-11-23\n"),
+    (["tickets", "--from", "2026-11-24", "--to", "2026-11-23"], "error: --from 2026-11-24 is after --to 2026-11-23; swap them\n"),
+])
+def test_export_usage_errors(run, args, message, tmp_path):
+    r = run("export", *args, now=NOW)
+    assert (r.exit_code, r.stderr) == (2, message)
+    assert not list(tmp_path.glob("*.csv"))
+
+
+# ------------------------------------------------------------------ import
+
+GOOD = f"""{SF_HEADER}
+SF1001,TB20171002001,顺丰,2017-10-02 10:56:33,2017/10/03 14:05,北京市朝阳区
+SF1002,TB20171002002,中通,2017/10/2 9:05,,上海市浦东新区
+SF1003,TB20171002003,顺丰,2017-10-02,2017-10-04T08:00:00+08:00,广东省深圳市
+"""
+
+GOOD_ROWS = (
+    "SF1001,2026-11-23T09:00:00+08:00,TB20171002001,sf,北京市朝阳区,2017-10-02T10:56:33+08:00,,,2017-10-03T14:05:00+08:00,,sf\n"
+    "SF1002,2026-11-23T09:00:00+08:00,TB20171002002,zto,上海市浦东新区,2017-10-02T09:05:00+08:00,,,,,sf\n"
+    "SF1003,2026-11-23T09:00:00+08:00,TB20171002003,sf,广东省深圳市,2017-10-02T00:00:00+08:00,,,2017-10-04T08:00:00+08:00,,sf\n"
+)
+
+
+def shipments(shop) -> str:
+    return ledger.ledger_path(shop, "shipments").read_text(encoding="utf-8")
+
+
+def test_import_gbk_with_crlf_is_detected_and_mapped(run, imports, tmp_path):
+    src = source(tmp_path, GOOD, encoding="gbk")
+    assert b"\r\n" in src.read_bytes()
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "imported 3 rows into ledgers/shipments.csv\n"
+    assert shipments(imports) == SHIPMENTS_HEADER + GOOD_ROWS
+    r = run("check")
+    assert r.exit_code == 0, r.stdout
+
+
+def test_import_utf8_with_bom(run, imports, tmp_path):
+    src = source(tmp_path, GOOD, encoding="utf-8-sig", newline="\n")
+    assert src.read_bytes().startswith(BOM)
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert shipments(imports) == SHIPMENTS_HEADER + GOOD_ROWS
+    assert run("check").exit_code == 0
+
+
+def test_import_is_one_append(run, imports, tmp_path, monkeypatch):
+    source(tmp_path, GOOD, encoding="gbk")
+    calls = []
+    real = ledger.append
+    monkeypatch.setattr(ledger, "append", lambda *a, **k: (calls.append(a[1:3]), real(*a, **k)))
+    assert run("import", "sf", "in.csv", now=NOW).exit_code == 0
+    assert [(name, len(rows)) for name, rows in calls] == [("shipments", 3)]
+
+
+def test_import_with_bad_rows_imports_nothing_and_lists_each(run, imports, tmp_path):
+    text = (f"{SF_HEADER}\n"
+            "SF2001,TB1,顺丰,2017-10-02 10:56,,\"北京市\n朝阳区\"\n"     # lines 2-3: a cell with a line break
+            "SF2002,TB2,顺丰,2017-13-45 10:00,,上海市\n"               # line 4: no month 13
+            "SF2003,TB3,韵达,2017-10-02 11:00,,广州市\n"               # line 5: no translation, not a courier id
+            "SF2004,TB4,中通,2017-10-02 12:00,,杭州市\n")
+    source(tmp_path, text, encoding="gbk")
+    ledger.append(imports, "shipments", [{"waybill": "SF0", "at": AT, "order": "TB0"}])
+    before = snapshot(imports)
+
+    r = run("import", "sf", "in.csv", now=NOW)
+
+    assert r.exit_code == 2
+    assert r.stdout == (
+        "in.csv:4: 'shipped_at' value '2017-13-45 10:00' is not a time: month must be in 1..12\n"
+        "    SF2002,TB2,顺丰,2017-13-45 10:00,,上海市\n"
+        "in.csv:5: 'courier' value '韵达' is not allowed (from policies: logistics.couriers); "
+        "known: ems, jd, jt, sf, sto, yto, yunda, zto\n"
+        "    SF2003,TB3,韵达,2017-10-02 11:00,,广州市\n"
+    )
+    assert r.stderr == "2 of 4 rows are bad; nothing was imported\n"
+    assert snapshot(imports) == before
+
+
+def test_import_bad_rows_as_json(run, imports, tmp_path):
+    source(tmp_path, f"{SF_HEADER}\n,TB1,顺丰,2017-10-02,,北京\n", encoding="gbk")
+    r = run("import", "sf", "in.csv", "--format", "json", now=NOW)
+    assert r.exit_code == 2
+    assert json.loads(r.stdout) == [{"file": "in.csv", "line": 2, "message": "'waybill' is empty; it is required",
+                                     "record": ",TB1,顺丰,2017-10-02,,北京"}]
+    assert r.stderr == "1 of 1 row is bad; nothing was imported\n"
+
+
+def test_import_missing_source_column_names_it_and_the_headers(run, imports, tmp_path):
+    source(tmp_path, "运单编号,订单号,快递公司,发货时间,签收时间,地址\nSF1,TB1,顺丰,2017-10-02,,北京\n", encoding="gbk")
+    with_before = snapshot(imports)
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "error: in.csv:1: the header has no column '运单号' (did you mean '运单编号'?), '收货地址' (did you mean '地址'?), which imports.sf needs; "
+        "the file's columns: 运单编号, 订单号, 快递公司, 发货时间, 签收时间, 地址\n"
+    )
+    assert snapshot(imports) == with_before
+
+
+def test_import_undecodable_file_names_the_line_and_the_option(run, imports, tmp_path):
+    p = tmp_path / "in.csv"
+    p.write_bytes((f"{SF_HEADER}\r\nSF1,TB1,顺丰,2017-10-02,,北京\r\n").encode("gbk") + b"SF2,TB2,\xff\xff,2017-10-02,,x\r\n")
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert (r.exit_code, r.stderr) == (2, (
+        "error: in.csv:3: neither UTF-8 nor GBK/GB18030 text (byte 0xff); "
+        "re-save it as UTF-8, or pass --encoding with its encoding (e.g. --encoding big5)\n"))
+
+
+def test_import_forced_utf8_on_gbk_bytes_names_the_line(run, imports, tmp_path):
+    source(tmp_path, "waybill,order,shipped\nSF1,TB1,2017-10-02\nSF2,顺丰,2017-10-02\n", encoding="gbk")
+    r = run("import", "utc", "in.csv", "--encoding", "utf-8", now=NOW)
+    assert (r.exit_code, r.stderr) == (2, (
+        "error: in.csv:3: not utf-8 text (byte 0xb7); pass --encoding with the file's real encoding (utf-8 or gb18030)\n"))
+    r = run("import", "utc", "in.csv", "--encoding", "gbk", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert "SF2,2026-11-23T09:00:00+08:00,顺丰,,,2017-10-02T00:00:00+00:00" in shipments(imports)
+
+
+def test_import_dry_run_writes_nothing(run, imports, tmp_path):
+    source(tmp_path, GOOD, encoding="gbk")
+    before = snapshot(imports)
+    r = run("import", "sf", "in.csv", "--dry-run", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "would import 3 rows into ledgers/shipments.csv (dry run: nothing written)\n"
+    assert snapshot(imports) == before
+
+
+def test_import_mapping_time_zone_and_offsets(run, imports, tmp_path):
+    source(tmp_path, "waybill,order,shipped\nW1,O1,2017-10-02 10:56:33\nW2,O2,2017-10-02T10:56:33+08:00\nW3,O3,2017-10-02T02:56:33Z\n")
+    r = run("import", "utc", "in.csv", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert [line.split(",")[5] for line in shipments(imports).splitlines()[1:]] == [
+        "2017-10-02T10:56:33+00:00", "2017-10-02T10:56:33+08:00", "2017-10-02T02:56:33+00:00"]
+
+
+PAY = """编号,工单,订单号,金额,方式,责任方,原因,备注
+P001,T0001,TB1,￥12.50,余额,快递,外箱压坏,不导入
+P002,T0002,TB2,"1,234.00",优惠券,仓库,=少发一件,
+"""
+
+
+def test_import_compensations_normalises_amounts_and_fills_at_and_by(run, imports, tmp_path):
+    source(tmp_path, PAY, encoding="gbk")
+    r = run("import", "pay", "in.csv", by="l01", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "imported 2 rows into ledgers/compensations.csv\n"
+    text = ledger.ledger_path(imports, "compensations").read_text(encoding="utf-8")
+    assert text.splitlines()[1:] == [
+        "P001,T0001,2026-11-23T09:00:00+08:00,l01,TB1,12.50,balance,courier,外箱压坏,,",
+        "P002,T0002,2026-11-23T09:00:00+08:00,l01,TB2,1234.00,coupon,warehouse,=少发一件,,",
+    ]
+    assert run("check").exit_code == 0
+    # and the formula-like reason stays as typed in the ledger, neutralised on export only
+    r = run("export", "compensations", "-o", "-", now=NOW)
+    assert read_back(r.stdout_bytes)[2][8] == "'=少发一件"
+
+
+def test_import_into_a_ledger_with_by_needs_the_acting_staff(run, imports, tmp_path):
+    source(tmp_path, PAY, encoding="gbk")
+    before = snapshot(imports)
+    r = run("import", "pay", "in.csv", by=None, now=NOW)
+    assert r.exit_code == 2
+    assert "pass --by STAFF_ID or set AS_USER" in r.stderr
+    assert snapshot(imports) == before
+
+
+def test_import_unknown_mapping(run, imports, tmp_path):
+    source(tmp_path, GOOD)
+    r = run("import", "sff", "in.csv", now=NOW)
+    assert (r.exit_code, r.stderr) == (2, "error: unknown import mapping 'sff'; did you mean 'sf'?\n")
+
+
+def test_import_without_any_mapping_says_how_to_add_one(run, tmp_path):
+    source(tmp_path, GOOD)
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert (r.exit_code, r.stderr) == (2, "error: no import mapping 'sf': the policies define none; add an "
+                                          "[imports.sf] section naming the ledger and its columns\n")
+
+
+# ------------------------------------------------------------------ the domain function
+
+
+def test_read_import_returns_good_rows_and_problems(imports, tmp_path):
+    src = source(tmp_path, f"{SF_HEADER}\nSF1,TB1,顺丰,2017-10-02,,北京\nSF2,TB2,申通快递,2017-10-02,,上海\n", encoding="gbk")
+    policy = load_policy(imports)
+    rows, problems = read_import(policy, "sf", src, now=AT)
+    assert rows == [{"waybill": "SF1", "at": "2026-11-23T09:00:00+08:00", "order": "TB1", "courier": "sf",
+                     "destination": "北京", "shipped_at": "2017-10-02T00:00:00+08:00", "collected_at": "",
+                     "last_update_at": "", "signed_at": "", "signed_by": "", "source": "sf"}]
+    assert [(p.file, p.line, p.record) for p in problems] == [(str(src), 3, "SF2,TB2,申通快递,2017-10-02,,上海")]
+    assert problems[0].message.startswith("'courier' value '申通快递' is not allowed")
+
+
+def test_read_import_mapping_encoding_is_used_and_named(shop, tmp_path):
+    (shop / "policies" / "imports.toml").write_text(
+        '[imports.gbk_map]\nledger = "shipments"\nencoding = "gbk"\ncolumns = { waybill = "w", order = "o" }\n',
+        encoding="utf-8")
+    policy = load_policy(shop)
+    src = source(tmp_path, "w,o\nW1,订单\n", encoding="gbk")
+    rows, problems = read_import(policy, "gbk_map", src, now=AT)
+    assert (rows[0]["order"], problems) == ("订单", [])
+    src = source(tmp_path, "w,o\nW1,中\n", encoding="utf-8", name="utf8.csv")  # UTF-8 中 then CR: not GBK
+    with pytest.raises(InputError) as e:
+        read_import(policy, "gbk_map", src, now=AT)
+    assert e.value.message == (f"{src}:2: not gbk text (byte 0xad); pass --encoding with the file's real encoding "
+                               "(utf-8 or gb18030)")
+    rows, _ = read_import(policy, "gbk_map", src, encoding="utf-8", now=AT)  # --encoding wins over the mapping
+    assert rows[0]["order"] == "中"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2017-10-02 10:56:33", "2017-10-02T10:56:33+08:00"),
+    ("2017/10/02 10:56", "2017-10-02T10:56:00+08:00"),
+    ("2017/10/2 9:05", "2017-10-02T09:05:00+08:00"),
+    ("2017年10月2日 10:56", "2017-10-02T10:56:00+08:00"),
+    ("2017-10-02", "2017-10-02T00:00:00+08:00"),
+    ("2017-10-02T10:56:33.250", "2017-10-02T10:56:33+08:00"),
+    ("2017-10-02T10:56:33+09:00", "2017-10-02T10:56:33+09:00"),
+    ("2017-10-02T02:56:33Z", "2017-10-02T02:56:33+00:00"),
+])
+def test_source_times(text, expected):
+    assert ledger.format_time(parse_source_time(text, CST)) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "10/02/2017", "2017-10-02 25:00", "43010.45"])
+def test_source_times_refused(text):
+    with pytest.raises(ValueError):
+        parse_source_time(text, CST)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("¥12.50", "12.50"), ("￥ 8", "8.00"), ("1,234.00", "1234.00"), ("12.5元", "12.50"), ("0", "0.00"),
+])
+def test_source_amounts(text, expected):
+    assert f"{parse_source_amount(text)}" == expected
+
+
+@pytest.mark.parametrize("text", ["-12.50", "12.505", "abc", ""])
+def test_source_amounts_refused(text):
+    with pytest.raises(ValueError):
+        parse_source_amount(text)
