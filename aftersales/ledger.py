@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 from .errors import InputError, Problem
 
@@ -153,7 +153,7 @@ def ledger_path(root: Path, name: str) -> Path:
 
 def parse_time(text: str) -> dt.datetime:
     """ISO-8601 with a UTC offset; raises ValueError."""
-    t = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    t = dt.datetime.fromisoformat(text if text[-1:] != "Z" else text[:-1] + "+00:00")
     if t.tzinfo is None:
         raise ValueError(f"'{text}' has no UTC offset; write it like 2026-11-23T09:30:00+08:00")
     return t
@@ -267,7 +267,7 @@ class LedgerReader:
     def __iter__(self) -> Iterator[tuple]:
         if not self.path.exists():
             return
-        torn = _ends_torn(self.path)
+        torn = ends_torn(self.path)
         try:
             f = open(self.path, encoding="utf-8-sig", newline="")
         except OSError as e:
@@ -329,10 +329,11 @@ def records(root: Path, name: str, policy=None, check_values: bool = False) -> I
     return iter(LedgerReader(root, name, strict=True, policy=policy, check_values=check_values))
 
 
-def dict_records(root: Path, name: str, policy=None) -> Iterator[tuple]:
-    names = schema_of(name).column_names
-    for line, row in records(root, name, policy, check_values=True):
-        yield line, dict(zip(names, row))
+def raise_first_problem(root: Path, name: str, check_values: bool = False) -> None:
+    """Read a ledger carefully and raise the InputError of its first problem."""
+    for _ in records(root, name, check_values=check_values):
+        pass
+    raise InputError(f"{schema_of(name).file}: a record could not be read; run `aftersales check`")
 
 
 def scan(root: Path, name: str, policy=None) -> tuple:
@@ -342,7 +343,7 @@ def scan(root: Path, name: str, policy=None) -> tuple:
     return rows, r.problems
 
 
-def _ends_torn(path: Path) -> bool:
+def ends_torn(path: Path) -> bool:
     size = path.stat().st_size
     if size == 0:
         return False
@@ -465,7 +466,7 @@ def append(root: Path, name: str, rows: list, policy=None) -> None:
             size = os.fstat(fd).st_size
             if size == 0:
                 data = schema.header.encode("utf-8") + data
-            elif _ends_torn(path):
+            elif ends_torn(path):
                 reader = LedgerReader(root, name, strict=False)
                 for _ in reader:
                     pass

@@ -14,11 +14,10 @@ import string
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, Mapping, Optional
+from typing import Mapping, Optional
 
 from . import schema
 from .errors import InputError, Problem, problems_error
-from .tomlmap import TomlDoc
 from .tomlmap import load as load_toml
 
 # ---------------------------------------------------------------- value types
@@ -115,7 +114,7 @@ class Cap:
                 return cls(percent=Decimal(m.group(1) or "100"), of=m.group(2), written=" ".join(value.split()))
         try:
             return cls(amount=schema.parse_money(value))
-        except ValueError as e:
+        except ValueError:
             if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\s*-?[\d.]+\s*", value)):
                 raise
             raise ValueError(

@@ -18,7 +18,6 @@ Everything here is a function of (policy, ticket, now).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Optional
 
 from .policy import Policy, Timer
@@ -36,18 +35,22 @@ STOP_EVENTS = {
 }
 
 
-@dataclass
 class Cycle:
-    timer_id: str
-    timer: Timer
-    start: dt.datetime
-    stop: Optional[dt.datetime] = None  # the stop event's time, or the close that ended it
-    stopped_by: str = ""  # the event type that ended the cycle
-    pauses: list = field(default_factory=list)  # (from, to or None) waiting windows within the cycle
-    deadline: Optional[dt.datetime] = None
-    state: str = ""  # ok | warning | breached | met | missed | cancelled
-    paused: bool = False  # waiting on the customer at now
-    used: float = 0.0  # share of the target used at now (or at the stop)
+    """One run of a timer on a ticket, from its start event to its stop (or to now)."""
+
+    __slots__ = ("timer_id", "timer", "start", "stop", "stopped_by", "pauses", "deadline", "state", "paused", "used")
+
+    def __init__(self, timer_id: str, timer: Timer, start: dt.datetime):
+        self.timer_id = timer_id
+        self.timer = timer
+        self.start = start
+        self.stop: Optional[dt.datetime] = None  # the stop event's time, or the close that ended it
+        self.stopped_by = ""  # the event type that ended the cycle
+        self.pauses: list = []  # (from, to or None) waiting windows within the cycle
+        self.deadline: Optional[dt.datetime] = None
+        self.state = ""  # ok | warning | breached | met | missed | cancelled
+        self.paused = False  # waiting on the customer at now
+        self.used = 0.0  # share of the target used at now (or at the stop); 1.0 once past the deadline on a calendar
 
     @property
     def running(self) -> bool:
@@ -62,7 +65,7 @@ def clock(policy: Policy, name: str):
 
 def applies(policy: Policy, timer: Timer, t) -> bool:
     a = timer.applies
-    if a.kinds and t.kind not in a.kinds:
+    if a.kinds and (policy.categories[t.category].kind if t.category in policy.categories else t.kind) not in a.kinds:
         return False
     if a.categories and t.category not in a.categories:
         return False
@@ -91,41 +94,27 @@ def waiting_windows(t) -> list:
 def cycles_of(timer_id: str, timer: Timer, t) -> list:
     """The cycles of one timer on one ticket, from its timeline (states not yet set)."""
     stops = STOP_EVENTS[timer.stop]
+    starts = START_EVENTS[timer.start]
+    once = timer.start == "abnormal"  # a ticket becomes abnormal once
     out: list = []
     cur: Optional[Cycle] = None
-    started_once = False
+    started = False
     for e in t.events:
         typ = e.type
         if cur is not None:
-            if typ in stops:
+            if typ in stops or typ == "close":
                 cur.stop, cur.stopped_by = e.at, typ
                 out.append(cur)
                 cur = None
-                continue
-            if typ == "close":
-                cur.stop, cur.stopped_by = e.at, "close"
-                out.append(cur)
-                cur = None
-                continue
-        if cur is None:
-            start = False
-            if timer.start == "opened":  # a reopened ticket is opened again
-                start = typ in ("open", "reopen")
-            elif timer.start == "abnormal":
-                start = typ == "abnormal" and not started_once
-            elif timer.start == "customer_message":
-                start = typ == "message"
-            elif timer.start == "resolved":
-                start = typ == "resolve"
-            if start:
-                at = e.at
-                if typ == "abnormal" and e.data.get("since"):
-                    at = min(e.at, dt.datetime.fromisoformat(e.data["since"]))  # when the condition began
-                cur = Cycle(timer_id, timer, at)
-                started_once = True
+        elif typ in starts and not (once and started):
+            at = e.at
+            if typ == "abnormal" and e.data.get("since"):
+                at = min(e.at, dt.datetime.fromisoformat(e.data["since"]))  # when the condition began
+            cur = Cycle(timer_id, timer, at)
+            started = True
     if cur is not None:
         out.append(cur)
-    if "waiting" in timer.pause:
+    if out and "waiting" in timer.pause and "wait" in t.types:
         windows = waiting_windows(t)
         for c in out:
             for a, b in windows:
@@ -136,39 +125,75 @@ def cycles_of(timer_id: str, timer: Timer, t) -> list:
     return out
 
 
+#: start name -> the event types that may start a cycle
+START_EVENTS = {"opened": ("open", "reopen"), "abnormal": ("abnormal",), "customer_message": ("message",),
+                "resolved": ("resolve",)}
+
+_prepared: dict = {}
+_ZERO = dt.timedelta(0)
+
+
+def _timers(policy: Policy, clocks: dict) -> list:
+    """Per timer, what evaluating it needs, worked out once per policy."""
+    from .calendar import WallClock
+
+    cached = _prepared.get(id(policy))
+    if cached is None or cached[0] is not policy:
+        items = []
+        for tid, timer in policy.timers.items():
+            clk = clock(policy, timer.clock)
+            wall = type(clk) is WallClock and not timer.target.working_days
+            items.append((tid, timer, clk, timer.target.timedelta() if wall else None, frozenset(START_EVENTS[timer.start])))
+        cached = _prepared[id(policy)] = (policy, items)
+    if not clocks:
+        for _tid, timer, clk, _td, _st in cached[1]:
+            clocks.setdefault(timer.clock, clk)
+    return cached[1]
+
+
 def evaluate(policy: Policy, t, now: dt.datetime, clocks: Optional[dict] = None) -> list:
     """Every timer cycle of ticket `t` with its deadline and state at `now`."""
     clocks = clocks if clocks is not None else {}
+    present = t.types
     result = []
-    for tid, timer in policy.timers.items():
-        if not applies(policy, timer, t):
+    for tid, timer, clk, wall_td, starts in _timers(policy, clocks):
+        if present.isdisjoint(starts) or not applies(policy, timer, t):
             continue
-        clk = clocks.get(timer.clock)
-        if clk is None:
-            clk = clocks[timer.clock] = clock(policy, timer.clock)
         for c in cycles_of(tid, timer, t):
             if c.start > now:
                 continue
-            _settle(c, clk, now)
+            _settle(c, clk, now, wall_td)
             result.append(c)
     return result
 
 
-def _settle(c: Cycle, clk, now: dt.datetime) -> None:
-    base = clk.deadline(c.start, c.timer.target)
-    total = clk.elapsed(c.start, base) or 1
+def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = None) -> None:
     end = c.stop if c.stop is not None and c.stop <= now else now
-    paused = 0
-    for a, b in c.pauses:
-        if a >= end:
-            continue
-        hi = end if b is None or b > end else b
-        paused += clk.elapsed(a, hi)
-        if b is None or b > now:
-            c.paused = c.stop is None or c.stop > now
-    c.deadline = clk.add(base, paused) if paused else base
-    used = clk.elapsed(c.start, end) - paused
-    c.used = used / total
+    if wall_td is not None:  # wall-clock time: plain (exact) arithmetic on aware datetimes
+        paused = _ZERO
+        for a, b in c.pauses:
+            if a >= end:
+                continue
+            paused += (end if b is None or b > end else b) - a
+            if b is None or b > now:
+                c.paused = c.stop is None or c.stop > now
+        c.deadline = c.start + wall_td + paused
+        c.used = ((end - c.start) - paused) / wall_td
+    else:  # business time on a calendar
+        base = clk.deadline(c.start, c.timer.target)
+        paused = 0
+        for a, b in c.pauses:
+            if a >= end:
+                continue
+            hi = end if b is None or b > end else b
+            paused += clk.elapsed(a, hi)
+            if b is None or b > now:
+                c.paused = c.stop is None or c.stop > now
+        c.deadline = clk.add(base, paused) if paused else base
+        if end <= c.deadline:  # the share used only matters before the deadline (for warnings)
+            c.used = (clk.elapsed(c.start, end) - paused) / (clk.elapsed(c.start, base) or 1)
+        else:
+            c.used = 1.0  # past the deadline: all of it (not measured further)
     if c.stop is not None and c.stop <= now:
         if c.stopped_by in STOP_EVENTS[c.timer.stop]:
             c.state = "met" if c.stop <= c.deadline else "missed"
@@ -226,9 +251,17 @@ def superiors(policy: Policy, staff_id: str, levels: int) -> list:
     return out
 
 
+_chains: dict = {}
+
+
 def to_tell(policy: Policy, t, level: int) -> list:
+    """The responsible person and `level` superiors above them."""
     who = responsible(policy, t)
-    return [who] + superiors(policy, who, level)
+    key = (id(policy), who, level)
+    chain = _chains.get(key)
+    if chain is None:
+        chain = _chains[key] = [who] + superiors(policy, who, level)
+    return list(chain)
 
 
 # ------------------------------------------------------------------ attainment reports

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -32,37 +31,60 @@ STATUSES = ("open", "waiting", "resolved", "closed")
 OPEN_STATUSES = ("open", "waiting", "resolved")
 
 
-@dataclass(frozen=True)
 class Event:
-    ticket: str
-    at: dt.datetime
-    by: str
-    type: str
-    ref: str = ""
-    text: str = ""
-    data: dict = field(default_factory=dict)
-    line: int = 0
+    """One row of the ticket ledger. `data` (a JSON object in the ledger) is parsed on
+    first use: most readers never look at it."""
+
+    __slots__ = ("ticket", "at", "by", "type", "ref", "text", "_data", "_raw", "line")
+
+    def __init__(self, ticket: str, at: dt.datetime, by: str, type: str, ref: str = "", text: str = "",
+                 data: Optional[dict] = None, line: int = 0, raw: str = ""):
+        self.ticket, self.at, self.by, self.type, self.ref, self.text = ticket, at, by, type, ref, text
+        self._data = data if data is not None or raw else {}
+        self._raw = raw
+        self.line = line
+
+    @property
+    def data(self) -> dict:
+        if self._data is None:
+            try:
+                obj = json.loads(self._raw)
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict):
+                where = f"{ledger.schema_of(LEDGER).file}{':' + str(self.line) if self.line else ''}"
+                raise InputError(f"{where}: the data cell of a {self.type} row of ticket {self.ticket} is not a "
+                                 "JSON object; `aftersales check` shows the line")
+            self._data = obj
+        return self._data
 
     def row(self) -> dict:
         return {"ticket": self.ticket, "at": self.at, "by": self.by, "type": self.type,
                 "ref": self.ref, "text": self.text, "data": self.data}
+
+    def __repr__(self) -> str:
+        return f"Event({self.ticket}, {self.at.isoformat()}, {self.by}, {self.type}, {self.ref!r}, {self.text!r})"
 
 
 class Ticket:
     """The current state of one ticket: the fold of its events."""
 
     __slots__ = (
-        "id", "opened_at", "opened_by", "fields", "status", "priority", "department", "assignee",
+        "id", "opened_at", "opened_by", "_fields", "_field_events", "_category", "_summary", "status", "priority",
+        "department", "assignee",
         "group", "abnormal", "first_reply_at", "last_reply_at", "last_message_at", "resolved_at",
         "closed_at", "identity_verified", "accepted", "cause", "evidence", "events", "messages",
-        "alerts", "forced", "line", "notified", "routed", "reopened_at",
+        "alerts", "_close", "line", "reopened_at", "types",
     )
 
     def __init__(self, tid: str):
         self.id = tid
         self.opened_at: Optional[dt.datetime] = None
         self.opened_by = ""
-        self.fields: dict = {}
+        self._fields: Optional[dict] = {}  # built from _field_events on first use
+        self._field_events: list = []  # the open row and the set rows, in order
+        self._category = ""
+        self._summary = ""
         self.status = "open"
         self.priority = ""
         self.department = ""
@@ -77,28 +99,72 @@ class Ticket:
         self.identity_verified = False
         self.accepted = False
         self.cause = ""
-        self.evidence: dict = {}  # kind -> list of sha256
+        self.evidence: dict = {}  # kind -> the evidence events of that kind
         self.events: list = []
         self.messages: list = []  # customer messages, for word rules
         self.alerts: list = []
-        self.forced = ""
+        self._close = None  # the last close event, while closed
         self.line = 0
-        self.notified: set = set()  # what `sla-check --notify` already recorded
-        self.routed: dict = {}  # action -> the value routing last decided for it
         self.reopened_at = None
+        self.types: set = set()  # the event types the ticket has seen
 
     # -- derived
+    @property
+    def fields(self) -> dict:
+        """The intake form as corrected since: parsed from the ledger on first use."""
+        if self._fields is None:
+            f: dict = {}
+            for e in self._field_events:
+                if e.type == "open":
+                    f = dict(e.data)
+                    f["summary"], f["category"] = e.text, e.ref
+                elif e.text:
+                    f[e.ref] = e.text
+                else:
+                    f.pop(e.ref, None)
+            self._fields = f
+        return self._fields
+
     @property
     def kind(self) -> str:
         return self.fields.get("kind", "")
 
     @property
     def category(self) -> str:
-        return self.fields.get("category", "")
+        return self._category
 
     @property
     def summary(self) -> str:
-        return self.fields.get("summary", "")
+        return self._summary
+
+    @property
+    def forced(self) -> str:
+        """The reason of a close that was forced past the checklist, while closed."""
+        e = self._close
+        return e.text if e is not None and e.data.get("forced") else ""
+
+    @property
+    def notified(self) -> set:
+        """What `sla-check --notify` already recorded."""
+        out = set()
+        for e in self.events:
+            if e.type == "sla":
+                out.add(("sla", e.ref, e.data.get("start", ""), e.text))
+            elif e.type == "escalate":
+                out.add(("escalate", e.data.get("since", ""), e.ref))
+        return out
+
+    @property
+    def routed(self) -> dict:
+        """Action -> (rule, value) that routing last decided for it."""
+        out = {}
+        for e in self.events:
+            if e.type in ("department", "priority", "abnormal", "alert", "group") and e.text.startswith("rule ") \
+                    or e.type == "alert":
+                rule = e.data.get("rule")
+                if rule:
+                    out[e.type] = (rule, e.ref if e.type != "alert" else e.text)
+        return out
 
     @property
     def open_since(self):
@@ -112,18 +178,19 @@ class Ticket:
     def apply(self, e: Event) -> None:
         self.events.append(e)
         t = e.type
+        self.types.add(t)
         if t == "open":
             self.opened_at = e.at
             self.opened_by = e.by
             self.line = e.line
-            self.fields = dict(e.data)
-            self.fields["summary"] = e.text
-            self.fields["category"] = e.ref
+            self._field_events = [e]
+            self._fields = None
+            self._category, self._summary = e.ref, e.text
         elif t == "set":
-            if e.text:
-                self.fields[e.ref] = e.text
-            else:
-                self.fields.pop(e.ref, None)
+            self._field_events.append(e)
+            self._fields = None
+            if e.ref == "summary" and e.text:
+                self._summary = e.text
         elif t == "priority":
             self.priority = e.ref
         elif t == "department":
@@ -136,12 +203,8 @@ class Ticket:
             self.abnormal = e.ref
         elif t == "alert":
             self.alerts.append(e.text)
-        elif t == "sla":
-            self.notified.add(("sla", e.ref, e.data.get("start", ""), e.text))
-        elif t == "escalate":
-            self.notified.add(("escalate", e.data.get("since", ""), e.ref))
-        if "rule" in e.data and t in ("department", "priority", "abnormal", "alert", "group"):
-            self.routed[t] = (e.data["rule"], e.ref if t != "alert" else e.text)
+
+
         elif t == "reply":
             if self.first_reply_at is None:
                 self.first_reply_at = e.at
@@ -152,7 +215,7 @@ class Ticket:
         elif t == "verify":
             self.identity_verified = True
         elif t == "evidence":
-            self.evidence.setdefault(e.ref, []).append(e.data.get("sha256", ""))
+            self.evidence.setdefault(e.ref, []).append(e)
         elif t == "wait":
             if self.status == "open":
                 self.status = "waiting"
@@ -169,35 +232,27 @@ class Ticket:
         elif t == "close":
             self.status = "closed"
             self.closed_at = e.at
-            self.forced = e.text if e.data.get("forced") else ""
+            self._close = e
         elif t == "reopen":
             self.status = "open"
             self.reopened_at = e.at
             self.resolved_at = None
             self.closed_at = None
             self.accepted = False
-            self.forced = ""
+            self._close = None
 
 
 # ------------------------------------------------------------------ reading
 
 
 def _event(line: int, row: list, rel: str) -> Event:
+    """An event from a ledger record; its data cell is parsed on first use."""
     tid, at, by, typ, ref, text, data = row
     try:
         when = ledger.parse_time(at)
     except ValueError as e:
         raise InputError(f"{rel}:{line}: 'at' value '{at}' is not valid: {e}") from None
-    if data:
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            raise InputError(f"{rel}:{line}: 'data' is not valid JSON; fix that cell") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{rel}:{line}: 'data' must be a JSON object")
-    else:
-        obj = {}
-    return Event(tid, when, by, typ, ref, text, obj, line)
+    return Event(tid, when, by, typ, ref, text, None if data else {}, line, data)
 
 
 def iter_events(root: Path, only: Optional[set] = None) -> Iterable[Event]:
@@ -230,42 +285,125 @@ def load_tickets(root: Path) -> dict:
 
 
 def load_open_tickets(root: Path) -> dict:
-    """The tickets not closed, folded from one streaming pass over the ledger.
+    """The tickets not closed, folded from the ledger faster than csv.reader reads it.
 
-    Rows of a ticket are dropped from memory as soon as it closes, so memory follows the
-    number of open tickets, not the length of the history. A ticket reopened after its
-    rows were dropped is read again in a second, targeted pass.
+    See `scan_open_records`: only the records of tickets still open are parsed, so time
+    and memory follow the number of open tickets, not the length of the history.
     """
+    import csv
+    import gc
+
     rel = ledger.schema_of(LEDGER).file
-    closed: set = set()
-    reopened: set = set()
-    rows: dict = {}
-    for line, row in ledger.records(root, LEDGER):
-        tid = row[0]
-        typ = row[3]
-        if tid in closed:
-            if typ != "reopen":
+    path = ledger.ledger_path(root, LEDGER)
+    if not path.exists():
+        return {}
+    if ledger.ends_torn(path):
+        ledger.raise_first_problem(root, LEDGER)
+    gc_was = gc.isenabled()
+    gc.disable()  # many short-lived objects and no cycles: the collector would only cost time
+    try:
+        try:
+            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode())
+            events = []
+            for row in csv.reader(records, strict=True):
+                if row:
+                    events.append(_event(0, row, rel))
+        except (UnicodeDecodeError, csv.Error, ValueError, InputError):
+            ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
+            raise
+        return {tid: t for tid, t in fold(events).items() if t.opened_at is not None and t.is_open}
+    finally:
+        gc.freeze()  # what was loaded lives to the end: keep later collections from rescanning it
+        if gc_was:
+            gc.enable()
+
+
+_CHUNK = 1 << 17
+_NOT_QUOTE_OR_NL = bytes(range(256)).translate(None, b'"\n')
+
+
+def _odd_lines(body: bytes) -> list:
+    """Indices of the lines of `body` that hold an odd number of quotes: the first and
+    last lines of the records that span lines (a quoted field holds an even number)."""
+    q = body.translate(None, _NOT_QUOTE_OR_NL).replace(b'""', b"")  # one quote is left on each odd line
+    odd, line, last = [], 0, 0
+    pos = q.find(b'"')
+    while pos >= 0:
+        line += q.count(b"\n", last, pos)
+        last = pos
+        odd.append(line)
+        pos = q.find(b'"', pos + 1)
+    return odd
+
+
+def scan_open_records(path: Path, header: bytes) -> list:
+    """The records (decoded) of the tickets that are not closed, each ticket's in file order.
+
+    Reads the file backwards, a chunk at a time. Going backwards, the first close or
+    reopen row met for a ticket is its last one: at a close the ticket is known closed
+    and its earlier records cost a slice and a dictionary lookup each. Nothing is
+    csv-parsed here; records that span lines are found by quote parity, so a line inside
+    a customer's text is never taken for a record.
+    """
+    closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
+    closed_set: set = set()  # the IDs known closed
+    rows: dict = {}  # ticket ID -> its records, last first
+    with open(path, "rb") as f:
+        first = f.readline()
+        if first.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.rstrip(b"\n"):
+            raise ValueError("header")
+        begin = f.tell()
+        pos = f.seek(0, 2)
+        carry = b""  # the start of the later chunk, not yet whole records
+        while pos > begin:
+            n = min(_CHUNK, pos - begin)
+            pos -= n
+            f.seek(pos)
+            buf = f.read(n) + carry
+            cut = buf.find(b"\n") + 1 if pos > begin else 0  # the first line may have begun earlier
+            if pos > begin and cut == 0:
+                carry = buf
                 continue
-            closed.discard(tid)
-            reopened.add(tid)
-        elif typ == "close":
-            closed.add(tid)
-            rows.pop(tid, None)
-            continue
-        lst = rows.get(tid)
-        if lst is None:
-            rows[tid] = [(line, row)]
-        else:
-            lst.append((line, row))
-    again = reopened & rows.keys()
-    if again:
-        full: dict = {tid: [] for tid in again}
-        for line, row in ledger.records(root, LEDGER):
-            if row[0] in full:
-                full[row[0]].append((line, row))
-        rows.update(full)
-    events = (_event(line, row, rel) for lst in rows.values() for line, row in lst)
-    return {tid: t for tid, t in fold(events).items() if t.opened_at is not None and t.is_open}
+            body = buf[cut:]
+            odd = _odd_lines(body)
+            if len(odd) & 1:  # the first odd line ends a record that began earlier
+                if pos == begin:
+                    raise ValueError("unterminated quote")
+                end = 0
+                for _ in range(odd[0] + 1):
+                    end = body.index(b"\n", end) + 1
+                cut += end
+                body = body[end:]
+                odd = [o - odd[0] - 1 for o in odd[1:]]
+            carry = buf[:cut]
+            lines = body.split(b"\n")
+            lines.pop()  # after the last newline
+            for a, b in reversed(list(zip(odd[0::2], odd[1::2]))):
+                lines[a:b + 1] = [b"\n".join(lines[a:b + 1])]
+            done = closed_set
+            get = closed.get
+            for rec in [rec for rec in reversed(lines) if rec[:12] not in done]:  # skip known-closed cheaply
+                tid = rec[:12]
+                known = get(tid)
+                if known:
+                    continue
+                if known is None:  # its last close or reopen row not met yet: is this one? (the 4th field)
+                    k = rec.find(b",", rec.find(b",", 13) + 1) + 1
+                    if rec.startswith(b"close,", k):
+                        closed[tid] = True
+                        closed_set.add(tid)
+                        rows.pop(tid, None)
+                        continue
+                    if rec.startswith(b"reopen,", k):
+                        closed[tid] = False  # reopened last: open, and every earlier row counts
+                lst = rows.get(tid)
+                if lst is None:
+                    rows[tid] = [rec]
+                else:
+                    lst.append(rec)
+        if carry.strip():
+            raise ValueError("a record before the first line")
+    return [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)]
 
 
 def resolve_id(root: Path, typed: str) -> str:

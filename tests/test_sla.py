@@ -7,8 +7,6 @@ import io
 import json
 import subprocess
 
-import pytest
-
 from aftersales import ids
 
 from conftest import installed_command
@@ -98,7 +96,7 @@ def test_table_output_and_state_filter(run):
 def test_notify_records_each_warning_and_breach_once(run, shop):
     tid = run.new(now=at("09:00"))
     r = run("sla-check", "--notify", now=at("09:23"))
-    assert r.exit_code == 0 and "warning" in r.stdout
+    assert r.exit_code == 0 and "warning" in r.stdout and ids.short(tid) in r.stdout
     assert [(e["ref"], e["text"], e["by"]) for e in sla_events(shop)] == [("first_contact", "warning", "system")]
     r = run("sla-check", "--notify", now=at("09:28"))  # nothing new
     assert (r.exit_code, r.stdout) == (0, "")

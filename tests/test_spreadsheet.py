@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import aftersales.cli
 from aftersales import ledger
 from aftersales.errors import InputError
 from aftersales.policy import load_policy

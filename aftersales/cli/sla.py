@@ -34,56 +34,93 @@ def cli(app, notify, states, fmt):
     warning, breach and new escalation level is then recorded once, so each run prints
     only what is new and a skipped run loses nothing.
     """
+    from operator import attrgetter
+
     from .. import ids, ledger, sla, tickets
 
     ws = app.ws()
     policy, now = ws.policy, ws.now
     f = fmt_of(app, fmt)
-    rows, new_events = [], []
-    with ledger.locked(ws.root) if notify else _nothing():
-        open_tickets = tickets.load_open_tickets(ws.root)
+    tz = policy.tz()
+    new_events: list = []
+    state = {"breach": False}
+
+    def produce(open_tickets):
         clocks: dict = {}
-        any_breach = False
-        for t in sorted(open_tickets.values(), key=lambda t: (t.opened_at, t.id)):
+        for t in sorted(open_tickets.values(), key=attrgetter("opened_at", "id")):
             cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
             if not cycles:
                 continue
             level, since = sla.escalation_level(policy, t, cycles, now)
             for c in cycles:
-                any_breach = any_breach or c.state == "breached"
+                if c.state == "breached":
+                    state["breach"] = True
                 lvl = level if c.state == "breached" else 0
                 tell = sla.to_tell(policy, t, lvl) if c.state != "ok" else []
-                row = {"ticket": t.id if f != "table" else ids.short(t.id), "timer": c.timer_id, "name": c.timer.name,
-                       "state": c.state, "deadline": c.deadline, "left": _left(c.deadline - now),
-                       "paused": c.paused, "priority": t.priority, "department": t.department,
-                       "assignee": t.assignee, "level": lvl, "tell": tell, "started": c.start}
                 if notify:
                     fresh = _notifications(t, c, now, tell)
                     if not fresh:
                         continue
                     new_events.extend(fresh)
-                if not states or c.state in states:
-                    rows.append(row)
+                if states and c.state not in states:
+                    continue
+                if f == "table":
+                    yield {"ticket": ids.short(t.id), "timer": c.timer_id, "name": c.timer.name, "state": c.state,
+                           "deadline": c.deadline.astimezone(tz).strftime("%m-%d %H:%M"),
+                           "left": _left(c.deadline - now), "paused": "paused" if c.paused else "",
+                           "priority": t.priority, "department": t.department, "assignee": t.assignee,
+                           "level": lvl, "tell": ",".join(tell)}
+                elif f == "csv":  # in COLUMNS order, then "started"
+                    yield (t.id, c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), _left(c.deadline - now),
+                           "yes" if c.paused else "no", t.priority, t.department, t.assignee, lvl, ", ".join(tell),
+                           c.start.isoformat())
+                else:
+                    yield (t.id, c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), _left(c.deadline - now),
+                           c.paused, t.priority, t.department, t.assignee, lvl, tell, c.start.isoformat())
             if notify and level and since is not None:
                 new_events.extend(_escalations(policy, t, level, since, now))
+
+    with ledger.locked(ws.root) if notify else _nothing():
+        open_tickets = tickets.load_open_tickets(ws.root)
+        rows = produce(open_tickets)
+        if notify or f == "table":
+            rows = list(rows)  # record before printing; a table needs every row for its widths
         if new_events:
             tickets.append_events(ws.root, new_events, policy)
-    if f == "table":
-        for r in rows:
-            r["deadline"] = r["deadline"].astimezone(policy.tz()).strftime("%m-%d %H:%M")
-            r["paused"] = "paused" if r["paused"] else ""
-            r["tell"] = ",".join(r["tell"])
-    from ..render import listing
-
-    out = listing(rows, COLUMNS + (["started"] if f != "table" else []), f)
-    if out:
-        click.echo(out, nl=False)
+        _emit(rows, f, policy)
     if notify and f == "table":
-        esc = [e for e in new_events if e.type == "escalate"]
-        for e in esc:
+        for e in (e for e in new_events if e.type == "escalate"):
             click.echo(f"{ids.short(e.ticket)}: red header level {e.ref}: copy {', '.join(e.data['to'])}")
-    if any_breach:
+    if state["breach"]:
         click.get_current_context().exit(1)
+
+
+def _emit(rows, f, policy):
+    """Print rows as they come (csv, json) or as one table."""
+    import csv
+    import json
+    import sys
+
+    out = sys.stdout
+    if f == "table":
+        from ..render import listing
+
+        text = listing(rows, COLUMNS, f)
+        if text:
+            out.write(text)
+        return
+    cols = COLUMNS + ["started"]
+    if f == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(rows)
+        return
+    first = True
+    out.write("[")
+    for r in rows:
+        out.write(("\n  " if first else ",\n  ") + json.dumps(dict(zip(cols, r)), ensure_ascii=False))
+        first = False
+    out.write("\n]\n" if not first else "]\n")
 
 
 class _nothing:
