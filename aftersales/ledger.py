@@ -45,6 +45,7 @@ class Schema:
     name: str
     columns: tuple
     doc: str
+    order: tuple = ()  # (earlier, later) time columns: when both are given, earlier may not come after later
 
     @property
     def file(self) -> str:
@@ -117,12 +118,13 @@ LEDGERS = {
             _c("courier", "enum", enum="logistics.couriers"), _c("destination"),
             _c("shipped_at", "time"), _c("collected_at", "time"), _c("last_update_at", "time"),
             _c("signed_at", "time"), _c("signed_by"), _c("source"),
-        ), "shipments (发货/物流): a later row for the same waybill updates it"),
+        ), "shipments (发货/物流): a later row for the same waybill updates it",
+            (("shipped_at", "collected_at"), ("collected_at", "signed_at"), ("shipped_at", "signed_at"))),
         Schema("reviews", (
             _c("review", "id", True), _c("at", "time", True), _c("order"), _c("product"),
             _c("score", "int", True), _c("comment"), _c("created_at", "time"), _c("contacted_at", "time"),
             _c("by", "staff"), _c("ticket", "ticket"), _c("source"),
-        ), "reviews (评价): a later row for the same review updates it"),
+        ), "reviews (评价): a later row for the same review updates it", (("created_at", "contacted_at"),)),
         Schema("surveys", (
             _c("ticket", "ticket", True), _c("at", "time", True), _c("by", "staff", True),
             _c("speed", "int", True), _c("result", "int", True), _c("attitude", "int", True), _c("comment"),
@@ -236,6 +238,12 @@ def check_row(schema: Schema, row: list, policy=None) -> list:
         msg = check_value(col, value, policy)
         if msg:
             out.append(msg)
+    if schema.order and not out:
+        names = schema.column_names
+        for early, late in schema.order:
+            a, b = row[names.index(early)], row[names.index(late)]
+            if a and b and parse_time(a) > parse_time(b):
+                out.append(f"'{late}' ({b}) comes before '{early}' ({a}); one of them is wrong")
     return out
 
 

@@ -449,6 +449,10 @@ class Logistics:
     verify_signed_within: Duration = Duration(Decimal(24), "h")
     report_lost_after: Duration = Duration(Decimal(24), "h")
     calendar: str = ""
+    default_zone: str = ""  # for a destination no zone lists; empty: such parcels are reported
+    self_signed: tuple[str, ...] = ("本人",)  # signed_by values that mean the customer signed
+    ticket_channel: str = "mall"  # tickets `logistics check --open-tickets` opens
+    ticket_category: str = "logistics_query"
 
 
 @dataclass(frozen=True)
@@ -485,6 +489,8 @@ class Kpi:
 class Reviews:
     bad_at_most: int = 2  # a review score at or under this is a bad review
     contact_within: Duration = Duration(Decimal(1), "h")
+    ticket_channel: str = "mall"  # follow-up tickets `reviews check --open-tickets` opens
+    ticket_category: str = "product_complaint"
 
 
 @dataclass(frozen=True)
@@ -497,12 +503,29 @@ class Returns:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Columns joined in from a second file of the same export (e.g. the customers' states)."""
+
+    file: str  # relative to the imported file's folder
+    key: str  # the column of `file` to match
+    on: str  # the column of the imported file that holds the key
+    columns: Mapping[str, str]  # name to use in `columns` -> column of `file`
+    encoding: str = ""
+
+
+@dataclass(frozen=True)
 class ImportMap:
     ledger: str
-    columns: Mapping[str, str]  # ledger column -> source column
+    columns: Mapping[str, str]  # ledger column -> source column (or a lookup's column name)
     encoding: str = "utf-8"
     timezone: str = ""  # zone for naive timestamps; default the shop's
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # column -> source value -> ledger value
+    lookups: Mapping[str, Lookup] = field(default_factory=dict)
+    # source column -> its value -> ledger columns a row with that value must have,
+    # e.g. an order "delivered" must have its signing time
+    require_when: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # source column -> the values a row must have to be imported at all (others are skipped)
+    only_when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -724,6 +747,27 @@ def _check_closing(p: Policy, src):
         yield src.problem("closing", ("force_role",), f"role '{p.closing.force_role}' has rank 0 and may approve nothing; name a ranked role")
 
 
+def _check_logistics_and_reviews(p: Policy, src):
+    lg = p.logistics
+    if lg is not None:
+        if lg.default_zone and lg.default_zone not in lg.zones:
+            yield _ref(src, "logistics", ("default_zone",), "zone", lg.default_zone, lg.zones)
+        if lg.ticket_channel not in p.channels:
+            yield _ref(src, "logistics", ("ticket_channel",), "channel", lg.ticket_channel, p.channels)
+        if lg.ticket_category not in p.categories:
+            yield _ref(src, "logistics", ("ticket_category",), "category", lg.ticket_category, p.categories)
+        seen: dict = {}
+        for z, zone in lg.zones.items():
+            for j, region in enumerate(zone.regions):
+                if region in seen:
+                    yield src.problem("logistics", ("zones", z, "regions", j), f"region '{region}' is already in zone '{seen[region]}'")
+                seen.setdefault(region, z)
+    if p.reviews.ticket_channel not in p.channels:
+        yield _ref(src, "reviews", ("ticket_channel",), "channel", p.reviews.ticket_channel, p.channels)
+    if p.reviews.ticket_category not in p.categories:
+        yield _ref(src, "reviews", ("ticket_category",), "category", p.reviews.ticket_category, p.categories)
+
+
 def _check_calendars(p: Policy, src):
     if p.shop.calendar and p.shop.calendar not in p.calendars:
         yield _ref(src, "shop", ("calendar",), "calendar", p.shop.calendar, p.calendars)
@@ -851,6 +895,12 @@ def _check_imports(p: Policy, src):
         for col in imp.columns:
             if col not in cols:
                 yield src.problem("imports", (name, "columns", col), f"ledger '{imp.ledger}' has no column '{col}'; {schema.closest(col, cols)}")
+        for source_col, by_value in imp.require_when.items():
+            for value, needed in by_value.items():
+                for j, col in enumerate(needed):
+                    if col not in cols:
+                        yield src.problem("imports", (name, "require_when", source_col, value, j),
+                                          f"ledger '{imp.ledger}' has no column '{col}'; {schema.closest(col, cols)}")
         for col in imp.values:
             if col not in imp.columns:
                 yield src.problem("imports", (name, "values", col),
@@ -871,4 +921,5 @@ def _check_imports(p: Policy, src):
 REFERENCE_CHECKS = [
     _check_staff, _check_departments, _check_categories, _check_closing, _check_calendars,
     _check_timers, _check_rules, _check_compensation, _check_incidents, _check_scripts, _check_imports,
+    _check_logistics_and_reviews,
 ]

@@ -306,6 +306,33 @@ def _zone(policy, name: str, m):
                          "use an IANA name such as 'Asia/Shanghai'") from None
 
 
+def _with_lookups(source: Source, m, name: str, folder: Path) -> Source:
+    """The source with each lookup's columns joined on (empty where the key has no match)."""
+    if not m.lookups:
+        return source
+    header = list(source.header)
+    rows = [(line, list(row)) for line, row in source.rows]
+    for lname, lk in m.lookups.items():
+        other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding")
+        for col in (lk.key, *lk.columns.values()):
+            if col not in other.header:
+                raise InputError(f"{other.file}:{other.header_line}: no column '{col}', which imports.{name}.lookups.{lname} needs")
+        if lk.on not in header:
+            raise InputError(f"{source.file}:{source.header_line}: no column '{lk.on}', which imports.{name}.lookups.{lname} joins on")
+        ki = other.header.index(lk.key)
+        wanted = [other.header.index(c) for c in lk.columns.values()]
+        table: dict = {}
+        for _line, row in other.rows:
+            if ki < len(row):
+                table.setdefault(row[ki].strip(), [row[i] if i < len(row) else "" for i in wanted])  # the first match
+        on = header.index(lk.on)
+        blank = [""] * len(wanted)
+        for _line, row in rows:
+            row.extend(table.get(row[on].strip() if on < len(row) else "", blank))
+        header.extend(lk.columns)
+    return Source(source.file, source.encoding, source.header_line, tuple(header), tuple(rows))
+
+
 def _source_columns(source: Source, m, name: str) -> dict:
     """ledger column -> index in the source row; InputError for a missing source column."""
     from .schema import closest
@@ -331,7 +358,7 @@ def _source_columns(source: Source, m, name: str) -> dict:
 
 
 def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None, now: Optional[dt.datetime] = None,
-                actor: Optional[str] = None) -> tuple:
+                actor: Optional[str] = None, skipped: Optional[list] = None) -> tuple:
     """Read and check a CSV file for import by the policy's `[imports.NAME]` mapping.
 
     Returns (rows, problems): `rows` are the good records as dicts by ledger column,
@@ -353,9 +380,21 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
     where = "--encoding"
     if not encoding and m.encoding and _safe_canonical(m.encoding) != "utf-8":
         encoding, where = m.encoding, f"imports.{mapping_name}.encoding"
-    source = read_source(path, encoding, where)
+    source = _with_lookups(read_source(path, encoding, where), m, mapping_name, Path(path).parent)
     index = _source_columns(source, m, mapping_name)
     width = len(source.header)
+    conditions = []  # (index in the source row, value -> ledger columns it requires)
+    for src_col, by_value in m.require_when.items():
+        if src_col not in source.header:
+            raise InputError(f"{file}:{source.header_line}: the header has no column '{src_col}', which "
+                             f"imports.{mapping_name}.require_when names")
+        conditions.append((src_col, source.header.index(src_col), by_value))
+    filters = []  # (index in the source row, values a row must have to be imported)
+    for src_col, allowed in m.only_when.items():
+        if src_col not in source.header:
+            raise InputError(f"{file}:{source.header_line}: the header has no column '{src_col}', which "
+                             f"imports.{mapping_name}.only_when names")
+        filters.append((source.header.index(src_col), set(allowed)))
 
     fixed: dict = {}
     if "at" in schema.column_names and "at" not in m.columns:
@@ -374,6 +413,10 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
 
     rows, problems = [], []
     for line, src in source.rows:
+        if any((src[i].strip() if i < len(src) else "") not in allowed for i, allowed in filters):
+            if skipped is not None:
+                skipped.append(line)
+            continue
         messages = []
         if len(src) > width and any(c.strip() for c in src[width:]):
             messages.append(f"has {len(src)} fields, the header has {width}")
@@ -391,6 +434,11 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
             if err:
                 messages.append(err)
                 bad_columns.add(col.name)
+        for src_col, i, by_value in conditions:
+            value = src[i].strip() if i < len(src) else ""
+            lacking = [c for c in by_value.get(value, ()) if not record.get(c)]
+            if lacking:
+                messages.append(f"{src_col} is '{value}' but {', '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} empty")
         checked = check_row(schema, [record[c] for c in schema.column_names], policy)
         messages += [msg for msg in checked if not any(msg.startswith(f"'{c}' ") for c in bad_columns)]
         if messages:
@@ -411,3 +459,20 @@ def _csv_text(row: list) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(row)
     return buf.getvalue()[:300]
+
+
+def write_rejects(source_path, rejects_path, problems: list, encoding: Optional[str] = None) -> None:
+    """The rejected rows, in the source's own columns plus 'error', UTF-8 with BOM: fix
+    them in a spreadsheet and import the file again with the same mapping."""
+    source = read_source(source_path, encoding)
+    by_line = {p.line: p.message for p in problems}
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(list(source.header) + ["error"])
+    for line, row in source.rows:
+        if line in by_line:
+            w.writerow(list(row) + [by_line[line]])
+    target = Path(rejects_path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode("utf-8"))
+    tmp.replace(target)

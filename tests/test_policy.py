@@ -72,12 +72,28 @@ def test_load_policy_of_fresh_shop(shop):
     assert policy.staff_member("a01").role == "agent"
 
 
+# The demo shop is the default pack plus the Olist mappings and Brazil's states as zones.
+DEMO_ONLY = {"imports.toml"}
+DEMO_EXTENDED = {"logistics.toml"}
+
+
 def test_demo_shop_policies_are_the_pack():
     pack = {p.name: p.read_bytes() for p in sorted(PACK_POLICIES.glob("*.toml"))}
     demo = {p.name: p.read_bytes() for p in sorted((REPO / "policies").glob("*.toml"))}
-    assert sorted(demo) == sorted(pack)
-    for name in pack:
+    assert sorted(demo) == sorted(set(pack) | DEMO_ONLY)
+    for name in set(pack) - DEMO_EXTENDED:
         assert demo[name] == pack[name], f"policies/{name} differs from aftersales/pack/policies/{name}"
+
+
+def test_the_demo_logistics_only_adds_regions():
+    from aftersales.tomlmap import load
+
+    pack_regions = load((PACK_POLICIES / "logistics.toml").read_text(encoding="utf-8"), "pack").data["logistics"]
+    demo_regions = load((REPO / "policies" / "logistics.toml").read_text(encoding="utf-8"), "demo").data["logistics"]
+    for zid in pack_regions["zones"]:
+        p, d = pack_regions["zones"][zid].pop("regions"), demo_regions["zones"][zid].pop("regions")
+        assert d[: len(p)] == p, f"the demo's {zid} must keep the pack's regions first"
+    assert demo_regions == pack_regions  # nothing else differs
 
 
 # ------------------------------------------------------------ unreadable files

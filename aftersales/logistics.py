@@ -1,0 +1,193 @@
+"""The logistics chase (查件/催件, seed 001) and return eligibility, from the shipments ledger.
+
+A parcel is the latest state of the rows sharing its waybill: a later row fills in or
+corrects what an earlier one said. `chase` lists at `now` every parcel to chase, with
+the rule and the times that decided it:
+
+- no_update: not signed, and no tracking update for longer than its zone allows (zone 1
+  24 h, zones 2-3 48 h); the last update is the latest of last_update_at, collected_at
+  and shipped_at;
+- not_collected: shipped but not collected by the courier 24 h later, except while a
+  promotion period (大促) of the logistics calendar runs;
+- verify_signer: signed by someone other than the customer (代签): verify with the
+  courier within 24 h of the signing;
+- report_lost: signed by someone else and 24 h more have passed without an answer:
+  report it lost, unless it is in the lost-parcels register already.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from . import ledger
+from .policy import Policy
+
+
+@dataclass
+class Chase:
+    waybill: str
+    order: str
+    courier: str
+    destination: str
+    zone: str
+    rule: str
+    why: str
+    since: dt.datetime  # the time the rule counts from
+
+
+def parcels(root: Path) -> dict:
+    """waybill -> its current state (a dict by column), later rows filling in earlier ones."""
+    names = ledger.schema_of("shipments").column_names
+    out: dict = {}
+    for _line, row in ledger.records(root, "shipments"):
+        rec = dict(zip(names, row))
+        cur = out.get(rec["waybill"])
+        if cur is None:
+            out[rec["waybill"]] = rec
+        else:
+            cur.update({k: v for k, v in rec.items() if v})
+    return out
+
+
+def zone_of(policy: Policy, destination: str) -> Optional[str]:
+    lg = policy.logistics
+    for zid, zone in lg.zones.items():
+        for region in zone.regions:
+            if destination == region or (len(region) > 1 and destination.startswith(region)):
+                return zid
+    return lg.default_zone or None
+
+
+def _t(text: str) -> Optional[dt.datetime]:
+    return ledger.parse_time(text) if text else None
+
+
+def _upto(text: str, now: dt.datetime) -> Optional[dt.datetime]:
+    t = _t(text)
+    return t if t is not None and t <= now else None
+
+
+def _hours(delta: dt.timedelta) -> str:
+    h = delta.total_seconds() / 3600
+    return f"{h:.0f} h" if h < 48 else f"{h / 24:.1f} d"
+
+
+def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set = frozenset()) -> tuple:
+    """(parcels to chase, parcels whose destination has no zone) at `now`."""
+    from .sla import clock
+
+    lg = policy.logistics
+    cal = clock(policy, lg.calendar) if lg.calendar else None
+    out, unzoned = [], []
+    for wb, p in parcels_.items():
+        # what was known at `now`: a later signing or update had not happened yet (replays)
+        shipped, collected, update, signed = (_upto(p["shipped_at"], now), _upto(p["collected_at"], now),
+                                               _upto(p["last_update_at"], now), _upto(p["signed_at"], now))
+        zid = zone_of(policy, p["destination"])
+
+        def hit(rule, why, since):
+            out.append(Chase(wb, p["order"], p["courier"], p["destination"], zid or "", rule, why, since))
+
+        if signed is not None:
+            if not p["signed_by"] or p["signed_by"] in lg.self_signed:
+                continue
+            verify = lg.verify_signed_within.timedelta()
+            if now - signed <= verify:
+                hit("verify_signer", f"signed by {p['signed_by']} at {signed.astimezone(policy.tz()):%m-%d %H:%M}: "
+                    f"verify with the courier within {lg.verify_signed_within}", signed)
+            elif now - signed > verify + lg.report_lost_after.timedelta() and wb not in lost_waybills:
+                hit("report_lost", f"signed by {p['signed_by']}, no answer {_hours(now - signed - verify)} after "
+                    "the verification was due: report it lost (`aftersales lost new`)", signed)
+            elif wb not in lost_waybills:
+                hit("verify_signer", f"signed by {p['signed_by']}: verification overdue; report lost if the courier "
+                    f"does not answer within {lg.report_lost_after}", signed)
+            continue
+        if shipped is None:
+            continue
+        if collected is None:
+            if now - shipped > lg.uncollected_after.timedelta():
+                promo = cal.promotion_at(now) if cal is not None and lg.suspend_uncollected_in_promotions else None
+                if promo is None:
+                    hit("not_collected", f"shipped {_hours(now - shipped)} ago and not collected by the courier "
+                        f"(limit {lg.uncollected_after})", shipped)
+            continue
+        last = max(t for t in (update, collected, shipped) if t is not None)
+        if zid is None:
+            unzoned.append(p)
+            continue
+        zone = lg.zones[zid]
+        if now - last > zone.stale_after.timedelta():
+            hit("no_update", f"{zone.name}: no tracking update for {_hours(now - last)} (limit {zone.stale_after})", last)
+    out.sort(key=lambda c: (c.since, c.waybill))
+    return out, unzoned
+
+
+# ------------------------------------------------------------------ return eligibility
+
+
+@dataclass
+class Verdict:
+    rule: str
+    verdict: str  # yes | no | n/a
+    why: str
+
+
+def _days_since(policy: Policy, then: dt.datetime, now: dt.datetime) -> int:
+    """Whole calendar days from `then` to `now` in the shop's zone: the day of signing is day 0."""
+    tz = policy.tz()
+    return (now.astimezone(tz).date() - then.astimezone(tz).date()).days
+
+
+def eligibility(policy: Policy, now: dt.datetime, signed: Optional[dt.datetime], fields: dict,
+                fault: str = "", category: str = "") -> list:
+    """The after-sales options an order qualifies for at `now`, each with the rule and dates."""
+    r = policy.returns
+    out = []
+    for rule, days, name in (("no_reason_return", r.no_reason_days, "7-day no-reason return (七天无理由)"),
+                             ("price_difference", r.price_difference_days, "price-difference refund")):
+        if signed is None:
+            out.append(Verdict(rule, "no", f"{name}: not signed yet, the {days} days start at signing"))
+            continue
+        n = _days_since(policy, signed, now)
+        last = (signed.astimezone(policy.tz()) + dt.timedelta(days=days)).date()
+        if 0 <= n <= days:
+            out.append(Verdict(rule, "yes", f"{name}: signed {signed.astimezone(policy.tz()):%Y-%m-%d}, today is day {n} "
+                               f"of {days} (last day {last})"))
+        else:
+            out.append(Verdict(rule, "no", f"{name}: signed {signed.astimezone(policy.tz()):%Y-%m-%d}, today is day {n}; "
+                               f"the last day was {last}"))
+    amount = fields.get("order_amount", "")
+    level = fields.get("member_level", "")
+    if r.fast_refund_max is None:
+        out.append(Verdict("fast_refund", "n/a", "fast refund (极速退款): the policy sets no limit"))
+    elif not amount:
+        out.append(Verdict("fast_refund", "no", "fast refund (极速退款): the order amount is unknown"))
+    else:
+        from decimal import Decimal
+
+        ok_amount = Decimal(amount) <= r.fast_refund_max
+        ok_level = not r.fast_refund_member_levels or level in r.fast_refund_member_levels
+        why = (f"fast refund (极速退款): order ¥{Decimal(amount):.2f} {'≤' if ok_amount else '>'} ¥{r.fast_refund_max}; "
+               f"member level {level or '(none)'} {'is' if ok_level else 'is not'} one of "
+               f"{', '.join(r.fast_refund_member_levels) or 'any'}")
+        out.append(Verdict("fast_refund", "yes" if ok_amount and ok_level else "no", why))
+    payer = {"customer": "the customer", "shop": "the shop", "warehouse": "the shop",
+             "courier": "the shop (and claims it from the courier)"}.get(fault)
+    if payer is None:
+        out.append(Verdict("return_shipping", "n/a", "who pays return shipping depends on the fault: give --fault "
+                           "customer|shop|warehouse|courier"))
+    else:
+        out.append(Verdict("return_shipping", "yes", f"return shipping: paid by {payer} ({fault}'s fault; seed 001)"))
+    if category == "out_of_stock" or fields.get("category") == "out_of_stock":
+        from types import SimpleNamespace
+
+        from .compensation import authority
+
+        cap, note = authority(policy, "lead", SimpleNamespace(category="out_of_stock", fields=fields))
+        low = f"a ¥{r.out_of_stock_coupon} coupon" if r.out_of_stock_coupon is not None else "a coupon"
+        high = f"up to ¥{cap} ({note})" if cap is not None else "a share of the order amount (unknown here)"
+        out.append(Verdict("out_of_stock", "yes", f"out-of-stock compensation: from {low} to {high}, by the delay"))
+    return out
