@@ -37,6 +37,21 @@ def check_policies(ctx: CheckContext) -> list:
     return problems
 
 
+def check_policy_gaps(ctx: CheckContext) -> list:
+    """What no command refuses, but leaves a cron job silent."""
+    p = ctx.policy
+    if p is None:
+        return []
+    out = []
+    if not p.timers:
+        out.append(Problem("policies", 0, "no [timers]: `sla-check` has nothing to check; copy timers.toml from the "
+                           "default pack (`aftersales init` writes one)"))
+    if not p.rules:
+        out.append(Problem("policies", 0, "no [[rules]]: `route` and intake route nothing and raise no alert; copy "
+                           "routing.toml from the default pack"))
+    return out
+
+
 def check_ledgers(ctx: CheckContext) -> list:
     out = []
     for name in LEDGERS:
@@ -50,7 +65,7 @@ def check_tickets(ctx: CheckContext) -> list:
     return check_ticket_ledger(ctx)
 
 
-CHECKS = [check_policies, check_ledgers, check_tickets]
+CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets]
 
 
 def run_checks(root: Path) -> list:

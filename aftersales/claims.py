@@ -1,8 +1,10 @@
 """Monthly courier claims (seed 001): what the shop claims back from each courier.
 
-Per courier, for a period: compensations the shop paid whose liability is claimable
-(the courier's fault), lost parcels (amounts claimed and settled), and failed intercepts
-(claimed at the monthly reconciliation). The courier of a compensation is the ticket's.
+Per courier, for a period: compensations the shop paid in it whose liability is
+claimable (the courier's fault), lost parcels claimed or settled in it, and intercepts
+that failed in it (claimed at the monthly reconciliation). `claimed` sums what was
+claimed in the period, `settled` what the courier paid in it. The courier of a
+compensation is its ticket's, else the courier of a register record of that ticket.
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ def claims(policy: Policy, root: Path, start, end) -> dict:
     pays = [dict(zip(names, r)) for _l, r in ledger.records(root, "compensations")]
     pays = [p for p in pays if p["liability"] in claimable and _in(p["at"], start, end)]
     ticket_of = tickets.fold(tickets.iter_events(root, only={p["ticket"] for p in pays})) if pays else {}
+    by_ticket: dict = {}  # the courier of each ticket's register records
+    for spec in ("lost", "reship", "intercept"):
+        for rec in registers.load(root, registers.SPECS[spec]).values():
+            if rec.row.get("ticket") and rec.row.get("courier"):
+                by_ticket.setdefault(rec.row["ticket"], rec.row["courier"])
     for p in pays:
         t = ticket_of.get(p["ticket"])
-        c = courier(t.fields.get("courier", "") if t else "")
+        c = courier((t.fields.get("courier", "") if t else "") or by_ticket.get(p["ticket"], ""))
         c["compensations"].append(p)
         c["claimed"] += Decimal(p["amount"])
     for rec in registers.load(root, registers.SPECS["lost"]).values():
@@ -72,5 +79,5 @@ def statement(policy: Policy, courier_id: str, c: dict, label: str) -> str:
         lines.append("三、拦截失败")
         for r in c["failed_intercepts"]:
             lines.append(f"  运单 {r['waybill']}  订单 {r['order']}  {r['reason']}".rstrip())
-    lines += ["", f"合计索赔 ¥{c['claimed']}, 已结算 ¥{c['settled']}, 待结算 ¥{c['claimed'] - c['settled']}"]
+    lines += ["", f"本期索赔合计 ¥{c['claimed']}, 本期已结算 ¥{c['settled']}"]
     return "\n".join(lines)

@@ -17,9 +17,10 @@ def cap_amount(cap: Cap, t) -> Optional[Decimal]:
     if cap.amount is not None:
         return cap.amount
     raw = t.fields.get(cap.of, "")
-    if not raw:
+    try:
+        return (Decimal(raw) * cap.percent / 100).quantize(CENT) if raw else None
+    except ArithmeticError:  # InvalidOperation: a hand-edited cell; `as check` names it
         return None
-    return (Decimal(raw) * cap.percent / 100).quantize(CENT)
 
 
 def authority(policy: Policy, role: str, t) -> tuple:
@@ -110,7 +111,12 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
     paid = sum((a for _at, a in payments), Decimal("0.00"))
     total = paid + amount
     order_amount = t.fields.get("order_amount")
-    if order_amount and total > Decimal(order_amount):
+    try:
+        order_amount = parse_amount(order_amount, allow_zero=True) if order_amount else None
+    except ValueError:
+        raise InputError(f"ticket {ids.short(t.id)}: its order_amount '{t.fields['order_amount']}' is not an amount; "
+                         "correct it with `aftersales ticket set`") from None
+    if order_amount is not None and total > order_amount:
         raise InputError(f"¥{amount} would bring the total paid on ticket {ids.short(t.id)} to ¥{total}, "
                          f"more than the order amount ¥{Decimal(order_amount)}")
     window = comp.duplicate_window.timedelta()

@@ -106,6 +106,15 @@ def resolve_id(root: Path, typed: str) -> Incident:
     return found[0]
 
 
+def check_open(inc: Incident, now) -> None:
+    """Refuse to record on a closed incident, or at a time before its last event."""
+    if inc.status == "closed":
+        raise InputError(f"incident {inc.id} is closed")
+    last = inc.events[-1][0]
+    if now < last:
+        raise InputError(f"incident {inc.id}: the time {now.isoformat()} is before its last event ({last.isoformat()}); check --now")
+
+
 def leaders(policy: Policy, level: str) -> list:
     lv = policy.incident_levels.get(level)
     if lv is None:

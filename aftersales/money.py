@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
+MAX = Decimal("1000000000000")  # a trillion yuan: anything larger is a typo
 
 
 def parse_amount(text: str, allow_zero: bool = False) -> Decimal:
@@ -24,6 +25,8 @@ def parse_amount(text: str, allow_zero: bool = False) -> Decimal:
         raise ValueError(f'"{text}" is zero; an amount must be above zero')
     if d.as_tuple().exponent < -2:
         raise ValueError(f'"{text}" has more than two decimal places (fen are the smallest unit)')
+    if d >= MAX:
+        raise ValueError(f'"{text}" is too large; amounts are below ¥{MAX:,.0f}')
     return d.quantize(CENT)
 
 

@@ -43,7 +43,10 @@ class Duration:
         if not m:
             raise ValueError(f'"{value}" is not a duration; write it like "30m", "24h", "3d" or "1wd"')
         unit = _UNIT_WORDS[m.group(2)]
-        return cls(Decimal(m.group(1)), unit)
+        d = cls(Decimal(m.group(1)), unit)
+        if (d.amount > 3660 if d.working_days else d.seconds() > 3660 * 86400):
+            raise ValueError(f'"{value}" is longer than ten years; write a shorter duration')
+        return d
 
     @property
     def working_days(self) -> bool:
@@ -811,6 +814,9 @@ def _check_rules(p: Policy, src):
             for j, v in enumerate(getattr(w, attr)):
                 if v not in known:
                     yield _ref(src, "rules", (i, "when", attr, j), kind, v, known)
+        for j, word in enumerate(w.words):
+            if not word.strip():
+                yield src.problem("rules", (i, "when", "words", j), "an empty word matches every text; remove it")
         yield from _fields_known(src, "rules", (i, "when", "missing"), w.missing)
         yield from _fields_known(src, "rules", (i, "when", "present"), w.present)
         if t.department and t.department not in p.departments:
@@ -888,6 +894,10 @@ def _check_imports(p: Policy, src):
     from .ledger import LEDGERS
 
     for name, imp in p.imports.items():
+        if imp.ledger in ("tickets", "incidents"):
+            yield src.problem("imports", (name, "ledger"), f"'{imp.ledger}' is written only by its commands (a close "
+                              "must pass the checklist); import into another ledger")
+            continue
         if imp.ledger not in LEDGERS:
             yield _ref(src, "imports", (name, "ledger"), "ledger", imp.ledger, LEDGERS)
             continue

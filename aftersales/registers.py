@@ -151,6 +151,9 @@ def update_row(spec: RegisterSpec, rec: Record, status: str, now: dt.datetime, b
             row["amount"] = str(parse_amount(amount))
         except ValueError as e:
             raise InputError(f"--amount: {e}") from None
+        claimed = rec.row.get("amount", "")
+        if status == "settled" and claimed and parse_amount(row["amount"]) > parse_amount(claimed):
+            raise InputError(f"{spec.name} {rec.id}: settled ¥{row['amount']} is more than the ¥{claimed} claimed")
     elif amount:
         raise InputError(f"status {status} takes no --amount")
     return row

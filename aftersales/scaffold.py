@@ -44,11 +44,20 @@ usual: two people who both appended merge without conflicts.
 
 def init_workspace(target: Path) -> list:
     """Create the workspace at `target`; returns the paths created (relative)."""
+    if not str(target).strip():
+        raise InputError("give the folder for the new shop, e.g. `aftersales init ~/myshop`")
     target = Path(target).expanduser()
     if (target / "policies").exists() or (target / "ledgers").exists():
         raise InputError(f"{target}: already holds policies/ or ledgers/; choose an empty or new folder")
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a folder")
+    try:
+        return _create(target)
+    except OSError as e:
+        raise InputError(f"{target}: cannot create the workspace: {e.strerror}") from None
+
+
+def _create(target: Path) -> list:
     created = []
     (target / "policies").mkdir(parents=True)
     for src in sorted((PACK / "policies").glob("*.toml")):

@@ -77,6 +77,8 @@ def parse_money(value) -> Decimal:
         raise ValueError(f'"{value}" is negative; amounts are zero or more')
     if d.as_tuple().exponent < -2:
         raise ValueError(f'"{value}" has more than two decimal places; yuan amounts have at most two')
+    if d >= Decimal("1000000000000"):
+        raise ValueError(f'"{value}" is too large; amounts are below ¥1,000,000,000,000')
     return d.quantize(Decimal("0.01"))
 
 

@@ -474,30 +474,13 @@ def intake(policy: Policy, now: dt.datetime, by: str, values: dict) -> list:
     cat = policy.categories[category]
     if "kind" in v and v["kind"] != cat.kind:
         raise InputError(f"--kind {v['kind']} does not match category '{category}', which is of kind '{cat.kind}'")
-    v["kind"] = cat.kind
-    for fname, known, opt in (("channel", policy.channels, "--channel"), ("member_level", policy.member_levels, "--member"),
-                              ("demand", policy.demands, "--demand")):
-        if fname in v and v[fname] not in known:
-            raise InputError(f"{opt} {v[fname]}: unknown; {closest(v[fname], known)}")
-    if "courier" in v and policy.logistics and v["courier"] not in policy.logistics.couriers:
-        raise InputError(f"--courier {v['courier']}: unknown; {closest(v['courier'], policy.logistics.couriers)}")
     required = ["channel", "summary"] + [f for f in cat.required if f not in ("channel", "summary")]
     missing = [f for f in required if f not in v]
     if missing:
         opts = ", ".join("--" + _OPTION_OF.get(f, f.replace("_", "-")) for f in missing)
         raise InputError(f"category '{category}' ({cat.name}) needs: {opts}")
-    if "phone" in v and not _PHONE.match(v["phone"]):
-        raise InputError(f"--phone '{v['phone']}': not a phone number (digits, spaces, - and a leading + only)")
-    for f in AMOUNT_FIELDS:
-        if f in v:
-            try:
-                v[f] = str(parse_amount(v[f]))
-            except ValueError as e:
-                raise InputError(f"--{f.replace('_', '-')}: {e}") from None
-    if "item_amount" in v and "order_amount" in v and parse_amount(v["item_amount"]) > parse_amount(v["order_amount"]):
-        raise InputError(f"--item-amount {v['item_amount']} is more than --order-amount {v['order_amount']}")
-    if "purchased_at" in v:
-        v["purchased_at"] = _parse_purchased(v["purchased_at"], now.tzinfo)
+    v = _check_form(policy, v, now.tzinfo)
+    v["kind"] = cat.kind
     tid = ids.new_id()
     summary = v.pop("summary")
     v.pop("category")
@@ -509,6 +492,33 @@ def intake(policy: Policy, now: dt.datetime, by: str, values: dict) -> list:
 
 
 _OPTION_OF = {"member_level": "member", "purchased_at": "purchased", "bug_details": "bug"}
+
+
+def _check_form(policy: Policy, v: dict, tz) -> dict:
+    """The intake fields checked and normalised (amounts, times); InputError naming the option."""
+    from .schema import closest
+
+    v = dict(v)
+    opt = lambda f: "--" + _OPTION_OF.get(f, f.replace("_", "-"))  # noqa: E731
+    for fname, known in (("channel", policy.channels), ("member_level", policy.member_levels),
+                         ("demand", policy.demands)):
+        if fname in v and v[fname] not in known:
+            raise InputError(f"{opt(fname)} {v[fname]}: unknown; {closest(v[fname], known)}")
+    if "courier" in v and policy.logistics and v["courier"] not in policy.logistics.couriers:
+        raise InputError(f"--courier {v['courier']}: unknown; {closest(v['courier'], policy.logistics.couriers)}")
+    if "phone" in v and not _PHONE.match(v["phone"]):
+        raise InputError(f"--phone '{v['phone']}': not a phone number (digits, spaces, - and a leading + only)")
+    for f in AMOUNT_FIELDS:
+        if f in v:
+            try:
+                v[f] = str(parse_amount(v[f]))
+            except ValueError as e:
+                raise InputError(f"{opt(f)}: {e}") from None
+    if "item_amount" in v and "order_amount" in v and parse_amount(v["item_amount"]) > parse_amount(v["order_amount"]):
+        raise InputError(f"--item-amount {v['item_amount']} is more than --order-amount {v['order_amount']}")
+    if "purchased_at" in v:
+        v["purchased_at"] = _parse_purchased(v["purchased_at"], tz)
+    return v
 
 
 def append_events(root: Path, events: list, policy: Policy) -> None:
@@ -544,6 +554,10 @@ def _check_allowed(t: Ticket, typ: str, now: dt.datetime) -> None:
     if now < t.opened_at:
         raise InputError(f"ticket {ids.short(t.id)}: the time {now.isoformat()} is before the ticket was opened "
                          f"({t.opened_at.isoformat()}); check --now")
+    last = t.events[-1].at
+    if now < last:
+        raise InputError(f"ticket {ids.short(t.id)}: the time {now.isoformat()} is before its last event "
+                         f"({last.isoformat()}); events are recorded in time order, check --now")
 
 
 def event(policy: Policy, t: Ticket, now: dt.datetime, by: str, typ: str, ref: str = "", text: str = "",
@@ -568,15 +582,15 @@ def event(policy: Policy, t: Ticket, now: dt.datetime, by: str, typ: str, ref: s
             raise InputError(f"'{ref}' is fixed at intake; open a new ticket for another category")
         if ref not in TICKET_FIELDS:
             raise InputError(f"unknown ticket field '{ref}'; {closest(ref, TICKET_FIELDS)}")
-        if ref in AMOUNT_FIELDS and text:
-            try:
-                text = str(parse_amount(text))
-            except ValueError as e:
-                raise InputError(f"{ref}: {e}") from None
-        if ref == "phone" and text and not _PHONE.match(text):
-            raise InputError(f"phone '{text}': not a phone number")
-        if ref == "summary" and not text:
+        if ref == "summary" and not text.strip():
             raise InputError("the summary cannot be emptied")
+        if text.strip():  # the same checks as at intake
+            form = {ref: text}
+            if ref in ("item_amount", "order_amount"):  # the item may not cost more than the order
+                other = "order_amount" if ref == "item_amount" else "item_amount"
+                if t.fields.get(other):
+                    form[other] = t.fields[other]
+            text = _check_form(policy, form, now.tzinfo)[ref]
     return Event(t.id, now, by, typ, ref, text, data or {})
 
 
@@ -617,6 +631,8 @@ def close(policy: Policy, t: Ticket, now: dt.datetime, by: str, cause: str = "",
         events.append(Event(t.id, now, by, "cause", "", cause.strip()))
     if missing and not force:
         raise ChecklistRefused(t, missing)
+    if missing and not force.strip():
+        raise InputError("--force needs the reason, in words; it is recorded with the close")
     data = {}
     if missing:
         need = policy.closing.force_role
@@ -676,6 +692,17 @@ def check_ticket_ledger(ctx) -> list:
         tid, at, by, typ, ref, text, data = row
         if not ids.is_valid(tid) or len(tid) != ids.LENGTH:
             problems.append(Problem(rel, line, f"ticket ID '{tid}' is not {ids.LENGTH} characters of {ids.ALPHABET}"))
+        if typ in ("open", "set"):
+            try:
+                fields = (json.loads(data) if data else {}) if typ == "open" else {ref: text}
+            except ValueError:
+                fields = {}  # reported by the value check
+            for f in AMOUNT_FIELDS:
+                if fields.get(f):
+                    try:
+                        parse_amount(fields[f], allow_zero=True)
+                    except ValueError as e:
+                        problems.append(Problem(rel, line, f"{f}: {e}; correct it with `aftersales ticket set`"))
         if typ == "open":
             if tid in opened:
                 problems.append(Problem(rel, line, f"ticket {tid} is opened twice (first at line {opened[tid][0]}); "

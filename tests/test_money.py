@@ -235,11 +235,13 @@ def test_monthly_claims_statement_per_courier(run, shop):
 
     rows = {x["courier"]: x for x in json.loads(run("report", "claims", "--month", "2026-11", "--format", "json").stdout)}
     assert set(rows) == {"sf", "zto"}
-    assert (rows["sf"]["compensations"], rows["sf"]["lost_parcels"], rows["sf"]["claimed"], rows["sf"]["settled"],
-            rows["sf"]["outstanding"]) == (1, 1, "67.00", "50.00", "17.00")
+    assert (rows["sf"]["compensations"], rows["sf"]["lost_parcels"], rows["sf"]["claimed"], rows["sf"]["settled"]) == (
+        1, 1, "67.00", "50.00")
     assert (rows["zto"]["failed_intercepts"], rows["zto"]["claimed"]) == (1, "0.00")
     text = run("report", "claims", "--month", "2026-11", "--courier", "sf", "--statement").stdout
     assert text.splitlines()[0] == "示例小店 致 顺丰速运: 2026-11 理赔对账单"
     assert "  2026-11-03  订单 TB20261123001  ¥8.00  外箱破损" in text
     assert "  运单 SF999  订单 TB7  settled  ¥50.00" in text
-    assert text.rstrip().endswith("合计索赔 ¥67.00, 已结算 ¥50.00, 待结算 ¥17.00")
+    assert text.rstrip().endswith("本期索赔合计 ¥67.00, 本期已结算 ¥50.00")
+    doc = json.loads(run("report", "claims", "--month", "2026-11", "--statement", "--format", "json").stdout)
+    assert [x["courier"] for x in doc] == ["sf", "zto"] and doc[0]["statement"] == text.rstrip("\n")

@@ -41,7 +41,31 @@ def t(day, hm):
     return f"2026-11-{day:02d}T{hm}:00+08:00"
 
 
+DEMO_SHIPMENTS = [
+    # waybill, order, courier, destination, shipped, collected, last update, signed, signed by
+    ("SF1488001", "TB20261115088", "sf", "浙江杭州", t(13, "10:00"), t(13, "16:00"), t(14, "08:00"), t(17, "10:30"), "本人"),
+    ("YT5566002", "PDD2611220031", "yto", "广东深圳", t(19, "09:00"), t(19, "18:00"), t(20, "22:00"), t(21, "14:00"), "本人"),
+    ("ZT7733003", "TB20261122045", "zto", "江苏南京", t(20, "09:00"), t(20, "17:00"), t(21, "20:00"), t(22, "17:40"), "门卫代签"),
+    ("JT9900004", "WX2611170002", "jt", "新疆乌鲁木齐", t(17, "09:00"), t(17, "18:00"), t(19, "07:00"), "", ""),
+    ("YD3344005", "MALL20261122007", "yunda", "上海", t(22, "10:00"), "", "", "", ""),
+]
+
+
+def add_shipments():
+    """The demo's shipments (appended; run by main, or alone: `python tools/make_demo.py --shipments`)."""
+    from aftersales import ledger
+    from aftersales.policy import load_policy
+
+    cols = ("waybill", "order", "courier", "destination", "shipped_at", "collected_at", "last_update_at", "signed_at",
+            "signed_by")
+    rows = [dict(zip(cols, r), at=t(23, "08:00"), source="demo") for r in DEMO_SHIPMENTS]
+    ledger.append(ROOT, "shipments", rows, load_policy(ROOT))
+
+
 def main():
+    if "--shipments" in sys.argv:
+        add_shipments()
+        return
     ledgers = ROOT / "ledgers"
     if any(len((ledgers / f"{n}.csv").read_text(encoding="utf-8").splitlines()) > 1
            for n in LEDGERS if (ledgers / f"{n}.csv").exists()) and "--force" not in sys.argv:
@@ -112,6 +136,7 @@ def main():
     run("ticket", "accept", h, now=t(18, "11:21"))
     run("ticket", "close", h, "--cause", "客户不喜欢颜色", now=t(18, "11:30"))
     run("ticket", "reopen", h, "退款还没到账", now=t(22, "18:00"))
+    add_shipments()
     # The cron job that routes open tickets (they turn abnormal with time), last run at 09:00 today.
     run("route", "--all", now=t(23, "09:00"))
     print("demo ledgers rebuilt:", ", ".join(x[:7] for x in (a, b, c, d, e, f, g, h)))

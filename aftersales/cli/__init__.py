@@ -49,7 +49,7 @@ def is_ours(args: list) -> bool:
         if a in _VALUE_OPTIONS:
             i += 2
             continue
-        if any(a.startswith(o + "=") for o in _VALUE_OPTIONS if o.startswith("--")):
+        if any(a.startswith(o + "=") for o in _VALUE_OPTIONS if o.startswith("--")) or (a.startswith("-w") and len(a) > 2):
             i += 1
             continue
         if a in _OUR_FLAGS or a in COMMANDS:

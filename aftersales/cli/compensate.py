@@ -34,9 +34,10 @@ def cli(app, ticket, amount, method, liability, reason, approved_by, again, note
         payments = compensation.payments_of(ws.root, t.id)
         row = compensation.plan_payment(policy, t, payments, now, by, amount, method, liability, reason,
                                         approved_by, again, note)
-        ledger.append(ws.root, "compensations", [row], policy)
         total = sum((a for _at, a in payments), row["amount"])
-        routed, _ = routing.route_ticket(policy, t, now, paid=total)
+        routed, _ = routing.route_ticket(policy, t, now, paid=total)  # decided before anything is written
+        ledger.encode_rows(ledger.schema_of("tickets"), [e.row() for e in routed], policy)
+        ledger.append(ws.root, "compensations", [row], policy)
         if routed:
             tickets.append_events(ws.root, routed, policy)
     limit, limit_note = compensation.ticket_limit(policy, t)

@@ -34,7 +34,11 @@ def open_(app, kind, title, media, injury, tickets):
 
     ws = app.ws()
     policy, now, by = ws.policy, ws.now, ws.actor()
-    full = [tk.resolve_id(ws.root, t) for t in tickets]
+    if not title.strip():
+        from ..errors import InputError
+
+        raise InputError("--title is empty; name the shared cause in a few words")
+    full = list(dict.fromkeys(tk.resolve_id(ws.root, t) for t in tickets))  # each ticket once
     iid = ids.new_id(8)
     inc = incidents.Incident(iid, opened_at=now, kind=kind, title=title, media=media, injury=injury, tickets=full)
     rows = [{"incident": iid, "at": now, "by": by, "type": "open", "ref": kind, "text": title,
@@ -57,6 +61,7 @@ def join(app, incident, tickets):
     policy, now, by = ws.policy, ws.now, ws.actor()
     with ledger.locked(ws.root):
         inc = incidents.resolve_id(ws.root, incident)
+        incidents.check_open(inc, now)
         rows = []
         for t in tickets:
             tid = tk.resolve_id(ws.root, t)
@@ -86,6 +91,7 @@ def flag(app, incident, media, injury):
     policy, now, by = ws.policy, ws.now, ws.actor()
     with ledger.locked(ws.root):
         inc = incidents.resolve_id(ws.root, incident)
+        incidents.check_open(inc, now)
         inc.media, inc.injury = inc.media or media, inc.injury or injury
         before = inc.level
         rows = [{"incident": inc.id, "at": now, "by": by, "type": "flag",
@@ -121,8 +127,9 @@ def _simple(app, incident, typ, text):
     ws = app.ws()
     with ledger.locked(ws.root):
         inc = incidents.resolve_id(ws.root, incident)
-        if inc.status == "closed" or (typ == "resolve" and inc.status == "resolved"):
-            raise InputError(f"incident {inc.id} is already {inc.status}")
+        incidents.check_open(inc, ws.now)
+        if typ == "resolve" and inc.status == "resolved":
+            raise InputError(f"incident {inc.id} is already resolved")
         _append(ws, [{"incident": inc.id, "at": ws.now, "by": ws.actor(), "type": typ, "text": text}])
     click.echo(f"incident {inc.id}: {typ}d" if typ == "close" else f"incident {inc.id}: resolved")
 

@@ -70,7 +70,7 @@ def _group(spec):
 
     @group.command("list")
     @click.option("--all", "all_", is_flag=True, help="Records in a final status too.")
-    @click.option("--status", multiple=True, help="Only these statuses.")
+    @click.option("--status", multiple=True, type=click.Choice(list(spec.next)), help="Only these statuses.")
     @output_format
     @click.pass_obj
     def list_(app, all_, status, fmt):

@@ -45,8 +45,8 @@ def sla(app, month, week, from_, to, group_by, fmt):
         raise click.UsageError("give one of --month, --week or --from/--to")
     try:
         start, end, label = s.period(month, week, from_, to, policy.tz(), now)
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    except (ValueError, OverflowError) as e:
+        raise InputError(str(e) if str(e).startswith("--") else f"the period is out of range ({e}); give a year before 9999") from None
     loaded = [t for t in tickets.load_tickets(ws.root).values() if t.events[-1].at >= start and t.opened_at < end]
     rows = s.attainment(policy, loaded, start, end, now, group_by or "")
     f = fmt_of(app, fmt)
@@ -88,16 +88,26 @@ def claims(app, month, only, statement, fmt):
     policy = ws.policy
     try:
         start, end, label = s.period(month, None, None, None, policy.tz(), ws.now)
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    except (ValueError, OverflowError) as e:
+        raise InputError(f"--month {month}: {e}" if "--month" not in str(e) else str(e)) from None
+    if only and policy.logistics:
+        from ..schema import closest
+
+        for c in only:
+            if c not in policy.logistics.couriers and c != "unknown":
+                raise InputError(f"--courier {c}: unknown; {closest(c, policy.logistics.couriers)}")
     data = {k: v for k, v in cl.claims(policy, ws.root, start, end).items() if not only or k in only}
     f = fmt_of(app, fmt)
     if statement:
-        click.echo("\n\n".join(cl.statement(policy, k, v, label) for k, v in data.items()) or f"no claims in {label}")
+        texts = [{"courier": k, "statement": cl.statement(policy, k, v, label)} for k, v in data.items()]
+        if f == "table":
+            click.echo("\n\n".join(x["statement"] for x in texts) or f"no claims in {label}")
+        else:
+            click.echo(listing(texts, ["courier", "statement"], f), nl=False)
         return
     rows = [{"courier": k, "compensations": len(v["compensations"]), "lost_parcels": len(v["lost"]),
-             "failed_intercepts": len(v["failed_intercepts"]), "claimed": v["claimed"], "settled": v["settled"],
-             "outstanding": v["claimed"] - v["settled"]} for k, v in data.items()]
+             "failed_intercepts": len(v["failed_intercepts"]), "claimed": v["claimed"], "settled": v["settled"]}
+            for k, v in data.items()]
     if f == "json":
         click.echo(json.dumps(_plain([dict(r, details={"compensations": data[r["courier"]]["compensations"],
                                                              "lost": data[r["courier"]]["lost"],

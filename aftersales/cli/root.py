@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -41,6 +42,11 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (OverflowError, UnicodeEncodeError) as e:  # a date past year 9999; bytes that are not UTF-8
+            what = ("a date or duration is out of range; check --now and the dates given"
+                    if isinstance(e, OverflowError) else "an argument is not valid UTF-8 text; check the terminal's encoding")
+            click.echo(f"error: {what}", err=True)
+            ctx.exit(2)
         except Exception as e:  # only our InputError becomes a one-line message
             from ..errors import InputError
 
@@ -48,6 +54,24 @@ class LazyGroup(click.Group):
                 raise
             click.echo(f"error: {e.message}", err=True)
             ctx.exit(2)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors as one line on stderr (`error: ...; see 'as CMD --help'`), exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            cmd = e.ctx.command_path if e.ctx is not None else (prog_name or "as")
+            click.echo(f"error: {e.format_message()}; see '{cmd} --help'", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 class App:

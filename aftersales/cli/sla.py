@@ -88,6 +88,7 @@ def cli(app, notify, states, fmt):
         if new_events:
             tickets.append_events(ws.root, new_events, policy)
         _emit(rows, f, policy)
+    _calendar_coverage(policy, now)
     if notify and f == "table":
         for e in (e for e in new_events if e.type == "escalate"):
             click.echo(f"{ids.short(e.ticket)}: red header level {e.ref}: copy {', '.join(e.data['to'])}")
@@ -121,6 +122,21 @@ def _emit(rows, f, policy):
         out.write(("\n  " if first else ",\n  ") + json.dumps(dict(zip(cols, r)), ensure_ascii=False))
         first = False
     out.write("\n]\n" if not first else "]\n")
+
+
+def _calendar_coverage(policy, now):
+    """Warn when a business calendar that timers use lists no holidays for this year or,
+    in December, the next: its deadlines would fall on days off (China's schedule for a
+    year is published late in the year before)."""
+    years = [now.year] + ([now.year + 1] if now.month == 12 and now.year < 9999 else [])
+    used = {t.clock for t in policy.timers.values() if t.clock != "calendar"}
+    for cid in sorted(used):
+        cal = policy.calendars[cid]
+        have = {h.start.year for h in cal.holidays} | {h.end.year for h in cal.holidays}
+        for y in years:
+            if y not in have:
+                click.echo(f"warning: calendar '{cid}' lists no holidays for {y}; add {y}'s schedule to "
+                           f"policies/calendars.toml (`aftersales calendar cn-schedule --year {y}`)", err=True)
 
 
 class _nothing:

@@ -368,18 +368,41 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
     from ..policy import Duration
     from ..render import listing
 
+    from ..schema import closest
+
     ws, policy = _ctx(app)
     now = ws.now
     limits = {}
     for name, text in (("older", older_than), ("newer", newer_than)):
         if text:
             try:
-                d = Duration.from_toml(text)
-                limits[name] = d.timedelta()
+                limits[name] = Duration.from_toml(text)
             except ValueError as e:
                 raise InputError(f"--{name}-than: {e}") from None
     filters = {"kind": kind, "category": category, "department": department, "assignee": assignee,
                "priority": priority, "channel": channel}
+    known = {"kind": policy.kinds, "category": policy.categories, "department": policy.departments,
+             "assignee": [s.id for s in policy.staff], "priority": policy.priorities, "channel": policy.channels}
+    for k, vals in filters.items():
+        for v in vals:
+            if v not in known[k]:
+                raise InputError(f"--{k} {v}: unknown; {closest(v, known[k])}")
+
+    def cutoff(d):  # the opening time before which a ticket is older than d
+        if d.working_days:
+            from .. import sla
+
+            cal = policy.shop.calendar
+            if not cal:
+                raise InputError("an age in working days needs the shop's business calendar (shop.calendar)")
+            clk = sla.clock(policy, cal)
+            # opened at or before the latest instant from which n working days have passed by now
+            return lambda opened: clk.deadline(opened, d) < now
+        td = d.timedelta()
+        return lambda opened: now - opened > td
+
+    older = cutoff(limits["older"]) if "older" in limits else None
+    newer = cutoff(limits["newer"]) if "newer" in limits else None
     rows = []
     loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
     for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
@@ -388,8 +411,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         r = _row(t, policy, now, full_phone, short=fmt_of(app, fmt) == "table")
         if any(vals and r[k] not in vals for k, vals in filters.items()):
             continue
-        age = now - t.opened_at
-        if "older" in limits and age <= limits["older"] or "newer" in limits and age >= limits["newer"]:
+        if older is not None and not older(t.opened_at) or newer is not None and newer(t.opened_at):
             continue
         rows.append(r)
     f = fmt_of(app, fmt)
