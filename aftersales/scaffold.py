@@ -13,8 +13,17 @@ PACK = Path(__file__).parent / "pack"
 GITATTRIBUTES = """\
 # Ledgers are append-only: when two clones both append, keep both sides' lines.
 ledgers/*.csv merge=union text eol=lf
-policies/*.toml text eol=lf
+# Policies diff by meaning once the driver is set up (see README.md):
+#   git config diff.aftersales-policy.textconv "aftersales policy textconv"
+policies/*.toml text eol=lf diff=aftersales-policy
 evidence/** binary
+"""
+
+PRE_COMMIT = """\
+#!/bin/sh
+# Refuse a commit whose policies or ledgers do not pass `aftersales check`.
+# Enable it once per clone: git config core.hooksPath .githooks
+exec aftersales check
 """
 
 GITIGNORE = f"""\
@@ -38,7 +47,15 @@ Start with:
     aftersales --by a01 ticket new --help
 
 Keep it in git (`git init && git add -A && git commit -m "New shop"`) and pull/push as
-usual: two people who both appended merge without conflicts.
+usual: two people who both appended merge without conflicts. Once per clone:
+
+    git config core.hooksPath .githooks      # commits must pass `aftersales check`
+    git config diff.aftersales-policy.textconv "aftersales policy textconv"
+
+Before merging a policy change, read it by meaning and replay it on the last 30 days:
+
+    aftersales policy diff
+    aftersales policy replay
 """
 
 
@@ -66,6 +83,11 @@ def _create(target: Path) -> list:
     for name in LEDGERS:
         create(target, name)
         created.append(LEDGERS[name].file)
+    hook = target / ".githooks" / "pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(PRE_COMMIT, encoding="utf-8", newline="\n")
+    hook.chmod(0o755)
+    created.append(".githooks/pre-commit")
     for fname, text in ((".gitattributes", GITATTRIBUTES), (".gitignore", GITIGNORE),
                         ("README.md", SHOP_README.format(name=target.resolve().name))):
         p = target / fname

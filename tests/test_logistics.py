@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 

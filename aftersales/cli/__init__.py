@@ -25,6 +25,7 @@ COMMANDS = {
     "export": ("aftersales.cli.export", "Write a spreadsheet-safe copy of a ledger (UTF-8 with BOM, CRLF) for Excel or WPS."),
     "import": ("aftersales.cli.importer", "Import a CSV export into a ledger by a policy [imports.MAPPING] entry, all or nothing."),
     "incident": ("aftersales.cli.incident", "Group tickets that share a cause into an incident graded L1-L3 (seed 002)."),
+    "policy": ("aftersales.cli.policy", "Review policy changes: the diff by meaning, and a replay against past ledgers."),
     "report": ("aftersales.cli.report", "Reports over a period: time-limit attainment, courier claims."),
     "intercept": ("aftersales.cli.registers:intercept", "Record and follow intercepts (拦截登记)."),
     "logistics": ("aftersales.cli.logistics", "Chase parcels (查件/催件, seed 001) from the shipments ledger."),
