@@ -62,9 +62,39 @@ def add_shipments():
     ledger.append(ROOT, "shipments", rows, load_policy(ROOT))
 
 
+HISTORY = [  # (day in November, category, model, batch): weeks 44-46, for the weekly brief's trends
+    (2, "quality", "K-200", "B2610"), (3, "logistics_query", "", ""), (3, "usage", "", ""), (4, "short_wrong", "", ""),
+    (5, "transit_damage", "", ""), (6, "logistics_query", "", ""),
+    (9, "quality", "K-200", "B2610"), (9, "quality", "K-300", "B2609"), (10, "logistics_query", "", ""),
+    (10, "logistics_query", "", ""), (11, "attitude", "", ""), (12, "usage", "", ""), (13, "transit_damage", "", ""),
+    (16, "quality", "K-200", "B2611"), (16, "logistics_query", "", ""), (17, "logistics_query", "", ""),
+    (17, "logistics_query", "", ""), (18, "quality", "K-200", "B2611"), (19, "short_wrong", "", ""),
+    (19, "usage", "", ""), (20, "return_request", "", ""),
+]
+
+
+def add_history():
+    """Closed tickets of the three weeks before (`python tools/make_demo.py --history`)."""
+    for i, (day, cat, model, batch) in enumerate(HISTORY):
+        hm = f"{9 + i % 8:02d}:{(i * 7) % 60:02d}"
+        f = dict(channel=("taobao", "jd", "pdd", "douyin")[i % 4], category=cat, order=f"HIS2611{i:04d}",
+                 customer="老客户", phone=f"1390000{i:04d}", summary="历史工单: 已处理")
+        if model:
+            f.update(model=model, batch=batch)
+        tid = new(t(day, hm), by=("a01", "a02", "a03")[i % 3], **f)
+        run("ticket", "reply", tid, "您好, 马上为您处理", by="a01", now=t(day, hm))
+        run("ticket", "resolve", tid, "已处理", now=t(day, hm))
+        run("ticket", "close", tid, "--force", "历史数据", by="l01", now=t(day + 1, hm))
+        if i % 4 == 0:
+            run("survey", "record", tid, "--speed", "5", "--result", str(3 + i % 3), "--attitude", "5", now=t(day + 1, hm))
+
+
 def main():
     if "--shipments" in sys.argv:
         add_shipments()
+        return
+    if "--history" in sys.argv:
+        add_history()
         return
     ledgers = ROOT / "ledgers"
     if any(len((ledgers / f"{n}.csv").read_text(encoding="utf-8").splitlines()) > 1
@@ -137,6 +167,7 @@ def main():
     run("ticket", "close", h, "--cause", "客户不喜欢颜色", now=t(18, "11:30"))
     run("ticket", "reopen", h, "退款还没到账", now=t(22, "18:00"))
     add_shipments()
+    add_history()
     # The cron job that routes open tickets (they turn abnormal with time), last run at 09:00 today.
     run("route", "--all", now=t(23, "09:00"))
     print("demo ledgers rebuilt:", ", ".join(x[:7] for x in (a, b, c, d, e, f, g, h)))

@@ -7,7 +7,7 @@ from .common import fmt_of, output_format
 
 @click.group("report")
 def cli():
-    """Reports over a period: time-limit attainment, courier claims."""
+    """Reports over a period: time limits, courier claims, KPIs, the weekly brief."""
 
 
 def _dur(seconds) -> str:
@@ -116,3 +116,80 @@ def claims(app, month, only, statement, fmt):
         return
     out = listing(rows, list(rows[0]) if rows else ["courier"], f)
     click.echo(out or f"no claims in {label}", nl=not out)
+
+
+@cli.command("kpi")
+@click.option("--month", help="A calendar month, e.g. 2026-11 (default: the month of --now).")
+@click.option("--orders", type=click.IntRange(min=1), help="Orders in the month, for complaints per 10,000 orders.")
+@output_format
+@click.pass_obj
+def kpi(app, month, orders, fmt):
+    """KPIs for a month against the policy's targets (seeds 000, 004).
+
+    CSAT, first-contact resolution, second resolution, complaint first feedback within
+    2 h, escalation rate, 24-hour finish rate, compensation by liability and method, and
+    complaints per 10,000 orders with --orders.
+    """
+    from .. import kpi as k
+    from .. import replies, tickets
+    from .. import sla as s
+    from ..errors import InputError
+    from ..render import listing
+
+    ws = app.ws()
+    policy, now = ws.policy, ws.now
+    try:
+        start, end, label = s.period(month, None, None, None, policy.tz(), now)
+    except (ValueError, OverflowError) as e:
+        raise InputError(str(e)) from None
+    from .. import ledger
+
+    cols = ledger.schema_of("compensations").column_names
+    pays = [dict(zip(cols, r)) for _l, r in ledger.records(ws.root, "compensations")]
+    rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), pays, start, end, now, orders)
+    f = fmt_of(app, fmt)
+    if f == "table":
+        click.echo(f"KPIs, {label}")
+        for r in rows:
+            v = r["value"]
+            r["value"] = "" if v is None else (f"{v:.1%}" if isinstance(v, float) else f"¥{v:.2f}"
+                                               if r["kpi"].startswith("compensation") else f"{v:.2f}")
+            t = r["target"]
+            r["target"] = "" if t is None else f"{'≤' if r['at_most'] else '≥'}{t:.0%}"
+    click.echo(listing(rows, ["kpi", "value", "count", "target", "verdict", "detail"], f), nl=False)
+
+
+@cli.command("weekly")
+@click.option("--week", help="An ISO week, e.g. 2026-W47 (default: the week of --now).")
+@click.option("-o", "--output", "out_dir", default=".", type=click.Path(file_okay=False), show_default=True,
+              help="Folder for weekly-WEEK.md and weekly-WEEK.html.")
+@click.option("--weeks", type=click.IntRange(min=2, max=26), default=4, show_default=True, help="Weeks in the trends.")
+@click.pass_obj
+def weekly(app, week, out_dir, weeks):
+    """Write the Friday brief (售后问题分析简报, seed 004) as Markdown and a self-contained HTML page.
+
+    Most frequent problem types and their trend (charts), products with repeated quality
+    problems (for purchasing), time-limit attainment, escalations, compensation. The page
+    has its charts inline (SVG) and opens offline.
+    """
+    from pathlib import Path
+
+    from .. import kpi as k
+    from ..errors import InputError
+
+    ws = app.ws()
+    now = ws.now
+    label = week or f"{now.astimezone(ws.policy.tz()).isocalendar()[0]}-W{now.astimezone(ws.policy.tz()).isocalendar()[1]:02d}"
+    try:
+        md, page = k.weekly(ws.policy, ws.root, label, now, weeks)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    out = Path(out_dir)
+    resolved = out.resolve()
+    for guarded in ("ledgers", "policies"):
+        if resolved == (ws.root / guarded).resolve() or resolved.is_relative_to((ws.root / guarded).resolve()):
+            raise InputError(f"{out_dir}: inside the workspace's {guarded}/; write the brief somewhere else")
+    out.mkdir(parents=True, exist_ok=True)
+    for ext, text in (("md", md), ("html", page)):
+        (out / f"weekly-{label}.{ext}").write_text(text, encoding="utf-8")
+        click.echo(str(out / f"weekly-{label}.{ext}"))

@@ -1,0 +1,86 @@
+"""Reply scripts (话术) and order-remark formats (seeds 001, 003), and satisfaction surveys (seed 002).
+
+A script is a policy template with {field} names. Its fields come from the ticket (the
+intake form), from the reshipments register (new_waybill), and from the moment: agent,
+agent_name, date, time, shop, ticket. A field the ticket lacks is an error naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from decimal import Decimal
+from pathlib import Path
+
+from . import ids, ledger
+from .errors import InputError
+from .policy import Policy
+
+FORM_OF_ADDRESS = "小主"  # seed 001: every customer is addressed as 小主
+
+
+def fields_for(policy: Policy, root: Path, t, now: dt.datetime, agent: str) -> dict:
+    f = {k: v for k, v in t.fields.items() if v}
+    member = policy.staff_member(agent)
+    f.update({"ticket": ids.short(t.id), "agent": agent, "agent_name": member.name if member else agent,
+              "date": now.astimezone(policy.tz()).strftime("%Y-%m-%d"),
+              "time": now.astimezone(policy.tz()).strftime("%H:%M"), "shop": policy.shop.name,
+              "form_of_address": FORM_OF_ADDRESS})
+    from . import registers
+
+    for rec in registers.load(root, registers.SPECS["reship"]).values():  # the latest reshipment of the ticket
+        if rec.row.get("ticket") == t.id and rec.row.get("new_waybill"):
+            f["new_waybill"] = rec.row["new_waybill"]
+    return f
+
+
+def render(text: str, values: dict, what: str) -> str:
+    """Fill a template; InputError naming the first field that has no value."""
+    missing = [n for _, n, _, _ in string.Formatter().parse(text) if n and not values.get(n)]
+    if missing:
+        raise InputError(f"{what} needs {{{missing[0]}}}, which is not known here"
+                         + (f" (nor {', '.join('{' + m + '}' for m in missing[1:])})" if len(missing) > 1 else "")
+                         + "; give it as an option or with `aftersales ticket set`")
+    return text.format(**values)
+
+
+def script(policy: Policy, name: str):
+    from .schema import closest
+
+    if name not in policy.scripts:
+        raise InputError(f"unknown reply script '{name}'; {closest(name, policy.scripts)}")
+    return policy.scripts[name]
+
+
+def remark(policy: Policy, kind: str):
+    from .schema import closest
+
+    if kind not in policy.remarks:
+        raise InputError(f"unknown remark format '{kind}'; {closest(kind, policy.remarks)}")
+    return policy.remarks[kind]
+
+
+# ------------------------------------------------------------------ surveys
+
+
+def satisfied(policy: Policy, speed: int, result: int, attitude: int) -> bool:
+    """A customer is satisfied when the mean of the three scores reaches kpi.satisfied_at (4)."""
+    return Decimal(speed + result + attitude) / 3 >= policy.kpi.satisfied_at
+
+
+def surveys(root: Path) -> list:
+    names = ledger.schema_of("surveys").column_names
+    out = []
+    for _l, row in ledger.records(root, "surveys"):
+        r = dict(zip(names, row))
+        r["at"] = ledger.parse_time(r["at"])
+        for k in ("speed", "result", "attitude"):
+            r[k] = int(r[k])
+        out.append(r)
+    return out
+
+
+def check_scores(**scores) -> None:
+    for k, v in scores.items():
+        if not 1 <= v <= 5:
+            raise InputError(f"--{k} {v}: scores go from 1 (very unhappy) to 5 (very happy)")
