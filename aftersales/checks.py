@@ -9,24 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import Problem
-from .ledger import LEDGERS, scan
+from .ledger import LEDGERS, LedgerReader
 
 
 class CheckContext:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.policy = None
-        self._rows: dict = {}
+        self._bad: dict = {}  # ledger -> lines of the records check_ledgers reported
 
-    def rows(self, name: str) -> list:
-        """(line, values) of a ledger's good records; its problems are reported by check_ledgers."""
-        if name not in self._rows:
-            self._rows[name] = scan(self.root, name, self.policy)
-        return self._rows[name][0]
+    def rows(self, name: str):
+        """(line, values) of a ledger's good records, read again on each call so a long
+        ledger is never held in memory; check_ledgers reports the others."""
+        bad = self._bad.get(name)
+        if bad is None:
+            self.ledger_problems(name)
+            bad = self._bad[name]
+        reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=False)
+        return ((line, row) for line, row in reader if line not in bad)
 
     def ledger_problems(self, name: str) -> list:
-        self.rows(name)
-        return self._rows[name][1]
+        reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
+        for _ in reader:
+            pass
+        self._bad[name] = {p.line for p in reader.problems}
+        return reader.problems
 
 
 def check_policies(ctx: CheckContext) -> list:

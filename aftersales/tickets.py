@@ -687,8 +687,7 @@ def check_ticket_ledger(ctx) -> list:
     policy: Optional[Policy] = ctx.policy
     problems = []
     opened: dict = {}
-    others = []
-    for line, row in ctx.rows(LEDGER):
+    for line, row in ctx.rows(LEDGER):  # first pass: the openings, and what a row says alone
         tid, at, by, typ, ref, text, data = row
         if not ids.is_valid(tid) or len(tid) != ids.LENGTH:
             problems.append(Problem(rel, line, f"ticket ID '{tid}' is not {ids.LENGTH} characters of {ids.ALPHABET}"))
@@ -711,9 +710,10 @@ def check_ticket_ledger(ctx) -> list:
             opened[tid] = (line, at)
             if policy is not None and ref not in policy.categories:
                 problems.append(Problem(rel, line, f"unknown category '{ref}'; add it to policies or fix the row"))
-        else:
-            others.append((line, tid, at, typ, ref, data))
-    for line, tid, at, typ, ref, data in others:
+    for line, row in ctx.rows(LEDGER):  # second pass: each event against its ticket's opening
+        tid, at, by, typ, ref, text, data = row
+        if typ == "open":
+            continue
         if tid not in opened:
             problems.append(Problem(rel, line, f"event for ticket {tid}, which was never opened"))
             continue
