@@ -344,6 +344,20 @@ def raise_first_problem(root: Path, name: str, check_values: bool = False) -> No
     raise InputError(f"{schema_of(name).file}: a record could not be read; run `aftersales check`")
 
 
+def latest(root: Path, name: str, key: str) -> dict:
+    """key value -> the record's state, a later row filling in what an earlier one left empty."""
+    names = schema_of(name).column_names
+    out: dict = {}
+    for _line, row in records(root, name):
+        rec = dict(zip(names, row))
+        cur = out.get(rec[key])
+        if cur is None:
+            out[rec[key]] = rec
+        else:
+            cur.update({k: v for k, v in rec.items() if v})
+    return out
+
+
 def scan(root: Path, name: str, policy=None) -> tuple:
     """All records and every problem of one ledger, for `as check`."""
     r = LedgerReader(root, name, strict=False, policy=policy, check_values=True)

@@ -40,16 +40,7 @@ class Chase:
 
 def parcels(root: Path) -> dict:
     """waybill -> its current state (a dict by column), later rows filling in earlier ones."""
-    names = ledger.schema_of("shipments").column_names
-    out: dict = {}
-    for _line, row in ledger.records(root, "shipments"):
-        rec = dict(zip(names, row))
-        cur = out.get(rec["waybill"])
-        if cur is None:
-            out[rec["waybill"]] = rec
-        else:
-            cur.update({k: v for k, v in rec.items() if v})
-    return out
+    return ledger.latest(root, "shipments", "waybill")
 
 
 def zone_of(policy: Policy, destination: str) -> Optional[str]:

@@ -16,16 +16,7 @@ from .policy import Policy
 
 
 def load(root: Path) -> dict:
-    names = ledger.schema_of("reviews").column_names
-    out: dict = {}
-    for _line, row in ledger.records(root, "reviews"):
-        rec = dict(zip(names, row))
-        cur = out.get(rec["review"])
-        if cur is None:
-            out[rec["review"]] = rec
-        else:
-            cur.update({k: v for k, v in rec.items() if v})
-    return out
+    return ledger.latest(root, "reviews", "review")
 
 
 def _known(text: str, now: dt.datetime):

@@ -15,7 +15,7 @@ import datetime as dt
 import difflib
 import types
 import typing
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 _BAD = object()
 
@@ -66,20 +66,9 @@ def parse_money(value) -> Decimal:
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"must be an amount like \"10.00\", not {describe(value)}")
-    text = value.strip().replace(",", "")
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f'"{value}" is not an amount; write it like "10.00"') from None
-    if not d.is_finite():
-        raise ValueError(f'"{value}" is not an amount; write it like "10.00"')
-    if d < 0:
-        raise ValueError(f'"{value}" is negative; amounts are zero or more')
-    if d.as_tuple().exponent < -2:
-        raise ValueError(f'"{value}" has more than two decimal places; yuan amounts have at most two')
-    if d >= Decimal("1000000000000"):
-        raise ValueError(f'"{value}" is too large; amounts are below ¥1,000,000,000,000')
-    return d.quantize(Decimal("0.01"))
+    from .money import parse_amount
+
+    return parse_amount(value.replace(",", ""), allow_zero=True)
 
 
 def _type_name(tp) -> str:

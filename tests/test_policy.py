@@ -332,7 +332,7 @@ MALFORMED = [
     ),
     pytest.param(
         "reports.toml", 'fast_refund_max = "200.00"', 'fast_refund_max = "200.005"',
-        '"200.005" has more than two decimal places; yuan amounts have at most two', id="money-3-decimals",
+        '"200.005" has more than two decimal places (fen are the smallest unit)', id="money-3-decimals",
     ),
 ]
 

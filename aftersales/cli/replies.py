@@ -1,5 +1,7 @@
 """`as reply`, `as remark` and `as survey`: the shop's wording and the customers' verdict."""
 
+from contextlib import nullcontext
+
 import click
 
 from .common import fmt_of, output_format
@@ -34,7 +36,7 @@ def reply(app, template, ticket, send, new_waybill, list_, fmt):
     if not ticket:
         raise click.UsageError("give the TICKET the reply is for")
     agent = ws.actor()
-    with ledger.locked(ws.root) if send else _nothing():
+    with ledger.locked(ws.root) if send else nullcontext():
         t = tickets.load_ticket(ws.root, ticket)
         values = replies.fields_for(policy, ws.root, t, ws.now, agent)
         if new_waybill:
@@ -47,13 +49,6 @@ def reply(app, template, ticket, send, new_waybill, list_, fmt):
     if send:
         click.echo(f"{ids.short(t.id)}: sent as a reply ({s.name})", err=True)
 
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 @click.command("remark")

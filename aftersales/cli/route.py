@@ -1,5 +1,7 @@
 """`as route`: apply the routing rules to one ticket or every open one."""
 
+from contextlib import nullcontext
+
 import click
 
 from .common import fmt_of, output_format
@@ -32,7 +34,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt):
         by = app.by_opt and ws.actor() or "system"
     f = fmt_of(app, fmt)
     reports = []
-    with ledger.locked(ws.root) if not dry_run else _nothing():
+    with ledger.locked(ws.root) if not dry_run else nullcontext():
         if ticket:
             t = tickets.load_ticket(ws.root, ticket)
             if not t.is_open:
@@ -91,13 +93,6 @@ def cli(app, ticket, all_, explain, dry_run, fmt):
     if any(r["missing_fields"] for r in reports):
         click.get_current_context().exit(1)
 
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _describe(policy, r, now, dry_run):

@@ -1,5 +1,7 @@
 """`as sla-check`: every running time limit of the open tickets, for people and for cron."""
 
+from contextlib import nullcontext
+
 import click
 
 from .common import fmt_of, output_format
@@ -80,7 +82,7 @@ def cli(app, notify, states, fmt):
             if notify and level and since is not None:
                 new_events.extend(_escalations(policy, t, level, since, now))
 
-    with ledger.locked(ws.root) if notify else _nothing():
+    with ledger.locked(ws.root) if notify else nullcontext():
         open_tickets = tickets.load_open_tickets(ws.root)
         rows = produce(open_tickets)
         if notify or f == "table":
@@ -138,13 +140,6 @@ def _calendar_coverage(policy, now):
                 click.echo(f"warning: calendar '{cid}' lists no holidays for {y}; add {y}'s schedule to "
                            f"policies/calendars.toml (`aftersales calendar cn-schedule --year {y}`)", err=True)
 
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _notifications(t, c, now, tell):

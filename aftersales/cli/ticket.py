@@ -97,7 +97,8 @@ def new(app, fmt, **values):
                    f"{', '.join(missing)}; add them with `aftersales ticket set`", err=True)
 
 
-def _record(app, typed, typ, ref="", text="", data=None, note=""):
+def _record(app, typed, typ, ref="", text="", data=None, note=None):
+    """Record one lifecycle event; `note(ticket before, now)` adds to the confirmation."""
     from .. import ids, ledger, tickets
 
     ws, policy = _ctx(app)
@@ -106,7 +107,7 @@ def _record(app, typed, typ, ref="", text="", data=None, note=""):
         t = tickets.load_ticket(ws.root, typed)
         ev = tickets.event(policy, t, ws.now, by, typ, ref, text, data)
         tickets.append_events(ws.root, [ev], policy)
-    click.echo(f"{ids.short(t.id)}: {typ}{(' ' + ref) if ref else ''} recorded{note}")
+    click.echo(f"{ids.short(t.id)}: {typ}{(' ' + ref) if ref else ''} recorded{note(t, ws.now) if note else ''}")
     return t
 
 
@@ -116,18 +117,8 @@ def _record(app, typed, typ, ref="", text="", data=None, note=""):
 @click.pass_obj
 def reply(app, ticket, text):
     """Record a reply sent to the customer (the first one is the first contact)."""
-    from .. import ids, ledger, tickets
-
-    ws, policy = _ctx(app)
-    by = ws.actor()
-    with ledger.locked(ws.root):
-        t = tickets.load_ticket(ws.root, ticket)
-        ev = tickets.event(policy, t, ws.now, by, "reply", "", text)
-        tickets.append_events(ws.root, [ev], policy)
-    note = ""
-    if t.first_reply_at is None:
-        note = f" (first contact, {_age(ws.now - t.opened_at)} after opening)"
-    click.echo(f"{ids.short(t.id)}: reply recorded{note}")
+    _record(app, ticket, "reply", text=text,
+            note=lambda t, now: f" (first contact, {_age(now - t.opened_at)} after opening)" if t.first_reply_at is None else "")
 
 
 @cli.command("message")
