@@ -19,6 +19,8 @@ def parse_now(text: str, tz) -> dt.datetime:
             raise ValueError(f"'{text}' is not an ISO-8601 time; write it like 2026-11-23T09:30:00+08:00") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz)
+    if not 1900 <= t.year <= 9998:
+        raise ValueError(f"'{text}' is out of range; give a year between 1900 and 9998")
     return t.replace(microsecond=0)
 
 

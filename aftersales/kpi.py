@@ -35,9 +35,20 @@ def _first(t, typ, after=None):
     return None
 
 
+def as_of(tickets: dict, now) -> dict:
+    """The tickets as they were at `now`: later events left out (replays)."""
+    from .tickets import fold
+
+    return {tid: t for tid, t in fold(e for t in tickets.values() for e in t.events if e.at <= now).items()
+            if t.opened_at is not None}
+
+
 def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, end, now, orders=None) -> list:
     k = policy.kpi
     rows = []
+    tickets = as_of(tickets, now)
+    surveys = [s for s in surveys if s["at"] <= now]
+    payments = [p for p in payments if ledger.parse_time(p["at"]) <= now]
 
     def share(name, ok, n, target, detail, at_most=False):
         value = ok / n if n else None
@@ -107,9 +118,10 @@ def week_start(label: str) -> dt.date:
     import re
 
     m = re.fullmatch(r"(\d{4})-W(\d{2})", label or "")
-    if not m:
-        raise ValueError(f"--week '{label}': write it like 2026-W47")
-    return dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+    try:
+        return dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+    except (AttributeError, ValueError):
+        raise ValueError(f"--week '{label}': write it like 2026-W47 (weeks 01 to 52 or 53)") from None
 
 
 def category_trend(policy: Policy, tickets: dict, weeks: list, tz) -> dict:
@@ -200,7 +212,7 @@ def weekly(policy: Policy, root, label: str, now, span: int = 4) -> tuple:
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = start + 7 * DAY
     span_start = dt.datetime.combine(weeks[0], dt.time(), tzinfo=tz)
-    tks = load_tickets(root)
+    tks = as_of(load_tickets(root), now)
     names = {c: v.name for c, v in policy.categories.items()}
     trend = category_trend(policy, tks, weeks, tz)
     top = sorted(trend.items(), key=lambda kv: (-kv[1][-1], -sum(kv[1]), kv[0]))
@@ -211,7 +223,7 @@ def weekly(policy: Policy, root, label: str, now, span: int = 4) -> tuple:
     red = sum(1 for t in tks.values() for e in t.events if e.type == "escalate" and start <= e.at < end)
     pay_names = ledger.schema_of("compensations").column_names
     pays = [dict(zip(pay_names, r)) for _l, r in ledger.records(root, "compensations")]
-    pays = [p for p in pays if start <= ledger.parse_time(p["at"]) < end]
+    pays = [p for p in pays if start <= ledger.parse_time(p["at"]) < end and ledger.parse_time(p["at"]) <= now]
     paid = sum((Decimal(p["amount"]) for p in pays), Decimal("0.00"))
     by_liability: dict = {}
     for p in pays:

@@ -344,17 +344,26 @@ def raise_first_problem(root: Path, name: str, check_values: bool = False) -> No
     raise InputError(f"{schema_of(name).file}: a record could not be read; run `aftersales check`")
 
 
-def latest(root: Path, name: str, key: str) -> dict:
-    """key value -> the record's state, a later row filling in what an earlier one left empty."""
+def latest(root: Path, name: str, key, until=None) -> dict:
+    """key -> the record's state, a later row filling in what an earlier one left empty.
+
+    `key` is a column or a tuple of columns. With `until`, update rows written after it are
+    left out: the state as it was known then (replays). A record's first row always counts:
+    its own time columns (shipped_at, created_at ...) say when things happened, and an
+    import may record them long after."""
     names = schema_of(name).column_names
+    cols = (key,) if isinstance(key, str) else tuple(key)
     out: dict = {}
     for _line, row in records(root, name):
         rec = dict(zip(names, row))
-        cur = out.get(rec[key])
+        k = rec[cols[0]] if len(cols) == 1 else tuple(rec[c] for c in cols)
+        cur = out.get(k)
+        if cur is not None and until is not None and parse_time(rec["at"]) > until:
+            continue
         if cur is None:
-            out[rec[key]] = rec
+            out[k] = rec
         else:
-            cur.update({k: v for k, v in rec.items() if v})
+            cur.update({c: v for c, v in rec.items() if v})
     return out
 
 

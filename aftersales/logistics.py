@@ -38,9 +38,9 @@ class Chase:
     since: dt.datetime  # the time the rule counts from
 
 
-def parcels(root: Path) -> dict:
-    """waybill -> its current state (a dict by column), later rows filling in earlier ones."""
-    return ledger.latest(root, "shipments", "waybill")
+def parcels(root: Path, until=None) -> dict:
+    """waybill -> its state (a dict by column) as known at `until`, later rows filling in earlier ones."""
+    return ledger.latest(root, "shipments", "waybill", until)
 
 
 def zone_of(policy: Policy, destination: str) -> Optional[str]:
@@ -137,6 +137,8 @@ def eligibility(policy: Policy, now: dt.datetime, signed: Optional[dt.datetime],
     """The after-sales options an order qualifies for at `now`, each with the rule and dates."""
     r = policy.returns
     out = []
+    if signed is not None and signed > now:
+        signed = None  # signed later: not known yet at `now`
     for rule, days, name in (("no_reason_return", r.no_reason_days, "7-day no-reason return (七天无理由)"),
                              ("price_difference", r.price_difference_days, "price-difference refund")):
         if signed is None:
@@ -177,8 +179,18 @@ def eligibility(policy: Policy, now: dt.datetime, signed: Optional[dt.datetime],
 
         from .compensation import authority
 
-        cap, note = authority(policy, "lead", SimpleNamespace(category="out_of_stock", fields=fields))
+        from .compensation import cap_amount
+
+        t = SimpleNamespace(category="out_of_stock", fields=fields)
+        rules = [a for a in (policy.compensation.authority if policy.compensation else ())
+                 if "out_of_stock" in a.categories and a.cap.amount is None]  # the share-of-order rule (seed 001 v1)
         low = f"a ¥{r.out_of_stock_coupon} coupon" if r.out_of_stock_coupon is not None else "a coupon"
-        high = f"up to ¥{cap} ({note})" if cap is not None else "a share of the order amount (unknown here)"
+        if rules:
+            cap = cap_amount(rules[0].cap, t)
+            high = (f"up to ¥{cap} ({rules[0].role}: {rules[0].cap})" if cap is not None
+                    else f"{rules[0].cap} (the order amount is unknown here)")
+        else:
+            cap, note = authority(policy, "lead", t)
+            high = f"up to ¥{cap} ({note})" if cap is not None else "(no cap in the policy)"
         out.append(Verdict("out_of_stock", "yes", f"out-of-stock compensation: from {low} to {high}, by the delay"))
     return out

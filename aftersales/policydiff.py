@@ -77,25 +77,36 @@ def load_at(root: Path, rev: str) -> Policy:
     policies/ (or *.toml files) when `rev` names one."""
     p = Path(rev) if rev else None
     if p is not None and p.is_dir():
-        base = p if (p / "policies").is_dir() else None
-        if base is None:  # a folder of TOML files: give it the workspace shape
-            tmp = Path(tempfile.mkdtemp(prefix="as-policy-"))
-            (tmp / "policies").mkdir()
+        if (p / "policies").is_dir():
+            return _load(p, str(p))
+        with tempfile.TemporaryDirectory(prefix="as-policy-") as tmp:  # a folder of TOML files
+            (Path(tmp) / "policies").mkdir()
             for f in p.glob("*.toml"):
-                (tmp / "policies" / f.name).write_bytes(f.read_bytes())
-            base = tmp
-        return _load(base, str(p))
+                (Path(tmp) / "policies" / f.name).write_bytes(f.read_bytes())
+            return _load(Path(tmp), str(p))
     if not rev:
         return _load(root, "the working tree")
+    if not in_git(root):
+        raise InputError(f"'{rev}' is no folder, and {root} is not in a git repository")
+    if subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
+                      capture_output=True).returncode != 0:
+        has_commits = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root,
+                                     capture_output=True).returncode == 0
+        raise InputError(f"revision '{rev}' is not a commit of this repository" if has_commits else
+                         "this repository has no commit yet; commit the policies first, or compare two folders")
     prefix = _git(root, "rev-parse", "--show-prefix").strip()
-    names = _git(root, "ls-tree", "--name-only", f"{rev}:{prefix}policies").split()
-    tmp = Path(tempfile.mkdtemp(prefix="as-policy-"))
-    (tmp / "policies").mkdir()
-    for name in names:
-        if name.endswith(".toml"):
-            data = subprocess.run(["git", "show", f"{rev}:{prefix}policies/{name}"], cwd=root, capture_output=True).stdout
-            (tmp / "policies" / name).write_bytes(data)
-    return _load(tmp, rev)
+    listing = subprocess.run(["git", "ls-tree", "--full-tree", "--name-only", f"{rev}:{prefix}policies"], cwd=root,
+                             capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise InputError(f"revision '{rev}' has no {prefix}policies/ folder; choose a later commit")
+    with tempfile.TemporaryDirectory(prefix="as-policy-") as tmp:
+        (Path(tmp) / "policies").mkdir()
+        for name in listing.stdout.split():
+            if name.endswith(".toml"):
+                data = subprocess.run(["git", "show", f"{rev}:{prefix}policies/{name}"], cwd=root,
+                                      capture_output=True).stdout
+                (Path(tmp) / "policies" / name).write_bytes(data)
+        return _load(Path(tmp), rev)
 
 
 def _load(base: Path, label: str) -> Policy:
@@ -216,7 +227,7 @@ def _authority(old: Policy, new: Policy, out: list) -> None:
     def keyed(p):
         if p.compensation is None:
             return {}
-        return {(a.role, ", ".join(a.categories) or "every category"): a for a in p.compensation.authority}
+        return {(a.role, ", ".join(sorted(a.categories)) or "every category"): a for a in p.compensation.authority}
 
     a, b = keyed(old), keyed(new)
     for k in a:

@@ -140,7 +140,7 @@ def replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.dat
            examples: int = 5) -> dict:
     """What would have differed, per kind of change: a count and example ticket IDs."""
     until = min(end, now)
-    by_ticket = load_period(root, start, end)
+    by_ticket = load_period(root, start, min(end, until + dt.timedelta(seconds=1)))  # not yet opened: left out
     pays = payments(root)
     found: dict = {}
 

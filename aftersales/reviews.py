@@ -15,8 +15,9 @@ from . import ledger
 from .policy import Policy
 
 
-def load(root: Path) -> dict:
-    return ledger.latest(root, "reviews", "review")
+def load(root: Path, until=None) -> dict:
+    """(review, order) -> the review as known at `until` (a platform may reuse a review ID)."""
+    return ledger.latest(root, "reviews", ("review", "order"), until)
 
 
 def _known(text: str, now: dt.datetime):

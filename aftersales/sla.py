@@ -279,6 +279,8 @@ def period(text_month=None, text_week=None, text_from=None, text_to=None, tz=Non
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise ValueError(f"--month '{text_month}': write it like 2026-11")
         y, mo = int(m.group(1)), int(m.group(2))
+        if not 1900 <= y <= 9998:
+            raise ValueError(f"--month '{text_month}': give a year between 1900 and 9998")
         start = dt.date(y, mo, 1)
         end = dt.date(y + (mo == 12), mo % 12 + 1, 1)
         return midnight(start), midnight(end), text_month

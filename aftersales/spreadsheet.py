@@ -313,6 +313,8 @@ def _with_lookups(source: Source, m, name: str, folder: Path) -> Source:
     header = list(source.header)
     rows = [(line, list(row)) for line, row in source.rows]
     for lname, lk in m.lookups.items():
+        if all(c in header for c in lk.columns):  # joined already (a rejects file): keep its values
+            continue
         other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding")
         for col in (lk.key, *lk.columns.values()):
             if col not in other.header:
@@ -461,10 +463,14 @@ def _csv_text(row: list) -> str:
     return buf.getvalue()[:300]
 
 
-def write_rejects(source_path, rejects_path, problems: list, encoding: Optional[str] = None) -> None:
-    """The rejected rows, in the source's own columns plus 'error', UTF-8 with BOM: fix
-    them in a spreadsheet and import the file again with the same mapping."""
+def write_rejects(source_path, rejects_path, problems: list, encoding: Optional[str] = None, m=None,
+                  name: str = "") -> None:
+    """The rejected rows, in the source's own columns (with any looked-up ones) plus
+    'error', UTF-8 with BOM: fix them in a spreadsheet and import the file again with the
+    same mapping, from anywhere."""
     source = read_source(source_path, encoding)
+    if m is not None:
+        source = _with_lookups(source, m, name, Path(source_path).parent)
     by_line = {p.line: p.message for p in problems}
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")

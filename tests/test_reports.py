@@ -79,7 +79,7 @@ def test_satisfaction_per_incident_level_against_its_target(run, ledgers_unchang
     run("survey", "record", a, "--speed", "5", "--result", "5", "--attitude", "5", now=at(24))
     run("survey", "record", b, "--speed", "3", "--result", "3", "--attitude", "4", now=at(24))  # mean 3.33: not satisfied
     run("survey", "record", c, "--speed", "4", "--result", "4", "--attitude", "4", now=at(24))  # no incident
-    got = json.loads(run("survey", "report", "--format", "json").stdout)
+    got = json.loads(run("survey", "report", "--format", "json", now=at(25)).stdout)
     assert got == [
         {"level": "L3", "surveys": 2, "satisfied": 1, "share": 0.5, "target": 0.8, "verdict": "BELOW"},
         {"level": "-", "surveys": 1, "satisfied": 1, "share": 1.0, "target": 0.9, "verdict": "met"},

@@ -42,6 +42,19 @@ def cli(app, mapping, file, encoding, dry_run, keep_going, rejects, fmt):
     actor = ws.actor() if needs_actor(policy, mapping) else None
     if keep_going != bool(rejects):
         raise click.UsageError("--keep-going and --rejects FILE go together: the rejected rows must go somewhere")
+    if rejects:
+        from pathlib import Path
+
+        from ..errors import InputError
+
+        target = Path(rejects).resolve()
+        for guarded in ("ledgers", "policies"):
+            if target.is_relative_to((ws.root / guarded).resolve()):
+                raise InputError(f"--rejects {rejects}: inside the workspace's {guarded}/; write the rejects elsewhere")
+        if target.exists():
+            raise InputError(f"--rejects {rejects}: already exists (the export itself?); choose a new file")
+        if not target.parent.is_dir():
+            raise InputError(f"--rejects {rejects}: no folder {target.parent}")
     skipped: list = []
     rows, problems = read_import(policy, mapping, file, encoding=encoding, now=ws.now, actor=actor, skipped=skipped)
     total = len(rows) + len(problems)
@@ -54,7 +67,7 @@ def cli(app, mapping, file, encoding, dry_run, keep_going, rejects, fmt):
         from ..spreadsheet import write_rejects
 
         if not dry_run:
-            write_rejects(file, rejects, problems, encoding)
+            write_rejects(file, rejects, problems, encoding, m, mapping)
             if rows:
                 ledger.append(ws.root, m.ledger, rows, policy)
         click.echo(render_problems(problems, fmt), nl=False)

@@ -33,11 +33,17 @@ def check(app, open_tickets, fmt):
     if policy.logistics is None:
         raise InputError("the policy has no [logistics] section; add one (see the default pack's logistics.toml)")
     agent = app.by_opt or os.environ.get("AS_USER") or "<agent>"
-    lost = {r.row["waybill"] for r in registers.load(ws.root, registers.SPECS["lost"]).values()}
-    parcels = logistics.parcels(ws.root)
+    lost = {r.row["waybill"] for r in registers.load(ws.root, registers.SPECS["lost"]).values()
+            if ledger.parse_time(r.history[0]["at"]) <= now}  # reported by then
+    parcels = logistics.parcels(ws.root, now)
     todo, unzoned = logistics.chase(policy, parcels, now, lost)
-    remark = policy.remarks["chased"].text.format(agent=agent, date=now.astimezone(policy.tz()).strftime("%Y-%m-%d")) \
-        if "chased" in policy.remarks else ""
+    from ..replies import render
+
+    moment = {"agent": agent, "date": now.astimezone(policy.tz()).strftime("%Y-%m-%d"), "shop": policy.shop.name,
+              "time": now.astimezone(policy.tz()).strftime("%H:%M"), "form_of_address": "小主"}
+    remark = render(policy.remarks["chased"].text, moment, "remark 'chased'") if "chased" in policy.remarks else ""
+    notice = render(policy.scripts["chase_notice"].text, moment, "script 'chase_notice'") \
+        if "chase_notice" in policy.scripts else ""
     opened = {}
     if open_tickets and todo:
         by = ws.actor()
@@ -72,8 +78,8 @@ def check(app, open_tickets, fmt):
         click.echo(out or "no parcel to chase", nl=not out)
         if rows:
             click.echo(f"\n{len(rows)} parcel{'s' if len(rows) != 1 else ''} to chase. Order remark after chasing: {remark}")
-            if "chase_notice" in policy.scripts:
-                click.echo(f"Customer notice ({policy.scripts['chase_notice'].name}): {policy.scripts['chase_notice'].text}")
+            if notice:
+                click.echo(f"Customer notice ({policy.scripts['chase_notice'].name}): {notice}")
         if opened:
             click.echo(f"opened {len(opened)} ticket{'s' if len(opened) != 1 else ''}")
         if unzoned:
@@ -117,7 +123,7 @@ def eligibility(app, order, ticket, fault, out_of_stock, fmt):
     if not order:
         raise click.UsageError("give an ORDER or --ticket")
     signed = None
-    for p in logistics.parcels(ws.root).values():
+    for p in logistics.parcels(ws.root, now).values():
         if p["order"] == order and p["signed_at"]:
             signed = logistics._t(p["signed_at"])
     if not ticket:

@@ -70,11 +70,12 @@ def textconv(file):
     from ..errors import InputError
     from ..tomlmap import load
 
+    raw = open(file, "rb").read()
     try:
-        text = open(file, encoding="utf-8-sig").read()
-    except UnicodeDecodeError:
-        raise InputError(f"{file}: not UTF-8 text") from None
-    data = load(text, file).data
+        data = load(raw.decode("utf-8-sig"), file).data
+    except (UnicodeDecodeError, InputError):  # git diff must still work: show the file as it is
+        sys.stdout.buffer.write(raw)
+        return
     sys.stdout.write(tomli_w.dumps(_sorted(data)))
 
 

@@ -136,12 +136,12 @@ def report(app, month, fmt):
 
     ws = app.ws()
     policy = ws.policy
-    rows = replies.surveys(ws.root)
+    rows = [r for r in replies.surveys(ws.root) if r["at"] <= ws.now]
     if month:
         try:
             start, end, _ = period(month, None, None, None, policy.tz(), ws.now)
-        except (ValueError, OverflowError) as e:
-            raise InputError(str(e)) from None
+        except (ValueError, OverflowError):
+            raise InputError(f"--month '{month}': write a month like 2026-11, before 9999-12") from None
         rows = [r for r in rows if start <= r["at"] < end]
     level_of = {}
     for inc in incidents.fold(ws.root).values():

@@ -189,7 +189,10 @@ def weekly(app, week, out_dir, weeks):
     for guarded in ("ledgers", "policies"):
         if resolved == (ws.root / guarded).resolve() or resolved.is_relative_to((ws.root / guarded).resolve()):
             raise InputError(f"{out_dir}: inside the workspace's {guarded}/; write the brief somewhere else")
-    out.mkdir(parents=True, exist_ok=True)
-    for ext, text in (("md", md), ("html", page)):
-        (out / f"weekly-{label}.{ext}").write_text(text, encoding="utf-8")
-        click.echo(str(out / f"weekly-{label}.{ext}"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for ext, text in (("md", md), ("html", page)):
+            (out / f"weekly-{label}.{ext}").write_text(text, encoding="utf-8")
+            click.echo(str(out / f"weekly-{label}.{ext}"))
+    except OSError as e:
+        raise InputError(f"-o {out_dir}: cannot write there: {e.strerror}") from None

@@ -30,12 +30,12 @@ def check(app, open_tickets, by_product, top, fmt):
     ws = app.ws()
     policy, now = ws.policy, ws.now
     f = fmt_of(app, fmt)
-    allrev = reviews.load(ws.root)
+    allrev = reviews.load(ws.root, now)
     if by_product:
         rows = [{"product": p, "bad_reviews": bad, "reviews": total}
                 for p, bad, total in reviews.bad_by_product(policy, allrev, now)]
-        click.echo(listing(rows if f != "table" else rows[:top], ["product", "bad_reviews", "reviews"], f)
-                   or "no bad reviews", nl=f != "table" or not rows)
+        text = listing(rows if f != "table" else rows[:top], ["product", "bad_reviews", "reviews"], f)
+        click.echo(text or "no bad reviews", nl=not text)
         return
     late = reviews.overdue(policy, allrev, now)
     opened = {}
@@ -93,9 +93,10 @@ def check(app, open_tickets, by_product, top, fmt):
 
 @cli.command("contact")
 @click.argument("review")
+@click.option("--order", help="The order, when the platform used the review ID for several orders.")
 @click.option("--ticket", help="The ticket the contact belongs to, if any.")
 @click.pass_obj
-def contact(app, review, ticket):
+def contact(app, review, order, ticket):
     """Record that the customer of a review was contacted (at --now, by --by)."""
     from .. import ledger, reviews, tickets
     from ..errors import InputError
@@ -104,7 +105,10 @@ def contact(app, review, ticket):
     by = ws.actor()
     with ledger.locked(ws.root):
         allrev = reviews.load(ws.root)
-        found = [r for k, r in allrev.items() if k == review or (len(review) >= 6 and k.startswith(review))]
+        found = [r for (rid, o), r in allrev.items() if (rid == review or (len(review) >= 6 and rid.startswith(review)))
+                 and (not order or o == order)]
+        if len(found) > 1 and len({r["review"] for r in found}) == 1:
+            raise InputError(f"review '{review}' belongs to {len(found)} orders; name one with --order")
         if len(found) != 1:
             raise InputError(f"{'unknown' if not found else 'ambiguous'} review '{review}'; "
                              "`aftersales reviews check --format csv` lists the ones waiting")
