@@ -89,6 +89,14 @@ class Workspace:
             raise InputError(f"--by {by}: {member.name} is no longer active in policies (active = false)")
         return by
 
+    def refuse_inside(self, path, what: str) -> None:
+        """InputError if `path` lies in ledgers/ or policies/, which only aftersales writes."""
+        resolved = Path(path).resolve()
+        for guarded in ("ledgers", "policies"):
+            if resolved.is_relative_to((self.root / guarded).resolve()):
+                raise InputError(f"{what}: inside the workspace's {guarded}/, which only aftersales writes; "
+                                 "write it somewhere else")
+
     def rel(self, path: Path) -> str:
         try:
             return Path(path).resolve().relative_to(self.root.resolve()).as_posix()

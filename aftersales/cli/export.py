@@ -35,10 +35,7 @@ def cli(app, ledger_name, output, start, end, force):
     target = output or f"{schema.name}-{ws.now.astimezone(ws.tz).strftime('%Y%m%d')}.csv"
     if target != "-":
         resolved = Path(target).resolve()
-        for guarded in ("ledgers", "policies"):
-            if resolved.is_relative_to((ws.root / guarded).resolve()):
-                raise InputError(f"{target}: inside the workspace's {guarded}/, which only aftersales writes; "
-                                 "export somewhere else (the ledgers themselves stay as they are)")
+        ws.refuse_inside(resolved, str(target))
     if target != "-" and Path(target).exists() and not force:
         raise InputError(f"{target}: already exists; pass --force to overwrite it, or choose another file with -o")
     data, n = export_csv(ws.root, schema.name, ws.tz, first, last)

@@ -48,9 +48,7 @@ def cli(app, mapping, file, encoding, dry_run, keep_going, rejects, fmt):
         from ..errors import InputError
 
         target = Path(rejects).resolve()
-        for guarded in ("ledgers", "policies"):
-            if target.is_relative_to((ws.root / guarded).resolve()):
-                raise InputError(f"--rejects {rejects}: inside the workspace's {guarded}/; write the rejects elsewhere")
+        ws.refuse_inside(target, f"--rejects {rejects}")
         if target.exists():
             raise InputError(f"--rejects {rejects}: already exists (the export itself?); choose a new file")
         if not target.parent.is_dir():

@@ -185,10 +185,7 @@ def weekly(app, week, out_dir, weeks):
     except ValueError as e:
         raise InputError(str(e)) from None
     out = Path(out_dir)
-    resolved = out.resolve()
-    for guarded in ("ledgers", "policies"):
-        if resolved == (ws.root / guarded).resolve() or resolved.is_relative_to((ws.root / guarded).resolve()):
-            raise InputError(f"{out_dir}: inside the workspace's {guarded}/; write the brief somewhere else")
+    ws.refuse_inside(out, f"-o {out_dir}")
     try:
         out.mkdir(parents=True, exist_ok=True)
         for ext, text in (("md", md), ("html", page)):

@@ -4,20 +4,13 @@ from contextlib import nullcontext
 
 import click
 
+from ..render import span as _left
 from .common import fmt_of, output_format
 
 COLUMNS = ["ticket", "timer", "name", "state", "deadline", "left", "paused", "priority", "department",
            "assignee", "level", "tell"]
 
 
-def _left(delta) -> str:
-    s = int(delta.total_seconds())
-    sign = "-" if s < 0 else ""
-    s = abs(s)
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m = s // 60
-    return sign + (f"{d}d{h}h" if d else f"{h}h{m:02d}m" if h else f"{m}m")
 
 
 @click.command("sla-check")

@@ -21,17 +21,9 @@ def _ctx(app):
 
 
 def _age(delta) -> str:
-    s = int(delta.total_seconds())
-    if s < 0:
-        return "-" + _age(-delta)
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m = s // 60
-    if d:
-        return f"{d}d{h}h"
-    if h:
-        return f"{h}h{m:02d}m"
-    return f"{m}m"
+    from ..render import span
+
+    return span(delta)
 
 
 @cli.command("new")
