@@ -67,7 +67,7 @@ def check_ledgers(ctx: CheckContext) -> list:
 
 
 def check_tickets(ctx: CheckContext) -> list:
-    from .tickets import check_ticket_ledger
+    from .tickets.checks import check_ticket_ledger
 
     return check_ticket_ledger(ctx)
 

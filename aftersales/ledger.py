@@ -64,12 +64,7 @@ def _c(name, type="text", required=False, **kw) -> Column:
     return Column(name, type, required, **kw)
 
 
-TICKET_EVENTS = (
-    "open", "set", "verify", "reply", "message", "assign", "note", "evidence", "wait", "resume",
-    "accept", "resolve", "cause", "close", "reopen", "visit",
-    # written by routing, time limits and money (later commands)
-    "route", "department", "priority", "abnormal", "alert", "group", "sla", "escalate", "sent",
-)
+from .events import NAMES as TICKET_EVENTS  # noqa: E402  (the event types, defined in one place)
 
 LEDGERS = {
     s.name: s

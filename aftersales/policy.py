@@ -143,8 +143,7 @@ TICKET_FIELDS = (
 #: Items the closing checklist may require (seed 000 §6).
 CHECKLIST_ITEMS = ("identity", "evidence", "accepted", "cause")
 
-TIMER_STARTS = ("opened", "abnormal", "customer_message", "resolved")
-TIMER_STOPS = ("first_reply", "reply", "assigned", "resolved", "closed", "visited")
+from .events import TIMER_STARTS, TIMER_STOPS  # noqa: E402  (what events can start and stop a timer)
 PAUSE_STATES = ("waiting",)
 
 

@@ -19,17 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from . import compensation, ledger, routing, sla, tickets
+from .events import staff_made
 from .policy import Policy
 
-DECIDED = ("priority", "department", "abnormal", "alert", "group", "sla", "escalate")
-
-
-def _staff_made(e) -> bool:
-    if e.type in ("sla", "escalate", "abnormal", "alert"):
-        return False
-    if e.type in ("priority", "department", "group"):
-        return e.by != "system" and not e.text.startswith(("category ", "rule "))
-    return True
 
 
 def load_period(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
@@ -62,7 +54,7 @@ def payments(root: Path) -> dict:
 
 def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: list):
     """The ticket as `policy` would have decided it, from its staff's events up to `until`."""
-    base = [e for e in events if _staff_made(e) and e.at <= until]
+    base = [e for e in events if staff_made(e) and e.at <= until]
     if not base or base[0].type != "open" or base[0].ref not in policy.categories:
         return None
     t = tickets.Ticket(tid)

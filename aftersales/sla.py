@@ -20,19 +20,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
+from . import events as _events
 from .policy import Policy, Timer
 
 RUNNING_STATES = ("ok", "warning", "breached")
 
-#: stop name -> event types that stop a cycle
-STOP_EVENTS = {
-    "first_reply": ("reply",),
-    "reply": ("reply",),
-    "assigned": ("assign", "department", "group"),
-    "resolved": ("resolve", "close"),
-    "closed": ("close",),
-    "visited": ("visit",),
-}
+#: stop name -> event types that stop a cycle; start name -> event types that start one
+#: (both read off the event definitions in aftersales.events)
+STOP_EVENTS = {name: _events.stopping(name) for name in _events.TIMER_STOPS}
+START_EVENTS = {name: _events.starting(name) for name in _events.TIMER_STARTS}
 
 
 class Cycle:
@@ -81,9 +77,9 @@ def waiting_windows(t) -> list:
     out = []
     since = None
     for e in t.events:
-        if e.type == "wait" and since is None:
+        if e.type in _events.WAIT_BEGINS and since is None:
             since = e.at
-        elif e.type in ("resume", "resolve", "close", "reopen") and since is not None:
+        elif e.type in _events.WAIT_ENDS and since is not None:
             out.append((since, e.at))
             since = None
     if since is not None:
@@ -114,7 +110,7 @@ def cycles_of(timer_id: str, timer: Timer, t) -> list:
             started = True
     if cur is not None:
         out.append(cur)
-    if out and "waiting" in timer.pause and "wait" in t.types:
+    if out and "waiting" in timer.pause and not t.types.isdisjoint(_events.WAIT_BEGINS):
         windows = waiting_windows(t)
         for c in out:
             for a, b in windows:
@@ -125,29 +121,26 @@ def cycles_of(timer_id: str, timer: Timer, t) -> list:
     return out
 
 
-#: start name -> the event types that may start a cycle
-START_EVENTS = {"opened": ("open", "reopen"), "abnormal": ("abnormal",), "customer_message": ("message",),
-                "resolved": ("resolve",)}
-
-_prepared: dict = {}
 _ZERO = dt.timedelta(0)
 
 
+_PREPARED = ("prepared timers",)  # a key of the caller's clocks dict that no clock name can take
+
+
 def _timers(policy: Policy, clocks: dict) -> list:
-    """Per timer, what evaluating it needs, worked out once per policy."""
+    """Per timer, what evaluating it needs, worked out once per policy and kept in the
+    caller's `clocks` dict (so it lives as long as the command's evaluation, no longer)."""
     from .calendar import WallClock
 
-    cached = _prepared.get(id(policy))
+    cached = clocks.get(_PREPARED)
     if cached is None or cached[0] is not policy:
         items = []
         for tid, timer in policy.timers.items():
             clk = clock(policy, timer.clock)
             wall = type(clk) is WallClock and not timer.target.working_days
             items.append((tid, timer, clk, timer.target.timedelta() if wall else None, frozenset(START_EVENTS[timer.start])))
-        cached = _prepared[id(policy)] = (policy, items)
-    if not clocks:
-        for _tid, timer, clk, _td, _st in cached[1]:
             clocks.setdefault(timer.clock, clk)
+        cached = clocks[_PREPARED] = (policy, items)
     return cached[1]
 
 
@@ -251,17 +244,10 @@ def superiors(policy: Policy, staff_id: str, levels: int) -> list:
     return out
 
 
-_chains: dict = {}
-
-
 def to_tell(policy: Policy, t, level: int) -> list:
     """The responsible person and `level` superiors above them."""
     who = responsible(policy, t)
-    key = (id(policy), who, level)
-    chain = _chains.get(key)
-    if chain is None:
-        chain = _chains[key] = [who] + superiors(policy, who, level)
-    return list(chain)
+    return [who] + superiors(policy, who, level)
 
 
 # ------------------------------------------------------------------ attainment reports

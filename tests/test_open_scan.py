@@ -58,7 +58,7 @@ def test_reopened_and_closed_again(shop):
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 200])
 def test_tiny_chunks_and_records_across_them(shop, monkeypatch, chunk):
-    monkeypatch.setattr(tickets, "_CHUNK", chunk)
+    monkeypatch.setattr(tickets.scan, "_CHUNK", chunk)
     a, b = ids.new_id(), ids.new_id()
     long = "第一行\n" + "很长的留言," * 40 + '\n"引号"\n最后一行'
     write(shop, [opened(a, text="多行\n摘要"), opened(b), ev(a, 3, "message", long), ev(b, 4, "close"),
