@@ -250,6 +250,53 @@ def to_tell(policy: Policy, t, level: int) -> list:
     return [who] + superiors(policy, who, level)
 
 
+# ------------------------------------------------------------------ notices (sla-check --notify)
+
+
+def notices(t, c: Cycle, now: dt.datetime, tell: list) -> list:
+    """Events for a warning or breach of cycle `c` not yet recorded on ticket `t` (a breach
+    first seen also records the warning it skipped, so nothing is lost between runs)."""
+    from .tickets import Event
+
+    start = c.start.isoformat()
+    out = []
+    for state in (("warning", "breached") if c.state == "breached" else (c.state,)):
+        if state == "ok" or ("sla", c.timer_id, start, state) in t.notified:
+            continue
+        out.append(Event(t.id, now, "system", "sla", c.timer_id, state,
+                         {"start": start, "deadline": c.deadline.isoformat(), "tell": tell}))
+    return out
+
+
+def escalations(policy: Policy, t, level: int, since: dt.datetime, now: dt.datetime) -> list:
+    """Events for each red-header level up to `level` not yet recorded on ticket `t`."""
+    from .tickets import Event
+
+    out = []
+    key = since.isoformat()
+    chain = to_tell(policy, t, level)
+    for lv in range(1, level + 1):
+        if ("escalate", key, str(lv)) in t.notified:
+            continue
+        out.append(Event(t.id, now, "system", "escalate", str(lv), f"红头工单: 抄送 {chain[lv] if lv < len(chain) else '-'}",
+                         {"since": key, "to": chain[: lv + 1]}))
+    return out
+
+
+def calendar_gaps(policy: Policy, now: dt.datetime) -> list:
+    """(calendar, year) for each business calendar that timers use and that lists no
+    holidays for this year or, in December, the next: its deadlines would fall on days
+    off (China's schedule for a year is published late in the year before)."""
+    years = [now.year] + ([now.year + 1] if now.month == 12 and now.year < 9999 else [])
+    used = {t.clock for t in policy.timers.values() if t.clock != "calendar"}
+    out = []
+    for cid in sorted(used):
+        cal = policy.calendars[cid]
+        have = {h.start.year for h in cal.holidays} | {h.end.year for h in cal.holidays}
+        out.extend((cid, y) for y in years if y not in have)
+    return out
+
+
 # ------------------------------------------------------------------ attainment reports
 
 

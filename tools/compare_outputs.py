@@ -80,6 +80,7 @@ def run_all(out: Path) -> None:
                     text = f"exit {res.exit_code}\n--- stdout\n{res.stdout}--- stderr\n{res.stderr}"
                     if res.exception and not isinstance(res.exception, SystemExit):
                         text += f"--- exception\n{res.exception!r}\n"
+                    text = text.replace(str(shop), "<shop>")
                     (out / f"{now[:10]}-{name}.{fmt}.txt").write_text(text, encoding="utf-8")
 
 

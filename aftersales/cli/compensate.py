@@ -25,22 +25,10 @@ def cli(app, ticket, amount, method, liability, reason, approved_by, again, note
     --approved-by naming someone of that role or higher (not the payer) it is recorded
     with the approver. A total over the ticket's limit makes the ticket abnormal.
     """
-    from .. import compensation, ids, ledger, routing, tickets
+    from .. import actions, ids
 
-    ws = app.ws()
-    policy, now, by = ws.policy, ws.now, ws.actor()
-    with ledger.locked(ws.root):
-        t = tickets.load_ticket(ws.root, ticket)
-        payments = compensation.payments_of(ws.root, t.id)
-        row = compensation.plan_payment(policy, t, payments, now, by, amount, method, liability, reason,
-                                        approved_by, again, note)
-        total = sum((a for _at, a in payments), row["amount"])
-        routed, _ = routing.route_ticket(policy, t, now, paid=total)  # decided before anything is written
-        ledger.encode_rows(ledger.schema_of("tickets"), [e.row() for e in routed], policy)
-        ledger.append(ws.root, "compensations", [row], policy)
-        if routed:
-            tickets.append_events(ws.root, routed, policy)
-    limit, limit_note = compensation.ticket_limit(policy, t)
+    p = actions.pay(app.ws(), ticket, amount, method, liability, reason, approved_by, again, note)
+    t, row, total, routed, limit, limit_note = p.ticket, p.row, p.total, p.routed, p.limit, p.limit_note
     f = fmt_of(app, fmt)
     if f != "table":
         from ..render import listing

@@ -24,7 +24,7 @@ def check(app, open_tickets, fmt):
     """
     import os
 
-    from .. import ids, ledger, logistics, registers, routing, tickets
+    from .. import ids, ledger, logistics, registers, tickets
     from ..errors import InputError
     from ..render import listing
 
@@ -46,26 +46,24 @@ def check(app, open_tickets, fmt):
         if "chase_notice" in policy.scripts else ""
     opened = {}
     if open_tickets and todo:
-        by = ws.actor()
+        from .. import actions
+
         lg = policy.logistics
-        with ledger.locked(ws.root):
+        with ledger.locked(ws.root):  # the forms are chosen and written under one lock
             have = {t.fields.get("waybill") for t in tickets.load_tickets(ws.root).values()
                     if t.category == lg.ticket_category}
-            new_events = []
+            forms, chased = [], []
             for c in todo:
-                if c.waybill in have or c.waybill in opened:
+                if c.waybill in have or c.waybill in chased:
                     continue
                 values = {"channel": lg.ticket_channel, "category": lg.ticket_category, "order": c.order,
                           "waybill": c.waybill, "summary": f"物流催件 ({c.rule}): {c.why}"}
                 if c.courier:
                     values["courier"] = c.courier
-                evs = tickets.intake(policy, now, by, values)
-                t = tickets.fold(evs)[evs[0].ticket]
-                routed, _ = routing.route_ticket(policy, t, now)
-                new_events += evs + routed
-                opened[c.waybill] = evs[0].ticket
-            if new_events:
-                tickets.append_events(ws.root, new_events, policy)
+                forms.append(values)
+                chased.append(c.waybill)
+            for waybill, o in zip(chased, actions.open_tickets(ws, forms)):
+                opened[waybill] = o.ticket.id
     rows = [{"waybill": c.waybill, "order": c.order, "courier": c.courier, "destination": c.destination, "zone": c.zone,
              "rule": c.rule, "why": c.why, "since": c.since, "remark": remark,
              "ticket": opened.get(c.waybill, "")} for c in todo]

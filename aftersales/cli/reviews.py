@@ -24,7 +24,7 @@ def check(app, open_tickets, by_product, top, fmt):
     open a follow-up ticket with --open-tickets. The table ends with the products that
     have the most bad reviews, so batch quality problems reach purchasing.
     """
-    from .. import ids, ledger, reviews, routing, tickets
+    from .. import ids, ledger, reviews
     from ..render import listing
 
     ws = app.ws()
@@ -40,25 +40,23 @@ def check(app, open_tickets, by_product, top, fmt):
     late = reviews.overdue(policy, allrev, now)
     opened = {}
     if open_tickets and late:
-        by = ws.actor()
+        from .. import actions
+
         rp = policy.reviews
-        with ledger.locked(ws.root):
-            new_events, updates = [], []
-            for r in late:
-                if not r["order"]:
-                    continue  # the ticket category needs the order: contact by hand
-                comment = (r["comment"] or "").replace("\r", " ").replace("\n", " ").strip()
-                values = {"channel": rp.ticket_channel, "category": rp.ticket_category, "order": r["order"],
-                          "summary": f"差评 {r['score']} 分: {comment or '(无评论)'}"}
-                evs = tickets.intake(policy, now, by, values)
-                t = tickets.fold(evs)[evs[0].ticket]
-                routed, _ = routing.route_ticket(policy, t, now)
-                new_events += evs + routed
-                opened[r["review"]] = evs[0].ticket
-                updates.append(dict(r, at=now, by=by, ticket=evs[0].ticket))
-            if new_events:
-                tickets.append_events(ws.root, new_events, policy)
-                ledger.append(ws.root, "reviews", updates, policy)
+        forms, chosen = [], []
+        for r in late:
+            if not r["order"]:
+                continue  # the ticket category needs the order: contact by hand
+            comment = (r["comment"] or "").replace("\r", " ").replace("\n", " ").strip()
+            forms.append({"channel": rp.ticket_channel, "category": rp.ticket_category, "order": r["order"],
+                          "summary": f"差评 {r['score']} 分: {comment or '(无评论)'}"})
+            chosen.append(r)
+
+        def contacted(done):  # each review now has its follow-up ticket: recorded with the tickets
+            return {"reviews": [dict(r, at=now, by=ws.actor(), ticket=o.ticket.id) for r, o in zip(chosen, done)]}
+
+        for r, o in zip(chosen, actions.open_tickets(ws, forms, also=contacted)):
+            opened[r["review"]] = o.ticket.id
     limit = policy.reviews.contact_within.timedelta()
     rows = []
     for r in late:

@@ -11,8 +11,6 @@ COLUMNS = ["ticket", "timer", "name", "state", "deadline", "left", "paused", "pr
            "assignee", "level", "tell"]
 
 
-
-
 @click.command("sla-check")
 @click.option("--notify", is_flag=True,
               help="Record each new warning, breach and escalation level once, as ticket events, and list only those.")
@@ -31,7 +29,7 @@ def cli(app, notify, states, fmt):
     """
     from operator import attrgetter
 
-    from .. import ids, ledger, sla, tickets
+    from .. import actions, ids, ledger, sla, tickets
 
     ws = app.ws()
     policy, now = ws.policy, ws.now
@@ -53,7 +51,7 @@ def cli(app, notify, states, fmt):
                 lvl = level if c.state == "breached" else 0
                 tell = sla.to_tell(policy, t, lvl) if c.state != "ok" else []
                 if notify:
-                    fresh = _notifications(t, c, now, tell)
+                    fresh = sla.notices(t, c, now, tell)
                     if not fresh:
                         continue
                     new_events.extend(fresh)
@@ -73,15 +71,14 @@ def cli(app, notify, states, fmt):
                     yield (t.id, c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), _left(c.deadline - now),
                            c.paused, t.priority, t.department, t.assignee, lvl, tell, c.start.isoformat())
             if notify and level and since is not None:
-                new_events.extend(_escalations(policy, t, level, since, now))
+                new_events.extend(sla.escalations(policy, t, level, since, now))
 
     with ledger.locked(ws.root) if notify else nullcontext():
         open_tickets = tickets.load_open_tickets(ws.root)
         rows = produce(open_tickets)
         if notify or f == "table":
             rows = list(rows)  # record before printing; a table needs every row for its widths
-        if new_events:
-            tickets.append_events(ws.root, new_events, policy)
+        actions.record_notices(ws, new_events)
         _emit(rows, f, policy)
     _calendar_coverage(policy, now)
     if notify and f == "table":
@@ -120,46 +117,9 @@ def _emit(rows, f, policy):
 
 
 def _calendar_coverage(policy, now):
-    """Warn when a business calendar that timers use lists no holidays for this year or,
-    in December, the next: its deadlines would fall on days off (China's schedule for a
-    year is published late in the year before)."""
-    years = [now.year] + ([now.year + 1] if now.month == 12 and now.year < 9999 else [])
-    used = {t.clock for t in policy.timers.values() if t.clock != "calendar"}
-    for cid in sorted(used):
-        cal = policy.calendars[cid]
-        have = {h.start.year for h in cal.holidays} | {h.end.year for h in cal.holidays}
-        for y in years:
-            if y not in have:
-                click.echo(f"warning: calendar '{cid}' lists no holidays for {y}; add {y}'s schedule to "
-                           f"policies/calendars.toml (`aftersales calendar cn-schedule --year {y}`)", err=True)
+    """Warn when a business calendar that timers use lists no holidays for a year it needs."""
+    from ..sla import calendar_gaps
 
-
-
-def _notifications(t, c, now, tell):
-    """Events for a warning or breach of cycle `c` not yet recorded (a breach first seen
-    also records the warning it skipped, so nothing is lost between runs)."""
-    from ..tickets import Event
-
-    start = c.start.isoformat()
-    out = []
-    for state in (("warning", "breached") if c.state == "breached" else (c.state,)):
-        if state == "ok" or ("sla", c.timer_id, start, state) in t.notified:
-            continue
-        out.append(Event(t.id, now, "system", "sla", c.timer_id, state,
-                         {"start": start, "deadline": c.deadline.isoformat(), "tell": tell}))
-    return out
-
-
-def _escalations(policy, t, level, since, now):
-    from .. import sla
-    from ..tickets import Event
-
-    out = []
-    key = since.isoformat()
-    chain = sla.to_tell(policy, t, level)
-    for lv in range(1, level + 1):
-        if ("escalate", key, str(lv)) in t.notified:
-            continue
-        out.append(Event(t.id, now, "system", "escalate", str(lv), f"红头工单: 抄送 {chain[lv] if lv < len(chain) else '-'}",
-                         {"since": key, "to": chain[: lv + 1]}))
-    return out
+    for cid, y in calendar_gaps(policy, now):
+        click.echo(f"warning: calendar '{cid}' lists no holidays for {y}; add {y}'s schedule to "
+                   f"policies/calendars.toml (`aftersales calendar cn-schedule --year {y}`)", err=True)

@@ -57,21 +57,13 @@ def new(app, fmt, **values):
         --order TB20261123001 --customer 王女士 --phone 13812345678 --model K-200 \\
         --summary "收到的水壶底部有裂纹" --demand exchange
     """
-    from .. import ids, tickets
-
-    from .. import routing
+    from .. import actions, ids
 
     ws, policy = _ctx(app)
-    by = ws.actor()
-    events = tickets.intake(policy, ws.now, by, values)
-    opened = events[0]
-    t = tickets.fold(events)[opened.ticket]
-    routed, decision = routing.route_ticket(policy, t, ws.now)  # intake routes at once
-    for e in routed:
-        t.apply(e)
-    tickets.append_events(ws.root, events + routed, policy)
+    o = actions.open_ticket(ws, values)
+    t, routed, opened = o.ticket, o.routed, o.events[0]
     cat = policy.categories[opened.ref]
-    dep, missing = routing.missing_fields(policy, t, decision)
+    dep, missing = o.department, o.missing
     if fmt_of(app, fmt) == "table":
         click.echo(f"{ids.short(opened.ticket)}  priority {t.priority} ({policy.priorities[t.priority].name})  "
                    f"{policy.kinds[cat.kind].name}/{cat.name}")
@@ -91,14 +83,10 @@ def new(app, fmt, **values):
 
 def _record(app, typed, typ, ref="", text="", data=None, note=None):
     """Record one lifecycle event; `note(ticket before, now)` adds to the confirmation."""
-    from .. import ids, ledger, tickets
+    from .. import actions, ids
 
-    ws, policy = _ctx(app)
-    by = ws.actor()
-    with ledger.locked(ws.root):
-        t = tickets.load_ticket(ws.root, typed)
-        ev = tickets.event(policy, t, ws.now, by, typ, ref, text, data)
-        tickets.append_events(ws.root, [ev], policy)
+    ws = app.ws()
+    t = actions.record(ws, typed, typ, ref, text, data).before
     click.echo(f"{ids.short(t.id)}: {typ}{(' ' + ref) if ref else ''} recorded{note(t, ws.now) if note else ''}")
     return t
 
@@ -119,17 +107,10 @@ def reply(app, ticket, text):
 @click.pass_obj
 def message(app, ticket, text):
     """Record a message from the customer, in their words; routing runs at once on it."""
-    from .. import compensation, ids, ledger, routing, tickets
+    from .. import actions, ids
 
-    ws, policy = _ctx(app)
-    by = ws.actor()
-    with ledger.locked(ws.root):
-        t = tickets.load_ticket(ws.root, ticket)
-        ev = tickets.event(policy, t, ws.now, by, "message", "", text)
-        t.apply(ev)
-        paid = compensation.paid_by_ticket(ws.root).get(t.id, compensation.CENT * 0)
-        routed, _ = routing.route_ticket(policy, t, ws.now, paid=paid)
-        tickets.append_events(ws.root, [ev] + routed, policy)
+    r = actions.message(app.ws(), ticket, text)
+    t, routed = r.before, r.routed
     click.echo(f"{ids.short(t.id)}: message recorded")
     for e in routed:
         click.echo(f"  {e.type} {e.text if e.type == 'alert' else e.ref} (rule {e.data['rule']})")
