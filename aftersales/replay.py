@@ -58,7 +58,6 @@ def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: l
     if not base or base[0].type != "open" or base[0].ref not in policy.categories:
         return None
     t = tickets.Ticket(tid)
-    cat = policy.categories[base[0].ref]
 
     def decide(at):
         paid = sum((a for when, a, _by in pays if when <= at), Decimal("0.00"))
@@ -83,9 +82,8 @@ def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: l
         if kind == 0:
             t.apply(e)
             if e.type == "open":
-                t.apply(tickets.Event(tid, e.at, "system", "priority", cat.priority, f"category {e.ref} default"))
-                if cat.department:
-                    t.apply(tickets.Event(tid, e.at, "system", "department", cat.department, f"category {e.ref} default"))
+                for d in tickets.category_defaults(policy, tid, e.at, "system", e.ref):
+                    t.apply(d)
             if e.type in ("open", "message"):
                 decide(e.at)
         elif t.is_open:
@@ -110,12 +108,7 @@ def measure(policy: Policy, t, until: dt.datetime, pays: list) -> Outcome:
     for c in cycles:
         n = seen[c.timer_id] = seen.get(c.timer_id, 0) + 1
         o.timers[(c.timer_id, n)] = c.state
-    if sla.supervised(t):
-        step = policy.escalation.every.seconds()
-        for c in cycles:
-            if c.state in ("breached", "missed"):
-                late = ((c.stop if c.stop is not None and c.stop <= until else until) - c.deadline).total_seconds()
-                o.level = max(o.level, min(int(late // step), policy.escalation.levels))
+    o.level = sla.escalation_level(policy, t, [c for c in cycles if c.running], until).level  # as sla-check shows it
     total = Decimal("0.00")
     for k, (when, amount, by) in enumerate(pays):
         if when > until:

@@ -18,7 +18,7 @@ Everything here is a function of (policy, ticket, now).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from . import events as _events
 from .policy import Policy, Timer
@@ -209,21 +209,29 @@ def supervised(t) -> bool:
     return bool(t.abnormal or t.department or t.group)
 
 
-def escalation_level(policy: Policy, t, cycles: list, now: dt.datetime) -> tuple:
-    """(level, the breached deadline it counts from) at `now`; level 0 is not escalated.
+class Escalation(NamedTuple):
+    """A ticket's red-header level at a moment, and the breached deadline it counts from."""
+
+    level: int
+    since: Optional[dt.datetime]
+
+
+def escalation_level(policy: Policy, t, cycles: list, now: dt.datetime) -> Escalation:
+    """The red-header level at `now` (0: not escalated) and the deadline it counts from.
+    The one definition of the rule: sla-check, route, ticket show and replay use it.
 
     Every further `escalation.every` past the earliest breached deadline copies the next
     superior: 1 h late is level 0, 2 h level 1, 4 h level 2, 6 h level 3.
     """
     if not supervised(t):
-        return 0, None
+        return Escalation(0, None)
     breached = [c.deadline for c in cycles if c.state == "breached"]
     if not breached:
-        return 0, None
+        return Escalation(0, None)
     since = min(breached)
     step = policy.escalation.every.seconds()
     level = int((now - since).total_seconds() // step)
-    return min(level, policy.escalation.levels), since
+    return Escalation(min(level, policy.escalation.levels), since)
 
 
 def responsible(policy: Policy, t) -> str:

@@ -494,19 +494,23 @@ class Shop:
             if not ev or ev[0][2] != "open":
                 ev = []  # opened in the future: skip (the caller draws another)
 
-        # the routing cron (`route --all`): unresolved after 48 h becomes abnormal, P1
+        # the routing cron (`route --all`): unresolved 48 h after opening or after a reopen
+        # becomes abnormal, P1 (as the rule counts its age from the last reopen)
         if ev and not abnormal:
-            t48 = ev[0][0] + 48 * HOUR
-            mark = t48 + rng.randrange(0, 5 * MIN)
-            done = [e for e in ev if e[2] in ("resolve", "close")]
-            if mark < NOW_TS and (not done or min(e[0] for e in done) > mark):
-                rows = []
-                if prio in ("P2", "P3"):
-                    rows.append((mark, "system", "priority", "P1", "rule unresolved-48h", {"rule": "unresolved-48h"}))
-                rows.append((mark, "system", "abnormal", "unresolved_48h", "rule unresolved-48h",
-                             {"rule": "unresolved-48h", "since": fmt_ts(t48)}))
-                ev.extend(rows)
-                ev.sort(key=lambda e: e[0])  # stable: same-time rows keep their order
+            ev.sort(key=lambda e: e[0])
+            for s in [e[0] for e in ev if e[2] in ("open", "reopen")]:
+                t48 = s + 48 * HOUR
+                mark = t48 + rng.randrange(0, 5 * MIN)
+                done = [e for e in ev if e[2] in ("resolve", "close") and e[0] >= s]
+                if mark < NOW_TS and (not done or min(e[0] for e in done) > mark):
+                    rows = []
+                    if prio in ("P2", "P3"):
+                        rows.append((mark, "system", "priority", "P1", "rule unresolved-48h", {"rule": "unresolved-48h"}))
+                    rows.append((mark, "system", "abnormal", "unresolved_48h", "rule unresolved-48h",
+                                 {"rule": "unresolved-48h", "since": fmt_ts(t48)}))
+                    ev.extend(rows)
+                    ev.sort(key=lambda e: e[0])  # stable: same-time rows keep their order
+                    break  # a ticket becomes abnormal once
         else:
             ev.sort(key=lambda e: e[0])
         return ev

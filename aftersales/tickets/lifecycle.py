@@ -66,11 +66,17 @@ def intake(policy: Policy, now: dt.datetime, by: str, values: dict) -> list:
     tid = ids.new_id()
     summary = v.pop("summary")
     v.pop("category")
-    events = [Event(tid, now, by, "open", category, summary, v)]
-    events.append(Event(tid, now, by, "priority", cat.priority, f"category {category} default"))
+    return [Event(tid, now, by, "open", category, summary, v)] + category_defaults(policy, tid, now, by, category)
+
+
+def category_defaults(policy: Policy, tid: str, at: dt.datetime, by: str, category: str) -> list:
+    """The priority and department a category gives a ticket at intake (replay decides
+    them again under another policy with the same function)."""
+    cat = policy.categories[category]
+    out = [Event(tid, at, by, "priority", cat.priority, f"category {category} default")]
     if cat.department:
-        events.append(Event(tid, now, by, "department", cat.department, f"category {category} default"))
-    return events
+        out.append(Event(tid, at, by, "department", cat.department, f"category {category} default"))
+    return out
 
 
 _OPTION_OF = {"member_level": "member", "purchased_at": "purchased", "bug_details": "bug"}
