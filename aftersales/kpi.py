@@ -23,6 +23,7 @@ import datetime as dt
 from decimal import Decimal
 
 from . import ledger, replies
+from .clock import week_start
 from .policy import Policy
 
 DAY = dt.timedelta(days=1)
@@ -112,16 +113,6 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, en
 
 
 # ------------------------------------------------------------------ the weekly brief
-
-
-def week_start(label: str) -> dt.date:
-    import re
-
-    m = re.fullmatch(r"(\d{4})-W(\d{2})", label or "")
-    try:
-        return dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
-    except (AttributeError, ValueError):
-        raise ValueError(f"--week '{label}': write it like 2026-W47 (weeks 01 to 52 or 53)") from None
 
 
 def category_trend(policy: Policy, tickets: dict, weeks: list, tz) -> dict:

@@ -148,12 +148,7 @@ def ledger_path(root: Path, name: str) -> Path:
 # ------------------------------------------------------------------ values
 
 
-def parse_time(text: str) -> dt.datetime:
-    """ISO-8601 with a UTC offset; raises ValueError."""
-    t = dt.datetime.fromisoformat(text if text[-1:] != "Z" else text[:-1] + "+00:00")
-    if t.tzinfo is None:
-        raise ValueError(f"'{text}' has no UTC offset; write it like 2026-11-23T09:30:00+08:00")
-    return t
+from .clock import parse_time  # noqa: E402,F401  (the one parser of ledger times)
 
 
 def format_time(t: dt.datetime) -> str:

@@ -10,14 +10,7 @@ from decimal import Decimal
 FORMATS = ("table", "json", "csv")
 
 
-def span(delta) -> str:
-    """A duration as people read it on a desk: 12m, 3h05m, 2d4h; negative with a minus."""
-    s = int(delta.total_seconds())
-    sign = "-" if s < 0 else ""
-    d, s = divmod(abs(s), 86400)
-    h, s = divmod(s, 3600)
-    m = s // 60
-    return sign + (f"{d}d{h}h" if d else f"{h}h{m:02d}m" if h else f"{m}m")
+from .clock import span  # noqa: E402,F401  (the one duration format)
 
 
 def _plain(v):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Optional
 
+from .clock import span
 from .policy import Conditions, Policy, Rule
 
 
@@ -55,13 +56,6 @@ class Facts:
     proposed: Decimal = Decimal("0.00")
     limit: Optional[Decimal] = None
     limit_note: str = ""
-
-
-def _fmt_age(delta: dt.timedelta) -> str:
-    s = int(delta.total_seconds())
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    return f"{d}d{h}h{s // 60:02d}m" if d else f"{h}h{s // 60:02d}m"
 
 
 _SINGULAR = {"kinds": "kind", "categories": "category", "channels": "channel", "member_levels": "member_level",
@@ -121,9 +115,9 @@ def check_conditions(w: Conditions, t, now: dt.datetime, facts: Facts) -> list:
         limit = w.older_than.timedelta()
         since = "since reopened" if t.reopened_at else "since opened"
         if age > limit:
-            out.append(Check("older_than", True, f"open for {_fmt_age(age)} {since}, over {w.older_than}"))
+            out.append(Check("older_than", True, f"open for {span(age)} {since}, over {w.older_than}"))
         else:
-            out.append(Check("older_than", False, f"open for {_fmt_age(age)} {since}, not over {w.older_than}"))
+            out.append(Check("older_than", False, f"open for {span(age)} {since}, not over {w.older_than}"))
     if w.resolved is not None:
         resolved = t.status in ("resolved", "closed")
         out.append(Check("resolved", resolved == w.resolved, f"ticket is {'resolved' if resolved else 'not resolved'} ({t.status})"))

@@ -308,48 +308,6 @@ def calendar_gaps(policy: Policy, now: dt.datetime) -> list:
 # ------------------------------------------------------------------ attainment reports
 
 
-def period(text_month=None, text_week=None, text_from=None, text_to=None, tz=None, now=None) -> tuple:
-    """(start, end, label) of a report period in zone `tz`; end is exclusive. ValueError if malformed."""
-    import re
-
-    def midnight(d):
-        return dt.datetime(d.year, d.month, d.day, tzinfo=tz)
-
-    if text_month:
-        m = re.fullmatch(r"(\d{4})-(\d{2})", text_month)
-        if not m or not 1 <= int(m.group(2)) <= 12:
-            raise ValueError(f"--month '{text_month}': write it like 2026-11")
-        y, mo = int(m.group(1)), int(m.group(2))
-        if not 1900 <= y <= 9998:
-            raise ValueError(f"--month '{text_month}': give a year between 1900 and 9998")
-        start = dt.date(y, mo, 1)
-        end = dt.date(y + (mo == 12), mo % 12 + 1, 1)
-        return midnight(start), midnight(end), text_month
-    if text_week:
-        m = re.fullmatch(r"(\d{4})-W(\d{2})", text_week)
-        try:
-            start = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1) if m else None
-        except ValueError:
-            start = None
-        if start is None:
-            raise ValueError(f"--week '{text_week}': write it like 2026-W47")
-        return midnight(start), midnight(start + dt.timedelta(days=7)), text_week
-    if text_from or text_to:
-        try:
-            a = dt.date.fromisoformat(text_from) if text_from else None
-            b = dt.date.fromisoformat(text_to) if text_to else None
-        except ValueError:
-            raise ValueError("--from/--to: write dates like 2026-11-01") from None
-        if a is None or b is None:
-            raise ValueError("give both --from and --to")
-        if b < a:
-            raise ValueError(f"--to {b} is before --from {a}")
-        return midnight(a), midnight(b + dt.timedelta(days=1)), f"{a}..{b}"
-    today = now.astimezone(tz).date()
-    start = today.replace(day=1)
-    return period(text_month=f"{start:%Y-%m}", tz=tz)
-
-
 def _rank(values: list, q: float):
     """Nearest-rank percentile of sorted values."""
     import math

@@ -106,6 +106,7 @@ def replay(app, old_rev, new_rev, from_, to, examples, fmt):
     import datetime as dt
 
     from .. import replay as rp
+    from ..clock import period
     from ..errors import InputError
     from ..policydiff import in_git, load_at
     from ..render import _plain
@@ -122,14 +123,9 @@ def replay(app, old_rev, new_rev, from_, to, examples, fmt):
         old, new = load_at(ws.root, old_rev), load_at(ws.root, new_rev)
     now = ws.now
     try:
-        last = dt.date.fromisoformat(to) if to else now.astimezone(tz).date()
-        first = dt.date.fromisoformat(from_) if from_ else last - dt.timedelta(days=29)
-    except ValueError:
-        raise InputError("--from/--to: write dates like 2026-11-01") from None
-    if last < first:
-        raise InputError(f"--to {last} is before --from {first}")
-    start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        start, end, _label = period(text_from=from_, text_to=to, tz=tz, now=now, default_days=30)
+    except (ValueError, OverflowError) as e:
+        raise InputError(str(e)) from None
     result = rp.replay(ws.root, old, new, start, end, now, examples)
     f = fmt_of(app, fmt)
     if f == "json":
@@ -145,7 +141,7 @@ def replay(app, old_rev, new_rev, from_, to, examples, fmt):
         return
     from .. import ids
 
-    click.echo(f"replayed {result['tickets']} tickets opened {first}..{last} under {old_label} and {new_label}, "
+    click.echo(f"replayed {result['tickets']} tickets opened {start.date()}..{(end - dt.timedelta(days=1)).date()} under {old_label} and {new_label}, "
                f"measured at {result['until'].astimezone(tz):%Y-%m-%d %H:%M}"
                + (f" ({result['skipped']} skipped: a category one policy lacks)" if result["skipped"] else ""))
     if not rows:

@@ -132,7 +132,7 @@ def report(app, month, fmt):
     from .. import incidents, replies
     from ..errors import InputError
     from ..render import listing
-    from ..sla import period
+    from ..clock import period
 
     ws = app.ws()
     policy = ws.policy

@@ -11,12 +11,11 @@ def cli():
 
 
 def _dur(seconds) -> str:
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    h, s = divmod(s, 3600)
-    d, h = divmod(h, 24)
-    return f"{d}d{h}h" if d else f"{h}h{s // 60:02d}m" if h else f"{s // 60}m{s % 60:02d}s"
+    import datetime as dt
+
+    from ..clock import span
+
+    return "" if seconds is None else span(dt.timedelta(seconds=seconds))
 
 
 @cli.command("sla")
@@ -35,6 +34,7 @@ def sla(app, month, week, from_, to, group_by, fmt):
     (the 24-hour close: 95 % a month, seed 000) are marked met or below it.
     """
     from .. import sla as s
+    from ..clock import period
     from .. import tickets
     from ..errors import InputError
     from ..render import listing
@@ -44,7 +44,7 @@ def sla(app, month, week, from_, to, group_by, fmt):
     if sum(bool(x) for x in (month, week, from_ or to)) > 1:
         raise click.UsageError("give one of --month, --week or --from/--to")
     try:
-        start, end, label = s.period(month, week, from_, to, policy.tz(), now)
+        start, end, label = period(month, week, from_, to, policy.tz(), now)
     except (ValueError, OverflowError) as e:
         raise InputError(str(e) if str(e).startswith("--") else f"the period is out of range ({e}); give a year before 9999") from None
     loaded = [t for t in tickets.load_tickets(ws.root).values() if t.events[-1].at >= start and t.opened_at < end]
@@ -81,13 +81,14 @@ def claims(app, month, only, statement, fmt):
 
     from .. import claims as cl
     from .. import sla as s
+    from ..clock import period
     from ..errors import InputError
     from ..render import _plain, listing
 
     ws = app.ws()
     policy = ws.policy
     try:
-        start, end, label = s.period(month, None, None, None, policy.tz(), ws.now)
+        start, end, label = period(month, None, None, None, policy.tz(), ws.now)
     except (ValueError, OverflowError) as e:
         raise InputError(f"--month {month}: {e}" if "--month" not in str(e) else str(e)) from None
     if only and policy.logistics:
@@ -133,13 +134,14 @@ def kpi(app, month, orders, fmt):
     from .. import kpi as k
     from .. import replies, tickets
     from .. import sla as s
+    from ..clock import period
     from ..errors import InputError
     from ..render import listing
 
     ws = app.ws()
     policy, now = ws.policy, ws.now
     try:
-        start, end, label = s.period(month, None, None, None, policy.tz(), now)
+        start, end, label = period(month, None, None, None, policy.tz(), now)
     except (ValueError, OverflowError) as e:
         raise InputError(str(e)) from None
     from .. import ledger

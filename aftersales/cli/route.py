@@ -96,6 +96,8 @@ def cli(app, ticket, all_, explain, dry_run, fmt):
 
 
 def _describe(policy, r, now, dry_run):
+    from ..clock import span
+
     verb = "would set" if dry_run else "set"
     lines = []
     head = r["short"]
@@ -109,9 +111,7 @@ def _describe(policy, r, now, dry_run):
         lines.append(f"{head}: routed to {dep.name} ({r['department']}), which needs: "
                      + ", ".join(r["missing_fields"]) + " (`aftersales ticket set`)")
     if r["level"]:
-        late = now - r["since"]
-        h, m = divmod(int(late.total_seconds()) // 60, 60)
-        lines.append(f"{head}: red header level {r['level']} ({h}h{m:02d}m past its deadline): copy "
+        lines.append(f"{head}: red header level {r['level']} ({span(now - r['since'])} past its deadline): copy "
                      + ", ".join(r["tell"][1:]))
     return lines
 
