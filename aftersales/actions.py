@@ -21,8 +21,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 from . import ledger
-
-ZERO = Decimal("0.00")
+from .money import ZERO
 
 
 @dataclass

@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from . import ledger, registers, tickets
+from . import compensation, ledger, registers, tickets
+from .money import ZERO
 from .policy import Policy
 
-ZERO = Decimal("0.00")
 
 
 def _in(at_text: str, start, end) -> bool:
@@ -31,9 +31,7 @@ def claims(policy: Policy, root: Path, start, end) -> dict:
         return out.setdefault(c or "unknown", {"compensations": [], "lost": [], "failed_intercepts": [],
                                                "claimed": ZERO, "settled": ZERO})
 
-    names = ledger.schema_of("compensations").column_names
-    pays = [dict(zip(names, r)) for _l, r in ledger.records(root, "compensations")]
-    pays = [p for p in pays if p["liability"] in claimable and _in(p["at"], start, end)]
+    pays = [p for p in compensation.payments(root) if p["liability"] in claimable and start <= p["at"] < end]
     ticket_of = tickets.fold(tickets.iter_events(root, only={p["ticket"] for p in pays})) if pays else {}
     by_ticket: dict = {}  # the courier of each ticket's register records
     for spec in ("lost", "reship", "intercept"):
@@ -44,7 +42,7 @@ def claims(policy: Policy, root: Path, start, end) -> dict:
         t = ticket_of.get(p["ticket"])
         c = courier((t.fields.get("courier", "") if t else "") or by_ticket.get(p["ticket"], ""))
         c["compensations"].append(p)
-        c["claimed"] += Decimal(p["amount"])
+        c["claimed"] += p["amount"]
     for rec in registers.load(root, registers.SPECS["lost"]).values():
         touched = [r for r in rec.history if _in(r["at"], start, end)]
         if not touched:
@@ -69,7 +67,7 @@ def statement(policy: Policy, courier_id: str, c: dict, label: str) -> str:
     if c["compensations"]:
         lines.append("一、因快递责任产生的客户赔付")
         for p in c["compensations"]:
-            lines.append(f"  {p['at'][:10]}  订单 {p['order'] or '-'}  ¥{p['amount']}  {p['reason']}".rstrip())
+            lines.append(f"  {p['at']:%Y-%m-%d}  订单 {p['order'] or '-'}  ¥{p['amount']}  {p['reason']}".rstrip())
     if c["lost"]:
         lines.append("二、快递丢件")
         for r in c["lost"]:

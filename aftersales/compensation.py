@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 from . import ledger
+from .money import CENT, ZERO
 from .policy import Cap, Policy
 
-CENT = Decimal("0.01")
+LEDGER = "compensations"
 
 
 def cap_amount(cap: Cap, t) -> Optional[Decimal]:
@@ -52,13 +53,27 @@ def ticket_limit(policy: Policy, t) -> tuple:
     return authority(policy, policy.compensation.abnormal_above_role, t)
 
 
+def payments(root: Path) -> list:
+    """Every payment of ledgers/compensations.csv as a dict of its columns, with `at`
+    parsed to a time, `amount` to Decimal and `line` its line: the one reader of the
+    ledger (authority checks, replay, KPIs, the weekly brief and claims use it)."""
+    names = ledger.schema_of(LEDGER).column_names
+    ai, ati = names.index("amount"), names.index("at")
+    out = []
+    for line, row in ledger.records(root, LEDGER):
+        p = dict(zip(names, row))
+        p["at"] = ledger.parse_time(row[ati])
+        p["amount"] = Decimal(row[ai] or "0")
+        p["line"] = line
+        out.append(p)
+    return out
+
+
 def paid_by_ticket(root: Path) -> dict:
     """Total paid per ticket ID."""
     out: dict = {}
-    names = ledger.schema_of("compensations").column_names
-    ti, ai = names.index("ticket"), names.index("amount")
-    for _line, row in ledger.records(root, "compensations"):
-        out[row[ti]] = out.get(row[ti], Decimal("0.00")) + Decimal(row[ai] or "0")
+    for p in payments(root):
+        out[p["ticket"]] = out.get(p["ticket"], ZERO) + p["amount"]
     return out
 
 
@@ -78,10 +93,7 @@ def required_role(policy: Policy, t, total: Decimal) -> tuple:
 
 def payments_of(root: Path, ticket_id: str) -> list:
     """(at, amount) of the payments already made on a ticket."""
-    names = ledger.schema_of("compensations").column_names
-    ti, ai, ati = names.index("ticket"), names.index("amount"), names.index("at")
-    return [(ledger.parse_time(row[ati]), Decimal(row[ai])) for _l, row in ledger.records(root, "compensations")
-            if row[ti] == ticket_id]
+    return [(p["at"], p["amount"]) for p in payments(root) if p["ticket"] == ticket_id]
 
 
 def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text: str, method: str,
@@ -108,7 +120,7 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
                          "give --reason why it is necessary")
     if t.status == "closed":
         raise InputError(f"ticket {ids.short(t.id)} is closed; reopen it before paying")
-    paid = sum((a for _at, a in payments), Decimal("0.00"))
+    paid = sum((a for _at, a in payments), ZERO)
     total = paid + amount
     order_amount = t.fields.get("order_amount")
     try:

@@ -39,3 +39,24 @@ def is_valid(text: str) -> bool:
 
 def short(ticket_id: str) -> str:
     return ticket_id[:SHORT]
+
+
+def resolve(typed: str, known, what: str, listed_by: str, min_length: int = 1, show: bool = False) -> str:
+    """The one ID among `known` (an iterable of full IDs) that the typed ID or prefix names.
+
+    ValueError (the message names the fix) when none or several match: `what` names the
+    kind of record ("ticket", "incident"), `listed_by` the command that lists them. With
+    `show`, an ambiguous prefix lists the candidates.
+    """
+    prefix = normalize(typed)
+    if len(prefix) < min_length or (min_length > 1 and not is_valid(prefix)):
+        raise ValueError(f"'{typed}' is not a {what} ID; IDs are letters and digits, type at least {min_length} of them")
+    found = {k for k in known if prefix and k.startswith(prefix)}
+    if not found:
+        raise ValueError(f"unknown {what} '{typed}'; `{listed_by}` lists {'tickets' if what == 'ticket' else 'them'}")
+    if len(found) > 1:
+        if show:
+            shown = ", ".join(sorted(f[: len(prefix) + 2] for f in found)[:5])
+            raise ValueError(f"{what} '{typed}' is ambiguous ({len(found)} {what}s start so: {shown}); type more characters")
+        raise ValueError(f"{what} '{typed}' is ambiguous ({len(found)} match); type more characters")
+    return found.pop()

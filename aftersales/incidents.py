@@ -97,13 +97,11 @@ def regrade_event(policy: Policy, inc: Incident, now, by) -> list:
 
 
 def resolve_id(root: Path, typed: str) -> Incident:
-    prefix = ids.normalize(typed)
-    found = [inc for iid, inc in fold(root).items() if iid.startswith(prefix)] if prefix else []
-    if not found:
-        raise InputError(f"unknown incident '{typed}'; `aftersales incident list` lists them")
-    if len(found) > 1:
-        raise InputError(f"incident '{typed}' is ambiguous ({len(found)} match); type more characters")
-    return found[0]
+    incidents = fold(root)
+    try:
+        return incidents[ids.resolve(typed, incidents, "incident", "aftersales incident list")]
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def check_open(inc: Incident, now) -> None:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from . import ledger, replies
+from . import compensation, replies
+from .money import ZERO
 from .clock import week_start
 from .policy import Policy
 
@@ -49,7 +50,7 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, en
     rows = []
     tickets = as_of(tickets, now)
     surveys = [s for s in surveys if s["at"] <= now]
-    payments = [p for p in payments if ledger.parse_time(p["at"]) <= now]
+    payments = [p for p in payments if p["at"] <= now]
 
     def share(name, ok, n, target, detail, at_most=False):
         value = ok / n if n else None
@@ -98,11 +99,11 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, en
     share("complaint first feedback", answered, complaints, 1.0, f"first reply within {k.complaint_first_feedback}")
     share("escalation rate", escalated, opened, k.escalation_rate_max, "abnormal, to a group or escalated", at_most=True)
     share("24-hour finish rate", finished, due, k.finish_24h, "closed within 24 h of opening")
-    pays = [p for p in payments if start <= ledger.parse_time(p["at"]) < end]
+    pays = [p for p in payments if start <= p["at"] < end]
     for what in ("liability", "method"):
         totals: dict = {}
         for p in pays:
-            totals[p[what]] = totals.get(p[what], Decimal("0.00")) + Decimal(p["amount"])
+            totals[p[what]] = totals.get(p[what], ZERO) + p["amount"]
         for key, amount in sorted(totals.items()):
             rows.append({"kpi": f"compensation by {what}: {key}", "value": amount, "count": "", "target": None,
                          "at_most": False, "verdict": "", "detail": ""})
@@ -212,13 +213,11 @@ def weekly(policy: Policy, root, label: str, now, span: int = 4) -> tuple:
     closed = sum(1 for t in tks.values() for e in t.events if e.type == "close" and start <= e.at < end)
     abnormal = [t for t in this_week if t.abnormal]
     red = sum(1 for t in tks.values() for e in t.events if e.type == "escalate" and start <= e.at < end)
-    pay_names = ledger.schema_of("compensations").column_names
-    pays = [dict(zip(pay_names, r)) for _l, r in ledger.records(root, "compensations")]
-    pays = [p for p in pays if start <= ledger.parse_time(p["at"]) < end and ledger.parse_time(p["at"]) <= now]
-    paid = sum((Decimal(p["amount"]) for p in pays), Decimal("0.00"))
+    pays = [p for p in compensation.payments(root) if start <= p["at"] < end and p["at"] <= now]
+    paid = sum((p["amount"] for p in pays), ZERO)
     by_liability: dict = {}
     for p in pays:
-        by_liability[p["liability"]] = by_liability.get(p["liability"], Decimal("0.00")) + Decimal(p["amount"])
+        by_liability[p["liability"]] = by_liability.get(p["liability"], ZERO) + p["amount"]
     att = sla.attainment(policy, [t for t in tks.values() if t.events[-1].at >= start and t.opened_at < end],
                          start, end, now)
     products = repeated_products(tks, span_start, end)

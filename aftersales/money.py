@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")  # the one way to write no money
 MAX = Decimal("1000000000000")  # a trillion yuan: anything larger is a typo
 
 

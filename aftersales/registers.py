@@ -97,13 +97,11 @@ def load(root: Path, spec: RegisterSpec) -> dict:
 
 
 def find(root: Path, spec: RegisterSpec, typed: str) -> Record:
-    prefix = ids.normalize(typed)
-    found = [r for i, r in load(root, spec).items() if prefix and i.startswith(prefix)]
-    if not found:
-        raise InputError(f"unknown {spec.name} record '{typed}'; `aftersales {spec.name} list --all` lists them")
-    if len(found) > 1:
-        raise InputError(f"{spec.name} record '{typed}' is ambiguous ({len(found)} match); type more characters")
-    return found[0]
+    records = load(root, spec)
+    try:
+        return records[ids.resolve(typed, records, f"{spec.name} record", f"aftersales {spec.name} list --all")]
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def new_row(policy: Policy, spec: RegisterSpec, values: dict, now: dt.datetime, by: str, ticket: str = "") -> dict:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 from . import compensation, ledger, routing, sla, tickets
 from .events import staff_made
+from .money import ZERO
 from .policy import Policy
 
 
@@ -42,11 +42,9 @@ def load_period(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
 
 def payments(root: Path) -> dict:
     """ticket ID -> [(at, amount, payer)] in time order."""
-    names = ledger.schema_of("compensations").column_names
     out: dict = {}
-    for _l, row in ledger.records(root, "compensations"):
-        r = dict(zip(names, row))
-        out.setdefault(r["ticket"], []).append((ledger.parse_time(r["at"]), Decimal(r["amount"]), r["by"]))
+    for p in compensation.payments(root):
+        out.setdefault(p["ticket"], []).append((p["at"], p["amount"], p["by"]))
     for v in out.values():
         v.sort(key=lambda x: x[0])
     return out
@@ -60,7 +58,7 @@ def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: l
     t = tickets.Ticket(tid)
 
     def decide(at):
-        paid = sum((a for when, a, _by in pays if when <= at), Decimal("0.00"))
+        paid = sum((a for when, a, _by in pays if when <= at), ZERO)
         for e in routing.route_ticket(policy, t, at, paid=paid)[0]:
             t.apply(e)
 
@@ -109,7 +107,7 @@ def measure(policy: Policy, t, until: dt.datetime, pays: list) -> Outcome:
         n = seen[c.timer_id] = seen.get(c.timer_id, 0) + 1
         o.timers[(c.timer_id, n)] = c.state
     o.level = sla.escalation_level(policy, t, [c for c in cycles if c.running], until).level  # as sla-check shows it
-    total = Decimal("0.00")
+    total = ZERO
     for k, (when, amount, by) in enumerate(pays):
         if when > until:
             break

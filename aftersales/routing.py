@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Optional
 
 from .clock import span
+from .money import ZERO
 from .policy import Conditions, Policy, Rule
 
 
@@ -52,8 +53,8 @@ class Decision:
 class Facts:
     """What routing knows beyond the ticket: money paid and the ticket's limit."""
 
-    paid: Decimal = Decimal("0.00")
-    proposed: Decimal = Decimal("0.00")
+    paid: Decimal = ZERO
+    proposed: Decimal = ZERO
     limit: Optional[Decimal] = None
     limit_note: str = ""
 
@@ -212,13 +213,13 @@ def missing_fields(policy: Policy, t, d: Decision) -> tuple:
     return dep, [f for f in policy.departments[dep].required_fields if not t.fields.get(f)]
 
 
-def route_ticket(policy: Policy, t, now: dt.datetime, by: str = "system", paid: Decimal = Decimal("0.00")) -> tuple:
+def route_ticket(policy: Policy, t, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> tuple:
     """(events that record what is new, the decision) for ticket `t` at `now`."""
     d = evaluate(policy, t, now, facts_for(policy, t, paid))
     return changes(policy, t, d, now, by), d
 
 
-def facts_for(policy: Policy, t, paid: Decimal = Decimal("0.00"), proposed: Decimal = Decimal("0.00")) -> Facts:
+def facts_for(policy: Policy, t, paid: Decimal = ZERO, proposed: Decimal = ZERO) -> Facts:
     from .compensation import ticket_limit
 
     limit, note = ticket_limit(policy, t)

@@ -80,7 +80,6 @@ def claims(app, month, only, statement, fmt):
     import json
 
     from .. import claims as cl
-    from .. import sla as s
     from ..clock import period
     from ..errors import InputError
     from ..render import _plain, listing
@@ -133,7 +132,6 @@ def kpi(app, month, orders, fmt):
     """
     from .. import kpi as k
     from .. import replies, tickets
-    from .. import sla as s
     from ..clock import period
     from ..errors import InputError
     from ..render import listing
@@ -144,11 +142,10 @@ def kpi(app, month, orders, fmt):
         start, end, label = period(month, None, None, None, policy.tz(), now)
     except (ValueError, OverflowError) as e:
         raise InputError(str(e)) from None
-    from .. import ledger
+    from .. import compensation
 
-    cols = ledger.schema_of("compensations").column_names
-    pays = [dict(zip(cols, r)) for _l, r in ledger.records(ws.root, "compensations")]
-    rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), pays, start, end, now, orders)
+    rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), compensation.payments(ws.root),
+                  start, end, now, orders)
     f = fmt_of(app, fmt)
     if f == "table":
         click.echo(f"KPIs, {label}")

@@ -23,6 +23,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt):
     whose required fields it lacks.
     """
     from .. import compensation, ids, ledger, routing, sla, tickets
+    from ..money import ZERO
     from ..render import _plain
 
     if bool(ticket) == bool(all_):
@@ -48,7 +49,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt):
         new_events = []
         clocks: dict = {}
         for t in todo:
-            facts = routing.facts_for(policy, t, paid.get(t.id, compensation.CENT * 0))
+            facts = routing.facts_for(policy, t, paid.get(t.id, ZERO))
             d = routing.evaluate(policy, t, now, facts)
             evs = routing.changes(policy, t, d, now, by)
             new_events.extend(evs)

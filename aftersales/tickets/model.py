@@ -220,19 +220,11 @@ def load_tickets(root: Path) -> dict:
 
 def resolve_id(root: Path, typed: str) -> str:
     """The full ticket ID for a typed ID or unique prefix; InputError otherwise."""
-    prefix = ids.normalize(typed)
-    if len(prefix) < 4 or not ids.is_valid(prefix):
-        raise InputError(f"'{typed}' is not a ticket ID; IDs are letters and digits, type at least 4 of them")
-    found = set()
-    for _line, row in ledger.records(root, LEDGER):
-        if row[3] == "open" and row[0].startswith(prefix):
-            found.add(row[0])
-    if not found:
-        raise InputError(f"unknown ticket '{typed}'; `aftersales ticket list --status all` lists tickets")
-    if len(found) > 1:
-        shown = ", ".join(sorted(f[: len(prefix) + 2] for f in found)[:5])
-        raise InputError(f"ticket '{typed}' is ambiguous ({len(found)} tickets start so: {shown}); type more characters")
-    return found.pop()
+    opened = (row[0] for _line, row in ledger.records(root, LEDGER) if row[3] == "open")
+    try:
+        return ids.resolve(typed, opened, "ticket", "aftersales ticket list --status all", min_length=4, show=True)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def load_ticket(root: Path, typed: str) -> Ticket:
