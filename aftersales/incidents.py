@@ -20,7 +20,6 @@ from .errors import InputError
 from .policy import Policy
 
 LEDGER = "incidents"
-TYPES = ("quality", "service", "special")  # product quality, service failure, special scenario
 
 
 @dataclass

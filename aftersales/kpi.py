@@ -127,14 +127,13 @@ def category_trend(policy: Policy, tickets: dict, weeks: list, tz) -> dict:
     return out
 
 
-QUALITY = ("quality", "batch_defect", "transit_damage", "product_complaint")
 
 
-def repeated_products(tickets: dict, start, end) -> list:
+def repeated_products(policy: Policy, tickets: dict, start, end) -> list:
     """(model, tickets, batches) for products with two or more quality tickets in the span."""
     seen: dict = {}
     for t in tickets.values():
-        if start <= t.opened_at < end and t.category in QUALITY and t.fields.get("model"):
+        if start <= t.opened_at < end and t.category in policy.kpi.quality_categories and t.fields.get("model"):
             m = seen.setdefault(t.fields["model"], [0, set()])
             m[0] += 1
             if t.fields.get("batch"):
@@ -220,7 +219,7 @@ def weekly(policy: Policy, root, label: str, now, span: int = 4) -> tuple:
         by_liability[p["liability"]] = by_liability.get(p["liability"], ZERO) + p["amount"]
     att = sla.attainment(policy, [t for t in tks.values() if t.events[-1].at >= start and t.opened_at < end],
                          start, end, now)
-    products = repeated_products(tks, span_start, end)
+    products = repeated_products(policy, tks, span_start, end)
     bad_products = rv.bad_by_product(policy, rv.load(root), min(now, end))[:5]
     title = f"售后问题分析简报 · {policy.shop.name} · {label} ({first} – {first + 6 * DAY})"
 

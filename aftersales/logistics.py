@@ -167,8 +167,9 @@ def eligibility(policy: Policy, now: dt.datetime, signed: Optional[dt.datetime],
                f"member level {level or '(none)'} {'is' if ok_level else 'is not'} one of "
                f"{', '.join(r.fast_refund_member_levels) or 'any'}")
         out.append(Verdict("fast_refund", "yes" if ok_amount and ok_level else "no", why))
-    payer = {"customer": "the customer", "shop": "the shop", "warehouse": "the shop",
-             "courier": "the shop (and claims it from the courier)"}.get(fault)
+    payer = {"customer": "the customer", "shop": "the shop"}.get(r.return_shipping.get(fault or "", ""))
+    if payer == "the shop" and fault == "courier":
+        payer += " (and claims it from the courier)"
     if payer is None:
         out.append(Verdict("return_shipping", "n/a", "who pays return shipping depends on the fault: give --fault "
                            "customer|shop|warehouse|courier"))

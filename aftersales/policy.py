@@ -153,6 +153,7 @@ class Shop:
     timezone: str = "Asia/Shanghai"
     currency: str = "CNY"
     calendar: str = ""  # the business calendar used where a rule names none
+    form_of_address: str = "小主"  # how reply scripts address a customer (seed 001)
 
     def validate(self):
         try:
@@ -485,6 +486,8 @@ class Kpi:
     finish_24h: float = 0.95
     complaint_first_feedback: Duration = Duration(Decimal(2), "h")
     satisfied_at: int = 4  # a survey score at or above this counts as satisfied
+    #: the categories the weekly brief counts as quality problems, for purchasing
+    quality_categories: tuple[str, ...] = ("quality", "batch_defect", "transit_damage", "product_complaint")
 
 
 @dataclass(frozen=True)
@@ -502,6 +505,9 @@ class Returns:
     fast_refund_max: Optional[Decimal] = None
     fast_refund_member_levels: tuple[str, ...] = ()
     out_of_stock_coupon: Optional[Decimal] = None
+    #: who pays return shipping, by whose fault the return is (seed 001): "customer" or "shop"
+    return_shipping: Mapping[str, str] = field(default_factory=lambda: {
+        "customer": "customer", "shop": "shop", "warehouse": "shop", "courier": "shop"})
 
 
 @dataclass(frozen=True)
@@ -553,6 +559,9 @@ class Policy:
     scripts: Mapping[str, Script] = field(default_factory=dict)
     remarks: Mapping[str, Script] = field(default_factory=dict)
     incident_levels: Mapping[str, IncidentLevel] = field(default_factory=dict)
+    #: kinds of incident (seed 002 §2): product quality, service failure, special scenario
+    incident_types: Mapping[str, Named] = field(default_factory=lambda: {
+        "quality": Named("产品质量"), "service": Named("服务失误"), "special": Named("特殊场景")})
     kpi: Kpi = Kpi()
     reviews: Reviews = Reviews()
     returns: Returns = Returns()
@@ -927,8 +936,18 @@ def _check_imports(p: Policy, src):
             yield src.problem("imports", (name, "encoding"), f"unknown encoding '{imp.encoding}'; use utf-8, utf-8-sig, gbk or gb18030")
 
 
+def _check_reports(p: Policy, src):
+    for j, c in enumerate(p.kpi.quality_categories):
+        if c not in p.categories:
+            yield _ref(src, "kpi", ("quality_categories", j), "category", c, p.categories)
+    for fault, payer in p.returns.return_shipping.items():
+        if payer not in ("customer", "shop"):
+            yield src.problem("returns", ("return_shipping", fault),
+                              f"return_shipping.{fault} = '{payer}': write \"customer\" or \"shop\"")
+
+
 REFERENCE_CHECKS = [
-    _check_staff, _check_departments, _check_categories, _check_closing, _check_calendars,
+    _check_reports, _check_staff, _check_departments, _check_categories, _check_closing, _check_calendars,
     _check_timers, _check_rules, _check_compensation, _check_incidents, _check_scripts, _check_imports,
     _check_logistics_and_reviews,
 ]

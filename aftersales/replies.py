@@ -16,16 +16,20 @@ from . import ids, ledger
 from .errors import InputError
 from .policy import Policy
 
-FORM_OF_ADDRESS = "小主"  # seed 001: every customer is addressed as 小主
+def moment(policy: Policy, now: dt.datetime, agent: str) -> dict:
+    """The fields every script and remark may use besides a ticket's: who, when, which shop,
+    and how the shop addresses its customers."""
+    member = policy.staff_member(agent)
+    local = now.astimezone(policy.tz())
+    return {"agent": agent, "agent_name": member.name if member else agent, "date": local.strftime("%Y-%m-%d"),
+            "time": local.strftime("%H:%M"), "shop": policy.shop.name,
+            "form_of_address": policy.shop.form_of_address}
 
 
 def fields_for(policy: Policy, root: Path, t, now: dt.datetime, agent: str) -> dict:
     f = {k: v for k, v in t.fields.items() if v}
-    member = policy.staff_member(agent)
-    f.update({"ticket": ids.short(t.id), "agent": agent, "agent_name": member.name if member else agent,
-              "date": now.astimezone(policy.tz()).strftime("%Y-%m-%d"),
-              "time": now.astimezone(policy.tz()).strftime("%H:%M"), "shop": policy.shop.name,
-              "form_of_address": FORM_OF_ADDRESS})
+    f["ticket"] = ids.short(t.id)
+    f.update(moment(policy, now, agent))
     from . import registers
 
     for rec in registers.load(root, registers.SPECS["reship"]).values():  # the latest reshipment of the ticket

@@ -118,3 +118,47 @@ def test_every_event_type_of_the_ledger_is_defined_once_and_every_timer_name_has
     assert set(events.WAIT_ENDS) == {"resume", "resolve", "close", "reopen"}
     assert [n for n, d in events.TYPES.items() if d.made_by == events.POLICY] == \
         ["route", "abnormal", "alert", "sla", "escalate"]
+
+
+# ------------------------------------------------------------------ SOP facts live in policy, not in code
+
+
+def _edit(shop, name, old, new):
+    p = shop / "policies" / name
+    text = p.read_text(encoding="utf-8")
+    assert old in text
+    p.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_shop_that_says_亲_gets_亲_in_every_script(shop, run):
+    _edit(shop, "shop.toml", 'form_of_address = "小主"', 'form_of_address = "亲"')
+    tid = run.new(now="2026-11-23T09:00:00+08:00")
+    r = run("reply", "transfer", tid, now="2026-11-23T09:05:00+08:00")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "亲请稍等,这边为您转接专属售后客服,马上为您处理~\n"
+
+
+def test_who_pays_return_shipping_follows_the_policy(shop, run):
+    import json
+
+    _edit(shop, "reports.toml", 'warehouse = "shop"', 'warehouse = "customer"')
+    tid = run.new(now="2026-11-23T09:00:00+08:00")
+    rows = {x["rule"]: x for x in json.loads(run("eligibility", "--ticket", tid, "--fault", "warehouse", "--format",
+                                                 "json", now="2026-11-23T10:00:00+08:00").stdout)}
+    assert rows["return_shipping"]["why"] == "return shipping: paid by the customer (warehouse's fault; seed 001)"
+    _edit(shop, "reports.toml", 'warehouse = "customer"', 'warehouse = "nobody"')
+    r = run("check")
+    assert r.exit_code == 1
+    assert "return_shipping.warehouse = 'nobody': write \"customer\" or \"shop\"" in r.stdout
+
+
+def test_quality_categories_and_incident_types_are_checked_against_the_policy(shop, run):
+    _edit(shop, "reports.toml", '"product_complaint"]', '"product_complain"]')
+    r = run("check")
+    assert r.exit_code == 1
+    assert "unknown category 'product_complain'; did you mean 'product_complaint'?" in r.stdout
+    _edit(shop, "reports.toml", '"product_complain"]', '"product_complaint"]')
+    _edit(shop, "incidents.toml", "[incident_types.special]", "[incident_types.weather]")
+    r = run("incident", "open", "--type", "special", "--title", "暴雪停运")
+    assert (r.exit_code, r.stderr) == (2, "error: --type special: unknown incident type; known: quality, service, weather\n")
+    assert run("incident", "open", "--type", "weather", "--title", "暴雪停运").exit_code == 0

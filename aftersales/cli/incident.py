@@ -21,8 +21,9 @@ def _append(ws, rows):
 
 
 @cli.command("open")
-@click.option("--type", "kind", type=click.Choice(["quality", "service", "special"]), required=True,
-              help="Product quality, service failure, or a special scenario (weather, outage, staffing).")
+@click.option("--type", "kind", required=True, metavar="TYPE",
+              help="quality, service or special (policies: incident_types): product quality, service failure, "
+                   "or a special scenario (weather, outage, staffing).")
 @click.option("--title", required=True, help="The shared cause, in a few words.")
 @click.option("--media", is_flag=True, help="There is media exposure.")
 @click.option("--injury", is_flag=True, help="There is injury or property loss.")
@@ -34,6 +35,11 @@ def open_(app, kind, title, media, injury, tickets):
 
     ws = app.ws()
     policy, now, by = ws.policy, ws.now, ws.actor()
+    if kind not in policy.incident_types:
+        from ..errors import InputError
+        from ..schema import closest
+
+        raise InputError(f"--type {kind}: unknown incident type; {closest(kind, policy.incident_types)}")
     if not title.strip():
         from ..errors import InputError
 

@@ -39,8 +39,9 @@ def check(app, open_tickets, fmt):
     todo, unzoned = logistics.chase(policy, parcels, now, lost)
     from ..replies import render
 
-    moment = {"agent": agent, "date": now.astimezone(policy.tz()).strftime("%Y-%m-%d"), "shop": policy.shop.name,
-              "time": now.astimezone(policy.tz()).strftime("%H:%M"), "form_of_address": "小主"}
+    from ..replies import moment as _moment
+
+    moment = _moment(policy, now, agent)
     remark = render(policy.remarks["chased"].text, moment, "remark 'chased'") if "chased" in policy.remarks else ""
     notice = render(policy.scripts["chase_notice"].text, moment, "script 'chase_notice'") \
         if "chase_notice" in policy.scripts else ""

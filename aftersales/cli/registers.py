@@ -31,15 +31,11 @@ def _group(spec):
         row["note"] = note
         script = ""
         if spec.script and spec.script in policy.scripts:
-            fields = {"order": row.get("order", ""), "new_waybill": row.get("new_waybill", ""),
-                      "courier": row.get("courier", ""), "shop": policy.shop.name, "agent": by,
-                      "date": now.strftime("%Y-%m-%d")}
-            try:
-                script = policy.scripts[spec.script].text.format(**fields)
-            except KeyError as e:
-                from ..errors import InputError
+            from ..replies import moment, render
 
-                raise InputError(f"reply script '{spec.script}' names {{{e.args[0]}}}, which a {spec.name} record lacks")
+            fields = dict(moment(policy, now, by), order=row.get("order", ""), new_waybill=row.get("new_waybill", ""),
+                          courier=row.get("courier", ""))
+            script = render(policy.scripts[spec.script].text, fields, f"script '{spec.script}'")
         ledger.append(ws.root, spec.ledger, [row], policy)
         click.echo(f"{spec.name} {row['id']}: {row['status']}" + (f" (ticket {ids.short(tid)})" if tid else ""))
         if script:
