@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from aftersales.cli.root import cli
-from aftersales.policy import _cache as _policy_cache
 from aftersales.scaffold import init_workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,9 +23,7 @@ def _isolated(tmp_path, monkeypatch):
     for var in ("AFTERSALES_WORKSPACE", "AS_USER", "AFTERSALES_AS_HANDOFF"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
-    _policy_cache.clear()
     yield
-    _policy_cache.clear()
 
 
 @pytest.fixture
@@ -51,7 +48,6 @@ class Runner:
         if now:
             argv += ["--now", now]
         argv += [str(a) for a in args]
-        _policy_cache.clear()
         return self.runner.invoke(cli, argv, input=input, env=env, catch_exceptions=False)
 
     def new(self, now=MON_0900, by="a01", **fields) -> str:

@@ -162,3 +162,10 @@ def test_quality_categories_and_incident_types_are_checked_against_the_policy(sh
     r = run("incident", "open", "--type", "special", "--title", "暴雪停运")
     assert (r.exit_code, r.stderr) == (2, "error: --type special: unknown incident type; known: quality, service, weather\n")
     assert run("incident", "open", "--type", "weather", "--title", "暴雪停运").exit_code == 0
+
+
+def test_a_policy_edited_between_two_commands_of_one_process_is_read_anew(shop, run):
+    assert run("--format", "json", "ticket", "categories").exit_code == 0
+    _edit(shop, "shop.toml", 'name = "示例小店"', 'name = "新店名"')
+    tid = run.new(now="2026-11-23T09:00:00+08:00")
+    assert run("reply", "greeting", tid, now="2026-11-23T09:05:00+08:00").stdout.startswith("您好,新店名客服")
