@@ -173,14 +173,14 @@ def weekly(app, week, out_dir, weeks):
     """
     from pathlib import Path
 
-    from .. import kpi as k
+    from ..brief import weekly as weekly_brief
     from ..errors import InputError
 
     ws = app.ws()
     now = ws.now
     label = week or f"{now.astimezone(ws.policy.tz()).isocalendar()[0]}-W{now.astimezone(ws.policy.tz()).isocalendar()[1]:02d}"
     try:
-        md, page = k.weekly(ws.policy, ws.root, label, now, weeks)
+        md, page = weekly_brief(ws.policy, ws.root, label, now, weeks)
     except ValueError as e:
         raise InputError(str(e)) from None
     out = Path(out_dir)
