@@ -72,6 +72,27 @@ def satisfied(policy: Policy, speed: int, result: int, attitude: int) -> bool:
     return Decimal(speed + result + attitude) / 3 >= policy.kpi.satisfied_at
 
 
+def satisfaction_by_level(policy: Policy, surveys: list, incidents) -> list:
+    """Per incident level (and "-" for tickets in no incident): surveys, satisfied, the
+    share and its target (seed 002: L1 90 %, L2 85 %, L3 80 %; otherwise kpi.csat)."""
+    level_of = {tid: inc.level for inc in incidents for tid in inc.tickets}
+    groups: dict = {}
+    for r in surveys:
+        g = groups.setdefault(level_of.get(r["ticket"], "-"), [0, 0])
+        g[1] += 1
+        g[0] += satisfied(policy, r["speed"], r["result"], r["attitude"])
+    out = []
+    for lv in list(policy.incident_levels) + ["-"]:
+        if lv not in groups:
+            continue
+        ok, n = groups[lv]
+        target = policy.incident_levels[lv].satisfaction if lv in policy.incident_levels else policy.kpi.csat
+        share = ok / n
+        out.append({"level": lv, "surveys": n, "satisfied": ok, "share": round(share, 4), "target": target,
+                    "verdict": "met" if share >= target else "BELOW"})
+    return out
+
+
 def surveys(root: Path) -> list:
     names = ledger.schema_of("surveys").column_names
     out = []

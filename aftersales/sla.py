@@ -53,6 +53,21 @@ class Cycle:
         return self.state in RUNNING_STATES
 
 
+def older_than(policy: Policy, d, now: dt.datetime):
+    """A test of an opening time: was a ticket opened then older than duration `d` at
+    `now`? Working days count on the shop's business calendar (n working days have passed
+    once the deadline of n working days from the opening is past)."""
+    if d.working_days:
+        from .errors import InputError
+
+        if not policy.shop.calendar:
+            raise InputError("an age in working days needs the shop's business calendar (shop.calendar)")
+        clk = clock(policy, policy.shop.calendar)
+        return lambda opened: clk.deadline(opened, d) < now
+    td = d.timedelta()
+    return lambda opened: now - opened > td
+
+
 def clock(policy: Policy, name: str):
     from .calendar import clock_for
 

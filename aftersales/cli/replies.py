@@ -143,24 +143,7 @@ def report(app, month, fmt):
         except (ValueError, OverflowError):
             raise InputError(f"--month '{month}': write a month like 2026-11, before 9999-12") from None
         rows = [r for r in rows if start <= r["at"] < end]
-    level_of = {}
-    for inc in incidents.fold(ws.root).values():
-        for tid in inc.tickets:
-            level_of[tid] = inc.level
-    groups: dict = {}
-    for r in rows:
-        g = groups.setdefault(level_of.get(r["ticket"], "-"), [0, 0])
-        g[1] += 1
-        g[0] += replies.satisfied(policy, r["speed"], r["result"], r["attitude"])
-    out = []
-    for lv in list(policy.incident_levels) + ["-"]:
-        if lv not in groups:
-            continue
-        ok, n = groups[lv]
-        target = policy.incident_levels[lv].satisfaction if lv in policy.incident_levels else policy.kpi.csat
-        share = ok / n
-        out.append({"level": lv, "surveys": n, "satisfied": ok, "share": round(share, 4), "target": target,
-                    "verdict": "met" if share >= target else "BELOW"})
+    out = replies.satisfaction_by_level(policy, rows, incidents.fold(ws.root).values())
     f = fmt_of(app, fmt)
     if f == "table":
         for r in out:

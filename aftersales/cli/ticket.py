@@ -352,21 +352,10 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
             if v not in known[k]:
                 raise InputError(f"--{k} {v}: unknown; {closest(v, known[k])}")
 
-    def cutoff(d):  # the opening time before which a ticket is older than d
-        if d.working_days:
-            from .. import sla
+    from ..sla import older_than
 
-            cal = policy.shop.calendar
-            if not cal:
-                raise InputError("an age in working days needs the shop's business calendar (shop.calendar)")
-            clk = sla.clock(policy, cal)
-            # opened at or before the latest instant from which n working days have passed by now
-            return lambda opened: clk.deadline(opened, d) < now
-        td = d.timedelta()
-        return lambda opened: now - opened > td
-
-    older = cutoff(limits["older"]) if "older" in limits else None
-    newer = cutoff(limits["newer"]) if "newer" in limits else None
+    older = older_than(policy, limits["older"], now) if "older" in limits else None
+    newer = older_than(policy, limits["newer"], now) if "newer" in limits else None
     rows = []
     loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
     for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
