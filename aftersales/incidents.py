@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from . import ids, ledger
 from .errors import InputError
@@ -42,7 +42,45 @@ class Incident:
         return "closed" if self.closed_at else "resolved" if self.resolved_at else "open"
 
 
+class IncidentEvent(NamedTuple):
+    """One row of ledgers/incidents.csv."""
+
+    at: dt.datetime
+    by: str
+    type: str
+    ref: str
+    text: str
+    data: dict
+
+
+def _open(inc: Incident, e: IncidentEvent) -> None:
+    inc.opened_at, inc.opened_by, inc.kind, inc.title = e.at, e.by, e.ref, e.text
+    inc.media, inc.injury = bool(e.data.get("media")), bool(e.data.get("injury"))
+
+
+def _join(inc: Incident, e: IncidentEvent) -> None:
+    if e.ref not in inc.tickets:
+        inc.tickets.append(e.ref)
+
+
+def _flag(inc: Incident, e: IncidentEvent) -> None:
+    inc.media = inc.media or bool(e.data.get("media"))
+    inc.injury = inc.injury or bool(e.data.get("injury"))
+
+
+#: how each incident event type changes the incident (the same shape as aftersales.events)
+APPLY = {
+    "open": _open,
+    "join": _join,
+    "flag": _flag,
+    "grade": lambda inc, e: setattr(inc, "level", e.ref),
+    "resolve": lambda inc, e: setattr(inc, "resolved_at", e.at),
+    "close": lambda inc, e: setattr(inc, "closed_at", e.at),
+}
+
+
 def fold(root: Path) -> dict:
+    """Incidents by ID: each one's events applied in time order (file order among equal times)."""
     rel = ledger.schema_of(LEDGER).file
     out: dict = {}
     rows = []
@@ -52,25 +90,14 @@ def fold(root: Path) -> dict:
             when = ledger.parse_time(at)
         except ValueError as e:
             raise InputError(f"{rel}:{line}: 'at' value '{at}' is not valid: {e}") from None
-        rows.append((when, line, iid, by, typ, ref, text, json.loads(data) if data else {}))
+        rows.append((when, line, iid, IncidentEvent(when, by, typ, ref, text, json.loads(data) if data else {})))
     rows.sort(key=lambda r: (r[0], r[1]))
-    for when, _line, iid, by, typ, ref, text, data in rows:
+    for _when, _line, iid, e in rows:
         inc = out.setdefault(iid, Incident(iid))
-        inc.events.append((when, by, typ, ref, text, data))
-        if typ == "open":
-            inc.opened_at, inc.opened_by, inc.kind, inc.title = when, by, ref, text
-            inc.media, inc.injury = bool(data.get("media")), bool(data.get("injury"))
-        elif typ == "join" and ref not in inc.tickets:
-            inc.tickets.append(ref)
-        elif typ == "flag":
-            inc.media = inc.media or bool(data.get("media"))
-            inc.injury = inc.injury or bool(data.get("injury"))
-        elif typ == "grade":
-            inc.level = ref
-        elif typ == "resolve":
-            inc.resolved_at = when
-        elif typ == "close":
-            inc.closed_at = when
+        inc.events.append(e)
+        apply = APPLY.get(e.type)
+        if apply is not None:
+            apply(inc, e)
     return {k: v for k, v in out.items() if v.opened_at is not None}
 
 
@@ -107,7 +134,7 @@ def check_open(inc: Incident, now) -> None:
     """Refuse to record on a closed incident, or at a time before its last event."""
     if inc.status == "closed":
         raise InputError(f"incident {inc.id} is closed")
-    last = inc.events[-1][0]
+    last = inc.events[-1].at
     if now < last:
         raise InputError(f"incident {inc.id}: the time {now.isoformat()} is before its last event ({last.isoformat()}); check --now")
 

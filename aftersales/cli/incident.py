@@ -186,7 +186,7 @@ def show(app, incident, fmt):
     inc = incidents.resolve_id(ws.root, incident)
     v = _view(policy, inc, ws.now)
     if fmt_of(app, fmt) != "table":
-        v["history"] = [{"at": e[0], "by": e[1], "type": e[2], "ref": e[3], "text": e[4]} for e in inc.events]
+        v["history"] = [{"at": e.at, "by": e.by, "type": e.type, "ref": e.ref, "text": e.text} for e in inc.events]
         click.echo(json.dumps(_plain(v), ensure_ascii=False, indent=2))
         return
     lv = policy.incident_levels.get(inc.level)
@@ -208,6 +208,6 @@ def show(app, incident, fmt):
         lines.append(f"  satisfaction target: ≥ {lv.satisfaction:.0%}")
     lines.append("  tickets: " + (", ".join(ids.short(t) for t in inc.tickets) or "none"))
     lines.append("history:")
-    for at, by, typ, ref, text, _data in inc.events:
+    for at, by, typ, ref, text, _data in inc.events:  # IncidentEvent fields, in order
         lines.append(f"  {at.astimezone(tz).strftime('%Y-%m-%d %H:%M')}  {typ:<7} {by}: {' '.join(x for x in (ids.short(ref) if typ == 'join' else ref, text) if x)}")
     click.echo("\n".join(lines))
