@@ -195,6 +195,11 @@ class Staff:
     reports_to: str = ""  # the next superior, for red-header copies
     phone: str = ""
     active: bool = True  # set false when someone leaves: their past rows stay valid
+    # contact handles for notifications (issue 13); the mobile for @-mentions is `phone`
+    email: str = ""
+    wecom_id: str = ""
+    dingtalk_id: str = ""
+    feishu_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -558,6 +563,7 @@ class Policy:
     reviews: Reviews = Reviews()
     returns: Returns = Returns()
     imports: Mapping[str, ImportMap] = field(default_factory=dict)
+    notify: Optional[Notify] = None  # issue 13: channels and who hears what (aftersales/notify/config.py)
 
     # -- lookups used across the code
     def staff_member(self, staff_id: str) -> Optional[Staff]:
@@ -933,3 +939,9 @@ REFERENCE_CHECKS = [
     _check_timers, _check_rules, _check_compensation, _check_incidents, _check_scripts, _check_imports,
     _check_logistics_and_reviews,
 ]
+
+
+# -- issue 13: notifications. The [notify] section is defined in aftersales/notify/config.py.
+from .notify.config import Notify, check_notify, check_secret_values  # noqa: E402
+
+REFERENCE_CHECKS += [check_notify, check_secret_values]

@@ -28,6 +28,9 @@ exec aftersales check
 
 GITIGNORE = f"""\
 /{LEDGER_DIR}/{LOCK_NAME}
+# notifications (issue 13): bot keys and passwords, and this machine's outbox, never go in git
+/secrets.toml
+/.aftersales/
 """
 
 SHOP_README = """\
