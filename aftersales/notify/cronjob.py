@@ -1,0 +1,77 @@
+"""The cron job's steps, each one guarded: a failed step is one line, the rest still run."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+
+
+def _quietly(ctx_obj, command, **params) -> tuple:
+    """Run a click command in-process with its output captured: (exit code, stdout, error line)."""
+    import click
+
+    from ..errors import InputError
+
+    out = io.StringIO()
+    code, err = 0, ""
+    with click.Context(command, obj=ctx_obj) as ctx, contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            ctx.invoke(command, **params)
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+        except InputError as e:
+            code, err = 2, e.message
+        except click.ClickException as e:
+            code, err = 2, e.format_message()
+    return code, out.getvalue(), err
+
+
+def run(ws, app, sync: bool = True) -> list:
+    from .. import gitsync
+    from ..cli.route import cli as route_cmd
+    from ..cli.sla import cli as sla_cmd
+    from . import deliver
+    from .news import News
+
+    problems: list = []
+    extra: list = []
+    now = ws.now
+    shared = sync and gitsync.is_repo(ws.root)
+    if shared:
+        rep = gitsync.SyncReport()
+        gitsync.commit(ws.root, now, rep)
+        gitsync.pull(ws.root, rep)
+        problems += rep.problems
+        if rep.conflict:
+            text = "与远程仓库冲突: " + "、".join(rep.conflict) + "；需人工处理（git pull 后修改、提交、推送）"
+            nid = hashlib.sha256(("sync\x1f" + "\x1f".join(rep.conflict) + now.date().isoformat()).encode()).hexdigest()[:16]
+            extra.append(News(nid, "sync", now, text=text))
+        from ..policy import _cache
+
+        _cache.clear()  # the pull may have brought a policy change
+    code, out, err = _quietly(app, route_cmd, ticket=None, all_=True, explain=False, dry_run=False, fmt="table", quiet=True)
+    if err:
+        problems.append(f"route: {err}")
+    elif out.strip():
+        problems += [f"route: {ln}" for ln in out.splitlines() if "needs:" in ln]
+    code, out, err = _quietly(app, sla_cmd, notify=True, states=(), fmt="json")
+    if err:
+        problems.append(f"sla-check: {err}")
+    if shared:
+        rep = gitsync.SyncReport()
+        gitsync.commit(ws.root, now, rep)
+        if not any(p.startswith("sync: ") for p in problems):
+            gitsync.push(ws.root, rep)
+        problems += [p for p in rep.problems if p not in problems]
+    try:
+        rep = deliver.run(ws.root, ws.policy, now, extra=extra)
+        problems += rep.problems
+    except Exception as e:  # an InputError (bad secrets.toml ...) is one line; anything else is a bug
+        from ..errors import InputError
+
+        if not isinstance(e, InputError):
+            raise
+        problems.append(f"notify: {e.message}")
+    return problems

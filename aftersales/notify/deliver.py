@@ -1,0 +1,255 @@
+"""One delivery run: queue what is new, then one digest per channel, paced, retried.
+
+Every decision is a function of (policies, ledgers, outbox, now): which news is due
+(quiet hours, urgency), which channel waits (backoff after a failure, a refusal that
+stands until its secret changes, the rate limit over the last minute). Only the
+signature's timestamp uses the real clock, as the platforms require.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import channels as chans
+from . import message, outbox, secrets as sec
+from .config import NEWS_KINDS, NewsRoute
+
+MAX_BACKOFF = dt.timedelta(hours=6)
+
+
+@dataclass
+class Report:
+    problems: list = field(default_factory=list)  # one line each, for people
+    queued: int = 0
+    delivered: dict = field(default_factory=dict)  # channel -> news delivered this run
+    parts: dict = field(default_factory=dict)  # channel -> messages sent this run
+    sizes: dict = field(default_factory=dict)  # channel -> measured bytes of each part sent
+
+
+def business_open(policy, ch, now: dt.datetime):
+    """(open?, next opening) for a channel's quiet hours at `now`."""
+    cal = ch.calendar or policy.shop.calendar
+    if not ch.quiet_hours or not cal or cal not in policy.calendars:
+        return True, None
+    from ..calendar import clock_for
+
+    clock = clock_for(policy, cal)
+    day = now.astimezone(clock.tz).date()
+    for i in range(400):
+        for a, b in clock.working_intervals(day + dt.timedelta(days=i)):
+            if a <= now < b:
+                return True, None
+            if a > now:
+                return False, a
+    return True, None
+
+
+def route_of(policy, kind: str) -> NewsRoute:
+    return policy.notify.news.get(kind) or NewsRoute()
+
+
+def urgent(policy, n, t) -> bool:
+    if route_of(policy, n.kind).urgent:
+        return True
+    return t is not None and t.priority in policy.notify.urgent_priorities
+
+
+def _tickets(root, ids):
+    from .. import tickets
+
+    ids = {i for i in ids if i}
+    return tickets.fold(tickets.iter_events(root, only=ids)) if ids else {}
+
+
+def _mentions(policy, items) -> list:
+    seen, out = set(), []
+    for n in items:
+        r = route_of(policy, n.kind)
+        named = n.copied if n.kind == "escalate" else n.people
+        for sid in (tuple(named) if r.mention else ()) + tuple(r.people):
+            s = policy.staff_member(sid)
+            if s is not None and sid not in seen:
+                seen.add(sid)
+                out.append(s)
+    return out
+
+
+def _recipients(policy, items) -> list:
+    out = []
+    for n in items:
+        r = route_of(policy, n.kind)
+        for sid in tuple(n.people) + tuple(r.people):
+            s = policy.staff_member(sid)
+            if s is not None and s.email and s.email not in out:
+                out.append(s.email)
+    return out
+
+
+def _backoff(policy, fails: int) -> dt.timedelta:
+    base = dt.timedelta(minutes=policy.notify.retry_minutes)
+    return min(MAX_BACKOFF, base * (2 ** min(fails, 12)))
+
+
+def due(policy, root: Path, now: dt.datetime, extra=()) -> tuple:
+    """(news by id, tickets by id, outbox rows to queue): what is new at `now`."""
+    from .news import collect
+
+    news = [n for n in collect(root, policy, until=now)] + list(extra)
+    by_id = {n.id: n for n in news}
+    rows = outbox.read(root)
+    st = outbox.states(rows)
+    stale = now - dt.timedelta(hours=policy.notify.stale_hours)
+    new_rows = []
+    for n in news:
+        for cid in route_of(policy, n.kind).channels:
+            if cid not in policy.notify.channels:
+                continue
+            if n.id in st.get(cid, outbox.ChannelState()).queued or n.at < stale:
+                continue
+            new_rows.append({"at": now, "channel": cid, "state": "queued", "news": n.id, "kind": n.kind,
+                             "ticket": n.ticket, "detail": n.text or n.timer or (f"level {n.level}" if n.level else "")})
+    return by_id, rows, new_rows
+
+
+def run(root: Path, policy, now: dt.datetime, extra=(), only=None, sleep=time.sleep) -> Report:
+    rep = Report()
+    if policy.notify is None or not policy.notify.channels:
+        return rep
+    by_id, rows, new_rows = due(policy, root, now, extra)
+    outbox.append(root, new_rows)
+    rep.queued = len(new_rows)
+    states = outbox.states(rows + [{k: outbox.encode_value(v) for k, v in r.items()} for r in new_rows])
+    file_secrets = sec.read_file(root)
+    pending_ids = {nid for s in states.values() for nid in s.queued if nid not in s.sent}
+    tix = _tickets(root, {by_id[i].ticket for i in pending_ids if i in by_id})
+    for cid in sorted(policy.notify.channels):
+        if only and cid != only:
+            continue
+        st = states.get(cid)
+        if st is None or not st.pending():
+            continue
+        _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, sleep)
+    return rep
+
+
+def _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, sleep):
+    ch = policy.notify.channels[cid]
+    values = sec.for_channel(root, cid, ch.type, file_secrets)
+    missing = sec.missing(ch.type, values)
+    fp = "missing:" + ",".join(missing) if missing else sec.fingerprint(values)
+    if st.refused is not None and st.refused.get("message") == fp:
+        return  # reported once already; waits until the secret changes
+    if st.next_at is not None and now < st.next_at:
+        return  # backoff after a failure, or a platform's rate-limit block
+    pending = [by_id[r["news"]] for r in st.pending() if r["news"] in by_id]
+    if missing:
+        from .config import env_name
+
+        detail = (f"no {', '.join(missing)} for this channel; set {', '.join(env_name(cid, m) for m in missing)} "
+                  f"or write [{cid}] {missing[0]} = \"…\" in secrets.toml (untracked)")
+        outbox.append(root, [{"at": now, "channel": cid, "state": "refused", "message": fp, "detail": detail}])
+        rep.problems.append(f"notify: channel {cid} ({ch.type}): {detail}; {len(pending)} news wait")
+        return
+    is_open, _ = business_open(policy, ch, now)
+    items = [n for n in pending if is_open or urgent(policy, n, tix.get(n.ticket))]
+    if not items:
+        return
+    items.sort(key=lambda n: (not urgent(policy, n, tix.get(n.ticket)), n.at, n.id))
+    entries = [message.entry(policy, n, tix.get(n.ticket), now) for n in items]
+    limit = ch.limit_bytes
+
+    def text_of(idx, part=99, parts=99):
+        return message.header(policy, now, len(idx), part, parts, ch.keyword) + "\n" + "\n".join(entries[i] for i in idx)
+
+    def fits(idx):
+        return chans.measure(ch.type, text_of(idx), _mentions(policy, [items[i] for i in idx])) <= limit
+
+    for i in range(len(entries)):  # an entry too large on its own is cut to fit
+        if not fits([i]):
+            entries[i] = message.cut(entries[i], lambda s, i=i: chans.measure(
+                ch.type, message.header(policy, now, 1, 99, 99, ch.keyword) + "\n" + s,
+                _mentions(policy, [items[i]])) <= limit)
+    parts = message.pack(entries, fits)
+    window = now - dt.timedelta(minutes=1)
+    allowance = ch.rate - len({m for at, m in st.messages if at > window})
+    for k, idx in enumerate(parts, 1):
+        if allowance <= 0:
+            break  # paced: the rest goes on a later run
+        part_items = [items[i] for i in idx]
+        text = text_of(idx, k, len(parts))
+        mentions = _mentions(policy, part_items)
+        subject = f"【售后提醒】{policy.shop.name} 共{len(part_items)}条" + (f"（{k}/{len(parts)}）" if len(parts) > 1 else "")
+        if ch.type == "feishu" and k > 1:
+            sleep(0.25)  # Feishu: at most 5 a second
+        out = chans.send(ch, cid, values, text, mentions, subject, _recipients(policy, part_items))
+        if out.ok:
+            mid = hashlib.sha256(("\x1f".join(n.id for n in part_items) + now.isoformat()).encode()).hexdigest()[:12]
+            outbox.append(root, [{"at": now, "channel": cid, "state": "sent", "news": n.id, "kind": n.kind,
+                                  "ticket": n.ticket, "message": mid} for n in part_items])
+            allowance -= 1
+            rep.delivered[cid] = rep.delivered.get(cid, 0) + len(part_items)
+            rep.parts[cid] = rep.parts.get(cid, 0) + 1
+            rep.sizes.setdefault(cid, []).append(chans.measure(ch.type, text, mentions))
+            continue
+        waiting = len(items) - sum(len(p) for p in parts[: k - 1])
+        if out.retry:
+            nxt = now + max(dt.timedelta(seconds=out.wait), _backoff(policy, st.fails))
+            outbox.append(root, [{"at": now, "channel": cid, "state": "failed", "next_at": nxt, "detail": out.error}])
+            if st.fails == 0 and out.wait == 0:  # the first failure of a streak; rate limits are routine
+                tz = policy.tz()
+                rep.problems.append(f"notify: channel {cid} ({ch.type}): cannot deliver now ({out.error}); "
+                                    f"{waiting} news wait, next try after {nxt.astimezone(tz):%m-%d %H:%M}")
+        else:
+            detail = out.error + (f"; fix: {out.fix}" if out.fix else "")
+            outbox.append(root, [{"at": now, "channel": cid, "state": "refused", "message": fp, "detail": detail}])
+            rep.problems.append(f"notify: channel {cid} ({ch.type}) REFUSED: {detail}; {waiting} news wait "
+                                f"and go out once it is fixed (`aftersales notify test {cid}` to try)")
+        return
+
+
+def status(root: Path, policy, now: dt.datetime) -> list:
+    """Rows for `notify status`: each news waiting or failed, and each channel's trouble."""
+    if policy.notify is None:
+        return []
+    by_id, rows, new_rows = due(policy, root, now)
+    states = outbox.states(rows + [{k: outbox.encode_value(v) for k, v in r.items()} for r in new_rows])
+    tz = policy.tz()
+    pending_ids = {nid for s in states.values() for nid in s.queued if nid not in s.sent}
+    tix = _tickets(root, {by_id[i].ticket for i in pending_ids if i in by_id})
+    file_secrets = sec.read_file(root)
+    out = []
+    for cid in sorted(policy.notify.channels):
+        ch = policy.notify.channels[cid]
+        st = states.get(cid, outbox.ChannelState())
+        values = sec.for_channel(root, cid, ch.type, file_secrets)
+        miss = sec.missing(ch.type, values)
+        fp = "missing:" + ",".join(miss) if miss else sec.fingerprint(values)
+        trouble = ""
+        if st.refused is not None and st.refused.get("message") == fp:
+            trouble = "refused"
+        elif st.next_at is not None and now < st.next_at:
+            trouble = f"retry after {st.next_at.astimezone(tz):%m-%d %H:%M}"
+        elif miss:
+            trouble = "refused"
+        if trouble:
+            out.append({"channel": cid, "state": "refused" if trouble == "refused" else "failed", "kind": "", "ticket": "",
+                        "queued": "", "detail": st.last_error or f"no {', '.join(miss)}"})
+        is_open, opens = business_open(policy, ch, now)
+        for r in st.pending():
+            n = by_id.get(r["news"])
+            t = tix.get(n.ticket) if n else None
+            if trouble:
+                state = "refused" if trouble == "refused" else "failed"
+            elif n is not None and not is_open and not urgent(policy, n, t):
+                state = f"held until {opens.astimezone(tz):%m-%d %H:%M}" if opens else "held"
+            else:
+                state = "pending"
+            from ..ids import short
+
+            out.append({"channel": cid, "state": state, "kind": r["kind"], "ticket": short(r["ticket"]) if r["ticket"] else "",
+                        "queued": r["at"], "detail": message.line(policy, n, t, now) if n else r["detail"]})
+    return out
