@@ -27,7 +27,7 @@ def add_contacts(shop: Path) -> None:
 
 
 def notify_toml(base: str, smtp_port: int = 0, news: str = "", channels=("desk", "ding", "fs", "hook", "mail"),
-                extra: str = "") -> str:
+                extra: str = "", overrides: dict | None = None) -> str:
     chans = {
         "desk": f'type = "wecom"\nurl = "{base}/cgi-bin/webhook/send"\ntimeout = 2',
         "ding": f'type = "dingtalk"\nurl = "{base}/robot/send"\ntimeout = 2',
@@ -37,7 +37,7 @@ def notify_toml(base: str, smtp_port: int = 0, news: str = "", channels=("desk",
     }
     out = f"[notify]\nretry_minutes = 5\n{extra}\n"
     for c in channels:
-        out += f"\n[notify.channels.{c}]\n{chans[c]}\n"
+        out += f"\n[notify.channels.{c}]\n{chans[c]}\n" + ((overrides or {}).get(c, "") + "\n")
     if not news:
         ch = ", ".join(f'"{c}"' for c in channels)
         news = (f"[notify.news.breach]\nchannels = [{ch}]\n\n[notify.news.escalate]\nchannels = [{ch}]\n\n"

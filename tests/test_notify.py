@@ -88,3 +88,225 @@ def test_thirty_breaches_fit_every_platform_and_none_is_refused(run, shop, bots,
     n = len(bots.received)
     r = run("notify", "deliver", now="2026-11-23T10:05:00+08:00")
     assert (r.exit_code, r.stdout, len(bots.received)) == (0, "", n)
+
+
+def delivered_once(bots, platform, shorts):
+    got = sorted(short_ids_in(bots.texts(platform)))
+    assert got == sorted(shorts), platform
+
+
+def test_network_down_for_three_runs_then_back_delivers_everything_exactly_once(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk", "ding", "fs", "hook"))
+    first = [run.new(customer=f"客户{i}") for i in range(3)]
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    bots.down = True
+    r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4 and all("cannot deliver now (network" in ln and "3 news wait" in ln for ln in lines)
+    # two more runs fail quietly (the first failure was reported), with backoff between them
+    attempts = []
+    for at in ("10:05", "10:10", "10:15"):
+        before = bots.requests
+        r = run("notify", "deliver", now=f"2026-11-23T{at}:00+08:00")
+        assert (r.exit_code, r.stdout) == (0, "")
+        attempts.append(bots.requests - before)
+    assert attempts == [4, 0, 4]  # 10:05 tried, 10:10 waits (backoff 10 min), 10:15 tried
+    later = run.new(customer="新客户", now="2026-11-23T10:00:00+08:00")
+    run("sla-check", "--notify", now="2026-11-23T10:31:00+08:00")  # news while the network is down
+    r = run("notify", "status", "--format", "json", now="2026-11-23T10:31:00+08:00")
+    assert r.exit_code == 1 and {x["state"] for x in json.loads(r.stdout)} == {"failed"}
+    bots.down = False
+    assert run("notify", "deliver", now="2026-11-23T10:31:00+08:00").stdout == ""  # 10:35 is the next try
+    assert bots.received == []
+    r = run("notify", "deliver", now="2026-11-23T10:35:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "")
+    shorts = [t[:7] for t in first + [later]]
+    for p in ("wecom", "dingtalk", "feishu", "webhook"):
+        delivered_once(bots, p, shorts)
+    for at in ("10:40", "11:00"):
+        assert run("notify", "deliver", now=f"2026-11-23T{at}:00+08:00").stdout == ""
+    for p in ("wecom", "dingtalk", "feishu", "webhook"):
+        delivered_once(bots, p, shorts)
+    r = run("notify", "status", now="2026-11-23T11:00:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "nothing waits: every news item was delivered\n")
+
+
+def test_a_dingtalk_rate_limit_answer_waits_ten_minutes_then_delivers(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("ding",))
+    ids = [run.new(customer=f"客户{i}") for i in range(2)]
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    bots.fail_next["dingtalk"] = [130101]
+    r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "")  # a rate limit is routine, not a problem for a person
+    failed = [x for x in outbox_rows(shop) if x["state"] == "failed"]
+    assert [(x["channel"], x["next_at"]) for x in failed] == [("ding", "2026-11-23T10:10:00+08:00")]
+    before = bots.requests
+    assert run("notify", "deliver", now="2026-11-23T10:05:00+08:00").stdout == ""
+    assert bots.requests == before  # blocked for 10 minutes: not even tried
+    run("notify", "deliver", now="2026-11-23T10:10:00+08:00")
+    delivered_once(bots, "dingtalk", [t[:7] for t in ids])
+
+
+def test_digests_are_paced_within_the_rate_limit(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("ding",), overrides={"ding": "per_minute = 2\nmax_bytes = 700"})
+    ids = [run.new(customer=f"客户{i}") for i in range(8)]
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    sent_per_run = []
+    for minute in range(6):
+        n = len(bots.received)
+        run("notify", "deliver", now=f"2026-11-23T10:0{minute}:00+08:00")
+        run("notify", "deliver", now=f"2026-11-23T10:0{minute}:30+08:00")  # same minute: nothing more
+        sent_per_run.append(len(bots.received) - n)
+    assert max(sent_per_run) == 2 and sum(sent_per_run) == len(bots.received) > 2
+    assert all(m["bytes"] <= 700 for m in bots.received)
+    assert [a for a in bots.answers if a[1] != 0] == []
+    delivered_once(bots, "dingtalk", [t[:7] for t in ids])
+    first = re.search(r"（(\d+)/(\d+)）", bots.received[0]["text"]).groups()
+    assert first[0] == "1" and int(first[1]) > 2  # the first run's digest, in numbered parts
+
+
+def test_a_wrong_secret_is_one_clear_error_and_nothing_is_lost(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",), secrets='[desk]\nkey = "wrong"\n')
+    ids = [run.new(customer=f"客户{i}") for i in range(2)]
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert r.exit_code == 1
+    assert r.stdout == ("notify: channel desk (wecom) REFUSED: wecom error 93000: invalid webhook key (error); "
+                        "fix: copy the key from the group's 消息推送/群机器人 settings into AFTERSALES_DESK_KEY; "
+                        "2 news wait and go out once it is fixed (`aftersales notify test desk` to try)\n")
+    n = bots.requests
+    for at in ("10:05", "12:00"):  # reported once; not retried with the same key
+        r = run("notify", "deliver", now=f"2026-11-23T{at}:00+08:00")
+        assert (r.exit_code, r.stdout) == (0, "")
+    assert bots.requests == n
+    r = run("notify", "status", "--format", "csv", now="2026-11-23T12:00:00+08:00")
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[0] == "channel,state,kind,ticket,queued,detail"
+    assert [ln.split(",")[1] for ln in r.stdout.splitlines()[1:]] == ["refused"] * 3
+    # the fix: the right key in the environment
+    r = run("notify", "deliver", now="2026-11-23T13:35:00+08:00", env={"AFTERSALES_DESK_KEY": B.WECOM_KEY})
+    assert (r.exit_code, r.stdout) == (0, "")
+    delivered_once(bots, "wecom", [t[:7] for t in ids])
+
+
+def test_a_missing_secret_is_reported_once_with_where_it_goes(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("ding",), secrets="")
+    run.new()
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert r.stdout == ("notify: channel ding (dingtalk): no token, secret for this channel; set AFTERSALES_DING_TOKEN, "
+                        "AFTERSALES_DING_SECRET or write [ding] token = \"…\" in secrets.toml (untracked); 1 news wait\n")
+    assert run("notify", "deliver", now="2026-11-23T10:05:00+08:00").stdout == ""
+    assert bots.requests == 0
+
+
+def test_quiet_hours_hold_news_until_opening_but_not_what_is_urgent(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",))
+    late = run.new(customer="晚上客户", now="2026-11-23T17:00:00+08:00")
+    run("sla-check", "--notify", now="2026-11-23T19:00:00+08:00")  # first contact breached at 17:30
+    assert run("notify", "deliver", now="2026-11-23T19:00:00+08:00").stdout == ""
+    assert bots.received == []
+    r = run("notify", "status", "--format", "json", now="2026-11-23T19:00:00+08:00")
+    assert (r.exit_code, [x["state"] for x in json.loads(r.stdout)]) == (0, ["held until 11-24 09:00"])
+    angry = run.new(customer="愤怒客户", summary="再不处理我就找媒体曝光", now="2026-11-23T19:10:00+08:00")
+    run("notify", "deliver", now="2026-11-23T19:10:00+08:00")
+    assert short_ids_in(bots.texts("wecom")) == [angry[:7]]  # a sensitive word goes at once
+    assert "【敏感词】" in bots.texts("wecom")[0]
+    run("notify", "deliver", now="2026-11-24T08:55:00+08:00")
+    assert len(bots.received) == 1
+    run("notify", "deliver", now="2026-11-24T09:00:00+08:00")
+    assert short_ids_in(bots.texts("wecom")[1:]) == [late[:7]]
+
+
+def test_a_red_header_copy_mentions_the_superior_it_copies(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk", "ding", "fs"))
+    tid = run.new(customer="王女士", phone="13812345678")
+    run("ticket", "assign", tid, "--department", "warehouse", now="2026-11-23T09:04:00+08:00")
+    run("ticket", "assign", tid, "--to", "a03", now="2026-11-23T09:05:00+08:00")
+    run("sla-check", "--notify", now="2026-11-23T11:40:00+08:00")  # first contact (09:30) late 2 h 10 m: level 1
+    r = run("notify", "deliver", now="2026-11-23T11:45:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "")
+    wecom = [m["json"] for m in bots.received if m["platform"] == "wecom"][0]
+    text = wecom["text"]["content"]
+    assert f"【红头工单·1级】{tid[:7]} 王女士 138****5678 超时" in text and "抄送 李组长" in text
+    assert "负责 刘芳" in text and f"查看: aftersales ticket show {tid[:7]}" in text
+    assert "13900000002" in wecom["text"]["mentioned_mobile_list"]  # l01, the superior copied
+    ding = [m["json"] for m in bots.received if m["platform"] == "dingtalk"][0]
+    assert "13900000002" in ding["at"]["atMobiles"] and "@13900000002" in ding["text"]["content"]
+    fs = [m["json"] for m in bots.received if m["platform"] == "feishu"][0]
+    assert '<at user_id="ou_l01">李组长</at>' in fs["content"]["text"]
+
+
+def test_a_link_template_replaces_the_command(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",), extra='link = "https://erp.example.com/t/{ticket}"')
+    tid = run.new()
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert f"查看: https://erp.example.com/t/{tid}" in bots.texts("wecom")[0]
+
+
+def test_notify_test_sends_one_message_and_says_what_is_wrong(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("fs",))
+    r = run("notify", "test", "fs", "--to", "l01")
+    assert (r.exit_code, r.stdout) == (0, "fs: test message delivered\n")
+    assert "【测试】" in bots.texts("feishu")[0] and '<at user_id="ou_l01">' in bots.texts("feishu")[0]
+    r = run("notify", "test", "fs", env={"AFTERSALES_FS_SECRET": "not-the-secret"})
+    assert r.exit_code == 1
+    assert r.stdout.startswith("fs: not delivered: feishu error 19021: signature check failed")
+    assert "AFTERSALES_FS_SECRET" in r.stdout
+    r = run("notify", "test", "nope")
+    assert r.exit_code == 2 and r.stderr.startswith("error: unknown channel 'nope'")
+
+
+def test_cron_is_silent_when_nothing_is_new_and_delivers_what_is(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",))
+    r = run("cron", "--no-sync", now="2026-11-23T09:00:00+08:00")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
+    tid = run.new()
+    for at in ("09:05", "09:10"):
+        r = run("cron", "--no-sync", now=f"2026-11-23T{at}:00+08:00")
+        assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
+    assert bots.received == []
+    r = run("cron", "--no-sync", now="2026-11-23T09:35:00+08:00")  # first contact breached: news, not a problem
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
+    assert short_ids_in(bots.texts("wecom")) == [tid[:7]]
+    r = run("cron", "--no-sync", now="2026-11-23T09:40:00+08:00")
+    assert (r.exit_code, r.stdout, len(bots.received)) == (0, "", 1)
+
+
+def test_route_all_quiet_prints_nothing_when_nothing_changed(run, shop):
+    run.new()
+    r = run("route", "--all", "--quiet", now="2026-11-23T09:05:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert run("route", "--all", now="2026-11-23T09:05:00+08:00").stdout == "1 open ticket routed, 0 changed\n"
+
+
+@pytest.mark.parametrize("line,message", [
+    ('key = "abc123"', "unknown key 'key'; secrets never go in policies (they are in git): set AFTERSALES_<CHANNEL>_KEY"),
+    ('url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693b"', "the URL carries a secret"),
+    ('keyword = "SEC0123456789abcdef0123456789abcdef"', "looks like a DingTalk signing secret"),
+])
+def test_check_refuses_a_secret_written_into_a_policy(run, shop, line, message):
+    (shop / "policies" / "notify.toml").write_text(f'[notify.channels.desk]\ntype = "wecom"\n{line}\n', encoding="utf-8")
+    r = run("check")
+    assert r.exit_code == 1
+    assert re.search(r"policies/notify\.toml:3: .*" + re.escape(message), r.stdout)
+    r = run("notify", "status")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_init_keeps_secrets_and_the_outbox_out_of_git(tmp_path):
+    from aftersales.scaffold import init_workspace
+
+    init_workspace(tmp_path / "s")
+    ignored = (tmp_path / "s" / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "/secrets.toml" in ignored and "/.aftersales/" in ignored
+
+
+def test_a_bad_news_route_is_named_with_its_line(run, shop):
+    (shop / "policies" / "notify.toml").write_text(
+        '[notify.channels.desk]\ntype = "wecom"\n\n[notify.news.breech]\nchannels = ["dsk"]\n', encoding="utf-8")
+    r = run("check")
+    assert "policies/notify.toml:4: unknown kind of news 'breech'; did you mean 'breach'?" in r.stdout
+    assert "policies/notify.toml:5: unknown channel 'dsk'; did you mean 'desk'?" in r.stdout
