@@ -66,6 +66,8 @@ def line(policy, n, t, now: dt.datetime) -> str:
     elif n.kind == "escalate":
         late = f"超时{zh_span(now - n.deadline)}，" if n.deadline is not None else ""
         parts.append(f"{late}抄送 " + "、".join(_name(policy, s) for s in n.copied))
+    elif n.text and not n.ticket:
+        parts[0] += n.text
     elif n.text:
         parts.append(n.text)
     if t is not None and n.kind not in ("review",):
