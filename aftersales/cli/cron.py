@@ -7,7 +7,7 @@ import click
 @click.option("--no-sync", is_flag=True, help="Leave git alone (a workspace that is not shared).")
 @click.pass_obj
 def cli(app, no_sync):
-    """Sync, route, check time limits, deliver notifications: the whole cron job.
+    """Sync, route, check time limits and deliver notifications: the one quiet cron line.
 
     1. commit this clone's records and pull the others' (`aftersales sync`);
     2. route every open ticket (`route --all`);

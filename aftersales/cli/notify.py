@@ -9,8 +9,10 @@ STATUS_COLUMNS = ["channel", "state", "kind", "ticket", "queued", "detail"]
 
 @click.group("notify")
 def cli():
-    """Deliver news (time-limit warnings and breaches, red headers, sensitive words, ...)
-    to WeCom, DingTalk, Feishu, e-mail or a webhook, as policies/ [notify] says.
+    """Deliver news to WeCom, DingTalk, Feishu, e-mail or a webhook; see the outbox.
+
+    News: time-limit warnings and breaches, red-header levels, sensitive words, abnormal
+    tickets, incidents, bad reviews; policies/ [notify] says which goes where.
 
     `aftersales cron` runs `notify deliver` on every run; secrets come from the
     environment or secrets.toml (untracked). See README: Notifications.

@@ -7,8 +7,10 @@ import click
 @click.option("--no-push", is_flag=True, help="Commit and pull only.")
 @click.pass_obj
 def cli(app, no_push):
-    """Commit what this workspace recorded (ledgers, evidence), pull the others' work
-    (ledgers merge by union), push. Uses the real git and the clone's remote.
+    """Commit this workspace's records, pull the others' (ledgers merge by union), push.
+
+    Records are ledgers/ and evidence/; policies change by review and are never committed
+    here. Uses the real git and the clone's remote.
 
     A failed pull or push loses nothing and is retried next run; a conflict (in policies)
     is backed out and reported in one line. Exit 1 when anything failed.

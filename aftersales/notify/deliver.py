@@ -19,6 +19,7 @@ from . import message, outbox, secrets as sec
 from .config import NEWS_KINDS, NewsRoute
 
 MAX_BACKOFF = dt.timedelta(hours=6)
+ORDER = ("sync", "alert", "escalate", "breach", "abnormal", "incident", "review", "warning")  # in a digest
 
 
 @dataclass
@@ -169,7 +170,13 @@ def _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, 
     items = [n for n in pending if is_open or urgent(policy, n, tix.get(n.ticket))]
     if not items:
         return
-    items.sort(key=lambda n: (not urgent(policy, n, tix.get(n.ticket)), n.at, n.id))
+    riders: dict = {}  # a breach carries the warning of the same limit, which then need not be said
+    breach_of = {(n.ticket, n.timer): n.id for n in items if n.kind == "breach"}
+    for n in [n for n in items if n.kind == "warning" and (n.ticket, n.timer) in breach_of]:
+        riders.setdefault(breach_of[(n.ticket, n.timer)], []).append(n)
+        items.remove(n)
+    items.sort(key=lambda n: (not urgent(policy, n, tix.get(n.ticket)), ORDER.index(n.kind) if n.kind in ORDER else 99,
+                              n.deadline or n.at, n.ticket, n.id))
     entries = [message.entry(policy, n, tix.get(n.ticket), now) for n in items]
     limit = ch.limit_bytes
 
@@ -200,7 +207,8 @@ def _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, 
         if out.ok:
             mid = hashlib.sha256(("\x1f".join(n.id for n in part_items) + now.isoformat()).encode()).hexdigest()[:12]
             outbox.append(root, [{"at": now, "channel": cid, "state": "sent", "news": n.id, "kind": n.kind,
-                                  "ticket": n.ticket, "message": mid} for n in part_items])
+                                  "ticket": n.ticket, "message": mid}
+                                 for n in part_items + [w for p in part_items for w in riders.get(p.id, ())]])
             allowance -= 1
             rep.delivered[cid] = rep.delivered.get(cid, 0) + len(part_items)
             rep.parts[cid] = rep.parts.get(cid, 0) + 1
