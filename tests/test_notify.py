@@ -310,3 +310,34 @@ def test_a_bad_news_route_is_named_with_its_line(run, shop):
     r = run("check")
     assert "policies/notify.toml:4: unknown kind of news 'breech'; did you mean 'breach'?" in r.stdout
     assert "policies/notify.toml:5: unknown channel 'dsk'; did you mean 'desk'?" in r.stdout
+
+
+def test_a_breach_carries_the_warning_of_the_same_limit(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",),
+               news='[notify.news.warning]\nchannels = ["desk"]\n[notify.news.breach]\nchannels = ["desk"]\n')
+    tid = run.new()
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")  # records the skipped warning and the breach
+    run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    text = bots.texts("wecom")[0]
+    assert short_ids_in([text]) == [tid[:7]] and "【超时】" in text and "【预警】" not in text
+    assert sorted(x["kind"] for x in outbox_rows(shop) if x["state"] == "sent") == ["breach", "warning"]
+    assert run("notify", "deliver", now="2026-11-23T10:05:00+08:00").stdout == "" and len(bots.received) == 1
+
+
+def test_abnormal_tickets_incidents_and_bad_reviews_are_news(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("hook",), news="".join(
+        f'[notify.news.{k}]\nchannels = ["hook"]\n' for k in ("abnormal", "incident", "review")))
+    tid = run.new(category="usage", summary="不会用", order=None, model=None, demand=None)
+    r = run("incident", "open", "--type", "quality", "--title", "K-200 底部裂纹", tid, now="2026-11-23T09:10:00+08:00")
+    assert r.exit_code == 0, r.stderr
+    run("notify", "deliver", now="2026-11-23T09:10:00+08:00")
+    assert "【应急事件】新事件「K-200 底部裂纹」定级 L3" in bots.texts("webhook")[0]
+    with open(shop / "ledgers" / "reviews.csv", "a", encoding="utf-8", newline="") as f:
+        f.write("R1,2026-11-24T10:00:00+08:00,TB1,K-200 电水壶,1,烧水有异味,,,,,\n")
+    run("route", "--all", "--quiet", now="2026-11-25T09:30:00+08:00")  # unresolved 48 h: abnormal
+    r = run("notify", "deliver", now="2026-11-25T09:30:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "")
+    text = bots.texts("webhook")[1]
+    assert "【应急事件】" not in text  # delivered once, two days ago
+    assert "【差评】K-200 电水壶 1分 “烧水有异味”" in text
+    assert f"【异常工单】{tid[:7]} " in text and "超48小时未解决" in text

@@ -54,8 +54,9 @@ def run(ws, app, sync: bool = True) -> list:
     code, out, err = _quietly(app, route_cmd, ticket=None, all_=True, explain=False, dry_run=False, fmt="table", quiet=True)
     if err:
         problems.append(f"route: {err}")
-    elif out.strip():
-        problems += [f"route: {ln}" for ln in out.splitlines() if "needs:" in ln]
+    elif out.strip():  # a missing field is a problem for a person when routing first asks for it, not every run
+        changed = {ln.split(":", 1)[0] for ln in out.splitlines() if ": set " in ln}
+        problems += [f"route: {ln}" for ln in out.splitlines() if "needs:" in ln and ln.split(":", 1)[0] in changed]
     code, out, err = _quietly(app, sla_cmd, notify=True, states=(), fmt="json")
     if err:
         problems.append(f"sla-check: {err}")

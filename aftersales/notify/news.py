@@ -30,6 +30,10 @@ class News:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
+#: The seed's three reasons for an abnormal ticket (000 §3), as people read them.
+ABNORMAL = {"unresolved_48h": "超48小时未解决", "compensation_over_limit": "赔付超出权限", "brand_risk": "品牌舆情风险"}
+
+
 def _id(ledger: str, row) -> str:
     return hashlib.sha256((ledger + "\x1f" + "\x1f".join(row)).encode("utf-8")).hexdigest()[:16]
 
@@ -71,7 +75,7 @@ def collect(root: Path, policy, since: Optional[dt.datetime] = None, until: Opti
         elif typ == "alert":
             out.append(News(nid, "alert", at, rec["ticket"], text=rec["text"]))
         else:
-            out.append(News(nid, "abnormal", at, rec["ticket"], text=rec["ref"]))
+            out.append(News(nid, "abnormal", at, rec["ticket"], text=ABNORMAL.get(rec["ref"], rec["ref"])))
     out += _incidents(root, policy, within)
     out += _reviews(root, policy, within)
     out.sort(key=lambda n: (n.at, n.id))
