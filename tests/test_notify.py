@@ -341,3 +341,28 @@ def test_abnormal_tickets_incidents_and_bad_reviews_are_news(run, shop, bots):
     assert "【应急事件】" not in text  # delivered once, two days ago
     assert "【差评】K-200 电水壶 1分 “烧水有异味”" in text
     assert f"【异常工单】{tid[:7]} " in text and "超48小时未解决" in text
+
+
+def test_the_chase_list_the_weekly_brief_and_one_red_header_level_routed_apart(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk", "hook"), news=(
+        '[notify.news.chase]\nchannels = ["hook"]\n[notify.news.weekly]\nchannels = ["hook"]\n'
+        '[notify.news.escalate]\nchannels = ["hook"]\n[notify.news.escalate2]\nchannels = ["desk"]\n'))
+    with open(shop / "ledgers" / "shipments.csv", "a", encoding="utf-8", newline="") as f:
+        f.write("SF100200300,2026-11-22T09:00:00+08:00,TB9,sf,浙江,2026-11-22T09:00:00+08:00,,,,,\n")
+    tid = run.new()
+    run("ticket", "assign", tid, "--department", "warehouse", now="2026-11-23T09:04:00+08:00")
+    run("sla-check", "--notify", now="2026-11-23T11:40:00+08:00")  # red header level 1
+    run("notify", "deliver", now="2026-11-23T11:40:00+08:00")
+    text = bots.texts("webhook")[0]
+    assert "【查件】顺丰速运 SF100200300 订单 TB9：发货1天2小时仍未揽收" in text
+    assert "【红头工单·1级】" in text and bots.texts("wecom") == []
+    run("sla-check", "--notify", now="2026-11-23T14:40:00+08:00")  # level 2: its own route
+    run("notify", "deliver", now="2026-11-23T14:40:00+08:00")
+    assert "【红头工单·2级】" in bots.texts("wecom")[0] and len(bots.texts("webhook")) == 1
+    run("notify", "deliver", now="2026-11-27T16:59:00+08:00")
+    assert not any("【周报】" in t for t in bots.texts("webhook"))
+    run("notify", "deliver", now="2026-11-27T17:00:00+08:00")
+    assert "【周报】2026-W48 售后问题周报可以生成了：aftersales report weekly --week 2026-W48" in bots.texts("webhook")[-1]
+    n = len(bots.received)
+    run("notify", "deliver", now="2026-11-27T17:30:00+08:00")
+    assert len(bots.received) == n  # each once

@@ -21,6 +21,8 @@ NEWS_KINDS = {
     "abnormal": "异常工单",
     "incident": "应急事件",
     "review": "差评",
+    "chase": "查件",
+    "weekly": "周报",
     "sync": "同步问题",
     "test": "测试",
 }
@@ -54,6 +56,17 @@ SECRETS = {
 _SECRET_WORDS = ("key", "token", "secret", "password", "access_token", "sign", "webhook_key", "passwd")
 _URL_SECRET = re.compile(r"[?&](key|access_token|token|sign|secret)=|/hook/[0-9a-zA-Z-]{8,}|//[^/@]*:[^/@]*@")
 _SECRET_VALUE = re.compile(r"\bSEC[0-9a-f]{20,}\b")
+
+
+#: A news kind, or `escalate` with a level ("escalate3": the third red-header level only).
+ROUTABLE = re.compile(r"[a-z]+|escalate[1-9]")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekly_time(text: str):
+    """(weekday 0-6, hour, minute) of "fri 17:00", or None."""
+    m = re.fullmatch(r"\s*(mon|tue|wed|thu|fri|sat|sun)\s+([01]?\d|2[0-3]):([0-5]\d)\s*", text or "")
+    return (WEEKDAYS.index(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
 def env_name(channel: str, name: str) -> str:
@@ -130,13 +143,15 @@ class Notify:
     link: str = ""  # "https://erp.example.com/tickets/{ticket}"; default: the command that opens it
     stale_hours: int = 48  # news older than this when first seen (a new clone) is not sent
     retry_minutes: int = 5  # first retry after a failure; doubles up to 6 h
+    weekly_brief: str = "fri 17:00"  # when the weekly brief is due (seeds: Friday 17:00), for `weekly` news
 
     def validate(self):
         for kind in self.news:
-            if kind not in NEWS_KINDS or kind == "test":
+            if not ROUTABLE.fullmatch(kind) or kind.rstrip("0123456789") not in NEWS_KINDS or kind == "test":
                 from ..schema import closest
 
-                yield ("news", kind), f"unknown kind of news '{kind}'; {closest(kind, [k for k in NEWS_KINDS if k != 'test'])}"
+                yield ("news", kind), (f"unknown kind of news '{kind}'; "
+                                       f"{closest(kind, [k for k in NEWS_KINDS if k != 'test'] + ['escalate1', 'escalate2'])}")
         for kind, route in self.news.items():
             for i, c in enumerate(route.channels):
                 if c not in self.channels:
@@ -145,6 +160,8 @@ class Notify:
                     yield ("news", kind, "channels", i), f"unknown channel '{c}'; {closest(c, self.channels)}"
         if self.stale_hours < 1 or self.retry_minutes < 1:
             yield (), "stale_hours and retry_minutes must be 1 or more"
+        if weekly_time(self.weekly_brief) is None:
+            yield ("weekly_brief",), f'"{self.weekly_brief}" is not a weekday and time; write it like "fri 17:00"'
 
 
 def check_notify(p, src):

@@ -49,15 +49,16 @@ def business_open(policy, ch, now: dt.datetime):
     return True, None
 
 
-def route_of(policy, kind: str) -> NewsRoute:
-    r = policy.notify.news.get(kind)
+def route_of(policy, kind: str, level: int = 0) -> NewsRoute:
+    r = policy.notify.news.get(f"{kind}{level}") if kind == "escalate" and level else None
+    r = r or policy.notify.news.get(kind)
     if r is None and kind == "sync":  # trouble with the shop's own records reaches every channel
         return NewsRoute(channels=tuple(policy.notify.channels))
     return r or NewsRoute()
 
 
 def urgent(policy, n, t) -> bool:
-    if route_of(policy, n.kind).urgent:
+    if route_of(policy, n.kind, n.level).urgent:
         return True
     return t is not None and t.priority in policy.notify.urgent_priorities
 
@@ -72,7 +73,7 @@ def _tickets(root, ids):
 def _mentions(policy, items) -> list:
     seen, out = set(), []
     for n in items:
-        r = route_of(policy, n.kind)
+        r = route_of(policy, n.kind, n.level)
         named = n.copied if n.kind == "escalate" else n.people
         for sid in (tuple(named) if r.mention else ()) + tuple(r.people):
             s = policy.staff_member(sid)
@@ -85,7 +86,7 @@ def _mentions(policy, items) -> list:
 def _recipients(policy, items) -> list:
     out = []
     for n in items:
-        r = route_of(policy, n.kind)
+        r = route_of(policy, n.kind, n.level)
         for sid in tuple(n.people) + tuple(r.people):
             s = policy.staff_member(sid)
             if s is not None and s.email and s.email not in out:
@@ -102,14 +103,16 @@ def due(policy, root: Path, now: dt.datetime, extra=()) -> tuple:
     """(news by id, tickets by id, outbox rows to queue): what is new at `now`."""
     from .news import collect
 
-    news = [n for n in collect(root, policy, until=now)] + list(extra)
+    from .news import live
+
+    news = collect(root, policy, until=now) + live(root, policy, now) + list(extra)
     by_id = {n.id: n for n in news}
     rows = outbox.read(root)
     st = outbox.states(rows)
     stale = now - dt.timedelta(hours=policy.notify.stale_hours)
     new_rows = []
     for n in news:
-        for cid in route_of(policy, n.kind).channels:
+        for cid in route_of(policy, n.kind, n.level).channels:
             if cid not in policy.notify.channels:
                 continue
             if n.id in st.get(cid, outbox.ChannelState()).queued or n.at < stale:

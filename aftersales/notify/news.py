@@ -126,3 +126,44 @@ def _reviews(root, policy, within):
             out.append(News(_id("reviews", row), "review", at, ticket=rec["ticket"], text=what,
                             extra={"order": rec["order"], "review": rec["review"]}))
     return out
+
+
+def live(root: Path, policy, now: dt.datetime) -> list:
+    """News that is a condition at `now` rather than a recorded event: the parcels to
+    chase, and the weekly brief once it is due. Computed only when policy routes it."""
+    routes = policy.notify.news if policy.notify else {}
+    out = []
+    if "chase" in routes and policy.logistics is not None:
+        from .. import logistics
+
+        todo, _unzoned = logistics.chase(policy, logistics.parcels(root, now), now)
+        for c in todo:
+            nid = _id("chase", (c.waybill, c.rule, c.since.isoformat()))
+            courier = policy.logistics.couriers.get(c.courier)
+            text = f"{courier.name if courier else c.courier} {c.waybill} 订单 {c.order}：{_chase_why(c, now)}"
+            out.append(News(nid, "chase", now, text=text, extra={"waybill": c.waybill}))
+    if "weekly" in routes:
+        from .config import weekly_time
+
+        wd, hh, mm = weekly_time(policy.notify.weekly_brief)
+        local = now.astimezone(policy.tz())
+        due = (local - dt.timedelta(days=(local.weekday() - wd) % 7)).replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if due > local:
+            due -= dt.timedelta(days=7)
+        year, week, _ = due.isocalendar()
+        label = f"{year}-W{week:02d}"
+        out.append(News(_id("weekly", (label,)), "weekly", due,
+                        text=f"{label} 售后问题周报可以生成了：aftersales report weekly --week {label}"))
+    return out
+
+
+def _chase_why(c, now) -> str:
+    from .message import zh_span
+
+    late = zh_span(now - c.since)
+    return {
+        "not_collected": f"发货{late}仍未揽收，请催快递揽收",
+        "no_update": f"{late}无物流更新，请联系快递催件",
+        "verify_signer": "他人代签，请与快递核实签收人",
+        "report_lost": "代签核实无回复，请登记丢件（aftersales lost new）",
+    }.get(c.rule, c.why)
