@@ -366,3 +366,32 @@ def test_the_chase_list_the_weekly_brief_and_one_red_header_level_routed_apart(r
     n = len(bots.received)
     run("notify", "deliver", now="2026-11-27T17:30:00+08:00")
     assert len(bots.received) == n  # each once
+
+
+def test_an_overlapping_run_does_not_send_again(run, shop, bots):
+    from aftersales.notify import outbox
+
+    setup_shop(shop, bots.base, channels=("desk",))
+    run.new()
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    with outbox.exclusive(shop, "deliver") as mine:  # a slow run still delivering
+        assert mine
+        r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+        assert (r.exit_code, r.stdout, bots.requests) == (0, "", 0)
+    run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert len(bots.received) == 1
+
+
+def test_bad_secrets_file_is_one_line_exit_2(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",), secrets="[desk\nkey = 1\n")
+    run.new()
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert r.exit_code == 2 and r.stderr.startswith("error: secrets.toml: not valid TOML") and r.stderr.count("\n") == 1
+    r = run("cron", "--no-sync", now="2026-11-23T10:00:00+08:00")
+    assert r.exit_code == 1 and r.stdout.startswith("notify: secrets.toml: not valid TOML") and r.stdout.count("\n") == 1
+
+
+def test_sync_outside_git_is_one_line_exit_2(run, shop):
+    r = run("sync", now="2026-11-23T10:00:00+08:00")
+    assert r.exit_code == 2 and "not a git repository" in r.stderr and r.stderr.count("\n") == 1

@@ -29,6 +29,14 @@ def _quietly(ctx_obj, command, **params) -> tuple:
 
 
 def run(ws, app, sync: bool = True) -> list:
+    """The whole job; an overlapping run (the previous one still busy) does nothing."""
+    from .outbox import exclusive
+
+    with exclusive(ws.root, "cron") as mine:
+        return _run(ws, app, sync) if mine else []
+
+
+def _run(ws, app, sync: bool = True) -> list:
     from .. import gitsync
     from ..cli.route import cli as route_cmd
     from ..cli.sla import cli as sla_cmd

@@ -126,6 +126,13 @@ def run(root: Path, policy, now: dt.datetime, extra=(), only=None, sleep=time.sl
     rep = Report()
     if policy.notify is None or not policy.notify.channels:
         return rep
+    with outbox.exclusive(root, "deliver") as mine:
+        if mine:  # else an overlapping run is delivering: sending too would repeat its messages
+            _run(root, policy, now, extra, only, sleep, rep)
+    return rep
+
+
+def _run(root, policy, now, extra, only, sleep, rep) -> None:
     by_id, rows, new_rows = due(policy, root, now, extra)
     outbox.append(root, new_rows)
     rep.queued = len(new_rows)
@@ -140,7 +147,6 @@ def run(root: Path, policy, now: dt.datetime, extra=(), only=None, sleep=time.sl
         if st is None or not st.pending():
             continue
         _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, sleep)
-    return rep
 
 
 def _from_row(r):

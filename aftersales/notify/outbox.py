@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -40,6 +41,26 @@ SCHEMA = Schema("outbox", (
     Column("next_at", "time"),
     Column("detail"),
 ), "notification outbox (per machine, untracked)")
+
+
+@contextmanager
+def exclusive(root: Path, name: str):
+    """Yield True when this process holds `.aftersales/<name>.lock`, False when another
+    run holds it (a slow run overlapping the next cron run): that run is doing the work."""
+    from filelock import FileLock, Timeout
+
+    d = Path(root) / STATE_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(d / f"{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def path_of(root: Path) -> Path:
