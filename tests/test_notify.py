@@ -395,3 +395,17 @@ def test_bad_secrets_file_is_one_line_exit_2(run, shop, bots):
 def test_sync_outside_git_is_one_line_exit_2(run, shop):
     r = run("sync", now="2026-11-23T10:00:00+08:00")
     assert r.exit_code == 2 and "not a git repository" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_breach_recorded_in_two_clones_is_one_news_item(run, shop, bots):
+    setup_shop(shop, bots.base, channels=("desk",))
+    tid = run.new()
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    path = shop / "ledgers" / "tickets.csv"
+    rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    sla = [r for r in rows if ",sla," in r]
+    assert len(sla) == 2  # the warning it skipped and the breach
+    # what a union merge leaves when another clone recorded the same at 10:02
+    path.write_text("".join(rows) + "".join(r.replace("T10:00:00", "T10:02:00") for r in sla), encoding="utf-8")
+    run("notify", "deliver", now="2026-11-23T10:05:00+08:00")
+    assert short_ids_in(bots.texts("wecom")) == [tid[:7]]

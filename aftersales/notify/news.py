@@ -1,8 +1,9 @@
 """What is worth telling people, derived from the ledgers: a pure function of them.
 
-Each piece of news comes from one ledger row (a ticket's `sla`, `escalate`, `alert` or
+Each piece of news comes from a ledger row (a ticket's `sla`, `escalate`, `alert` or
 `abnormal` event, an incident opened or regraded, a bad review first recorded); its ID is
-a digest of that row, so it is the same in every clone and after any merge.
+a digest of what happened (ticket, timer, cycle, state ...), so it is the same in every
+clone and after any merge, and two clones recording the same breach make one news item.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def collect(root: Path, policy, since: Optional[dt.datetime] = None, until: Opti
         return (since is None or at > since) and (until is None or at <= until)
 
     out = []
+    seen: set = set()
     names = ledger.schema_of("tickets").column_names
     for _line, row in ledger.records(root, "tickets"):
         typ = row[3]
@@ -58,7 +60,16 @@ def collect(root: Path, policy, since: Optional[dt.datetime] = None, until: Opti
         import json
 
         data = json.loads(rec["data"]) if rec["data"] else {}
-        nid = _id("tickets", row)
+        # The ID names what happened, not the row: two clones that both recorded the same
+        # breach before syncing hold two rows after the union merge, and it is one piece of news.
+        key = {"sla": (rec["ref"], data.get("start", ""), rec["text"]),
+               "escalate": (data.get("since", ""), rec["ref"]),
+               "alert": (data.get("rule", ""), rec["text"]),
+               "abnormal": (rec["ref"], data.get("since", ""))}[typ]
+        nid = _id(typ, (rec["ticket"],) + tuple(str(k) for k in key))
+        if nid in seen:
+            continue
+        seen.add(nid)
         if typ == "sla":
             if rec["text"] not in ("warning", "breached"):
                 continue
@@ -123,7 +134,7 @@ def _reviews(root, policy, within):
             bad = False
         if bad and within(at):
             what = " ".join(x for x in (rec["product"], f"{rec['score']}分", f"“{rec['comment']}”" if rec["comment"] else "") if x)
-            out.append(News(_id("reviews", row), "review", at, ticket=rec["ticket"], text=what,
+            out.append(News(_id("reviews", (rec["review"],)), "review", at, ticket=rec["ticket"], text=what,
                             extra={"order": rec["order"], "review": rec["review"]}))
     return out
 
