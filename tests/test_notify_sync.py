@@ -106,6 +106,9 @@ def test_two_staff_clones_and_a_cron_clone_share_one_remote(tmp_path, bots):
     aftersales(a, "ticket", "reply", t1, "抱歉久等", now="2026-11-23T09:50:00+08:00", home=home)
     out, _ = aftersales(a, "sync", now="2026-11-23T09:51:00+08:00", home=home, code=1)
     assert len(out.splitlines()) == 1 and out.startswith("sync: git pull failed") and "nothing is lost" in out
+    out, _ = aftersales(c, "cron", now="2026-11-23T09:55:00+08:00", home=home, code=1)
+    assert out.startswith("sync: git pull failed") and len(out.splitlines()) == 1
+    assert aftersales(c, "cron", now="2026-11-23T09:56:00+08:00", home=home) == ("", "")  # the same trouble: quiet
     (tmp_path / "away.git").rename(origin)
     assert aftersales(a, "sync", now="2026-11-23T09:56:00+08:00", home=home) == ("", "")
     aftersales(c, "cron", now="2026-11-23T10:00:00+08:00", home=home)
@@ -122,5 +125,8 @@ def test_two_staff_clones_and_a_cron_clone_share_one_remote(tmp_path, bots):
     assert not (c / ".git" / "MERGE_HEAD").exists()
     assert "【同步问题】与远程仓库冲突: policies/shop.toml" in bots.texts("wecom")[-1]
     n = len(bots.received)
-    out, _ = aftersales(c, "cron", now="2026-11-23T10:10:00+08:00", home=home, code=1)
-    assert len(out.splitlines()) == 1 and len(bots.received) == n  # the alert went once
+    assert aftersales(c, "cron", now="2026-11-23T10:10:00+08:00", home=home) == ("", "")  # said once
+    assert len(bots.received) == n  # the alert went once
+    git(c, "reset", "-q", "--hard", "origin/main", home=home)  # a person resolves it: takes the remote's name
+    assert aftersales(c, "cron", now="2026-11-23T10:15:00+08:00", home=home) == ("", "")
+    assert "甲店" in (c / "policies" / "shop.toml").read_text(encoding="utf-8")

@@ -158,6 +158,8 @@ class Notify:
                     from ..schema import closest
 
                     yield ("news", kind, "channels", i), f"unknown channel '{c}'; {closest(c, self.channels)}"
+        if "git" in self.channels:
+            yield ("channels", "git"), "the channel name 'git' is reserved (the outbox keeps sync trouble under it); choose another"
         if self.stale_hours < 1 or self.retry_minutes < 1:
             yield (), "stale_hours and retry_minutes must be 1 or more"
         if weekly_time(self.weekly_brief) is None:

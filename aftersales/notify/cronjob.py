@@ -51,7 +51,7 @@ def _run(ws, app, sync: bool = True) -> list:
         rep = gitsync.SyncReport()
         gitsync.commit(ws.root, now, rep)
         gitsync.pull(ws.root, rep)
-        problems += rep.problems
+        sync_problems = list(rep.problems)
         if rep.conflict:
             text = "与远程仓库冲突: " + "、".join(rep.conflict) + "；需人工处理（git pull 后修改、提交、推送）"
             nid = hashlib.sha256(("sync\x1f" + "\x1f".join(rep.conflict) + now.date().isoformat()).encode()).hexdigest()[:16]
@@ -59,6 +59,7 @@ def _run(ws, app, sync: bool = True) -> list:
         from ..policy import _cache
 
         _cache.clear()  # the pull may have brought a policy change
+        ws._policy = None
     code, out, err = _quietly(app, route_cmd, ticket=None, all_=True, explain=False, dry_run=False, fmt="table", quiet=True)
     if err:
         problems.append(f"route: {err}")
@@ -71,9 +72,10 @@ def _run(ws, app, sync: bool = True) -> list:
     if shared:
         rep = gitsync.SyncReport()
         gitsync.commit(ws.root, now, rep)
-        if not any(p.startswith("sync: ") for p in problems):
+        if not sync_problems:
             gitsync.push(ws.root, rep)
-        problems += [p for p in rep.problems if p not in problems]
+        sync_problems += rep.problems
+        problems = _once(ws.root, now, sync_problems) + problems
     try:
         rep = deliver.run(ws.root, ws.policy, now, extra=extra)
         problems += rep.problems
@@ -84,3 +86,25 @@ def _run(ws, app, sync: bool = True) -> list:
             raise
         problems.append(f"notify: {e.message}")
     return problems
+
+
+def _once(root, now, lines: list) -> list:
+    """Sync problems as cron should print them: the first run of a streak of the same
+    trouble says it; the runs after it are quiet until it is over (the outbox keeps the
+    streak as `git` rows, written only when the state changes)."""
+    from . import outbox
+
+    last = None
+    for r in outbox.read(root):
+        if r["channel"] == "git":
+            last = r
+    kinds = sorted({ln.split("(", 1)[0].split(";", 1)[0].strip() for ln in lines})
+    key = " | ".join(kinds)
+    was = last["detail"] if last is not None and last["state"] == "failed" else ""
+    if key == was:
+        return []
+    if lines:
+        outbox.append(root, [{"at": now, "channel": "git", "state": "failed", "detail": key}])
+    elif was:
+        outbox.append(root, [{"at": now, "channel": "git", "state": "sent", "detail": "ok"}])
+    return lines
