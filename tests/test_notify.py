@@ -409,3 +409,26 @@ def test_a_breach_recorded_in_two_clones_is_one_news_item(run, shop, bots):
     path.write_text("".join(rows) + "".join(r.replace("T10:00:00", "T10:02:00") for r in sla), encoding="utf-8")
     run("notify", "deliver", now="2026-11-23T10:05:00+08:00")
     assert short_ids_in(bots.texts("wecom")) == [tid[:7]]
+
+
+def test_mail_waits_while_the_smtp_server_is_down_then_goes_once(run, shop, bots, smtp):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens here once the socket is closed
+    setup_shop(shop, bots.base, closed, channels=("mail",))
+    ids = [run.new(customer=f"客户{i}") for i in range(2)]
+    run("sla-check", "--notify", now="2026-11-23T10:00:00+08:00")
+    r = run("notify", "deliver", now="2026-11-23T10:00:00+08:00")
+    assert r.exit_code == 1 and r.stdout.startswith("notify: channel mail (email): cannot deliver now (network")
+    from notify_helpers import notify_toml
+
+    (shop / "policies" / "notify.toml").write_text(notify_toml(bots.base, smtp.port, channels=("mail",)),
+                                                   encoding="utf-8")  # the server is back (here: on its port)
+    r = run("notify", "deliver", now="2026-11-23T10:05:00+08:00")
+    assert (r.exit_code, r.stdout) == (0, "")
+    run("notify", "deliver", now="2026-11-23T10:10:00+08:00")
+    assert len(smtp.messages) == 1
+    rcpt, mail = smtp.messages[0]
+    assert sorted(short_ids_in([mail.get_content()])) == sorted(t[:7] for t in ids)
