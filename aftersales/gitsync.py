@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ class SyncReport:
 
 def _git(root: Path, *args, check=False):
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C", LANG="C", GIT_MERGE_AUTOEDIT="no")
+    # the pre-commit hook runs `aftersales check`: under cron's bare PATH it must still be found
+    here = [os.path.dirname(os.path.abspath(p)) for p in (sys.argv[0], sys.executable) if p]
+    env["PATH"] = os.pathsep.join(dict.fromkeys(here + env.get("PATH", "").split(os.pathsep)))
     try:
         r = subprocess.run(["git", "-c", "pull.rebase=false", *args], cwd=root, capture_output=True, text=True,
                            encoding="utf-8", errors="replace", env=env, timeout=TIMEOUT)
