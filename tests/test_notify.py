@@ -432,3 +432,29 @@ def test_mail_waits_while_the_smtp_server_is_down_then_goes_once(run, shop, bots
     assert len(smtp.messages) == 1
     rcpt, mail = smtp.messages[0]
     assert sorted(short_ids_in([mail.get_content()])) == sorted(t[:7] for t in ids)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_zh = st.text(alphabet=st.sampled_from("超时预警红头工单客户王女士抄送组长查看ABC123 ，。（）\n"), min_size=1, max_size=900)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ctype=st.sampled_from(["wecom", "dingtalk", "feishu", "webhook"]), limit=st.integers(300, 3000),
+       entries=st.lists(_zh, min_size=1, max_size=40), mention=st.booleans())
+def test_every_part_fits_the_limit_and_keeps_every_entry_in_order(ctype, limit, entries, mention):
+    from aftersales.notify import channels
+    from aftersales.notify.deliver import plan
+    from aftersales.policy import Staff
+
+    people = [Staff("l01", "李组长", "lead", "cs", phone="13900000002", feishu_id="ou_l01")] if mention else []
+
+    def head(count, part, parts):
+        return f"【售后提醒】示例小店 11-23 10:00 共{count}条" + (f"（{part}/{parts}）" if parts > 1 else "")
+
+    out, parts, text_of = plan(ctype, limit, head, entries, lambda idx: people)
+    assert [i for p in parts for i in p] == list(range(len(entries)))  # each entry once, in order
+    for k, p in enumerate(parts, 1):
+        assert channels.measure(ctype, text_of(p, k, len(parts)), people) <= limit
+    for before, after in zip(entries, out):
+        assert after == before or (after.endswith("…") and before.startswith(after[:-1]))

@@ -149,6 +149,26 @@ def _run(root, policy, now, extra, only, sleep, rep) -> None:
         _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, sleep)
 
 
+def plan(ctype: str, limit: int, head, entries: list, mentions_of) -> tuple:
+    """(entries, parts, text_of): an entry too large on its own is cut to fit, then the
+    entries are packed in order into parts whose message stays within `limit` bytes as
+    the platform counts them. head(count, part, parts) is a part's first line;
+    mentions_of(indexes) the staff a part @-mentions; text_of(indexes, k, n) a part's text."""
+    entries = list(entries)
+
+    def text_of(idx, part=999, parts=999):  # numbered as wide as it can get while packing
+        return head(len(idx), part, parts) + "\n" + "\n".join(entries[i] for i in idx)
+
+    def fits(idx):
+        return chans.measure(ctype, text_of(idx), mentions_of(idx)) <= limit
+
+    for i in range(len(entries)):
+        if not fits([i]):
+            entries[i] = message.cut(entries[i], lambda s, i=i: chans.measure(
+                ctype, head(1, 999, 999) + "\n" + s, mentions_of([i])) <= limit)
+    return entries, message.pack(entries, fits), text_of
+
+
 def _from_row(r):
     """News no longer derivable (a sync alert of an earlier run), rebuilt from its queued row."""
     from ..ledger import parse_time
@@ -187,20 +207,9 @@ def _deliver_channel(root, policy, now, cid, st, by_id, tix, file_secrets, rep, 
     items.sort(key=lambda n: (not urgent(policy, n, tix.get(n.ticket)), ORDER.index(n.kind) if n.kind in ORDER else 99,
                               n.deadline or n.at, n.ticket, n.id))
     entries = [message.entry(policy, n, tix.get(n.ticket), now) for n in items]
-    limit = ch.limit_bytes
-
-    def text_of(idx, part=99, parts=99):
-        return message.header(policy, now, len(idx), part, parts, ch.keyword) + "\n" + "\n".join(entries[i] for i in idx)
-
-    def fits(idx):
-        return chans.measure(ch.type, text_of(idx), _mentions(policy, [items[i] for i in idx])) <= limit
-
-    for i in range(len(entries)):  # an entry too large on its own is cut to fit
-        if not fits([i]):
-            entries[i] = message.cut(entries[i], lambda s, i=i: chans.measure(
-                ch.type, message.header(policy, now, 1, 99, 99, ch.keyword) + "\n" + s,
-                _mentions(policy, [items[i]])) <= limit)
-    parts = message.pack(entries, fits)
+    entries, parts, text_of = plan(
+        ch.type, ch.limit_bytes, lambda count, part, parts: message.header(policy, now, count, part, parts, ch.keyword),
+        entries, lambda idx: _mentions(policy, [items[i] for i in idx]))
     window = now - dt.timedelta(minutes=1)
     allowance = ch.rate - len({m for at, m in st.messages if at > window})
     for k, idx in enumerate(parts, 1):
