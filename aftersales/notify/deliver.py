@@ -100,23 +100,22 @@ def _backoff(policy, fails: int) -> dt.timedelta:
 
 
 def due(policy, root: Path, now: dt.datetime, extra=()) -> tuple:
-    """(news by id, tickets by id, outbox rows to queue): what is new at `now`."""
-    from .news import collect
-
-    from .news import live
+    """(news by id, the outbox rows so far, the rows that queue what is new at `now`)."""
+    from .news import collect, live
 
     news = collect(root, policy, until=now) + live(root, policy, now) + list(extra)
     by_id = {n.id: n for n in news}
     rows = outbox.read(root)
     st = outbox.states(rows)
     stale = now - dt.timedelta(hours=policy.notify.stale_hours)
-    new_rows = []
+    new_rows, seen = [], set()
     for n in news:
         for cid in route_of(policy, n.kind, n.level).channels:
             if cid not in policy.notify.channels:
                 continue
-            if n.id in st.get(cid, outbox.ChannelState()).queued or n.at < stale:
+            if n.id in st.get(cid, outbox.ChannelState()).queued or n.at < stale or (cid, n.id) in seen:
                 continue
+            seen.add((cid, n.id))
             new_rows.append({"at": now, "channel": cid, "state": "queued", "news": n.id, "kind": n.kind,
                              "ticket": n.ticket, "detail": n.text or n.timer or (f"level {n.level}" if n.level else "")})
     return by_id, rows, new_rows
