@@ -28,6 +28,9 @@ exec aftersales check
 
 GITIGNORE = f"""\
 /{LEDGER_DIR}/{LOCK_NAME}
+# notifications (issue 13): bot keys and passwords, and this machine's outbox, never go in git
+/secrets.toml
+/.aftersales/
 """
 
 SHOP_README = """\
@@ -56,6 +59,11 @@ Before merging a policy change, read it by meaning and replay it on the last 30 
 
     aftersales policy diff
     aftersales policy replay
+
+Share your records with `aftersales sync` (commit, pull, push). One machine runs the
+cron line `*/5 * * * * /path/to/aftersales --workspace /path/to/shop cron`, which also
+sends alerts to the chat bots and mailboxes of `policies/notify.toml`; their keys go in
+`secrets.toml` (ignored by git), never in `policies/`.
 """
 
 

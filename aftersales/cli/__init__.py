@@ -38,6 +38,10 @@ COMMANDS = {
     "reviews": ("aftersales.cli.reviews", "Follow up bad reviews (评价维护): contact within 1 h, count problems per product."),
     "route": ("aftersales.cli.route", "Apply the routing rules to a ticket (or --all open ones) and record what changes."),
     "sla-check": ("aftersales.cli.sla", "Check every open ticket's time limits at --now; exit 1 if any is breached."),
+    # issue 13: notifications, git sync and the one cron line
+    "notify": ("aftersales.cli.notify", "Deliver news to WeCom, DingTalk, Feishu, e-mail or a webhook; see the outbox."),
+    "sync": ("aftersales.cli.sync", "Commit this workspace's records, pull the others' (ledgers merge by union), push."),
+    "cron": ("aftersales.cli.cron", "Sync, route, check time limits and deliver notifications: the one quiet cron line."),
 }
 
 _VALUE_OPTIONS = ("--workspace", "-w", "--now", "--format", "--by")

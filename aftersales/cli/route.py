@@ -12,9 +12,11 @@ from .common import fmt_of, output_format
 @click.option("--all", "all_", is_flag=True, help="Every open ticket (for cron: tickets turn abnormal with time).")
 @click.option("--explain", is_flag=True, help="For every rule in order: matched or not, and each condition's verdict.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only what changed or needs a person; nothing when nothing did (for cron).")
 @output_format
 @click.pass_obj
-def cli(app, ticket, all_, explain, dry_run, fmt):
+def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
     """Apply the routing rules to a ticket (or --all open ones) and record what changes.
 
     Rules (policies: rules) are evaluated in the order written; each matched rule's
@@ -86,9 +88,11 @@ def cli(app, ticket, all_, explain, dry_run, fmt):
             changed += bool(r["changes"])
             if explain:
                 lines += _explain_text(r["decision"])
+            if quiet and not explain:  # issue 13: cron prints only what changed or needs a person
+                lines = [ln for ln in lines if not ln.endswith(": no change") and "red header level" not in ln]
             if lines and (ticket or explain or r["changes"] or r["missing_fields"] or r["level"]):
                 click.echo("\n".join(lines))
-        if all_:
+        if all_ and not (quiet and not changed):
             click.echo(f"{len(reports)} open ticket{'s' if len(reports) != 1 else ''} routed, "
                        f"{changed} {'would change' if dry_run else 'changed'}")
     if any(r["missing_fields"] for r in reports):

@@ -13,10 +13,18 @@ problem; `check_policy(workspace)` returns every problem as data for `as check`.
 """
 
 from .load import SECTIONS, PolicySource, check_policy, load_policy
-from .model import (TICKET_FIELDS, WEEKDAYS, Calendar, Conditions, Holiday, Policy, Promotion, Rule, Timer, Week,
-                    Workday)
+from .model import (CHECKLIST_ITEMS, PAUSE_STATES, TICKET_FIELDS, WEEKDAYS, Actions, Applies, Authority, Calendar,
+                    Category, Closing, Compensation, Conditions, Department, Escalation, Holiday, ImportMap,
+                    IncidentLevel, Kind, Kpi, Liability, Logistics, Lookup, MemberLevel, Method, Named, Policy,
+                    Priority, Promotion, Returns, Reviews, Role, Rule, Script, Shop, Staff, Timer, Week, Workday,
+                    Zone)
 from .values import Cap, Duration, TimeRange
 
-__all__ = ["SECTIONS", "PolicySource", "check_policy", "load_policy", "TICKET_FIELDS", "WEEKDAYS", "Calendar",
-           "Conditions", "Holiday", "Policy", "Promotion", "Rule", "Timer", "Week", "Workday", "Cap", "Duration",
-           "TimeRange"]
+__all__ = [
+    "SECTIONS", "PolicySource", "check_policy", "load_policy", "CHECKLIST_ITEMS", "PAUSE_STATES",
+    "TICKET_FIELDS", "WEEKDAYS", "Actions", "Applies", "Authority", "Calendar", "Category", "Closing",
+    "Compensation", "Conditions", "Department", "Escalation", "Holiday", "ImportMap", "IncidentLevel", "Kind",
+    "Kpi", "Liability", "Logistics", "Lookup", "MemberLevel", "Method", "Named", "Policy", "Priority",
+    "Promotion", "Returns", "Reviews", "Role", "Rule", "Script", "Shop", "Staff", "Timer", "Week", "Workday",
+    "Zone", "Cap", "Duration", "TimeRange",
+]

@@ -268,8 +268,11 @@ def _check_reports(p: Policy, src):
                               f"return_shipping.{fault} = '{payer}': write \"customer\" or \"shop\"")
 
 
+from ..notify.config import check_notify, check_secret_values  # noqa: E402
+
 REFERENCE_CHECKS = [
     _check_reports, _check_staff, _check_departments, _check_categories, _check_closing, _check_calendars,
     _check_timers, _check_rules, _check_compensation, _check_incidents, _check_scripts, _check_imports,
     _check_logistics_and_reviews,
+    check_notify, check_secret_values,
 ]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Mapping, Optional
 
 from .. import schema
+from ..notify.config import Notify
 from .values import Cap, Duration, TimeRange
 
 # ------------------------------------------------------------------ sections
@@ -74,6 +75,11 @@ class Staff:
     reports_to: str = ""  # the next superior, for red-header copies
     phone: str = ""
     active: bool = True  # set false when someone leaves: their past rows stay valid
+    # contact handles for notifications; the mobile for @-mentions is `phone`
+    email: str = ""
+    wecom_id: str = ""
+    dingtalk_id: str = ""
+    feishu_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -445,6 +451,7 @@ class Policy:
     reviews: Reviews = Reviews()
     returns: Returns = Returns()
     imports: Mapping[str, ImportMap] = field(default_factory=dict)
+    notify: Optional[Notify] = None  # channels and who hears what (aftersales/notify/config.py)
 
     # -- lookups used across the code
     def staff_member(self, staff_id: str) -> Optional[Staff]:
