@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from . import ledger, registers, tickets
+from . import compensation, ledger, registers, tickets
 from .policy import Policy
 
 ZERO = Decimal("0.00")
@@ -32,7 +32,7 @@ def claims(policy: Policy, root: Path, start, end) -> dict:
                                                "claimed": ZERO, "settled": ZERO})
 
     names = ledger.schema_of("compensations").column_names
-    pays = [dict(zip(names, r)) for _l, r in ledger.records(root, "compensations")]
+    pays = [dict(zip(names, r)) for _l, r in compensation.payment_records(root)]  # issue 15: as corrected
     pays = [p for p in pays if p["liability"] in claimable and _in(p["at"], start, end)]
     ticket_of = tickets.fold(tickets.iter_events(root, only={p["ticket"] for p in pays})) if pays else {}
     by_ticket: dict = {}  # the courier of each ticket's register records

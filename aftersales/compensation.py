@@ -52,12 +52,20 @@ def ticket_limit(policy: Policy, t) -> tuple:
     return authority(policy, policy.compensation.abnormal_above_role, t)
 
 
+def payment_records(root: Path):
+    """(line, row) of ledgers/compensations.csv as corrected (issue 15): voided payments left
+    out, superseded values replaced. Every reader of payments goes through here."""
+    from .corrections import honour_payments
+
+    return honour_payments(root, ledger.records(root, "compensations"))
+
+
 def paid_by_ticket(root: Path) -> dict:
     """Total paid per ticket ID."""
     out: dict = {}
     names = ledger.schema_of("compensations").column_names
     ti, ai = names.index("ticket"), names.index("amount")
-    for _line, row in ledger.records(root, "compensations"):
+    for _line, row in payment_records(root):
         out[row[ti]] = out.get(row[ti], Decimal("0.00")) + Decimal(row[ai] or "0")
     return out
 
@@ -80,7 +88,7 @@ def payments_of(root: Path, ticket_id: str) -> list:
     """(at, amount) of the payments already made on a ticket."""
     names = ledger.schema_of("compensations").column_names
     ti, ai, ati = names.index("ticket"), names.index("amount"), names.index("at")
-    return [(ledger.parse_time(row[ati]), Decimal(row[ai])) for _l, row in ledger.records(root, "compensations")
+    return [(ledger.parse_time(row[ati]), Decimal(row[ai])) for _l, row in payment_records(root)
             if row[ti] == ticket_id]
 
 
@@ -151,6 +159,6 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
         approver = approved_by
     elif approved_by:
         approver = approved_by  # recorded, though not needed
-    return {"id": ids.new_id(8), "ticket": t.id, "at": now, "by": actor, "order": t.fields.get("order", ""),
+    return {"id": ids.new_id(), "ticket": t.id, "at": now, "by": actor, "order": t.fields.get("order", ""),
             "amount": amount, "method": method, "liability": liability, "reason": reason.strip(),
             "approved_by": approver, "note": note}

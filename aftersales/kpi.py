@@ -203,7 +203,7 @@ def weekly(policy: Policy, root, label: str, now, span: int = 4) -> tuple:
     import html as h
 
     from . import reviews as rv
-    from . import sla
+    from . import compensation, sla
     from .tickets import load_tickets
 
     tz = policy.tz()
@@ -222,7 +222,7 @@ def weekly(policy: Policy, root, label: str, now, span: int = 4) -> tuple:
     abnormal = [t for t in this_week if t.abnormal]
     red = sum(1 for t in tks.values() for e in t.events if e.type == "escalate" and start <= e.at < end)
     pay_names = ledger.schema_of("compensations").column_names
-    pays = [dict(zip(pay_names, r)) for _l, r in ledger.records(root, "compensations")]
+    pays = [dict(zip(pay_names, r)) for _l, r in compensation.payment_records(root)]  # issue 15: as corrected
     pays = [p for p in pays if start <= ledger.parse_time(p["at"]) < end and ledger.parse_time(p["at"]) <= now]
     paid = sum((Decimal(p["amount"]) for p in pays), Decimal("0.00"))
     by_liability: dict = {}

@@ -40,9 +40,11 @@ def load_period(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
         if row[3] == "open" and start <= ledger.parse_time(row[1]) < end:
             wanted.add(row[0])
     out: dict = {tid: [] for tid in wanted}
-    for line, row in ledger.records(root, tickets.LEDGER):
-        if row[0] in wanted:
-            out[row[0]].append(tickets._event(line, row, rel))
+    from .corrections import honour_events  # issue 15: replay the history as corrected
+
+    for e in honour_events(root, (tickets._event(line, row, rel) for line, row in ledger.records(root, tickets.LEDGER)
+                                  if row[0] in wanted)):
+        out[e.ticket].append(e)
     for evs in out.values():
         evs.sort(key=lambda e: e.at)
     return out
@@ -52,7 +54,7 @@ def payments(root: Path) -> dict:
     """ticket ID -> [(at, amount, payer)] in time order."""
     names = ledger.schema_of("compensations").column_names
     out: dict = {}
-    for _l, row in ledger.records(root, "compensations"):
+    for _l, row in compensation.payment_records(root):  # issue 15: as corrected
         r = dict(zip(names, row))
         out.setdefault(r["ticket"], []).append((ledger.parse_time(r["at"]), Decimal(r["amount"]), r["by"]))
     for v in out.values():

@@ -256,6 +256,13 @@ def _event(line: int, row: list, rel: str) -> Event:
 
 
 def iter_events(root: Path, only: Optional[set] = None) -> Iterable[Event]:
+    """The events as corrected: voided ones left out (issue 15, aftersales/corrections.py)."""
+    from .corrections import honour_events
+
+    return honour_events(root, _iter_events(root, only))
+
+
+def _iter_events(root: Path, only: Optional[set] = None) -> Iterable[Event]:
     rel = ledger.schema_of(LEDGER).file
     for line, row in ledger.records(root, LEDGER):
         if only is not None and row[0] not in only:
@@ -303,11 +310,15 @@ def load_open_tickets(root: Path) -> dict:
     gc.disable()  # many short-lived objects and no cycles: the collector would only cost time
     try:
         try:
-            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode())
+            from . import corrections  # issue 15: a voided close must not hide a ticket's rows
+
+            fixes = corrections.state(root)
+            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode(), keep=set(fixes.events))
             events = []
             for row in csv.reader(records, strict=True):
                 if row:
                     events.append(_event(0, row, rel))
+            events = corrections.honour_events(root, events, fixes)
         except (UnicodeDecodeError, csv.Error, ValueError, InputError):
             ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
             raise
@@ -336,7 +347,7 @@ def _odd_lines(body: bytes) -> list:
     return odd
 
 
-def scan_open_records(path: Path, header: bytes) -> list:
+def scan_open_records(path: Path, header: bytes, keep: Iterable = ()) -> list:
     """The records (decoded) of the tickets that are not closed, each ticket's in file order.
 
     Reads the file backwards, a chunk at a time. Going backwards, the first close or
@@ -346,6 +357,7 @@ def scan_open_records(path: Path, header: bytes) -> list:
     a customer's text is never taken for a record.
     """
     closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
+    closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
     closed_set: set = set()  # the IDs known closed
     rows: dict = {}  # ticket ID -> its records, last first
     with open(path, "rb") as f:

@@ -19,6 +19,7 @@ COMMANDS = {
     "calendar": ("aftersales.cli.calendar", "Show business calendars; draft China's official holiday schedule."),
     "compensate": ("aftersales.cli.compensate", "Record a compensation payment (赔付打款登记) within the policy's authority."),
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
+    "correct": ("aftersales.cli.correct", "Correct a mistake: a new row voids or supersedes an earlier record."),
     "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
     "survey": ("aftersales.cli.replies:survey", "Satisfaction surveys (seed 002): speed, result and attitude, 1-5."),
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),

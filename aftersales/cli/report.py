@@ -142,10 +142,10 @@ def kpi(app, month, orders, fmt):
         start, end, label = s.period(month, None, None, None, policy.tz(), now)
     except (ValueError, OverflowError) as e:
         raise InputError(str(e)) from None
-    from .. import ledger
+    from .. import compensation, ledger
 
     cols = ledger.schema_of("compensations").column_names
-    pays = [dict(zip(cols, r)) for _l, r in ledger.records(ws.root, "compensations")]
+    pays = [dict(zip(cols, r)) for _l, r in compensation.payment_records(ws.root)]  # issue 15: as corrected
     rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), pays, start, end, now, orders)
     f = fmt_of(app, fmt)
     if f == "table":

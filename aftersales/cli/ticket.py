@@ -419,23 +419,34 @@ def show(app, ticket, full_phone, fmt):
     """Show a ticket and its whole timeline, oldest first."""
     import json
 
-    from .. import ids, tickets
+    from .. import corrections, ids, tickets
     from ..render import _plain
 
     ws, policy = _ctx(app)
-    t = tickets.load_ticket(ws.root, ticket)
+    t, history, pays, corrs = corrections.ticket_history(ws.root, ticket)  # issue 15: as corrected, both rows kept
     f = fmt_of(app, fmt)
     fields = dict(t.fields)
     if "phone" in fields and not full_phone:
         fields["phone"] = tickets.mask_phone(fields["phone"])
     missing = [what for _, what in tickets.missing_for_close(policy, t)] if t.is_open else []
     timeline = []
-    for e in t.events:
+    for h in history:
+        e, c = h["event"], h["correction"]
         text = e.text
         if e.type == "set" and e.ref == "phone" and not full_phone and text:
             text = tickets.mask_phone(text)
         timeline.append({"at": e.at, "by": e.by, "type": e.type, "ref": e.ref, "text": text,
-                         "data": {} if e.type == "open" else e.data})
+                         "data": {} if e.type == "open" else e.data, "record": h["record"],
+                         "corrected": ("voided" if c.action == "void" else "superseded") if c else "",
+                         "correction": c.id if c else "", "corrected_text": c.data.get("text", "") if c else ""})
+    payments = [{"payment": x["payment"]["id"], "at": x["payment"]["at"], "by": x["payment"]["by"],
+                 "amount": x["payment"]["amount"], "method": x["payment"]["method"],
+                 "liability": x["payment"]["liability"], "reason": x["payment"]["reason"],
+                 "approved_by": x["payment"]["approved_by"],
+                 "in_force": x["effective"] is not None,
+                 "effective_amount": x["effective"]["amount"] if x["effective"] else "0.00",
+                 "correction": x["correction"].id if x["correction"] else ""} for x in pays]
+    fixes = [dict(c.row(), in_force=active) for c, active in corrs]
     if f != "table":
         level = 0
         if t.is_open:
@@ -446,11 +457,23 @@ def show(app, ticket, full_phone, fmt):
                "escalation_level": level,
                "assignee": t.assignee, "group": t.group, "abnormal": t.abnormal, "opened_at": t.opened_at,
                "opened_by": t.opened_by, "fields": fields, "evidence": sorted(t.evidence),
-               "checklist_missing": missing, "timeline": timeline}
-        if f == "csv":
+               "checklist_missing": missing, "timeline": timeline, "payments": payments, "corrections": fixes}
+        if f == "csv":  # one table: every part of the ticket as rows of a section
             from ..render import listing
 
-            click.echo(listing(timeline, ["at", "by", "type", "ref", "text", "data"], "csv"), nl=False)
+            rows = [{"section": "ticket", "key": k, "text": doc[k]} for k in
+                    ("ticket", "status", "priority", "department", "escalation_level", "assignee", "group", "abnormal",
+                     "opened_at", "opened_by")]
+            rows += [{"section": "field", "key": k, "text": v} for k, v in fields.items()]
+            rows += [{"section": "evidence", "key": k, "text": len(t.evidence[k])} for k in sorted(t.evidence)]
+            rows += [{"section": "checklist_missing", "text": m} for m in missing]
+            rows += [dict(x, section="timeline") for x in timeline]
+            rows += [dict(x, section="payment", key=x["payment"], ref=x["method"], text=x["reason"]) for x in payments]
+            rows += [dict(x, section="correction", key=x["id"], type=x["action"], ref=x["target"], text=x["reason"])
+                     for x in fixes]
+            click.echo(listing(rows, ["section", "key", "at", "by", "type", "ref", "text", "data", "record", "corrected",
+                                      "correction", "corrected_text", "amount", "effective_amount", "liability",
+                                      "approved_by", "in_force"], "csv"), nl=False)
         else:
             click.echo(json.dumps(_plain(doc), ensure_ascii=False, indent=2))
         return
@@ -490,11 +513,31 @@ def show(app, ticket, full_phone, fmt):
                              f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
         if level:
             lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
-    lines.append("timeline:")
+    if payments:
+        lines.append("payments:")
+        for p in payments:
+            state = "" if p["in_force"] and not p["correction"] else (
+                f"  [voided by {p['correction']}]" if not p["in_force"] else
+                f"  [now ¥{p['effective_amount']}, corrected by {p['correction']}]")
+            lines.append(f"  {p['payment']}  {p['at'][:16].replace('T', ' ')}  {p['by']}  ¥{p['amount']} "
+                         f"{p['method']} {p['liability']}{state}")
+    if fixes:
+        lines.append("corrections:")
+        for c in fixes:
+            appr = f", approved by {c['approved_by']}" if c["approved_by"] else ""
+            lines.append(f"  {c['id']}  {c['at'].strftime('%Y-%m-%d %H:%M')}  {c['by']}  {c['action']} {c['target']}"
+                         f"{appr}: {c['reason']}{'' if c['in_force'] else '  [voided]'}")
+    lines.append(f"timeline (correct an event with `aftersales correct void|event {ids.short(t.id)}.REF`):")
     for e in timeline:
         who = f"{e['by']} {staff.get(e['by'], '')}".rstrip()
         detail = " ".join(x for x in (e["ref"], e["text"]) if x)
-        lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['type']:<10} {who}: {detail}".rstrip())
+        mark = ""
+        if e["corrected"] == "voided":
+            mark = f"  [voided by {e['correction']}]"
+        elif e["corrected"]:
+            mark = f"  [now: {e['corrected_text']}; corrected by {e['correction']}]"
+        lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['record'].partition('.')[2]}  {e['type']:<10} "
+                     f"{who}: {detail}{mark}".rstrip())
     click.echo("\n".join(lines))
 
 
