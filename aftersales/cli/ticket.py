@@ -340,11 +340,12 @@ def _row(t, policy, now, full_phone, short=True):
 @click.option("--channel", multiple=True, help="Only these channels.")
 @click.option("--older-than", metavar="AGE", help='Only tickets opened longer ago than AGE ("24h", "3d").')
 @click.option("--newer-than", metavar="AGE", help="Only tickets opened more recently than AGE.")
+@click.option("--order", "orders", multiple=True, help="Only tickets of this order number (any case; repeatable).")
 @click.option("--full-phone", is_flag=True, help="Show phone numbers in full (masked by default).")
 @output_format
 @click.pass_obj
 def list_(app, status, kind, category, department, assignee, priority, channel, older_than, newer_than,
-          full_phone, fmt):
+          full_phone, fmt, orders=()):
     """List tickets, oldest first (open ones by default)."""
     from .. import tickets
     from ..errors import InputError
@@ -387,12 +388,20 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
     older = cutoff(limits["older"]) if "older" in limits else None
     newer = cutoff(limits["newer"]) if "newer" in limits else None
     rows = []
-    loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
+    if orders:  # issue 15: only the tickets whose records hold the order number are read
+        from .. import search
+
+        loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
+                                                        [v for o in orders for v in search._variants(o.strip())]))
+    else:
+        loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
     for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
         if status == "open" and not t.is_open or status not in ("open", "all") and t.status != status:
             continue
         r = _row(t, policy, now, full_phone, short=fmt_of(app, fmt) == "table")
         if any(vals and r[k] not in vals for k, vals in filters.items()):
+            continue
+        if orders and r["order"].upper() not in {o.strip().upper() for o in orders}:  # issue 15: --order
             continue
         if older is not None and not older(t.opened_at) or newer is not None and newer(t.opened_at):
             continue
@@ -423,7 +432,9 @@ def show(app, ticket, full_phone, fmt):
     from ..render import _plain
 
     ws, policy = _ctx(app)
-    t, history, pays, corrs = corrections.ticket_history(ws.root, ticket)  # issue 15: as corrected, both rows kept
+    from ..search import find_one  # issue 15: an order number, waybill or phone finds the ticket too
+
+    t, history, pays, corrs = corrections.ticket_history(ws.root, find_one(ws.root, ticket))  # issue 15: as corrected, both rows kept
     f = fmt_of(app, fmt)
     fields = dict(t.fields)
     if "phone" in fields and not full_phone:
@@ -552,3 +563,72 @@ def categories(app, fmt):
     rows = [{"category": c, "name": v.name, "kind": v.kind, "priority": v.priority,
              "required": list(v.required), "evidence": list(v.evidence)} for c, v in policy.categories.items()]
     click.echo(listing(rows, ["category", "name", "kind", "priority", "required", "evidence"], fmt_of(app, fmt)), nl=False)
+
+
+# ------------------------------------------------------------------ issue 15: find a ticket
+
+
+@cli.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--in", "field", type=click.Choice(["order", "waybill", "phone", "customer", "text"]),
+              help="Search only this: the order number, the waybill, the phone, the customer's name, "
+                   "or the words of the summary and the messages. Default: all of them.")
+@click.option("--status", type=click.Choice(["open", "waiting", "resolved", "closed", "all"]), default="all",
+              show_default=True, help="open means not closed.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most this many.")
+@click.option("--full-phone", is_flag=True, help="Show phone numbers in full (masked by default).")
+@output_format
+@click.pass_obj
+def search(app, query, field, status, limit, full_phone, fmt):
+    """Find tickets by order number, waybill, phone, name or words; newest first.
+
+    A phone matches whole or by its last four digits; an order number or waybill by any
+    part of it (any case); words must all be in the summary or in one message or reply.
+
+    \b
+    Examples:
+      aftersales ticket search TB20261115088
+      aftersales ticket search 5678 --in phone
+      aftersales ticket search 王女士
+      aftersales ticket search 电水壶 裂纹
+    """
+    from .. import search as s
+    from .. import tickets
+
+    ws, policy = _ctx(app)
+    q = " ".join(query)
+    hits = s.search(ws.root, q, field)
+    hits = [(t, m) for t, m in hits if status == "all" or (t.is_open if status == "open" else t.status == status)]
+    f = fmt_of(app, fmt)
+    rows = []
+    for t, m in hits[:limit]:
+        r = _row(t, policy, ws.now, full_phone, short=f == "table")
+        r["waybill"] = t.fields.get("waybill", "")
+        r["matched"] = m[0][0]
+        value = m[0][1]
+        r["match"] = tickets.mask_phone(value) if m[0][0] == "phone" and not full_phone else value
+        r["matches"] = [k for k, _ in m]
+        rows.append(r)
+    if f == "table":
+        if not rows:
+            click.echo(f"no ticket matches '{q}'")
+            return
+        for r in rows:
+            r["opened_at"] = r["opened_at"].strftime("%Y-%m-%d %H:%M")
+            r["match"] = f"{r['matched']}: {r['match']}"
+        cols = ["ticket", "opened_at", "status", "category", "customer", "phone", "order", "match"]
+        click.echo(listing_fit(rows, cols, f), nl=False)
+        if len(hits) > limit:
+            click.echo(f"{len(hits) - limit} more; narrow the search, or --limit {len(hits)}")
+    else:
+        from ..render import listing
+
+        click.echo(listing(rows, LIST_COLUMNS + ["abnormal", "waybill", "matched", "match", "matches"], f), nl=False)
+
+
+def listing_fit(rows, cols, fmt):
+    """A listing; tables are fitted to the terminal's width when render offers it (issue 15)."""
+    from .. import render
+
+    fit = getattr(render, "fitted_listing", None)
+    return fit(rows, cols) if fit is not None and fmt == "table" else render.listing(rows, cols, fmt)
