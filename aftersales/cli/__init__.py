@@ -42,7 +42,7 @@ COMMANDS = {
 }
 
 _VALUE_OPTIONS = ("--workspace", "-w", "--now", "--format", "--by")
-_OUR_FLAGS = ("--help", "-h", "--version")
+_OUR_FLAGS = ("--help", "-h")  # `as --version` and `as -v` are build probes for the assembler (issue 15)
 _ASM_SUFFIXES = (".s", ".S", ".asm", ".o")
 
 
@@ -122,11 +122,20 @@ def _fix_stdio() -> None:
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def main() -> None:
     args = sys.argv[1:]
     prog = os.path.basename(sys.argv[0])
-    if prog.lower() in ("as", "as.exe") and not is_ours(args):
-        hand_off(args)
+    if prog.lower() in ("as", "as.exe") and not any(k.endswith("_COMPLETE") for k in os.environ):
+        # issue 15: `echo nop | as` assembles standard input, as the system assembler does
+        if not is_ours(args) or (not args and not _stdin_is_terminal()):
+            hand_off(args)
     _fix_stdio()
     from .root import cli
 
