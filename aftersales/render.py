@@ -61,8 +61,87 @@ def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) ->
         return ""
     tabulate = _tabulate()
     heads = [(headers or {}).get(c, c) for c in columns]
-    return tabulate([[_cell(r.get(c)) for c in columns] for r in rows], headers=heads, tablefmt="simple",
-                    disable_numparse=True) + "\n"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    width = terminal_width()
+    if not width:
+        return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True) + "\n"
+    import tabulate as tab  # issue 15: a table fits the terminal; JSON and CSV keep the whole text
+
+    cells = fit(cells, heads, width)
+    padding, tab.MIN_PADDING = tab.MIN_PADDING, 0
+    try:
+        return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True) + "\n"
+    finally:
+        tab.MIN_PADDING = padding
+
+
+# ------------------------------------------------------------------ issue 15: tables that fit the terminal
+
+
+def terminal_width():
+    """The width to fit tables to: $COLUMNS, else the terminal's; None when output goes to a
+    file or a pipe (scripts get whole lines)."""
+    import os
+    import shutil
+    import sys
+
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit() and int(cols) > 0:
+        return int(cols)
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: CJK and full-width characters count two."""
+    return _EastAsianWidth.wcswidth(text)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` on one line in at most `width` columns, ending in … when cut."""
+    text = " ".join(text.split())
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def fit(cells: list, heads: list, width: int, gap: int = 2) -> list:
+    """Rows of cells (and `heads`, in place) shortened so the table is at most `width` columns
+    wide: the widest columns give way first, down to 4 columns."""
+    n = len(heads)
+    if not n:
+        return cells
+    data = [max([0] + [display_width(" ".join(str(r[i]).split())) for r in cells]) for i in range(n)]
+    head = [display_width(h) for h in heads]
+    floor = [min(max(d, h), 4) for d, h in zip(data, head)]
+
+    def total(cap):  # a column is max(data, header) wide (no header padding), `gap` spaces apart
+        return sum(max(min(d, max(cap, f)), min(h, max(cap, f))) for d, h, f in zip(data, head, floor)) + gap * (n - 1)
+
+    widths = [max(d, h) for d, h in zip(data, head)]
+    if total(max(widths)) > width:  # the widest columns are cut to one common cap, the largest that fits
+        lo, hi = 0, max(widths)
+        while lo < hi:
+            cap = (lo + hi + 1) // 2
+            if total(cap) <= width:
+                lo = cap
+            else:
+                hi = cap - 1
+        widths = [min(w, max(lo, f)) for w, f in zip(widths, floor)]
+    heads[:] = [shorten(h, w) for h, w in zip(heads, widths)]
+    return [[shorten(str(c), widths[i]) if display_width(str(c)) > widths[i] or "\n" in str(c) else c
+             for i, c in enumerate(r)] for r in cells]
 
 
 class _EastAsianWidth:

@@ -148,6 +148,14 @@ def kpi(app, month, orders, fmt):
     pays = [dict(zip(cols, r)) for _l, r in compensation.payment_records(ws.root)]  # issue 15: as corrected
     rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), pays, start, end, now, orders)
     f = fmt_of(app, fmt)
+    if f == "json":  # issue 15: every value a number (money too), an empty count null
+        from decimal import Decimal
+
+        for r in rows:
+            if isinstance(r["value"], Decimal):
+                r["value"] = float(r["value"])
+            if r["count"] == "":
+                r["count"] = None
     if f == "table":
         click.echo(f"KPIs, {label}")
         for r in rows:

@@ -1,0 +1,76 @@
+"""Every screen readable (issue 15 item 4): tables fit the terminal, JSON and CSV are complete."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from aftersales.render import display_width, fit, listing, shorten
+
+NOW = "2026-11-23T12:00:00+08:00"
+
+
+def test_shorten_counts_chinese_as_two_columns():
+    assert display_width("收到的电水壶") == 12
+    assert shorten("收到的电水壶底部有裂纹", 9) == "收到的电…" and display_width("收到的电…") == 9
+    assert shorten("short", 9) == "short"
+    assert shorten("two\nlines", 20) == "two lines"
+
+
+def test_fit_cuts_the_widest_columns_first():
+    heads = ["ticket", "summary"]
+    cells = [["ABC1234", "收到的电水壶底部有裂纹, 一加水就漏, 客服一直不回复"]]
+    out = fit([list(r) for r in cells], heads, 40)
+    assert out[0][0] == "ABC1234" and out[0][1].endswith("…")
+    assert display_width(out[0][0]) + 2 + display_width(out[0][1]) <= 40
+
+
+def test_tables_fit_COLUMNS_and_json_keeps_the_whole_text(run, monkeypatch):
+    long = "收到的电水壶底部有裂纹, 一加水就漏, 客服一直不回复, 我要退货退款并且赔偿运费"
+    tid = run.new(summary=long)
+    monkeypatch.setenv("COLUMNS", "70")
+    out = run("ticket", "list", now=NOW).stdout
+    assert max(display_width(line) for line in out.splitlines()) <= 70
+    assert long not in out and "…" in out
+    doc = json.loads(run("ticket", "list", "--format", "json", now=NOW).stdout)
+    assert doc[0]["summary"] == long and doc[0]["ticket"] == tid
+    monkeypatch.setenv("COLUMNS", "400")
+    assert long in run("ticket", "list", now=NOW).stdout
+
+
+def test_a_pipe_gets_whole_lines():
+    rows = [{"a": "x" * 300}]
+    assert "x" * 300 in listing(rows, ["a"], "table")  # no COLUMNS, not a terminal
+
+
+def test_reply_and_remark_print_json(run):
+    tid = run.new()
+    r = run("reply", "greeting", tid, "--format", "json", now=NOW)
+    [doc] = json.loads(r.stdout)
+    assert doc["script"] == "greeting" and doc["ticket"] == tid and "客服" in doc["text"] and doc["sent"] is False
+    r = run("remark", "address", "--address", "浙江省杭州市 王女士", "--format", "json", now=NOW)
+    [doc] = json.loads(r.stdout)
+    assert doc["remark"] == "address" and "浙江省杭州市" in doc["text"] and doc["agent"] == "a01"
+
+
+def test_route_csv_has_the_level_and_the_verdicts(run):
+    tid = run.new(summary="再不处理我就曝光", now="2026-11-20T09:00:00+08:00")
+    r = run("route", tid, "--explain", "--dry-run", "--format", "csv", now=NOW)
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    kinds = {x["record"] for x in rows}
+    assert {"ticket", "check", "change"} <= kinds
+    [head] = [x for x in rows if x["record"] == "ticket"]
+    assert head["escalation_level"] != ""
+    words = [x for x in rows if x["record"] == "check" and x["rule"] == "sensitive-words"]
+    assert words and words[0]["ok"] == "yes" and words[0]["matched"] == "yes"
+
+
+def test_ticket_show_csv_holds_fields_and_payments_too(run):
+    tid = run.new(item_amount="299.00", order_amount="309.00")
+    run("compensate", tid, "--amount", "5.00", "--method", "balance", "--liability", "courier", now="2026-11-23T10:00:00+08:00")
+    rows = list(csv.DictReader(io.StringIO(run("ticket", "show", tid, "--format", "csv", now=NOW).stdout)))
+    sections = {x["section"] for x in rows}
+    assert {"ticket", "field", "timeline", "payment", "checklist_missing"} <= sections
+    assert any(x["section"] == "field" and x["key"] == "order" and x["text"] == "TB20261123001" for x in rows)
+    assert any(x["section"] == "payment" and x["amount"] == "5.00" for x in rows)
