@@ -17,6 +17,7 @@ import sys
 # name -> (module, short help). Keep the help in step with each command's docstring.
 COMMANDS = {
     "calendar": ("aftersales.cli.calendar", "Show business calendars; draft China's official holiday schedule."),
+    "completion": ("aftersales.cli.completion", "Print the tab-completion script for bash, zsh or fish."),
     "compensate": ("aftersales.cli.compensate", "Record a compensation payment (赔付打款登记) within the policy's authority."),
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
     "correct": ("aftersales.cli.correct", "Correct a mistake: a new row voids or supersedes an earlier record."),

@@ -22,7 +22,14 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module, _, attr = entry[0].partition(":")
-        return getattr(importlib.import_module(module), attr or "cli")
+        cmd = getattr(importlib.import_module(module), attr or "cli")
+        if any(k.endswith("_COMPLETE") for k in __import__("os").environ):  # issue 15: the shop's values complete
+            from .completion import active, attach
+
+            if active():
+                attach(cmd)
+                attach(self)
+        return cmd
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else ""
@@ -57,6 +64,13 @@ class LazyGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Usage errors as one line on stderr (`error: ...; see 'as CMD --help'`), exit 2."""
+        import os
+
+        if any(k.endswith("_COMPLETE") for k in os.environ):  # issue 15: --by completes staff IDs
+            from .completion import active, attach
+
+            if active():
+                attach(self)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
