@@ -3,12 +3,14 @@
 Every record has a stable reference:
 
 - a payment: its `id` column (random, written at payment time);
-- a ticket event: `TICKET.HASH`, where HASH is six base32 characters of the SHA-256 of the
+- a ticket event: `TICKET.HASH`, where HASH is eight base32 characters of the SHA-256 of the
   event's own values (ticket, time, actor, type, ref, text, data). It is derived, not
   stored, so the 1,000,000-row ticket ledger keeps its columns and every old row has a
   reference too; it does not depend on the row's position, so it survives a `git pull`
-  that interleaves two clones' rows; two clones cannot give two different events one
-  reference unless the events are identical, value for value;
+  that interleaves two clones' rows, and no clone has to agree with another on a number.
+  Identical events (same second, actor, type and text) share a reference; two different
+  events of one ticket sharing one (40 bits: about one ticket in 10^10) are refused as
+  ambiguous when corrected;
 - a correction: its `id` column (12 random base32 characters, like a ticket ID).
 
 A correction is a row of ledgers/corrections.csv: who, when, why, what it corrects
@@ -38,7 +40,7 @@ from . import ids, ledger
 from .errors import InputError
 
 LEDGER = "corrections"
-HASH_LEN = 6
+HASH_LEN = 8
 #: payment values a supersede may replace
 PAYMENT_FIELDS = ("amount", "method", "liability", "reason")
 
@@ -76,7 +78,7 @@ def _b32(digest: bytes, n: int) -> str:
 
 
 def event_hash(e) -> str:
-    """The six-character content reference of a ticket event read from the ledger."""
+    """The eight-character content reference of a ticket event read from the ledger."""
     raw = e._raw if e._raw or e._data is None else ledger.format_value(e._data)
     text = "\x1f".join((e.ticket, e.at.isoformat(), e.by, e.type, e.ref, e.text, raw))
     return _b32(hashlib.sha256(text.encode("utf-8")).digest(), HASH_LEN)
