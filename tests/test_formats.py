@@ -74,3 +74,27 @@ def test_ticket_show_csv_holds_fields_and_payments_too(run):
     assert {"ticket", "field", "timeline", "payment", "checklist_missing"} <= sections
     assert any(x["section"] == "field" and x["key"] == "order" and x["text"] == "TB20261123001" for x in rows)
     assert any(x["section"] == "payment" and x["amount"] == "5.00" for x in rows)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(alphabet=st.sampled_from("ab12 -收到的电水壶裂纹￥"), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.lists(_text, min_size=3, max_size=3), min_size=1, max_size=5),
+       width=st.integers(min_value=30, max_value=160))
+def test_a_fitted_table_is_never_wider_than_the_terminal(rows, width):
+    import os
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)
+    try:
+        out = listing([dict(zip("abc", r)) for r in rows], ["a", "b", "c"], "table")
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS")
+        else:
+            os.environ["COLUMNS"] = old
+    assert max(display_width(line) for line in out.splitlines()) <= width

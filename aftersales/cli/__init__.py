@@ -133,7 +133,7 @@ def _stdin_is_terminal() -> bool:
 def main() -> None:
     args = sys.argv[1:]
     prog = os.path.basename(sys.argv[0])
-    if prog.lower() in ("as", "as.exe") and not any(k.endswith("_COMPLETE") for k in os.environ):
+    if prog.lower() in ("as", "as.exe") and not os.environ.get("_AS_COMPLETE"):  # a shell asking for completions
         # issue 15: `echo nop | as` assembles standard input, as the system assembler does
         if not is_ours(args) or (not args and not _stdin_is_terminal()):
             hand_off(args)
