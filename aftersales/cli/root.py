@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -23,7 +24,7 @@ class LazyGroup(click.Group):
             return None
         module, _, attr = entry[0].partition(":")
         cmd = getattr(importlib.import_module(module), attr or "cli")
-        if any(k.endswith("_COMPLETE") for k in __import__("os").environ):  # issue 15: the shop's values complete
+        if any(k.endswith("_COMPLETE") for k in os.environ):  # issue 15: the shop's values complete
             from .completion import active, attach
 
             if active():
@@ -64,8 +65,6 @@ class LazyGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Usage errors as one line on stderr (`error: ...; see 'as CMD --help'`), exit 2."""
-        import os
-
         if any(k.endswith("_COMPLETE") for k in os.environ):  # issue 15: --by completes staff IDs
             from .completion import active, attach
 
