@@ -171,3 +171,34 @@ def problems(items: list, fmt: str) -> str:
     if fmt == "csv":
         return listing([p.as_dict() for p in items], ["file", "line", "message", "record"], "csv")
     return "".join(p.render() + "\n" for p in items)
+
+
+def wrap(text: str, width=None, indent: str = "    ") -> str:
+    """Lines of `text` longer than the terminal wrapped at its width (display width, so Chinese
+    counts two), continued with `indent`; unchanged when output is not a terminal."""
+    width = width or terminal_width()
+    if not width:
+        return text
+    out = []
+    for line in text.split("\n"):
+        first = True
+        while display_width(line) > width:
+            room = width if first else width - len(indent)
+            cut, used = 0, 0
+            for i, ch in enumerate(line):
+                w = display_width(ch)
+                if used + w > room:
+                    break
+                used += w
+                cut = i + 1
+            space = line.rfind(" ", 0, cut)
+            if space > cut // 2:  # break at a space when there is one in the second half
+                cut = space + 1
+            out.append((("" if first else indent) + line[:cut]).rstrip())
+            line, first = line[cut:].lstrip(), False
+            width_left = width - len(indent)
+            if display_width(line) <= width_left:
+                break
+        if line or first:
+            out.append(line if first else indent + line)
+    return "\n".join(out)

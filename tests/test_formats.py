@@ -98,3 +98,13 @@ def test_a_fitted_table_is_never_wider_than_the_terminal(rows, width):
         else:
             os.environ["COLUMNS"] = old
     assert max(display_width(line) for line in out.splitlines()) <= width
+
+
+def test_ticket_show_wraps_at_the_terminal_width(run, monkeypatch):
+    tid = run.new(summary="收到的电水壶底部有裂纹, 一加水就漏, 客服一直不回复, 我要退货退款并且赔偿运费和精神损失")
+    monkeypatch.setenv("COLUMNS", "60")
+    out = run("ticket", "show", tid, now=NOW).stdout
+    assert max(display_width(line) for line in out.splitlines()) <= 60
+    assert "精神损失" in out  # wrapped, not cut
+    monkeypatch.delenv("COLUMNS")
+    assert max(display_width(line) for line in run("ticket", "show", tid, now=NOW).stdout.splitlines()) > 60

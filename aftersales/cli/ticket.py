@@ -553,7 +553,9 @@ def show(app, ticket, full_phone, fmt):
             mark = f"  [now: {e['corrected_text']}; corrected by {e['correction']}]"
         lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['record'].partition('.')[2]}  {e['type']:<10} "
                      f"{who}: {detail}{mark}".rstrip())
-    click.echo("\n".join(lines))
+    from ..render import wrap
+
+    click.echo(wrap("\n".join(lines)))  # issue 15: long lines wrap at the terminal's width
 
 
 @cli.command("categories")
