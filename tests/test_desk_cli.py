@@ -69,3 +69,9 @@ def test_as_reads_standard_input_like_the_assembler(tmp_path):
     r = subprocess.run([installed_command("as")], input=b"nop\n", capture_output=True, env=_env(), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "a.out").read_bytes()[:4] == b"\x7fELF"
+
+
+def test_a_group_alone_lists_its_commands(run):
+    r = run("ticket", by=None)
+    assert r.exit_code == 2 and "error" not in r.stderr
+    assert "commands: accept, assign," in r.stderr and "search" in r.stderr and len(r.stderr.splitlines()) == 3

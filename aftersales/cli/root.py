@@ -77,6 +77,9 @@ class LazyGroup(click.Group):
         except click.exceptions.NoArgsIsHelpError as e:  # issue 15: `as` alone: a short usage, not the whole help
             if e.ctx is None or e.ctx.parent is not None:
                 click.echo(e.ctx.get_usage() if e.ctx is not None else "", err=True)
+                subs = e.ctx.command.list_commands(e.ctx) if e.ctx is not None and hasattr(e.ctx.command, "list_commands") else []
+                if subs:
+                    click.echo(f"commands: {', '.join(subs)}", err=True)
                 click.echo(f"see '{e.ctx.command_path if e.ctx else prog_name} --help'", err=True)
             else:
                 click.echo(SHORT_USAGE.format(prog=prog_name or "as"), err=True, nl=False)
