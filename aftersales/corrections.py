@@ -342,7 +342,14 @@ def plan(root: Path, policy, now: dt.datetime, actor: str, typed: str, action: s
     if not reason.strip():
         raise InputError("--reason is required: say why the record is corrected (it is kept with the correction)")
     values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
+    if approved_by and policy.staff_member(approved_by) is None:
+        raise InputError(f"--approved-by {approved_by}: unknown staff member; "
+                         f"{closest(approved_by, [s.id for s in policy.staff])}")
     target = resolve(root, typed)
+    if action == "supersede" and target.ledger == "compensations" and "text" in values:
+        raise InputError(f"{typed} is a payment; correct it with `aftersales correct payment {typed} --amount …`")
+    if action == "supersede" and target.ledger == "tickets" and set(values) - {"text"}:
+        raise InputError(f"{typed} is a ticket event; correct its text with `aftersales correct event {typed} --text …`")
     before = state(root)
     current = before.payments.get(target.ref) if target.ledger == "compensations" else (
         before.events.get(target.ticket, {}).get(target.ref.partition(".")[2]) if target.ledger == "tickets" else None)

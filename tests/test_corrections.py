@@ -219,3 +219,19 @@ def test_two_clones_each_pay_8_then_a_lead_voids_one_after_the_merge(tmp_path):
     git(a, "pull", "--no-edit")
     assert compensation.paid_by_ticket(a)[tid] == Decimal("10.00")
     assert len(rows(a, "compensations")) == 3 and len(rows(a, "corrections")) == 1
+
+
+def test_a_correction_must_fit_its_record(run, shop, kettle, ledgers_unchanged):
+    _, pid = pay(run, kettle, "5.00")
+    doc = json.loads(run("ticket", "show", kettle, "--format", "json", now=at("10:05")).stdout)
+    ref = doc["timeline"][1]["record"]
+    with ledgers_unchanged():
+        for args, msg in (
+            (["event", pid, "--text", "x"], f"{pid} is a payment; correct it with `aftersales correct payment"),
+            (["payment", ref, "--amount", "1.00"], "is a ticket event; correct its text with"),
+            (["void", pid, "--approved-by", "zz"], "--approved-by zz: unknown staff member"),
+            (["payment", pid, "--method", "nosuch"], "--method nosuch: unknown"),
+            (["payment", pid], "say what replaces the record's value"),
+        ):
+            r = run("correct", *args, "--reason", "x", now=at("10:10"))
+            assert r.exit_code == 2 and msg in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
