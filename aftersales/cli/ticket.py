@@ -408,12 +408,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         rows.append(r)
     f = fmt_of(app, fmt)
     if f == "table":
-        from ..render import terminal_width
-
-        fitted = terminal_width() is not None  # issue 15: on a terminal the table is fitted to its width
-        for r in rows:
-            if not fitted:
-                r["summary"] = r["summary"] if len(r["summary"]) <= 24 else r["summary"][:23] + "…"
+        for r in rows:  # issue 15: the table is fitted to the terminal (render.listing), whole in a pipe
             r["opened_at"] = r["opened_at"].strftime("%m-%d %H:%M")
         cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
                 "customer", "phone", "summary"]
