@@ -37,16 +37,42 @@ def _variants(q: str) -> list:
     return out
 
 
+_PHONE_CHARS = frozenset(b"0123456789 -+()")
+
+
+def _phone_hit(d: str):
+    """A check of a hit of a phone's last four digits: they end a run of phone characters whose
+    digits end with `d` (so an order number holding the same four digits is passed over)."""
+    want = d.encode()
+
+    def check(mm, pos: int, n: bytes) -> bool:
+        end = pos + len(n)
+        if mm[end:end + 1].isdigit():
+            return False
+        if len(want) <= 4:
+            return True
+        start = end
+        while start > 0 and mm[start - 1] in _PHONE_CHARS and end - start < 40:
+            start -= 1
+        return bytes(c for c in mm[start:end] if 48 <= c <= 57).endswith(want)
+
+    return check
+
+
 def _needles(query: str, field: Optional[str]) -> list:
-    """Byte strings at least one of which every matching ticket's rows contain."""
+    """(bytes, check or None): every matching ticket has a record holding one of the byte
+    strings at a place the check (if any) accepts."""
     words = query.split()
     if not words:
         return []
     d = digits(query)
     if field == "phone" or (field is None and d and len(d) >= 4 and not re.search(r"[^\d\s+\-()]", query)):
-        return [d[-4:].encode()]  # however the phone was typed, its last four digits are together
+        out = [(d[-4:].encode(), _phone_hit(d))]  # however the phone was typed, its last four digits are together
+        if field is None and len(d) >= 5:
+            out.append((re.sub(r"\D", "", query).encode(), None))  # or part of an order number, a waybill
+        return out
     longest = max(words, key=lambda w: len(w.encode("utf-8")))
-    return _variants(longest)
+    return [(v, None) for v in _variants(longest)]
 
 
 def _record_end(mm, start: int) -> int:
@@ -82,9 +108,12 @@ def candidates(path: Path, needles: list) -> set:
         return out
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         first = mm.find(b"\n") + 1
-        for n in needles:
+        for n, check in needles:
             pos = mm.find(n, first)
             while pos >= 0:
+                if check is not None and not check(mm, pos, n):
+                    pos = mm.find(n, pos + 1)
+                    continue
                 start = _record_start(mm, pos)
                 if start is not None and start >= first:
                     out.add(mm[start:start + 12])

@@ -94,3 +94,11 @@ def test_ticket_ids_complete_open_ones_first(run, shop, desk):
     assert sorted(every) == sorted([a, b, c]) and every[-1] == c
     assert search.complete_ids(shop, a[:3].lower()) == [t for t in every if t.startswith(a[:3])]
     assert search.resolve_id(shop, a[:6]) == a
+
+
+def test_four_digits_are_a_phone_and_more_digits_may_be_part_of_an_order(run, desk):
+    a, b, c = desk
+    d = run.new(order="JD5678123", phone="13700002222", now=at("10:30"))
+    assert found(run, "5678") == [(b, "phone"), (a, "phone")]  # JD5678123 holds 5678, but not as a phone's end
+    assert found(run, "20261115088") == [(a, "order")]  # digits of an order number, without its letters
+    assert found(run, "5678123") == [(d, "order")]

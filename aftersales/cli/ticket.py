@@ -392,7 +392,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         from .. import search
 
         loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
-                                                        [v for o in orders for v in search._variants(o.strip())]))
+                                                        [(v, None) for o in orders for v in search._variants(o.strip())]))
     else:
         loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
     for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
