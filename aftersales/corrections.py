@@ -236,7 +236,9 @@ def resolve(root: Path, typed: str) -> Target:
     text = typed.strip()
     if "." in text:
         tpart, _, hpart = text.partition(".")
-        tid = tickets.resolve_id(root, tpart)
+        from .search import resolve_id
+
+        tid = resolve_id(root, tpart)
         h = ids.normalize(hpart)
         found = [e for e in raw_events(root, tid) if event_hash(e).startswith(h)] if len(h) >= 4 else []
         if len(found) != 1:
@@ -403,16 +405,16 @@ def plan(root: Path, policy, now: dt.datetime, actor: str, typed: str, action: s
         raise InputError("a void replaces nothing; leave out --amount, --method, --liability and --text")
     corr = Correction(ids.new_id(), now, actor, target.ledger, target.ref, action, target.ticket, reason.strip(), "", data)
     after = State(before.all + [corr])
-    t = tickets.load_ticket(root, target.ticket) if target.ticket else None
     pid = _payment_of(target, before)
     if pid is not None:
+        t = tickets.load_ticket(root, target.ticket)
         raw = _payments_raw(root)
         pays_before = _effective_payments(raw, before, target.ticket)
         pays_after = _effective_payments(raw, after, target.ticket)
         need = max([x for x in (_running(pays_before, pid), _running(pays_after, pid)) if x is not None],
                    default=Decimal("0.00"))
         total_after = sum((p[2] for p in pays_after), Decimal("0.00"))
-        order_amount = t.fields.get("order_amount") if t is not None else None
+        order_amount = t.fields.get("order_amount")
         if order_amount and total_after > Decimal(order_amount):
             raise InputError(f"the correction would bring the total paid on ticket {ids.short(t.id)} to ¥{total_after}, "
                              f"more than the order amount ¥{order_amount}")
