@@ -231,8 +231,6 @@ def raw_events(root: Path, tid: str) -> list:
 
 def resolve(root: Path, typed: str) -> Target:
     """What a typed reference names: a payment ID, TICKET.EVENT (from `ticket show`), or a correction ID."""
-    from . import tickets
-
     text = typed.strip()
     if "." in text:
         tpart, _, hpart = text.partition(".")
@@ -337,7 +335,7 @@ def _check_approval(policy, t, actor: str, approved_by: str, need_total: Decimal
 def plan(root: Path, policy, now: dt.datetime, actor: str, typed: str, action: str, reason: str,
          values: Optional[dict] = None, approved_by: str = "") -> tuple:
     """Check a correction; return (the Correction to append, a one-line description) or raise InputError."""
-    from . import compensation, tickets
+    from . import tickets
     from .money import parse_amount
     from .schema import closest
 

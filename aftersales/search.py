@@ -232,7 +232,6 @@ def resolve_id(root: Path, typed: str) -> str:
 def find_one(root: Path, typed: str) -> str:
     """The full ID of the ticket `typed` names: a ticket ID or prefix, else an order, waybill or
     phone that only one ticket has; InputError listing the candidates otherwise."""
-    from . import tickets
     from .errors import InputError
 
     try:

@@ -64,7 +64,6 @@ def examples(text: str) -> list:
     i, block, skip, capture, fenced = 0, 0, False, "", False
     prev_blank = True
     in_block = False
-    saw_error = False
     while i < len(lines):
         raw = lines[i]
         m = re.match(r"<!--\s*readme-test:\s*(\w+)\s*(.*?)\s*-->", raw.strip())
@@ -76,7 +75,7 @@ def examples(text: str) -> list:
         if raw.startswith("```"):
             if not fenced:
                 fenced = raw.strip("`").strip() in ("", "sh", "bash", "console", "shell")
-                in_block, block, saw_error = fenced, block + 1, False
+                in_block, block = fenced, block + 1
                 if not fenced:  # another language: skip to its end
                     i += 1
                     while i < len(lines) and not lines[i].startswith("```"):
@@ -87,7 +86,7 @@ def examples(text: str) -> list:
             continue
         indented = raw.startswith("    ") and not fenced
         if indented and prev_blank and not in_block:
-            in_block, block, saw_error = True, block + 1, False
+            in_block, block = True, block + 1
         if not indented and not fenced and raw.strip():
             if in_block:
                 skip, capture = False, ""
@@ -99,8 +98,6 @@ def examples(text: str) -> list:
         body = raw[4:] if indented else raw
         start = i
         stripped = body.strip()
-        if stripped.startswith("error:"):
-            saw_error = True
         cmd = stripped[2:] if stripped.startswith("$ ") else stripped
         if re.match(r"(as|aftersales)\s", cmd) and not skip:
             while cmd.endswith("\\") and i + 1 < len(lines):
