@@ -67,6 +67,11 @@ def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) ->
         return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True) + "\n"
     import tabulate as tab  # issue 15: a table fits the terminal; JSON and CSV keep the whole text
 
+    natural = sum(max([display_width(h)] + [display_width(r[i]) for r in cells]) + 2 for i, h in enumerate(heads))
+    if natural > width:  # too wide: a column empty in every row is left out first
+        keep = [i for i in range(len(heads)) if any(r[i] for r in cells)] or list(range(len(heads)))
+        heads = [heads[i] for i in keep]
+        cells = [[r[i] for i in keep] for r in cells]
     cells = fit(cells, heads, width)
     padding, tab.MIN_PADDING = tab.MIN_PADDING, 0
     try:
@@ -125,6 +130,7 @@ def fit(cells: list, heads: list, width: int, gap: int = 2) -> list:
     data = [max([0] + [display_width(" ".join(str(r[i]).split())) for r in cells]) for i in range(n)]
     head = [display_width(h) for h in heads]
     floor = [min(max(d, h), 4) for d, h in zip(data, head)]
+    floor[0] = min(max(data[0], floor[0]), max(width // 3, 4))  # the first column names the row: cut last
 
     def total(cap):  # a column is max(data, header) wide (no header padding), `gap` spaces apart
         return sum(max(min(d, max(cap, f)), min(h, max(cap, f))) for d, h, f in zip(data, head, floor)) + gap * (n - 1)
