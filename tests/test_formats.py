@@ -33,6 +33,7 @@ def test_tables_fit_COLUMNS_and_json_keeps_the_whole_text(run, monkeypatch):
     out = run("ticket", "list", now=NOW).stdout
     assert max(display_width(line) for line in out.splitlines()) <= 70
     assert long not in out and "…" in out
+    assert tid[:7] in out  # the first column, the ticket, is cut last
     doc = json.loads(run("ticket", "list", "--format", "json", now=NOW).stdout)
     assert doc[0]["summary"] == long and doc[0]["ticket"] == tid
     monkeypatch.setenv("COLUMNS", "400")
