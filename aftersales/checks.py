@@ -81,3 +81,12 @@ def run_checks(root: Path) -> list:
     for check in CHECKS:
         problems.extend(check(ctx))
     return sorted(set(problems), key=Problem.sort_key)
+
+
+def check_corrections(ctx: CheckContext) -> list:  # issue 15: corrections that name no record
+    from .corrections import check_corrections as check
+
+    return check(ctx)
+
+
+CHECKS.append(check_corrections)

@@ -53,14 +53,22 @@ def ticket_limit(policy: Policy, t) -> tuple:
     return authority(policy, policy.compensation.abnormal_above_role, t)
 
 
+def payment_records(root: Path):
+    """(line, row) of ledgers/compensations.csv as corrected: voided payments left out,
+    superseded values replaced (aftersales/corrections.py)."""
+    from .corrections import honour_payments
+
+    return honour_payments(root, ledger.records(root, LEDGER))
+
+
 def payments(root: Path) -> list:
-    """Every payment of ledgers/compensations.csv as a dict of its columns, with `at`
-    parsed to a time, `amount` to Decimal and `line` its line: the one reader of the
-    ledger (authority checks, replay, KPIs, the weekly brief and claims use it)."""
+    """Every payment of ledgers/compensations.csv as corrected, as a dict of its columns,
+    with `at` parsed to a time, `amount` to Decimal and `line` its line: the one reader
+    of the ledger (authority checks, replay, KPIs, the weekly brief and claims use it)."""
     names = ledger.schema_of(LEDGER).column_names
     ai, ati = names.index("amount"), names.index("at")
     out = []
-    for line, row in ledger.records(root, LEDGER):
+    for line, row in payment_records(root):
         p = dict(zip(names, row))
         p["at"] = ledger.parse_time(row[ati])
         p["amount"] = Decimal(row[ai] or "0")
@@ -163,6 +171,6 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
         approver = approved_by
     elif approved_by:
         approver = approved_by  # recorded, though not needed
-    return {"id": ids.new_id(8), "ticket": t.id, "at": now, "by": actor, "order": t.fields.get("order", ""),
+    return {"id": ids.new_id(), "ticket": t.id, "at": now, "by": actor, "order": t.fields.get("order", ""),
             "amount": amount, "method": method, "liability": liability, "reason": reason.strip(),
             "approved_by": approver, "note": note}

@@ -57,7 +57,7 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, en
     def share(name, ok, n, target, detail, at_most=False):
         value = ok / n if n else None
         verdict = "" if value is None or target is None else (
-            "met" if (value <= target if at_most else value >= target) else "BELOW")
+            "met" if (value <= target if at_most else value >= target) else "ABOVE" if at_most else "BELOW")  # issue 15
         rows.append({"kpi": name, "value": value, "count": f"{ok}/{n}", "target": target,
                      "at_most": at_most, "verdict": verdict, "detail": detail})
 

@@ -129,6 +129,15 @@ LEDGERS = {
             _c("type", "enum", True, choices=("open", "join", "flag", "grade", "note", "resolve", "close")),
             _c("ref"), _c("text"), _c("data", "json"),
         ), "incidents (应急事件) as events, like tickets"),
+        # issue 15 (corrections): one ledger of corrections for every other ledger; see aftersales/corrections.py
+        Schema("corrections", (
+            _c("id", "id", True), _c("at", "time", True), _c("by", "staff", True),
+            _c("ledger", "enum", True, choices=("compensations", "tickets", "corrections")),
+            _c("target", required=True, doc="the corrected record's reference: a payment id, TICKET.EVENT, a correction id"),
+            _c("action", "enum", True, choices=("void", "supersede")),
+            _c("ticket", "ticket"), _c("reason", required=True), _c("approved_by", "staff"),
+            _c("data", "json", doc="for supersede: the replacing values"),
+        ), "corrections (更正): a void or a superseding of an earlier record, with who, when and why"),
     )
 }
 

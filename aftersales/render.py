@@ -54,8 +54,93 @@ def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) ->
         return ""
     tabulate = _tabulate()
     heads = [(headers or {}).get(c, c) for c in columns]
-    return tabulate([[_cell(r.get(c)) for c in columns] for r in rows], headers=heads, tablefmt="simple",
-                    disable_numparse=True) + "\n"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    width = terminal_width()
+    if not width:
+        return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True) + "\n"
+    import tabulate as tab  # issue 15: a table fits the terminal; JSON and CSV keep the whole text
+
+    natural = sum(max([display_width(h)] + [display_width(r[i]) for r in cells]) + 2 for i, h in enumerate(heads))
+    if natural > width:  # too wide: a column empty in every row is left out first
+        keep = [i for i in range(len(heads)) if any(r[i] for r in cells)] or list(range(len(heads)))
+        heads = [heads[i] for i in keep]
+        cells = [[r[i] for i in keep] for r in cells]
+    cells = fit(cells, heads, width)
+    padding, tab.MIN_PADDING = tab.MIN_PADDING, 0
+    try:
+        return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True) + "\n"
+    finally:
+        tab.MIN_PADDING = padding
+
+
+# ------------------------------------------------------------------ issue 15: tables that fit the terminal
+
+
+def terminal_width():
+    """The width to fit tables to: $COLUMNS, else the terminal's; None when output goes to a
+    file or a pipe (scripts get whole lines)."""
+    import os
+    import shutil
+    import sys
+
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit() and int(cols) > 0:
+        return int(cols)
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: CJK and full-width characters count two."""
+    return _EastAsianWidth.wcswidth(text)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` on one line in at most `width` columns, ending in … when cut."""
+    text = " ".join(text.split())
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def fit(cells: list, heads: list, width: int, gap: int = 2) -> list:
+    """Rows of cells (and `heads`, in place) shortened so the table is at most `width` columns
+    wide: the widest columns give way first, down to 4 columns."""
+    n = len(heads)
+    if not n:
+        return cells
+    data = [max([0] + [display_width(" ".join(str(r[i]).split())) for r in cells]) for i in range(n)]
+    head = [display_width(h) for h in heads]
+    floor = [min(max(d, h), 4) for d, h in zip(data, head)]
+    floor[0] = min(max(data[0], floor[0]), max(width // 3, 4))  # the first column names the row: cut last
+
+    def total(cap):  # a column is max(data, header) wide (no header padding), `gap` spaces apart
+        return sum(max(min(d, max(cap, f)), min(h, max(cap, f))) for d, h, f in zip(data, head, floor)) + gap * (n - 1)
+
+    widths = [max(d, h) for d, h in zip(data, head)]
+    if total(max(widths)) > width:  # the widest columns are cut to one common cap, the largest that fits
+        lo, hi = 0, max(widths)
+        while lo < hi:
+            cap = (lo + hi + 1) // 2
+            if total(cap) <= width:
+                lo = cap
+            else:
+                hi = cap - 1
+        widths = [min(w, max(lo, f)) for w, f in zip(widths, floor)]
+    heads[:] = [shorten(h, w) for h, w in zip(heads, widths)]
+    return [[shorten(str(c), widths[i]) if display_width(str(c)) > widths[i] or "\n" in str(c) else c
+             for i, c in enumerate(r)] for r in cells]
 
 
 class _EastAsianWidth:
@@ -85,3 +170,34 @@ def problems(items: list, fmt: str) -> str:
     if fmt == "csv":
         return listing([p.as_dict() for p in items], ["file", "line", "message", "record"], "csv")
     return "".join(p.render() + "\n" for p in items)
+
+
+def wrap(text: str, width=None, indent: str = "    ") -> str:
+    """Lines of `text` longer than the terminal wrapped at its width (display width, so Chinese
+    counts two), continued with `indent`; unchanged when output is not a terminal."""
+    width = width or terminal_width()
+    if not width:
+        return text
+    out = []
+    for line in text.split("\n"):
+        first = True
+        while display_width(line) > width:
+            room = width if first else width - len(indent)
+            cut, used = 0, 0
+            for i, ch in enumerate(line):
+                w = display_width(ch)
+                if used + w > room:
+                    break
+                used += w
+                cut = i + 1
+            space = line.rfind(" ", 0, cut)
+            if space > cut // 2:  # break at a space when there is one in the second half
+                cut = space + 1
+            out.append((("" if first else indent) + line[:cut]).rstrip())
+            line, first = line[cut:].lstrip(), False
+            width_left = width - len(indent)
+            if display_width(line) <= width_left:
+                break
+        if line or first:
+            out.append(line if first else indent + line)
+    return "\n".join(out)

@@ -32,9 +32,11 @@ def load_period(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
         if row[3] == "open" and start <= ledger.parse_time(row[1]) < end:
             wanted.add(row[0])
     out: dict = {tid: [] for tid in wanted}
-    for line, row in ledger.records(root, tickets.LEDGER):
-        if row[0] in wanted:
-            out[row[0]].append(tickets._event(line, row, rel))
+    from .corrections import honour_events  # issue 15: replay the history as corrected
+
+    for e in honour_events(root, (tickets._event(line, row, rel) for line, row in ledger.records(root, tickets.LEDGER)
+                                  if row[0] in wanted)):
+        out[e.ticket].append(e)
     for evs in out.values():
         evs.sort(key=lambda e: e.at)
     return out

@@ -32,6 +32,9 @@ class Errors:
 
 def closest(word: str, known) -> str:
     known = sorted(str(k) for k in known)
+    same_case = [k for k in known if k.lower() == str(word).lower()]  # A01 -> a01, not w01 (issue 15)
+    if same_case:
+        return f"did you mean '{same_case[0]}'? (case matters)"
     match = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
     if match:
         return f"did you mean '{match[0]}'?"

@@ -84,7 +84,8 @@ class Workspace:
         if member is None:
             from .schema import closest
 
-            raise InputError(f"--by {by}: unknown staff member; {closest(by, [s.id for s in self.policy.staff])}")
+            src = "--by" if self._by_opt else f"${ENV_USER}"  # name where the ID came from (issue 15)
+            raise InputError(f"{src} {by}: unknown staff member; {closest(by, [s.id for s in self.policy.staff])}")
         if not member.active:
             raise InputError(f"--by {by}: {member.name} is no longer active in policies (active = false)")
         return by

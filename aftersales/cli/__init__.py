@@ -17,8 +17,10 @@ import sys
 # name -> (module, short help). Keep the help in step with each command's docstring.
 COMMANDS = {
     "calendar": ("aftersales.cli.calendar", "Show business calendars; draft China's official holiday schedule."),
+    "completion": ("aftersales.cli.completion", "Print the tab-completion script for bash, zsh or fish."),
     "compensate": ("aftersales.cli.compensate", "Record a compensation payment (赔付打款登记) within the policy's authority."),
     "check": ("aftersales.cli.check", "Validate every policy and ledger; list all problems."),
+    "correct": ("aftersales.cli.correct", "Correct a mistake: a new row voids or supersedes an earlier record."),
     "init": ("aftersales.cli.init", "Create a new shop workspace with the default policy pack."),
     "survey": ("aftersales.cli.replies:survey", "Satisfaction surveys (seed 002): speed, result and attitude, 1-5."),
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
@@ -45,7 +47,7 @@ COMMANDS = {
 }
 
 _VALUE_OPTIONS = ("--workspace", "-w", "--now", "--format", "--by")
-_OUR_FLAGS = ("--help", "-h", "--version")
+_OUR_FLAGS = ("--help", "-h")  # `as --version` and `as -v` are build probes for the assembler (issue 15)
 _ASM_SUFFIXES = (".s", ".S", ".asm", ".o")
 
 
@@ -125,11 +127,20 @@ def _fix_stdio() -> None:
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def main() -> None:
     args = sys.argv[1:]
     prog = os.path.basename(sys.argv[0])
-    if prog.lower() in ("as", "as.exe") and not is_ours(args):
-        hand_off(args)
+    if prog.lower() in ("as", "as.exe") and not os.environ.get("_AS_COMPLETE"):  # a shell asking for completions
+        # issue 15: `echo nop | as` assembles standard input, as the system assembler does
+        if not is_ours(args) or (not args and not _stdin_is_terminal()):
+            hand_off(args)
     _fix_stdio()
     from .root import cli
 

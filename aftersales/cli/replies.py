@@ -45,7 +45,13 @@ def reply(app, template, ticket, send, new_waybill, list_, fmt):
         if send:
             ev = tickets.event(policy, t, ws.now, agent, "reply", "", text, {"script": template})
             tickets.append_events(ws.root, [ev], policy)
-    click.echo(text)
+    f = fmt_of(app, fmt)
+    if f != "table":  # issue 15: the rendered script as data
+        row = {"script": template, "name": s.name, "ticket": t.id, "agent": agent, "at": ws.now, "sent": bool(send),
+               "text": text}
+        click.echo(listing([row], list(row), f), nl=False)
+    else:
+        click.echo(text)
     if send:
         click.echo(f"{ids.short(t.id)}: sent as a reply ({s.name})", err=True)
 
@@ -87,7 +93,14 @@ def remark(app, kind, ticket, address, product, quantity, courier, ship_date, te
                  ("ship_date", ship_date), ("text", text)):
         if v:
             values[k] = v
-    click.echo(replies.render(r.text, values, f"remark '{kind}'"))
+    rendered = replies.render(r.text, values, f"remark '{kind}'")
+    f = fmt_of(app, fmt)
+    if f != "table":  # issue 15: the remark as data
+        row = {"remark": kind, "name": r.name, "ticket": values.get("order", "") and (ticket or ""),
+               "order": values.get("order", ""), "agent": agent, "date": values["date"], "text": rendered}
+        click.echo(listing([row], list(row), f), nl=False)
+        return
+    click.echo(rendered)
 
 
 @click.group("survey")

@@ -147,6 +147,14 @@ def kpi(app, month, orders, fmt):
     rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), compensation.payments(ws.root),
                   start, end, now, orders)
     f = fmt_of(app, fmt)
+    if f == "json":  # issue 15: every value a number (money too), an empty count null
+        from decimal import Decimal
+
+        for r in rows:
+            if isinstance(r["value"], Decimal):
+                r["value"] = float(r["value"])
+            if r["count"] == "":
+                r["count"] = None
     if f == "table":
         click.echo(f"KPIs, {label}")
         for r in rows:

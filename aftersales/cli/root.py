@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -22,7 +23,14 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module, _, attr = entry[0].partition(":")
-        return getattr(importlib.import_module(module), attr or "cli")
+        cmd = getattr(importlib.import_module(module), attr or "cli")
+        if any(k.endswith("_COMPLETE") for k in os.environ):  # issue 15: the shop's values complete
+            from .completion import active, attach
+
+            if active():
+                attach(cmd)
+                attach(self)
+        return cmd
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else ""
@@ -57,13 +65,28 @@ class LazyGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Usage errors as one line on stderr (`error: ...; see 'as CMD --help'`), exit 2."""
+        if any(k.endswith("_COMPLETE") for k in os.environ):  # issue 15: --by completes staff IDs
+            from .completion import active, attach
+
+            if active():
+                attach(self)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:  # issue 15: `as` alone: a short usage, not the whole help
+            if e.ctx is None or e.ctx.parent is not None:
+                click.echo(e.ctx.get_usage() if e.ctx is not None else "", err=True)
+                subs = e.ctx.command.list_commands(e.ctx) if e.ctx is not None and hasattr(e.ctx.command, "list_commands") else []
+                if subs:
+                    click.echo(f"commands: {', '.join(subs)}", err=True)
+                click.echo(f"see '{e.ctx.command_path if e.ctx else prog_name} --help'", err=True)
+            else:
+                click.echo(SHORT_USAGE.format(prog=prog_name or "as"), err=True, nl=False)
+            sys.exit(2)
         except click.UsageError as e:
             cmd = e.ctx.command_path if e.ctx is not None else (prog_name or "as")
-            click.echo(f"error: {e.format_message()}; see '{cmd} --help'", err=True)
+            click.echo(f"error: {_usage_message(e)}; see '{cmd} --help'", err=True)
             sys.exit(2)
         except click.ClickException as e:
             click.echo(f"error: {e.format_message()}", err=True)
@@ -72,6 +95,32 @@ class LazyGroup(click.Group):
             click.echo("aborted", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+SHORT_USAGE = """usage: {prog} [-w DIR] [--now TIME] [--by STAFF] [--format table|json|csv] COMMAND [ARGS]...
+  {prog} check                      validate policies and ledgers
+  {prog} sla-check                  every running time limit; exit 1 on a breach
+  {prog} ticket search ORDER|PHONE  find a ticket;  {prog} ticket show ID;  {prog} ticket list
+  {prog} --help                     every command;  {prog} COMMAND --help: its options
+Global options go before COMMAND. In scripts call it `aftersales`: `as` is also the assembler.
+"""
+
+_GLOBAL_OPTIONS = ("--now", "--by", "--workspace", "-w", "--format")
+
+
+def _usage_message(e) -> str:
+    """click's message without its closing full stop, and the fix when a global option came too late."""
+    msg = e.format_message().rstrip()
+    if msg.endswith(".") and not msg.endswith(".."):
+        msg = msg[:-1]
+    name = getattr(e, "option_name", "") or ""
+    if isinstance(e, click.NoSuchOption) and name.split("=")[0] in _GLOBAL_OPTIONS and e.ctx is not None \
+            and e.ctx.parent is not None:
+        root = e.ctx.find_root()
+        rest = e.ctx.command_path[len(root.command_path):].strip()
+        msg += (f"; {name.split('=')[0]} is a global option: put it before the command, "
+                f"e.g. `{root.command_path} {name.split('=')[0]} ... {rest} ...`")
+    return msg
 
 
 class App:

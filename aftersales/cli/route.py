@@ -78,9 +78,20 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
     elif f == "csv":
         from ..render import listing
 
-        rows = [{"ticket": r["ticket"], "type": e.type, "value": e.ref or e.text, "rule": e.data["rule"]}
-                for r in reports for e in r["changes"]]
-        click.echo(listing(rows, ["ticket", "type", "value", "rule"], "csv"), nl=False)
+        rows = []  # issue 15: every part of the JSON, one table; `record` says which part a row is
+        for r in reports:
+            rows.append({"ticket": r["ticket"], "record": "ticket", "department": r["department"],
+                         "missing_fields": r["missing_fields"], "escalation_level": r["level"], "tell": r["tell"]})
+            rows += [{"ticket": r["ticket"], "record": "change", "type": e.type, "value": e.ref or e.text,
+                      "rule": e.data["rule"]} for e in r["changes"]]
+            if explain:
+                for o in r["decision"].outcomes:
+                    base = {"ticket": r["ticket"], "rule": o.rule.name, "matched": o.matched, "skipped_by": o.skipped_by}
+                    rows += [dict(base, record="check", condition=c.condition, ok=c.ok, detail=c.detail)
+                             for c in o.checks] or [dict(base, record="rule")]
+        click.echo(listing(rows, ["ticket", "record", "type", "value", "rule", "department", "missing_fields",
+                                  "escalation_level", "tell", "matched", "skipped_by", "condition", "ok", "detail"],
+                           "csv"), nl=False)
     else:
         changed = 0
         for r in reports:

@@ -321,11 +321,12 @@ def _row(t, policy, now, full_phone, short=True):
 @click.option("--channel", multiple=True, help="Only these channels.")
 @click.option("--older-than", metavar="AGE", help='Only tickets opened longer ago than AGE ("24h", "3d").')
 @click.option("--newer-than", metavar="AGE", help="Only tickets opened more recently than AGE.")
+@click.option("--order", "orders", multiple=True, help="Only tickets of this order number (any case; repeatable).")
 @click.option("--full-phone", is_flag=True, help="Show phone numbers in full (masked by default).")
 @output_format
 @click.pass_obj
 def list_(app, status, kind, category, department, assignee, priority, channel, older_than, newer_than,
-          full_phone, fmt):
+          full_phone, fmt, orders=()):
     """List tickets, oldest first (open ones by default)."""
     from .. import tickets
     from ..errors import InputError
@@ -357,20 +358,27 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
     older = older_than(policy, limits["older"], now) if "older" in limits else None
     newer = older_than(policy, limits["newer"], now) if "newer" in limits else None
     rows = []
-    loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
+    if orders:  # issue 15: only the tickets whose records hold the order number are read
+        from .. import search
+
+        loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
+                                                        [(v, None) for o in orders for v in search._variants(o.strip())]))
+    else:
+        loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
     for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
         if status == "open" and not t.is_open or status not in ("open", "all") and t.status != status:
             continue
         r = _row(t, policy, now, full_phone, short=fmt_of(app, fmt) == "table")
         if any(vals and r[k] not in vals for k, vals in filters.items()):
             continue
+        if orders and r["order"].upper() not in {o.strip().upper() for o in orders}:  # issue 15: --order
+            continue
         if older is not None and not older(t.opened_at) or newer is not None and newer(t.opened_at):
             continue
         rows.append(r)
     f = fmt_of(app, fmt)
     if f == "table":
-        for r in rows:
-            r["summary"] = r["summary"] if len(r["summary"]) <= 24 else r["summary"][:23] + "…"
+        for r in rows:  # issue 15: the table is fitted to the terminal (render.listing), whole in a pipe
             r["opened_at"] = r["opened_at"].strftime("%m-%d %H:%M")
         cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
                 "customer", "phone", "summary"]
@@ -389,23 +397,36 @@ def show(app, ticket, full_phone, fmt):
     """Show a ticket and its whole timeline, oldest first."""
     import json
 
-    from .. import ids, tickets
+    from .. import corrections, ids, tickets
     from ..render import _plain
 
     ws, policy = _ctx(app)
-    t = tickets.load_ticket(ws.root, ticket)
+    from ..search import find_one  # issue 15: an order number, waybill or phone finds the ticket too
+
+    t, history, pays, corrs = corrections.ticket_history(ws.root, find_one(ws.root, ticket))  # issue 15: as corrected, both rows kept
     f = fmt_of(app, fmt)
     fields = dict(t.fields)
     if "phone" in fields and not full_phone:
         fields["phone"] = tickets.mask_phone(fields["phone"])
     missing = [what for _, what in tickets.missing_for_close(policy, t)] if t.is_open else []
     timeline = []
-    for e in t.events:
+    for h in history:
+        e, c = h["event"], h["correction"]
         text = e.text
         if e.type == "set" and e.ref == "phone" and not full_phone and text:
             text = tickets.mask_phone(text)
         timeline.append({"at": e.at, "by": e.by, "type": e.type, "ref": e.ref, "text": text,
-                         "data": {} if e.type == "open" else e.data})
+                         "data": {} if e.type == "open" else e.data, "record": h["record"],
+                         "corrected": ("voided" if c.action == "void" else "superseded") if c else "",
+                         "correction": c.id if c else "", "corrected_text": c.data.get("text", "") if c else ""})
+    payments = [{"payment": x["payment"]["id"], "at": x["payment"]["at"], "by": x["payment"]["by"],
+                 "amount": x["payment"]["amount"], "method": x["payment"]["method"],
+                 "liability": x["payment"]["liability"], "reason": x["payment"]["reason"],
+                 "approved_by": x["payment"]["approved_by"],
+                 "in_force": x["effective"] is not None,
+                 "effective_amount": x["effective"]["amount"] if x["effective"] else "0.00",
+                 "correction": x["correction"].id if x["correction"] else ""} for x in pays]
+    fixes = [dict(c.row(), in_force=active) for c, active in corrs]
     if f != "table":
         level = 0
         if t.is_open:
@@ -416,11 +437,23 @@ def show(app, ticket, full_phone, fmt):
                "escalation_level": level,
                "assignee": t.assignee, "group": t.group, "abnormal": t.abnormal, "opened_at": t.opened_at,
                "opened_by": t.opened_by, "fields": fields, "evidence": sorted(t.evidence),
-               "checklist_missing": missing, "timeline": timeline}
-        if f == "csv":
+               "checklist_missing": missing, "timeline": timeline, "payments": payments, "corrections": fixes}
+        if f == "csv":  # one table: every part of the ticket as rows of a section
             from ..render import listing
 
-            click.echo(listing(timeline, ["at", "by", "type", "ref", "text", "data"], "csv"), nl=False)
+            rows = [{"section": "ticket", "key": k, "text": doc[k]} for k in
+                    ("ticket", "status", "priority", "department", "escalation_level", "assignee", "group", "abnormal",
+                     "opened_at", "opened_by")]
+            rows += [{"section": "field", "key": k, "text": v} for k, v in fields.items()]
+            rows += [{"section": "evidence", "key": k, "text": len(t.evidence[k])} for k in sorted(t.evidence)]
+            rows += [{"section": "checklist_missing", "text": m} for m in missing]
+            rows += [dict(x, section="timeline") for x in timeline]
+            rows += [dict(x, section="payment", key=x["payment"], ref=x["method"], text=x["reason"]) for x in payments]
+            rows += [dict(x, section="correction", key=x["id"], type=x["action"], ref=x["target"], text=x["reason"])
+                     for x in fixes]
+            click.echo(listing(rows, ["section", "key", "at", "by", "type", "ref", "text", "data", "record", "corrected",
+                                      "correction", "corrected_text", "amount", "effective_amount", "liability",
+                                      "approved_by", "in_force"], "csv"), nl=False)
         else:
             click.echo(json.dumps(_plain(doc), ensure_ascii=False, indent=2))
         return
@@ -460,12 +493,34 @@ def show(app, ticket, full_phone, fmt):
                              f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
         if level:
             lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
-    lines.append("timeline:")
+    if payments:
+        lines.append("payments:")
+        for p in payments:
+            state = "" if p["in_force"] and not p["correction"] else (
+                f"  [voided by {p['correction']}]" if not p["in_force"] else
+                f"  [now ¥{p['effective_amount']}, corrected by {p['correction']}]")
+            lines.append(f"  {p['payment']}  {p['at'][:16].replace('T', ' ')}  {p['by']}  ¥{p['amount']} "
+                         f"{p['method']} {p['liability']}{state}")
+    if fixes:
+        lines.append("corrections:")
+        for c in fixes:
+            appr = f", approved by {c['approved_by']}" if c["approved_by"] else ""
+            lines.append(f"  {c['id']}  {c['at'].strftime('%Y-%m-%d %H:%M')}  {c['by']}  {c['action']} {c['target']}"
+                         f"{appr}: {c['reason']}{'' if c['in_force'] else '  [voided]'}")
+    lines.append(f"timeline (correct an event with `aftersales correct void|event {ids.short(t.id)}.REF`):")
     for e in timeline:
         who = f"{e['by']} {staff.get(e['by'], '')}".rstrip()
         detail = " ".join(x for x in (e["ref"], e["text"]) if x)
-        lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['type']:<10} {who}: {detail}".rstrip())
-    click.echo("\n".join(lines))
+        mark = ""
+        if e["corrected"] == "voided":
+            mark = f"  [voided by {e['correction']}]"
+        elif e["corrected"]:
+            mark = f"  [now: {e['corrected_text']}; corrected by {e['correction']}]"
+        lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['record'].partition('.')[2]}  {e['type']:<10} "
+                     f"{who}: {detail}{mark}".rstrip())
+    from ..render import wrap
+
+    click.echo(wrap("\n".join(lines)))  # issue 15: long lines wrap at the terminal's width
 
 
 @cli.command("categories")
@@ -479,3 +534,72 @@ def categories(app, fmt):
     rows = [{"category": c, "name": v.name, "kind": v.kind, "priority": v.priority,
              "required": list(v.required), "evidence": list(v.evidence)} for c, v in policy.categories.items()]
     click.echo(listing(rows, ["category", "name", "kind", "priority", "required", "evidence"], fmt_of(app, fmt)), nl=False)
+
+
+# ------------------------------------------------------------------ issue 15: find a ticket
+
+
+@cli.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--in", "field", type=click.Choice(["order", "waybill", "phone", "customer", "text"]),
+              help="Search only this: the order number, the waybill, the phone, the customer's name, "
+                   "or the words of the summary and the messages. Default: all of them.")
+@click.option("--status", type=click.Choice(["open", "waiting", "resolved", "closed", "all"]), default="all",
+              show_default=True, help="open means not closed.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most this many.")
+@click.option("--full-phone", is_flag=True, help="Show phone numbers in full (masked by default).")
+@output_format
+@click.pass_obj
+def search(app, query, field, status, limit, full_phone, fmt):
+    """Find tickets by order number, waybill, phone, name or words; newest first.
+
+    A phone matches whole or by its last four digits; an order number or waybill by any
+    part of it (any case); words must all be in the summary or in one message or reply.
+
+    \b
+    Examples:
+      aftersales ticket search TB20261115088
+      aftersales ticket search 5678 --in phone
+      aftersales ticket search 王女士
+      aftersales ticket search 电水壶 裂纹
+    """
+    from .. import search as s
+    from .. import tickets
+
+    ws, policy = _ctx(app)
+    q = " ".join(query)
+    hits = s.search(ws.root, q, field)
+    hits = [(t, m) for t, m in hits if status == "all" or (t.is_open if status == "open" else t.status == status)]
+    f = fmt_of(app, fmt)
+    rows = []
+    for t, m in hits[:limit]:
+        r = _row(t, policy, ws.now, full_phone, short=f == "table")
+        r["waybill"] = t.fields.get("waybill", "")
+        r["matched"] = m[0][0]
+        value = m[0][1]
+        r["match"] = tickets.mask_phone(value) if m[0][0] == "phone" and not full_phone else value
+        r["matches"] = [k for k, _ in m]
+        rows.append(r)
+    if f == "table":
+        if not rows:
+            click.echo(f"no ticket matches '{q}'")
+            return
+        for r in rows:
+            r["opened_at"] = r["opened_at"].strftime("%Y-%m-%d %H:%M")
+            r["match"] = f"{r['matched']}: {r['match']}"
+        cols = ["ticket", "opened_at", "status", "category", "customer", "phone", "order", "match"]
+        click.echo(listing_fit(rows, cols, f), nl=False)
+        if len(hits) > limit:
+            click.echo(f"{len(hits) - limit} more; narrow the search, or --limit {len(hits)}")
+    else:
+        from ..render import listing
+
+        click.echo(listing(rows, LIST_COLUMNS + ["abnormal", "waybill", "matched", "match", "matches"], f), nl=False)
+
+
+def listing_fit(rows, cols, fmt):
+    """A listing; tables are fitted to the terminal's width when render offers it (issue 15)."""
+    from .. import render
+
+    fit = getattr(render, "fitted_listing", None)
+    return fit(rows, cols) if fit is not None and fmt == "table" else render.listing(rows, cols, fmt)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import channels as chans
 from . import message, outbox, secrets as sec
-from .config import NEWS_KINDS, NewsRoute
+from .config import NewsRoute
 
 MAX_BACKOFF = dt.timedelta(hours=6)
 ORDER = ("sync", "alert", "escalate", "breach", "abnormal", "incident", "review", "warning")  # in a digest

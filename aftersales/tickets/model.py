@@ -190,6 +190,13 @@ def _event(line: int, row: list, rel: str) -> Event:
 
 
 def iter_events(root: Path, only: Optional[set] = None) -> Iterable[Event]:
+    """The events as corrected: voided ones left out (aftersales/corrections.py)."""
+    from ..corrections import honour_events
+
+    return honour_events(root, _iter_events(root, only))
+
+
+def _iter_events(root: Path, only: Optional[set] = None) -> Iterable[Event]:
     rel = ledger.schema_of(LEDGER).file
     for line, row in ledger.records(root, LEDGER):
         if only is not None and row[0] not in only:

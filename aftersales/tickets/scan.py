@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 from .. import ledger
 from ..errors import InputError
@@ -28,11 +29,15 @@ def load_open_tickets(root: Path) -> dict:
     gc.disable()  # many short-lived objects and no cycles: the collector would only cost time
     try:
         try:
-            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode())
+            from .. import corrections  # a voided close must not hide a ticket's rows
+
+            fixes = corrections.state(root)
+            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode(), keep=set(fixes.events))
             events = []
             for row in csv.reader(records, strict=True):
                 if row:
                     events.append(_event(0, row, rel))
+            events = corrections.honour_events(root, events, fixes)
         except (UnicodeDecodeError, csv.Error, ValueError, InputError):
             ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
             raise
@@ -61,7 +66,7 @@ def _odd_lines(body: bytes) -> list:
     return odd
 
 
-def scan_open_records(path: Path, header: bytes) -> list:
+def scan_open_records(path: Path, header: bytes, keep: Iterable = ()) -> list:
     """The records (decoded) of the tickets that are not closed, each ticket's in file order.
 
     Reads the file backwards, a chunk at a time. Going backwards, the first close or
@@ -71,6 +76,7 @@ def scan_open_records(path: Path, header: bytes) -> list:
     a customer's text is never taken for a record.
     """
     closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
+    closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
     closed_set: set = set()  # the IDs known closed
     rows: dict = {}  # ticket ID -> its records, last first
     with open(path, "rb") as f:
