@@ -17,6 +17,7 @@ def cap_amount(cap: Cap, t) -> Optional[Decimal]:
     """The cap in yuan for ticket `t`; None when the ticket lacks the amount it is a share of."""
     if cap.amount is not None:
         return cap.amount
+    assert cap.percent is not None  # a cap is an amount or a share
     raw = t.fields.get(cap.of, "")
     try:
         return (Decimal(raw) * cap.percent / 100).quantize(CENT) if raw else None
@@ -136,6 +137,7 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
         raise InputError(f"¥{amount} was already paid on ticket {ids.short(t.id)} within {comp.duplicate_window}; "
                          "if this is a second payment, add --again")
     payer = policy.staff_member(actor)
+    assert payer is not None  # the actor is checked against the roster (Workspace.actor)
     cap, _note = authority(policy, payer.role, t)
     approver = ""
     if cap is None or total > cap:

@@ -151,7 +151,7 @@ class Brief:
     first: dt.date  # the week's Monday
     span: int  # weeks in the trends
     now: dt.datetime
-    tz: object
+    tz: dt.tzinfo
     names: dict  # category -> its name
     top: list  # [(category, [tickets opened in each week])], most frequent this week first
     week_labels: list

@@ -178,15 +178,15 @@ def evaluate(policy: Policy, t, now: dt.datetime, clocks: Optional[dict] = None)
 def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = None) -> None:
     end = c.stop if c.stop is not None and c.stop <= now else now
     if wall_td is not None:  # wall-clock time: plain (exact) arithmetic on aware datetimes
-        paused = _ZERO
+        paused_td = _ZERO
         for a, b in c.pauses:
             if a >= end:
                 continue
-            paused += (end if b is None or b > end else b) - a
+            paused_td += (end if b is None or b > end else b) - a
             if b is None or b > now:
                 c.paused = c.stop is None or c.stop > now
-        c.deadline = c.start + wall_td + paused
-        c.used = ((end - c.start) - paused) / wall_td
+        c.deadline = c.start + wall_td + paused_td
+        c.used = ((end - c.start) - paused_td) / wall_td
     else:  # business time on a calendar
         base = clk.deadline(c.start, c.timer.target)
         paused = 0
@@ -257,7 +257,7 @@ def responsible(policy: Policy, t) -> str:
 def superiors(policy: Policy, staff_id: str, levels: int) -> list:
     """The next `levels` superiors up the roster from `staff_id` (agent -> lead -> director)."""
     boss = {s.id: s.reports_to for s in policy.staff}
-    out = []
+    out: list[str] = []
     cur = staff_id
     while len(out) < levels:
         cur = boss.get(cur, "")
@@ -286,6 +286,7 @@ def notices(t, c: Cycle, now: dt.datetime, tell: list) -> list:
     for state in (("warning", "breached") if c.state == "breached" else (c.state,)):
         if state == "ok" or ("sla", c.timer_id, start, state) in t.notified:
             continue
+        assert c.deadline is not None  # evaluate() settled the cycle
         out.append(Event(t.id, now, "system", "sla", c.timer_id, state,
                          {"start": start, "deadline": c.deadline.isoformat(), "tell": tell}))
     return out
@@ -312,7 +313,7 @@ def calendar_gaps(policy: Policy, now: dt.datetime) -> list:
     off (China's schedule for a year is published late in the year before)."""
     years = [now.year] + ([now.year + 1] if now.month == 12 and now.year < 9999 else [])
     used = {t.clock for t in policy.timers.values() if t.clock != "calendar"}
-    out = []
+    out: list[tuple[str, int]] = []
     for cid in sorted(used):
         cal = policy.calendars[cid]
         have = {h.start.year for h in cal.holidays} | {h.end.year for h in cal.holidays}

@@ -56,7 +56,7 @@ def check_ticket_ledger(ctx) -> list:
             pass  # reported by the value check
         if policy is None:
             continue
-        bad = None
+        bad: Optional[tuple] = None  # (what, the known ones)
         if typ == "assign" and policy.staff_member(ref) is None:
             bad = ("staff member", [s.id for s in policy.staff])
         elif typ == "department" and ref not in policy.departments:

@@ -138,7 +138,7 @@ class Ticket:
     @property
     def notified(self) -> set:
         """What `sla-check --notify` already recorded."""
-        out = set()
+        out: set[tuple[str, ...]] = set()
         for e in self.events:
             if e.type == "sla":
                 out.add(("sla", e.ref, e.data.get("start", ""), e.text))
