@@ -114,7 +114,7 @@ def grade(policy: Policy, complaints: int, media: bool, injury: bool) -> tuple:
     return "", f"{complaints} complaints"
 
 
-def regrade_event(policy: Policy, inc: Incident, now, by) -> list:
+def regrade_event(policy: Policy, inc: Incident, now: dt.datetime, by: str) -> list:
     level, why = grade(policy, len(inc.tickets), inc.media, inc.injury)
     if level and level != inc.level:
         inc.level = level
@@ -130,7 +130,7 @@ def resolve_id(root: Path, typed: str) -> Incident:
         raise InputError(str(e)) from None
 
 
-def check_open(inc: Incident, now) -> None:
+def check_open(inc: Incident, now: dt.datetime) -> None:
     """Refuse to record on a closed incident, or at a time before its last event."""
     if inc.status == "closed":
         raise InputError(f"incident {inc.id} is closed")

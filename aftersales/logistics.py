@@ -38,7 +38,7 @@ class Chase:
     since: dt.datetime  # the time the rule counts from
 
 
-def parcels(root: Path, until=None) -> dict:
+def parcels(root: Path, until: Optional[dt.datetime] = None) -> dict:
     """waybill -> its state (a dict by column) as known at `until`, later rows filling in earlier ones."""
     return ledger.latest(root, "shipments", "waybill", until)
 
