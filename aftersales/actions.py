@@ -18,10 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import ledger
 from .money import ZERO
+
+if TYPE_CHECKING:
+    from .policy import Policy
+    from .workspace import Workspace
 
 
 @dataclass
@@ -35,7 +39,7 @@ class Opened:
     missing: tuple = ()  # … and the fields that department needs and the ticket lacks
 
 
-def plan_open(policy, now: dt.datetime, by: str, values: dict) -> Opened:
+def plan_open(policy: Policy, now: dt.datetime, by: str, values: dict) -> Opened:
     """Intake of one form and routing at once: the events that open the ticket."""
     from . import routing, tickets
 
@@ -48,12 +52,12 @@ def plan_open(policy, now: dt.datetime, by: str, values: dict) -> Opened:
     return Opened(t, evs + routed, routed, dep, tuple(missing))
 
 
-def open_ticket(ws, values: dict) -> Opened:
+def open_ticket(ws: Workspace, values: dict) -> Opened:
     """`ticket new`: open and route one ticket, written in one append."""
     return open_tickets(ws, [values])[0]
 
 
-def open_tickets(ws, forms: list, also=None) -> list:
+def open_tickets(ws: Workspace, forms: list, also: Optional[Callable[[list], dict]] = None) -> list:
     """Open and route a ticket per form, all written in one append. `also(opened)` may
     return rows for other ledgers ({ledger: rows}), written under the same lock. The
     lock is re-entrant: a caller that chose the forms under it keeps holding it."""
@@ -78,7 +82,7 @@ class Recorded:
     routed: list = field(default_factory=list)
 
 
-def record(ws, typed: str, typ: str, ref: str = "", text: str = "", data: Optional[dict] = None) -> Recorded:
+def record(ws: Workspace, typed: str, typ: str, ref: str = "", text: str = "", data: Optional[dict] = None) -> Recorded:
     """One lifecycle event on the ticket `typed` (an ID or unique prefix), checked and written."""
     from . import tickets
 
@@ -91,7 +95,7 @@ def record(ws, typed: str, typ: str, ref: str = "", text: str = "", data: Option
     return Recorded(t, ev)
 
 
-def record_events(ws, events: list) -> None:
+def record_events(ws: Workspace, events: list) -> None:
     """Events already decided (a close with its cause, a reply from a script) in one append."""
     from . import tickets
 
@@ -99,7 +103,7 @@ def record_events(ws, events: list) -> None:
         tickets.append_events(ws.root, events, ws.policy)
 
 
-def message(ws, typed: str, text: str) -> Recorded:
+def message(ws: Workspace, typed: str, text: str) -> Recorded:
     """A customer's message; routing decides again at once (words may make it abnormal)."""
     from . import compensation, routing, tickets
 
@@ -125,7 +129,7 @@ class Payment:
     limit_note: str = ""
 
 
-def pay(ws, typed: str, amount: str, method: str, liability: str, reason: str = "", approved_by: str = "",
+def pay(ws: Workspace, typed: str, amount: str, method: str, liability: str, reason: str = "", approved_by: str = "",
         again: bool = False, note: str = "") -> Payment:
     """A payment within the policy's authority, and the routing it causes, decided before
     anything is written and written under one lock."""
@@ -147,7 +151,7 @@ def pay(ws, typed: str, amount: str, method: str, liability: str, reason: str = 
     return Payment(t, row, total, routed, limit, limit_note)
 
 
-def record_notices(ws, events: list) -> None:
+def record_notices(ws: Workspace, events: list) -> None:
     """The notices `sla-check --notify` decided (time-limit warnings and breaches, red-header
     levels), recorded once so that the next run does not repeat them. The caller holds
     the ledger lock (it decided under it)."""

@@ -57,6 +57,12 @@ def _seconds(value) -> Seconds:
 class _Clock:
     tz: dt.tzinfo
 
+    def add(self, start: dt.datetime, seconds) -> dt.datetime:
+        raise NotImplementedError
+
+    def add_working_days(self, start: dt.datetime, n: int) -> dt.datetime:
+        raise NotImplementedError
+
     def _ts(self, instant: dt.datetime) -> Seconds:
         """POSIX seconds of an instant; a naive datetime is read in the clock's zone."""
         if instant.tzinfo is None:

@@ -7,15 +7,19 @@ check is a new function. Problems come back sorted by file and line.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from .errors import Problem
 from .ledger import LEDGERS, LedgerReader
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 
 class CheckContext:
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.policy = None
+        self.policy: Optional[Policy] = None
         self._bad: dict = {}  # ledger -> lines of the records check_ledgers reported
 
     def rows(self, name: str):

@@ -56,6 +56,8 @@ def week_start(label: str) -> dt.date:
 
     m = re.fullmatch(r"(\d{4})-W(\d{2})", label or "")
     try:
+        if m is None:
+            raise ValueError(label)
         return dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except (AttributeError, ValueError):
         raise ValueError(f"--week '{label}': write it like 2026-W47 (weeks 01 to 52 or 53)") from None

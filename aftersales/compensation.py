@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import ledger
 from .money import CENT, ZERO
 from .policy import Cap, Policy
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from .tickets import Ticket
 
 LEDGER = "compensations"
 
@@ -17,6 +22,7 @@ def cap_amount(cap: Cap, t) -> Optional[Decimal]:
     """The cap in yuan for ticket `t`; None when the ticket lacks the amount it is a share of."""
     if cap.amount is not None:
         return cap.amount
+    assert cap.percent is not None  # a cap is an amount or a share
     raw = t.fields.get(cap.of, "")
     try:
         return (Decimal(raw) * cap.percent / 100).quantize(CENT) if raw else None
@@ -46,7 +52,7 @@ def authority(policy: Policy, role: str, t) -> tuple:
     return best, note
 
 
-def ticket_limit(policy: Policy, t) -> tuple:
+def ticket_limit(policy: Policy, t: Ticket) -> tuple:
     """The ticket's compensation limit: what `abnormal_above_role` may authorise."""
     if policy.compensation is None:
         return None, ""
@@ -88,7 +94,7 @@ def paid_by_ticket(root: Path) -> dict:
 # ------------------------------------------------------------------ paying
 
 
-def required_role(policy: Policy, t, total: Decimal) -> tuple:
+def required_role(policy: Policy, t: Ticket, total: Decimal) -> tuple:
     """(the lowest-ranked role whose authority covers `total` on ticket `t`, its cap note)."""
     for role, r in sorted(policy.roles.items(), key=lambda kv: kv[1].rank):
         if r.rank == 0:
@@ -104,7 +110,7 @@ def payments_of(root: Path, ticket_id: str) -> list:
     return [(p["at"], p["amount"]) for p in payments(root) if p["ticket"] == ticket_id]
 
 
-def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text: str, method: str,
+def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, actor: str, amount_text: str, method: str,
                  liability: str, reason: str = "", approved_by: str = "", again: bool = False, note: str = "") -> dict:
     """Check a payment against the policy; return the ledger row, or raise InputError saying why not."""
     from . import ids
@@ -144,6 +150,7 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
         raise InputError(f"¥{amount} was already paid on ticket {ids.short(t.id)} within {comp.duplicate_window}; "
                          "if this is a second payment, add --again")
     payer = policy.staff_member(actor)
+    assert payer is not None  # the actor is checked against the roster (Workspace.actor)
     cap, _note = authority(policy, payer.role, t)
     approver = ""
     if cap is None or total > cap:

@@ -14,7 +14,10 @@ The shape follows git-bug, where every operation on an issue is one type with it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    from .tickets import Event
 
 STATUSES = ("open", "waiting", "resolved", "closed")
 OPEN_STATUSES = ("open", "waiting", "resolved")
@@ -191,7 +194,7 @@ WAIT_BEGINS = tuple(n for n, d in TYPES.items() if d.waiting > 0)
 WAIT_ENDS = tuple(n for n, d in TYPES.items() if d.waiting < 0)
 
 
-def staff_made(e) -> bool:
+def staff_made(e: Event) -> bool:
     """True when a person recorded event `e`; False when a policy decided it (replay
     drops those and lets the policy under test decide them again)."""
     d = TYPES.get(e.type)

@@ -88,8 +88,8 @@ def fold(root: Path) -> dict:
         iid, at, by, typ, ref, text, data = row
         try:
             when = ledger.parse_time(at)
-        except ValueError as e:
-            raise InputError(f"{rel}:{line}: 'at' value '{at}' is not valid: {e}") from None
+        except ValueError as err:
+            raise InputError(f"{rel}:{line}: 'at' value '{at}' is not valid: {err}") from None
         rows.append((when, line, iid, IncidentEvent(when, by, typ, ref, text, json.loads(data) if data else {})))
     rows.sort(key=lambda r: (r[0], r[1]))
     for _when, _line, iid, e in rows:
@@ -114,7 +114,7 @@ def grade(policy: Policy, complaints: int, media: bool, injury: bool) -> tuple:
     return "", f"{complaints} complaints"
 
 
-def regrade_event(policy: Policy, inc: Incident, now, by) -> list:
+def regrade_event(policy: Policy, inc: Incident, now: dt.datetime, by: str) -> list:
     level, why = grade(policy, len(inc.tickets), inc.media, inc.injury)
     if level and level != inc.level:
         inc.level = level
@@ -130,7 +130,7 @@ def resolve_id(root: Path, typed: str) -> Incident:
         raise InputError(str(e)) from None
 
 
-def check_open(inc: Incident, now) -> None:
+def check_open(inc: Incident, now: dt.datetime) -> None:
     """Refuse to record on a closed incident, or at a time before its last event."""
     if inc.status == "closed":
         raise InputError(f"incident {inc.id} is closed")
@@ -151,6 +151,7 @@ def deadlines(policy: Policy, inc: Incident) -> dict:
     lv = policy.incident_levels.get(inc.level)
     if lv is None:
         return {}
+    assert inc.opened_at is not None  # fold() keeps only opened incidents
     out = {"response": inc.opened_at + lv.response.timedelta()}
     if inc.resolved_at:
         out["review"] = inc.resolved_at + lv.review.timedelta()

@@ -23,6 +23,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
+from typing import Optional
 
 from . import compensation, replies
 from .money import ZERO
@@ -39,7 +41,7 @@ def _first(t, typ, after=None):
     return None
 
 
-def as_of(tickets: dict, now) -> dict:
+def as_of(tickets: dict, now: dt.datetime) -> dict:
     """The tickets as they were at `now`: later events left out (replays)."""
     from .tickets import fold
 
@@ -47,7 +49,8 @@ def as_of(tickets: dict, now) -> dict:
             if t.opened_at is not None}
 
 
-def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, end, now, orders=None) -> list:
+def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt.datetime, end: dt.datetime,
+         now: dt.datetime, orders: Optional[int] = None) -> list:
     k = policy.kpi
     rows = []
     tickets = as_of(tickets, now)
@@ -118,7 +121,7 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start, en
 # ------------------------------------------------------------------ the weekly brief
 
 
-def category_trend(policy: Policy, tickets: dict, weeks: list, tz) -> dict:
+def category_trend(policy: Policy, tickets: dict, weeks: list, tz: dt.tzinfo) -> dict:
     """category -> [tickets opened in each week]."""
     out: dict = {}
     for t in tickets.values():
@@ -131,7 +134,7 @@ def category_trend(policy: Policy, tickets: dict, weeks: list, tz) -> dict:
 
 
 
-def repeated_products(policy: Policy, tickets: dict, start, end) -> list:
+def repeated_products(policy: Policy, tickets: dict, start: dt.datetime, end: dt.datetime) -> list:
     """(model, tickets, batches) for products with two or more quality tickets in the span."""
     seen: dict = {}
     for t in tickets.values():
@@ -151,7 +154,7 @@ class Brief:
     first: dt.date  # the week's Monday
     span: int  # weeks in the trends
     now: dt.datetime
-    tz: object
+    tz: dt.tzinfo
     names: dict  # category -> its name
     top: list  # [(category, [tickets opened in each week])], most frequent this week first
     week_labels: list
@@ -166,7 +169,7 @@ class Brief:
     bad_products: list  # (product, bad reviews, reviews)
 
 
-def brief(policy: Policy, root, label: str, now, span: int = 4) -> Brief:
+def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 4) -> Brief:
     """The Friday brief's numbers for ISO week `label`, as they were at `now`."""
     from . import reviews as rv
     from . import sla

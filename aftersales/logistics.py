@@ -38,13 +38,14 @@ class Chase:
     since: dt.datetime  # the time the rule counts from
 
 
-def parcels(root: Path, until=None) -> dict:
+def parcels(root: Path, until: Optional[dt.datetime] = None) -> dict:
     """waybill -> its state (a dict by column) as known at `until`, later rows filling in earlier ones."""
     return ledger.latest(root, "shipments", "waybill", until)
 
 
 def zone_of(policy: Policy, destination: str) -> Optional[str]:
     lg = policy.logistics
+    assert lg is not None  # callers check the policy has a [logistics] section
     for zid, zone in lg.zones.items():
         for region in zone.regions:
             if destination == region or (len(region) > 1 and destination.startswith(region)):
@@ -66,11 +67,12 @@ def _hours(delta: dt.timedelta) -> str:
     return f"{h:.0f} h" if h < 48 else f"{h / 24:.1f} d"
 
 
-def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set = frozenset()) -> tuple:
+def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set | frozenset = frozenset()) -> tuple:
     """(parcels to chase, parcels whose destination has no zone) at `now`."""
     from .sla import clock
 
     lg = policy.logistics
+    assert lg is not None  # callers check the policy has a [logistics] section
     cal = clock(policy, lg.calendar) if lg.calendar else None
     out, unzoned = [], []
     for wb, p in parcels_.items():

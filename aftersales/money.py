@@ -24,7 +24,9 @@ def parse_amount(text: str, allow_zero: bool = False) -> Decimal:
         raise ValueError(f'"{text}" is negative; amounts are in yuan and above zero')
     if d == 0 and not allow_zero:
         raise ValueError(f'"{text}" is zero; an amount must be above zero')
-    if d.as_tuple().exponent < -2:
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: not 'n', 'N' or 'F'
+    if exponent < -2:
         raise ValueError(f'"{text}" has more than two decimal places (fen are the smallest unit)')
     if d >= MAX:
         raise ValueError(f'"{text}" is too large; amounts are below ¥{MAX:,.0f}')

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from . import compensation, ledger, routing, sla, tickets
 from .events import staff_made
@@ -52,7 +53,7 @@ def payments(root: Path) -> dict:
     return out
 
 
-def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: list):
+def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: list) -> Optional[tickets.Ticket]:
     """The ticket as `policy` would have decided it, from its staff's events up to `until`."""
     base = [e for e in events if staff_made(e) and e.at <= until]
     if not base or base[0].type != "open" or base[0].ref not in policy.categories:
@@ -101,7 +102,7 @@ class Outcome:
     over_authority: list = field(default_factory=list)  # indexes of payments beyond the payer's authority
 
 
-def measure(policy: Policy, t, until: dt.datetime, pays: list) -> Outcome:
+def measure(policy: Policy, t: tickets.Ticket, until: dt.datetime, pays: list) -> Outcome:
     o = Outcome(t.group or t.department, t.priority, t.abnormal)
     cycles = sla.evaluate(policy, t, until)
     seen: dict = {}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Optional
 
 from . import ledger
 from .policy import Policy
 
 
-def load(root: Path, until=None) -> dict:
+def load(root: Path, until: Optional[dt.datetime] = None) -> dict:
     """(review, order) -> the review as known at `until` (a platform may reuse a review ID)."""
     return ledger.latest(root, "reviews", ("review", "order"), until)
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .clock import span
 from .money import ZERO
 from .policy import Conditions, Policy, Rule
+
+if TYPE_CHECKING:
+    from .tickets import Ticket
 
 
 @dataclass
@@ -92,7 +95,7 @@ def _amount(t, name: str, fieldname: str, least: Decimal) -> Check:
     return Check(name, False, f"{fieldname} {value} < {least}")
 
 
-def check_conditions(w: Conditions, t, now: dt.datetime, facts: Facts) -> list:
+def check_conditions(w: Conditions, t: Ticket, now: dt.datetime, facts: Facts) -> list:
     """Each given condition of `w` on ticket `t`, in a fixed order."""
     out = []
     if w.kinds:
@@ -112,6 +115,7 @@ def check_conditions(w: Conditions, t, now: dt.datetime, facts: Facts) -> list:
     if w.order_amount_at_least is not None:
         out.append(_amount(t, "order_amount_at_least", "order_amount", w.order_amount_at_least))
     if w.older_than is not None:
+        assert t.open_since is not None  # routing decides on opened tickets
         age = now - t.open_since
         limit = w.older_than.timedelta()
         since = "since reopened" if t.reopened_at else "since opened"
@@ -142,7 +146,7 @@ def check_conditions(w: Conditions, t, now: dt.datetime, facts: Facts) -> list:
     return out
 
 
-def evaluate(policy: Policy, t, now: dt.datetime, facts: Optional[Facts] = None) -> Decision:
+def evaluate(policy: Policy, t: Ticket, now: dt.datetime, facts: Optional[Facts] = None) -> Decision:
     facts = facts or Facts()
     d = Decision()
     stopped = ""
@@ -168,6 +172,7 @@ def evaluate(policy: Policy, t, now: dt.datetime, facts: Optional[Facts] = None)
         if a.abnormal and d.abnormal is None:
             since = now
             if rule.when.older_than is not None:  # the condition began when the age passed the limit
+                assert t.open_since is not None  # routing decides on opened tickets
                 since = t.open_since + rule.when.older_than.timedelta()
             d.abnormal = (a.abnormal, rule.name, min(since, now))
         if a.alert:
@@ -177,7 +182,7 @@ def evaluate(policy: Policy, t, now: dt.datetime, facts: Optional[Facts] = None)
     return d
 
 
-def changes(policy: Policy, t, d: Decision, now: dt.datetime, by: str = "system") -> list:
+def changes(policy: Policy, t: Ticket, d: Decision, now: dt.datetime, by: str = "system") -> list:
     """Ticket events that record what is new in decision `d` for ticket `t`."""
     from .tickets import Event
 
@@ -203,7 +208,7 @@ def changes(policy: Policy, t, d: Decision, now: dt.datetime, by: str = "system"
     return out
 
 
-def missing_fields(policy: Policy, t, d: Decision) -> tuple:
+def missing_fields(policy: Policy, t: Ticket, d: Decision) -> tuple:
     """(department, fields it needs that the ticket lacks) for where the ticket ends up."""
     dep = d.department[0] if d.department else t.department
     if d.group:
@@ -213,13 +218,13 @@ def missing_fields(policy: Policy, t, d: Decision) -> tuple:
     return dep, [f for f in policy.departments[dep].required_fields if not t.fields.get(f)]
 
 
-def route_ticket(policy: Policy, t, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> tuple:
+def route_ticket(policy: Policy, t: Ticket, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> tuple:
     """(events that record what is new, the decision) for ticket `t` at `now`."""
     d = evaluate(policy, t, now, facts_for(policy, t, paid))
     return changes(policy, t, d, now, by), d
 
 
-def facts_for(policy: Policy, t, paid: Decimal = ZERO, proposed: Decimal = ZERO) -> Facts:
+def facts_for(policy: Policy, t: Ticket, paid: Decimal = ZERO, proposed: Decimal = ZERO) -> Facts:
     from .compensation import ticket_limit
 
     limit, note = ticket_limit(policy, t)

@@ -18,10 +18,15 @@ Everything here is a function of (policy, ticket, now).
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Union
 
 from . import events as _events
 from .policy import Policy, Timer
+
+if TYPE_CHECKING:
+    from .calendar import BusinessCalendar, WallClock
+    from .policy import Duration
+    from .tickets import Ticket
 
 RUNNING_STATES = ("ok", "warning", "breached")
 
@@ -53,7 +58,7 @@ class Cycle:
         return self.state in RUNNING_STATES
 
 
-def older_than(policy: Policy, d, now: dt.datetime):
+def older_than(policy: Policy, d: Duration, now: dt.datetime) -> Callable[[dt.datetime], bool]:
     """A test of an opening time: was a ticket opened then older than duration `d` at
     `now`? Working days count on the shop's business calendar (n working days have passed
     once the deadline of n working days from the opening is past)."""
@@ -68,13 +73,13 @@ def older_than(policy: Policy, d, now: dt.datetime):
     return lambda opened: now - opened > td
 
 
-def clock(policy: Policy, name: str):
+def clock(policy: Policy, name: str) -> Union[WallClock, BusinessCalendar]:
     from .calendar import clock_for
 
     return clock_for(policy, name)
 
 
-def applies(policy: Policy, timer: Timer, t) -> bool:
+def applies(policy: Policy, timer: Timer, t: Ticket) -> bool:
     a = timer.applies
     if a.kinds and (policy.categories[t.category].kind if t.category in policy.categories else t.kind) not in a.kinds:
         return False
@@ -87,7 +92,7 @@ def applies(policy: Policy, timer: Timer, t) -> bool:
     return True
 
 
-def waiting_windows(t) -> list:
+def waiting_windows(t: Ticket) -> list:
     """(from, to or None) while the ticket waited on the customer."""
     out = []
     since = None
@@ -102,7 +107,7 @@ def waiting_windows(t) -> list:
     return out
 
 
-def cycles_of(timer_id: str, timer: Timer, t) -> list:
+def cycles_of(timer_id: str, timer: Timer, t: Ticket) -> list:
     """The cycles of one timer on one ticket, from its timeline (states not yet set)."""
     stops = STOP_EVENTS[timer.stop]
     starts = START_EVENTS[timer.start]
@@ -159,7 +164,7 @@ def _timers(policy: Policy, clocks: dict) -> list:
     return cached[1]
 
 
-def evaluate(policy: Policy, t, now: dt.datetime, clocks: Optional[dict] = None) -> list:
+def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict] = None) -> list:
     """Every timer cycle of ticket `t` with its deadline and state at `now`."""
     clocks = clocks if clocks is not None else {}
     present = t.types
@@ -178,15 +183,15 @@ def evaluate(policy: Policy, t, now: dt.datetime, clocks: Optional[dict] = None)
 def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = None) -> None:
     end = c.stop if c.stop is not None and c.stop <= now else now
     if wall_td is not None:  # wall-clock time: plain (exact) arithmetic on aware datetimes
-        paused = _ZERO
+        paused_td = _ZERO
         for a, b in c.pauses:
             if a >= end:
                 continue
-            paused += (end if b is None or b > end else b) - a
+            paused_td += (end if b is None or b > end else b) - a
             if b is None or b > now:
                 c.paused = c.stop is None or c.stop > now
-        c.deadline = c.start + wall_td + paused
-        c.used = ((end - c.start) - paused) / wall_td
+        c.deadline = c.start + wall_td + paused_td
+        c.used = ((end - c.start) - paused_td) / wall_td
     else:  # business time on a calendar
         base = clk.deadline(c.start, c.timer.target)
         paused = 0
@@ -219,7 +224,7 @@ def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = N
 # ------------------------------------------------------------------ red-header supervision
 
 
-def supervised(t) -> bool:
+def supervised(t: Ticket) -> bool:
     """Red-header supervision covers abnormal tickets and tickets routed to a department."""
     return bool(t.abnormal or t.department or t.group)
 
@@ -231,7 +236,7 @@ class Escalation(NamedTuple):
     since: Optional[dt.datetime]
 
 
-def escalation_level(policy: Policy, t, cycles: list, now: dt.datetime) -> Escalation:
+def escalation_level(policy: Policy, t: Ticket, cycles: list, now: dt.datetime) -> Escalation:
     """The red-header level at `now` (0: not escalated) and the deadline it counts from.
     The one definition of the rule: sla-check, route, ticket show and replay use it.
 
@@ -249,7 +254,7 @@ def escalation_level(policy: Policy, t, cycles: list, now: dt.datetime) -> Escal
     return Escalation(min(level, policy.escalation.levels), since)
 
 
-def responsible(policy: Policy, t) -> str:
+def responsible(policy: Policy, t: Ticket) -> str:
     """Who answers for the ticket: its assignee, else who opened it."""
     return t.assignee or t.opened_by
 
@@ -257,7 +262,7 @@ def responsible(policy: Policy, t) -> str:
 def superiors(policy: Policy, staff_id: str, levels: int) -> list:
     """The next `levels` superiors up the roster from `staff_id` (agent -> lead -> director)."""
     boss = {s.id: s.reports_to for s in policy.staff}
-    out = []
+    out: list[str] = []
     cur = staff_id
     while len(out) < levels:
         cur = boss.get(cur, "")
@@ -267,7 +272,7 @@ def superiors(policy: Policy, staff_id: str, levels: int) -> list:
     return out
 
 
-def to_tell(policy: Policy, t, level: int) -> list:
+def to_tell(policy: Policy, t: Ticket, level: int) -> list:
     """The responsible person and `level` superiors above them."""
     who = responsible(policy, t)
     return [who] + superiors(policy, who, level)
@@ -276,7 +281,7 @@ def to_tell(policy: Policy, t, level: int) -> list:
 # ------------------------------------------------------------------ notices (sla-check --notify)
 
 
-def notices(t, c: Cycle, now: dt.datetime, tell: list) -> list:
+def notices(t: Ticket, c: Cycle, now: dt.datetime, tell: list) -> list:
     """Events for a warning or breach of cycle `c` not yet recorded on ticket `t` (a breach
     first seen also records the warning it skipped, so nothing is lost between runs)."""
     from .tickets import Event
@@ -286,12 +291,13 @@ def notices(t, c: Cycle, now: dt.datetime, tell: list) -> list:
     for state in (("warning", "breached") if c.state == "breached" else (c.state,)):
         if state == "ok" or ("sla", c.timer_id, start, state) in t.notified:
             continue
+        assert c.deadline is not None  # evaluate() settled the cycle
         out.append(Event(t.id, now, "system", "sla", c.timer_id, state,
                          {"start": start, "deadline": c.deadline.isoformat(), "tell": tell}))
     return out
 
 
-def escalations(policy: Policy, t, level: int, since: dt.datetime, now: dt.datetime) -> list:
+def escalations(policy: Policy, t: Ticket, level: int, since: dt.datetime, now: dt.datetime) -> list:
     """Events for each red-header level up to `level` not yet recorded on ticket `t`."""
     from .tickets import Event
 
@@ -312,7 +318,7 @@ def calendar_gaps(policy: Policy, now: dt.datetime) -> list:
     off (China's schedule for a year is published late in the year before)."""
     years = [now.year] + ([now.year + 1] if now.month == 12 and now.year < 9999 else [])
     used = {t.clock for t in policy.timers.values() if t.clock != "calendar"}
-    out = []
+    out: list[tuple[str, int]] = []
     for cid in sorted(used):
         cal = policy.calendars[cid]
         have = {h.start.year for h in cal.holidays} | {h.end.year for h in cal.holidays}

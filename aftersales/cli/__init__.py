@@ -74,7 +74,8 @@ def _next_assembler(me: str):
     """The first `as` on PATH after the directory holding `me`, never `me` itself."""
     exe = "as.exe" if os.name == "nt" else "as"
     mydir = os.path.dirname(os.path.abspath(me))
-    after, before = [], []
+    after: list[str] = []
+    before: list[str] = []
     seen_me = False
     for d in os.environ.get("PATH", "").split(os.pathsep):
         d = d or "."

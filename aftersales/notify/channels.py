@@ -76,7 +76,7 @@ def body(ctype: str, text: str, mentions: list, secrets: dict | None = None, ts=
     """The request body (JSON) for `text` @-mentioning `mentions` (staff records)."""
     phones = [s.phone for s in mentions if s.phone]
     if ctype == "wecom":
-        content = {"content": text}
+        content: dict[str, object] = {"content": text}
         if phones:
             content["mentioned_mobile_list"] = phones
         ids = [s.wecom_id for s in mentions if s.wecom_id]
@@ -86,7 +86,7 @@ def body(ctype: str, text: str, mentions: list, secrets: dict | None = None, ts=
     if ctype == "dingtalk":
         if phones:
             text = text + "\n" + " ".join("@" + p for p in phones)
-        at = {"atMobiles": phones, "isAtAll": False}
+        at: dict[str, object] = {"atMobiles": phones, "isAtAll": False}
         ids = [s.dingtalk_id for s in mentions if s.dingtalk_id]
         if ids:
             at["atUserIds"] = ids
@@ -95,7 +95,7 @@ def body(ctype: str, text: str, mentions: list, secrets: dict | None = None, ts=
         tags = [f'<at user_id="{s.feishu_id}">{s.name}</at>' for s in mentions if s.feishu_id]
         if tags:
             text = text + "\n" + " ".join(tags)
-        obj = {}
+        obj: dict[str, object] = {}
         secret = (secrets or {}).get("secret")
         if secret or secrets is None:
             ts_s = int(ts if ts is not None else time.time())
@@ -197,7 +197,7 @@ def _send_mail(ch, cid, secrets, text, subject, recipients) -> Outcome:
     port = ch.port or {"ssl": 465, "starttls": 587, "none": 25}[ch.tls]
     try:
         if ch.tls == "ssl":
-            smtp = smtplib.SMTP_SSL(ch.host, port, timeout=ch.timeout, context=ssl.create_default_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(ch.host, port, timeout=ch.timeout, context=ssl.create_default_context())
         else:
             smtp = smtplib.SMTP(ch.host, port, timeout=ch.timeout)
         with smtp:

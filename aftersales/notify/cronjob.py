@@ -73,8 +73,8 @@ def _run(ws, app, sync: bool = True) -> list:
         sync_problems += rep.problems
         problems = _once(ws.root, now, sync_problems) + problems
     try:
-        rep = deliver.run(ws.root, ws.policy, now, extra=extra)
-        problems += rep.problems
+        sent = deliver.run(ws.root, ws.policy, now, extra=extra)
+        problems += sent.problems
     except Exception as e:  # an InputError (bad secrets.toml ...) is one line; anything else is a bug
         from ..errors import InputError
 

@@ -56,7 +56,7 @@ def collect(root: Path, policy, since: Optional[dt.datetime] = None, until: Opti
         at = ledger.parse_time(row[1])
         if not within(at):
             continue
-        rec = dict(zip(names, row))
+        rec: dict[str, str] = dict(zip(names, row))
         import json
 
         data = json.loads(rec["data"]) if rec["data"] else {}

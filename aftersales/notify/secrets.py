@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -30,9 +31,9 @@ def read_file(root: Path) -> dict:
     path = Path(root) / SECRETS_FILE
     if not path.exists():
         return {}
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))

@@ -17,7 +17,7 @@ def _ref(src, section, path, kind, name, known):
 
 
 def _check_staff(p: Policy, src: PolicySource):
-    ids = {}
+    ids: dict[str, int] = {}
     for i, s in enumerate(p.staff):
         if s.id in ids:
             yield src.problem("staff", (i, "id"), f"duplicate staff id '{s.id}' (first at line {src.docs['staff'].line_of(('staff', ids[s.id], 'id'))})")
@@ -66,7 +66,7 @@ def _check_categories(p: Policy, src):
     for k in p.kinds:
         if not any(cat.kind == k for cat in p.categories.values()):
             yield src.problem("kinds", (k,), f"kind '{k}' has no category; add one under [categories] or remove the kind")
-    ranks = {}
+    ranks: dict[int, str] = {}
     for pr, val in p.priorities.items():
         if val.rank in ranks:
             yield src.problem("priorities", (pr, "rank"), f"priority '{pr}' has the same rank as '{ranks[val.rank]}'; ranks order priorities")

@@ -105,4 +105,5 @@ def load_policy(root: Path) -> Policy:
     policy, problems = check_policy(Path(root).resolve())
     if problems:
         raise problems_error(problems)
+    assert policy is not None  # check_policy returns one whenever there are no problems
     return policy

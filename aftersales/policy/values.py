@@ -118,4 +118,5 @@ class Cap:
     def __str__(self) -> str:
         if self.amount is not None:
             return f"¥{self.amount}"
+        assert self.percent is not None  # a cap is an amount or a share
         return self.written or f"{self.percent.normalize():f}% {self.of}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .. import ids, ledger
 from ..errors import Problem
@@ -12,8 +12,11 @@ from ..policy import Policy
 from .evidence import evidence_path
 from .model import AMOUNT_FIELDS, LEDGER
 
+if TYPE_CHECKING:
+    from ..checks import CheckContext
 
-def check_ticket_ledger(ctx) -> list:
+
+def check_ticket_ledger(ctx: CheckContext) -> list:
     """Cross-record checks of the ticket ledger for `as check`."""
     rel = ledger.schema_of(LEDGER).file
     policy: Optional[Policy] = ctx.policy
@@ -56,7 +59,7 @@ def check_ticket_ledger(ctx) -> list:
             pass  # reported by the value check
         if policy is None:
             continue
-        bad = None
+        bad: Optional[tuple] = None  # (what, the known ones)
         if typ == "assign" and policy.staff_member(ref) is None:
             bad = ("staff member", [s.id for s in policy.staff])
         elif typ == "department" and ref not in policy.departments:

@@ -113,6 +113,7 @@ def _check_allowed(t: Ticket, typ: str, now: dt.datetime) -> None:
     why = _types.refusal(typ, t.status)
     if why is not None:
         raise InputError(f"ticket {ids.short(t.id)}: cannot {typ}: {why}")
+    assert t.opened_at is not None  # tickets are loaded opened
     if now < t.opened_at:
         raise InputError(f"ticket {ids.short(t.id)}: the time {now.isoformat()} is before the ticket was opened "
                          f"({t.opened_at.isoformat()}); check --now")
@@ -197,9 +198,11 @@ def close(policy: Policy, t: Ticket, now: dt.datetime, by: str, cause: str = "",
     if missing:
         need = policy.closing.force_role
         if policy.rank(by) < policy.roles[need].rank:
+            member = policy.staff_member(by)
+            assert member is not None  # the actor is checked against the roster (Workspace.actor)
             raise InputError(
                 f"only a {need} ({policy.roles[need].name}) or higher may force a close; "
-                f"{by} is {policy.staff_member(by).role}"
+                f"{by} is {member.role}"
             )
         data = {"forced": True, "missing": [m for m, _ in missing]}
     events.append(Event(t.id, now, by, "close", "", force.strip() if missing else "", data))

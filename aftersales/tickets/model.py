@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from .. import events as _types
 from .. import ids, ledger
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..policy import Policy
 
 LEDGER = "tickets"
 
@@ -138,7 +141,7 @@ class Ticket:
     @property
     def notified(self) -> set:
         """What `sla-check --notify` already recorded."""
-        out = set()
+        out: set[tuple[str, ...]] = set()
         for e in self.events:
             if e.type == "sla":
                 out.add(("sla", e.ref, e.data.get("start", ""), e.text))
@@ -159,7 +162,7 @@ class Ticket:
         return out
 
     @property
-    def open_since(self):
+    def open_since(self) -> Optional[dt.datetime]:
         """When the ticket was opened, or last reopened."""
         return self.reopened_at or self.opened_at
 
@@ -241,7 +244,7 @@ def load_ticket(root: Path, typed: str) -> Ticket:
     return t
 
 
-def append_events(root: Path, events: list, policy) -> None:
+def append_events(root: Path, events: list, policy: Optional[Policy]) -> None:
     ledger.append(root, LEDGER, [e.row() for e in events], policy)
 
 
