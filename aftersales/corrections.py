@@ -34,7 +34,7 @@ import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from . import ids, ledger
 from .errors import InputError
@@ -201,7 +201,7 @@ class Target:
     ref: str  # the canonical reference stored in the correction's `target`
     ticket: str
     payment: Optional[dict] = None
-    event: object = None
+    event: Any = None  # a tickets.Event
     correction: Optional[Correction] = None
 
 
@@ -355,6 +355,7 @@ def plan(root: Path, policy, now: dt.datetime, actor: str, typed: str, action: s
         before.events.get(target.ticket, {}).get(target.ref.partition(".")[2]) if target.ledger == "tickets" else None)
     if target.ledger == LEDGER:
         c = target.correction
+        assert c is not None  # resolve() sets it for a correction's reference
         if action != "void":
             raise InputError(f"a correction ({c.id}) can only be voided; to change it, void it and correct the record again")
         if c.id in before.voided_corrections:
@@ -363,6 +364,7 @@ def plan(root: Path, policy, now: dt.datetime, actor: str, typed: str, action: s
     elif current is not None and current.action == "void":
         raise InputError(f"{typed} is already voided (correction {current.id}); void that correction to restore it")
     if target.ledger == "compensations":
+        assert target.payment is not None  # resolve() sets it for a payment's reference
         rec_at = ledger.parse_time(target.payment["at"])
     elif target.ledger == "tickets":
         rec_at = target.event.at
@@ -421,7 +423,7 @@ def plan(root: Path, policy, now: dt.datetime, actor: str, typed: str, action: s
         total_before = sum((p[2] for p in pays_before), Decimal("0.00"))
         desc = f"total paid on {ids.short(t.id)} ¥{total_before} -> ¥{total_after}"
     else:
-        original_by = target.event.by if target.ledger == "tickets" else target.correction.by
+        original_by = target.event.by if target.ledger == "tickets" else (target.correction.by if target.correction else "")
         if original_by != actor:
             need_role = policy.closing.force_role
             if policy.rank(actor) < policy.roles[need_role].rank:

@@ -37,7 +37,7 @@ def load_open_tickets(root: Path) -> dict:
             for row in csv.reader(records, strict=True):
                 if row:
                     events.append(_event(0, row, rel))
-            events = corrections.honour_events(root, events, fixes)
+            events = list(corrections.honour_events(root, events, fixes))
         except (UnicodeDecodeError, csv.Error, ValueError, InputError):
             ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
             raise
