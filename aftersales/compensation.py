@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import NamedTuple, TYPE_CHECKING, Optional
 
 from . import ledger
 from .money import CENT, ZERO
@@ -30,7 +30,21 @@ def cap_amount(cap: Cap, t) -> Optional[Decimal]:
         return None
 
 
-def authority(policy: Policy, role: str, t) -> tuple:
+class Limit(NamedTuple):
+    """An amount of money a rule allows (None: no rule gives any), and the rule, in words."""
+
+    amount: Optional[Decimal]
+    note: str
+
+
+class Approver(NamedTuple):
+    """The lowest-ranked role whose authority covers an amount (None: no role's), and its rule."""
+
+    role: Optional[str]
+    note: str
+
+
+def authority(policy: Policy, role: str, t) -> Limit:
     """(the most `role` may pay in total on ticket `t`, the rule that gives it).
 
     A role may pay up to the highest cap held by it or any lower-ranked role for the
@@ -38,7 +52,7 @@ def authority(policy: Policy, role: str, t) -> tuple:
     """
     comp = policy.compensation
     if comp is None or role not in policy.roles:
-        return None, ""
+        return Limit(None, "")
     rank = policy.roles[role].rank
     best, note = None, ""
     for a in comp.authority:
@@ -49,13 +63,13 @@ def authority(policy: Policy, role: str, t) -> tuple:
         amount = cap_amount(a.cap, t)
         if amount is not None and (best is None or amount > best):
             best, note = amount, f"{a.role}: {a.cap}"
-    return best, note
+    return Limit(best, note)
 
 
-def ticket_limit(policy: Policy, t: Ticket) -> tuple:
+def ticket_limit(policy: Policy, t: Ticket) -> Limit:
     """The ticket's compensation limit: what `abnormal_above_role` may authorise."""
     if policy.compensation is None:
-        return None, ""
+        return Limit(None, "")
     return authority(policy, policy.compensation.abnormal_above_role, t)
 
 
@@ -94,15 +108,15 @@ def paid_by_ticket(root: Path) -> dict:
 # ------------------------------------------------------------------ paying
 
 
-def required_role(policy: Policy, t: Ticket, total: Decimal) -> tuple:
+def required_role(policy: Policy, t: Ticket, total: Decimal) -> Approver:
     """(the lowest-ranked role whose authority covers `total` on ticket `t`, its cap note)."""
     for role, r in sorted(policy.roles.items(), key=lambda kv: kv[1].rank):
         if r.rank == 0:
             continue
         cap, note = authority(policy, role, t)
         if cap is not None and total <= cap:
-            return role, note
-    return None, ""
+            return Approver(role, note)
+    return Approver(None, "")
 
 
 def payments_of(root: Path, ticket_id: str) -> list:

@@ -101,17 +101,24 @@ def fold(root: Path) -> dict:
     return {k: v for k, v in out.items() if v.opened_at is not None}
 
 
-def grade(policy: Policy, complaints: int, media: bool, injury: bool) -> tuple:
-    """(level id, why) for an incident; ("", ...) when no level applies."""
+class Grade(NamedTuple):
+    """An incident's level ("" when none applies) and why."""
+
+    level: str
+    why: str
+
+
+def grade(policy: Policy, complaints: int, media: bool, injury: bool) -> Grade:
+    """The level of an incident with so many complaints, media exposure or injury."""
     levels = sorted(policy.incident_levels.items(), key=lambda kv: -kv[1].min_complaints)
     for lid, lv in levels:
         if lv.media and media:
-            return lid, "media exposure"
+            return Grade(lid, "media exposure")
         if lv.injury and injury:
-            return lid, "injury or property loss"
+            return Grade(lid, "injury or property loss")
         if complaints >= lv.min_complaints:
-            return lid, f"{complaints} complaint{'s' if complaints != 1 else ''} (≥ {lv.min_complaints})"
-    return "", f"{complaints} complaints"
+            return Grade(lid, f"{complaints} complaint{'s' if complaints != 1 else ''} (≥ {lv.min_complaints})")
+    return Grade("", f"{complaints} complaints")
 
 
 def regrade_event(policy: Policy, inc: Incident, now: dt.datetime, by: str) -> list:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Optional
+from typing import NamedTuple, TYPE_CHECKING, Optional
 
 from .clock import span
 from .money import ZERO
@@ -208,20 +208,34 @@ def changes(policy: Policy, t: Ticket, d: Decision, now: dt.datetime, by: str = 
     return out
 
 
-def missing_fields(policy: Policy, t: Ticket, d: Decision) -> tuple:
-    """(department, fields it needs that the ticket lacks) for where the ticket ends up."""
+class Missing(NamedTuple):
+    """Where a ticket ends up, and the fields that department needs and the ticket lacks."""
+
+    department: str
+    fields: list
+
+
+class Routed(NamedTuple):
+    """The events that record what routing changed, and the decision they come from."""
+
+    events: list
+    decision: Decision
+
+
+def missing_fields(policy: Policy, t: Ticket, d: Decision) -> Missing:
+    """The department the ticket ends up in, and the fields it needs that the ticket lacks."""
     dep = d.department[0] if d.department else t.department
     if d.group:
         dep = d.group[0]
     if not dep or dep not in policy.departments:
-        return dep, []
-    return dep, [f for f in policy.departments[dep].required_fields if not t.fields.get(f)]
+        return Missing(dep, [])
+    return Missing(dep, [f for f in policy.departments[dep].required_fields if not t.fields.get(f)])
 
 
-def route_ticket(policy: Policy, t: Ticket, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> tuple:
-    """(events that record what is new, the decision) for ticket `t` at `now`."""
+def route_ticket(policy: Policy, t: Ticket, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> Routed:
+    """What routing changes on ticket `t` at `now`, and the decision."""
     d = evaluate(policy, t, now, facts_for(policy, t, paid))
-    return changes(policy, t, d, now, by), d
+    return Routed(changes(policy, t, d, now, by), d)
 
 
 def facts_for(policy: Policy, t: Ticket, paid: Decimal = ZERO, proposed: Decimal = ZERO) -> Facts:
