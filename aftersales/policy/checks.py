@@ -126,6 +126,9 @@ def _check_timers(p: Policy, src):
         for j, pr in enumerate(a.priorities):
             if pr not in p.priorities:
                 yield _ref(src, "timers", (t, "applies", "priorities", j), "priority", pr, p.priorities)
+        for j, ch in enumerate(a.channels):
+            if ch not in p.channels:
+                yield _ref(src, "timers", (t, "applies", "channels", j), "channel", ch, p.channels)
 
 
 def _check_rules(p: Policy, src):

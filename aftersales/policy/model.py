@@ -204,7 +204,8 @@ class Applies:
     kinds: tuple[str, ...] = ()  # empty: every kind
     categories: tuple[str, ...] = ()
     priorities: tuple[str, ...] = ()
-    abnormal: Optional[bool] = None  # None: abnormal or not
+    abnormal: Optional[bool] = None  # None: abnormal or not; judged at the cycle's start
+    channels: tuple[str, ...] = ()  # empty: every channel (policies: channels)
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,20 @@ class Timer:
     warn_at: float = 0.75  # share of the target at which to warn
     goal: Optional[float] = None  # share of cycles that must meet the target (attainment reports)
     seed: str = ""  # where the limit comes from
+    #: a close that ends a cycle before its stop: "cancelled" (not applicable), "missed"
+    #: (the stop never happened), or "continue" (the cycle stays owed after the close)
+    on_close: str = "cancelled"
+    #: a daily deadline ("16:00"): while a cycle runs, each day's stop is due by then
+    daily: str = ""
 
     def validate(self):
+        if self.on_close not in ("cancelled", "missed", "continue"):
+            yield ("on_close",), f"on_close must be cancelled, missed or continue, not '{self.on_close}'"
+        if self.daily:
+            import re as _re
+
+            if not _re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.daily):
+                yield ("daily",), f"daily must be a time of day like \"16:00\", not '{self.daily}'"
         if self.start not in TIMER_STARTS:
             yield ("start",), f"unknown start '{self.start}'; {schema.closest(self.start, TIMER_STARTS)}"
         if self.stop not in TIMER_STOPS:
