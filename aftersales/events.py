@@ -149,7 +149,7 @@ _AFTER_RESOLVED = ("resolved", "closed")
 
 TYPES: dict = {d.name: d for d in (
     # intake and the form
-    EventType("open", starts=("opened",), apply=_open),
+    EventType("open", starts=("opened", "paid"), apply=_open),
     EventType("set", apply=_set),
     EventType("verify", apply=_verify),
     # conversation
@@ -158,6 +158,7 @@ TYPES: dict = {d.name: d for d in (
               apply=_message),
     EventType("call", needs_text="what was said on the phone", stops=("answered",)),
     EventType("note", needs_text="the note"),
+    EventType("remark", needs_text="the order remark", stops=("remarked",)),
     EventType("evidence", apply=_evidence),
     # who handles it
     EventType("assign", stops=("assigned",), apply=_attr("assignee")),

@@ -101,6 +101,18 @@ def abnormal_since(t) -> Optional[dt.datetime]:
     return None
 
 
+def paid_at(t) -> Optional[dt.datetime]:
+    """The payment time: the ticket's purchased_at when it holds a time, not a bare date
+    (the order ledger has no payment time yet; seed 001: remark within 5 min of payment)."""
+    text = t.fields.get("purchased_at", "")
+    if "T" not in text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def waiting_windows(t) -> list:
     """(from, to or None) while the ticket waited on the customer."""
     out = []
@@ -129,7 +141,7 @@ def cycles_of(timer_id: str, timer: Timer, t) -> list:
     and stops nothing."""
     stops = STOP_EVENTS[timer.stop]
     starts = START_EVENTS[timer.start]
-    once = timer.start == "abnormal"  # a ticket becomes abnormal once
+    once = timer.start in ("abnormal", "paid")  # a ticket becomes abnormal once; an order is paid once
     close_ends = timer.on_close != "continue"
     out: list = []
     cur: Optional[Cycle] = None
@@ -149,6 +161,10 @@ def cycles_of(timer_id: str, timer: Timer, t) -> list:
             at = e.at
             if typ == "abnormal" and e.data.get("since"):
                 at = min(e.at, dt.datetime.fromisoformat(e.data["since"]))  # when the condition began
+            elif timer.start == "paid":
+                at = paid_at(t)
+                if at is None:
+                    break  # no payment time on the ticket: no cycle
             cur = Cycle(timer_id, timer, at)
             started = True
     if cur is not None:
@@ -323,6 +339,23 @@ def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = N
         c.state = "warning"
     else:
         c.state = "ok"
+
+
+def reminders(policy: Policy, now: dt.datetime) -> list:
+    """(id, reminder, due) for each weekly reminder due later on the day of `now` (shop's
+    zone): from midnight on its weekday until its time it is listed, then it is gone."""
+    from .policy.model import WEEKDAYS
+
+    local = now.astimezone(policy.tz())
+    out = []
+    for rid, r in policy.reminders.items():
+        if WEEKDAYS[local.weekday()] != r.weekday:
+            continue
+        hh, mm = (int(x) for x in r.at.split(":"))
+        due = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if local <= due:
+            out.append((rid, r, due))
+    return out
 
 
 # ------------------------------------------------------------------ red-header supervision

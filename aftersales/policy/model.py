@@ -254,6 +254,25 @@ class Timer:
 
 
 @dataclass(frozen=True)
+class Reminder:
+    """A shop-level weekly deadline that comes due as a reminder in `sla-check` (seed 004:
+    the Friday 17:00 weekly brief, the Monday 10:00 review)."""
+
+    name: str
+    weekday: str  # mon … sun
+    at: str  # "17:00"
+    seed: str = ""
+
+    def validate(self):
+        import re as _re
+
+        if self.weekday not in WEEKDAYS:
+            yield ("weekday",), f"weekday must be one of {', '.join(WEEKDAYS)}, not '{self.weekday}'"
+        if not _re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.at):
+            yield ("at",), f"at must be a time of day like \"17:00\", not '{self.at}'"
+
+
+@dataclass(frozen=True)
 class Escalation:
     every: Duration = Duration(Decimal(2), "h")  # 红头工单: copy the next superior every 2 h late
     levels: int = 3  # how many superiors up the roster at most
@@ -354,6 +373,11 @@ class Logistics:
     self_signed: tuple[str, ...] = ("本人",)  # signed_by values that mean the customer signed
     ticket_channel: str = "mall"  # tickets `logistics check --open-tickets` opens
     ticket_category: str = "logistics_query"
+    # open tickets that put their parcel or order on the chase list (seed 001 催件条件)
+    asked_again_categories: tuple[str, ...] = ()  # the customer asks a second time (二次进线催促)
+    out_of_stock_categories: tuple[str, ...] = ()  # confirmed out of stock (确定缺货订单)
+    bad_address_categories: tuple[str, ...] = ()  # the address cannot be shipped to (地址异常无法发货)
+    not_received_categories: tuple[str, ...] = ()  # signed but not received (签收未收到)
 
 
 @dataclass(frozen=True)
@@ -451,6 +475,7 @@ class Policy:
     calendars: Mapping[str, Calendar] = field(default_factory=dict)
     timers: Mapping[str, Timer] = field(default_factory=dict)
     escalation: Escalation = Escalation()
+    reminders: Mapping[str, Reminder] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     compensation: Optional[Compensation] = None
     logistics: Optional[Logistics] = None
