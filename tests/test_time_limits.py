@@ -190,3 +190,104 @@ def test_one_working_day_from_midnight_is_the_end_of_that_days_hours(run):
     late = run.new(category="usage", model=None, order=None, summary="怎么除垢", now=at("09:00", day=24))
     assert check(run, at("08:00", day=24))[(tid, "consultation_answer")]["deadline"] == at("18:00", day=24)
     assert check(run, at("09:00", day=24))[(late, "consultation_answer")]["deadline"] == at("18:00", day=24)
+
+
+# ------------------------------------------------------------------ 15. out of stock, reshipped waybills
+
+
+def chase(run, now):
+    r = run("logistics", "check", "--format", "json", now=now)
+    return [(x["rule"], x["waybill"], x["ticket"]) for x in json.loads(r.stdout)]
+
+
+def test_out_of_stock_no_answer_in_24_hours_means_a_phone_call(run):
+    """Seed 001 缺货: 留言告知客户知悉给出解决方案-24h小时内客户未回复需电话告知客户."""
+    quiet = run.new(category="out_of_stock", model=None, summary="订单缺货", now=at("09:00"))
+    answers = run.new(category="out_of_stock", model=None, summary="订单缺货", now=at("09:00"))
+    for tid in (quiet, answers):
+        run("ticket", "reply", tid, "您好,您的商品缺货,预计12月1日到货", now=at("10:00"))
+    run("ticket", "message", answers, "好的,我等", now=at("15:00"))
+    rows = check(run, at("10:01", day=24))
+    assert (rows[(quiet, "out_of_stock_call")]["state"], rows[(quiet, "out_of_stock_call")]["deadline"]) == \
+        ("breached", at("10:00", day=24))
+    assert (answers, "out_of_stock_call") not in rows
+    r = run("ticket", "call", quiet, "电话告知缺货,客户同意换色", now=at("10:30", day=24))
+    assert r.stdout == f"{ids.short(quiet)}: call recorded\n"
+    assert report(run, at("12:00", day=24))["out_of_stock_call"] == (2, 1, 1, 0, 0)
+
+
+def test_a_reshipments_new_waybill_is_owed_to_the_customer_until_a_reply_carries_it(run):
+    """Seed 001: 如遇补发订单,一定要将补发单号主动留言给客户."""
+    tid = run.new(category="transit_damage", model=None, courier="sf", waybill="SF111", summary="碗碎了",
+                  now=at("09:00"))
+    run("ticket", "reply", tid, "您好", now=at("09:05"))
+    run("reship", "new", "--ticket", tid, "--new-waybill", "SF222", "--courier", "sf", "--reason", "破损补发",
+        "--responsible", "快递", now=at("10:00"))
+    assert chase(run, at("10:01")) == [("send_waybill", "SF222", tid)]
+    run("reply", "reship_notice", tid, "--send", now=at("10:02"))
+    assert chase(run, at("10:03")) == []
+
+
+# ------------------------------------------------------------------ 16. remark, daily progress, weekly reminders
+
+
+def test_the_order_remark_is_due_5_minutes_after_payment(run):
+    """Seed 001: 备注需在付款5分钟内完成备注. The payment time is the ticket's purchase time."""
+    tid = run.new(category="order_remark", model=None, demand=None, purchased="2026-11-23T09:00:00+08:00",
+                  summary="改地址", now=at("09:01"))
+    assert check(run, at("09:04"))[(tid, "order_remark")]["deadline"] == at("09:05")
+    r = run("remark", "address", "--ticket", tid, "--address", "浙江省杭州市西湖区文三路1号 王女士 13812345678",
+            "--record", now=at("09:04"))
+    assert r.exit_code == 0 and r.stderr == f"{ids.short(tid)}: remark recorded\n"
+    assert report(run, at("12:00"))["order_remark"] == (1, 1, 0, 0, 0)
+    dated = run.new(category="order_remark", model=None, demand=None, purchased="2026-11-23", summary="改地址",
+                    now=at("09:10"))
+    assert (dated, "order_remark") not in check(run, at("09:20"))  # a bare date holds no payment time
+
+
+def test_repair_progress_is_reported_every_day_before_16(run):
+    """Seed 004 §3.1: 对于需维修的产品…每日16:00前向客户反馈进度. Opened Monday 10:00:
+    reported Monday 15:00 (met), nothing Tuesday (missed), Wednesday 15:59 (met);
+    resolved Thursday 09:00, so Thursday's report is not owed."""
+    tid = run.new(category="tech_fault", model="K-200", summary="水壶不加热,返厂维修", now=at("10:00"))
+    run("ticket", "reply", tid, "已安排维修", now=at("15:00"))
+    assert check(run, at("16:30"))[(tid, "repair_progress")]["deadline"] == at("16:00", day=24)
+    run("ticket", "reply", tid, "维修进度:已检测", now=at("15:59", day=25))
+    run("ticket", "resolve", tid, "已修好寄回", now=at("09:00", day=26))
+    assert report(run, at("18:00", day=26))["repair_progress"] == (4, 2, 1, 0, 1)
+
+
+def test_the_friday_brief_and_the_monday_review_come_due_as_reminders(run):
+    """Seed 004: 每周五17:00前…输出《售后问题分析简报》; 每周一10:00前复盘高频问题."""
+    r = run("sla-check", "--reminders", now=at("15:00", day=27))
+    assert r.stdout.splitlines()[2].split() == ["-", "weekly_brief", "售后问题分析简报", "reminder", "11-27", "17:00",
+                                                "2h00m"]
+    r = run("sla-check", "--reminders", "--format", "json", now=at("09:00", day=30))
+    assert [(x["timer"], x["deadline"], x["left"]) for x in json.loads(r.stdout)] == \
+        [("weekly_review", at("10:00", day=30), "1h00m")]
+    assert json.loads(run("sla-check", "--reminders", "--format", "json", now=at("10:01", day=30)).stdout) == []
+
+
+# ------------------------------------------------------------------ 17. the chase list
+
+
+def test_the_chase_list_covers_what_the_open_tickets_say(run, shop):
+    """Seed 001 催件 符合条件: 1.客户二次进线催促 … 5.签收未收到 6.确定缺货订单 7.确认地址异常无法发货订单;
+    签收未收到, 非代签: 反馈快递提供签收底单 … 超24小时未有结果报遗失."""
+    from aftersales import ledger
+    from aftersales.policy import load_policy
+
+    ledger.append(shop, "shipments", [{"waybill": "ZT9", "at": at("08:00", day=20), "order": "TB9", "courier": "zto",
+                                       "destination": "浙江杭州", "shipped_at": at("08:00", day=20),
+                                       "collected_at": at("09:00", day=20), "signed_at": at("09:00", day=22),
+                                       "signed_by": "本人"}], load_policy(shop))
+    again = run.new(category="logistics_query", model=None, demand=None, summary="快递到哪了", waybill="ZT8",
+                    now=at("09:00"))
+    run("ticket", "message", again, "怎么还没到", now=at("11:00"))
+    lost = run.new(category="signed_not_received", model=None, demand=None, summary="显示签收但没收到", order="TB9",
+                   waybill="ZT9", now=at("09:30"))
+    oos = run.new(category="out_of_stock", model=None, summary="缺货", now=at("09:40"))
+    addr = run.new(category="bad_address", model=None, demand=None, summary="地址不在配送范围", now=at("09:50"))
+    assert chase(run, at("12:00")) == [("signature_slip", "ZT9", lost), ("out_of_stock", "", oos),
+                                       ("bad_address", "", addr), ("asked_again", "ZT8", again)]
+    assert ("report_lost", "ZT9", lost) in chase(run, at("09:31", day=24))
