@@ -461,20 +461,20 @@ def show(app, ticket, full_phone, fmt):
     lines.append(f"  evidence: {', '.join(sorted(t.evidence)) or 'none'}")
     if missing:
         lines.append("  to close: " + "; ".join(missing))
-    if True:  # a closed ticket may still owe a follow-up visit (on_close = "continue")
-        from .. import sla
+    # a closed ticket may still owe a follow-up visit (on_close = "continue")
+    from .. import sla
 
-        cycles = [c for c in sla.evaluate(policy, t, ws.now) if c.running]
-        level, since = sla.escalation_level(policy, t, cycles, ws.now)
-        if cycles:
-            lines.append(f"time limits at {ws.now.strftime('%Y-%m-%d %H:%M')}:")
-            for c in cycles:
-                left = c.deadline - ws.now
-                lines.append(f"  {c.timer.name} ({c.timer_id}): {c.state}{' (paused)' if c.paused else ''}, "
-                             f"deadline {c.deadline.astimezone(policy.tz()).strftime('%m-%d %H:%M')}, "
-                             f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
-        if level:
-            lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
+    cycles = [c for c in sla.evaluate(policy, t, ws.now) if c.running]
+    level, since = sla.escalation_level(policy, t, cycles, ws.now)
+    if cycles:
+        lines.append(f"time limits at {ws.now.strftime('%Y-%m-%d %H:%M')}:")
+        for c in cycles:
+            left = c.deadline - ws.now
+            lines.append(f"  {c.timer.name} ({c.timer_id}): {c.state}{' (paused)' if c.paused else ''}, "
+                         f"deadline {c.deadline.astimezone(policy.tz()).strftime('%m-%d %H:%M')}, "
+                         f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
+    if level:
+        lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
     lines.append("timeline:")
     for e in timeline:
         who = f"{e['by']} {staff.get(e['by'], '')}".rstrip()
