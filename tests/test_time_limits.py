@@ -32,21 +32,14 @@ def test_closing_a_ticket_nobody_answered_misses_first_contact(run):
     """Seed 000 §6: 'first contact within 30 min of creation' is a closing-checklist item.
     A ticket closed at 09:20 without a reply did not make first contact: missed, although
     the 30 minutes had not run out; its 24-hour close was met."""
-    run.new(now=at("09:00"))
-    run("ticket", "close", run_last(run), "--force", "客户撤回", by="l01", now=at("09:20"))
+    quiet = run.new(now=at("09:00"))
+    run("ticket", "close", quiet, "--force", "客户撤回", by="l01", now=at("09:20"))
     answered = run.new(now=at("10:00"))
     run("ticket", "reply", answered, "您好", now=at("10:05"))
     run("ticket", "close", answered, "--force", "当场解决", by="l01", now=at("10:20"))
     rows = report(run, at("12:00"))
     assert rows["first_contact"] == (2, 1, 1, 0, 0)
     assert rows["close"] == (2, 2, 0, 0, 0)
-
-
-def run_last(run):
-    import csv
-
-    with open(run.root / "ledgers" / "tickets.csv", encoding="utf-8", newline="") as f:
-        return [r["ticket"] for r in csv.DictReader(f) if r["type"] == "open"][-1]
 
 
 def test_a_close_past_the_deadline_is_a_miss_and_one_in_time_is_not_applicable(run):
