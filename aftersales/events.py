@@ -43,6 +43,9 @@ class EventType:
     stops: tuple = ()
     #: begins (+1) or ends (-1) a wait on the customer, which pauses timers that say so
     waiting: int = 0
+    #: timer start names whose running cycles it ends as cancelled (a reopen voids the
+    #: resolution a follow-up visit was owed for; the next resolution starts a new one)
+    cancels: tuple = ()
     #: how it changes the ticket
     apply: Optional[Callable] = field(default=None, compare=False, repr=False)
 
@@ -76,7 +79,19 @@ def _alert(t, e):
     t.alerts.append(e.text)
 
 
+#: the ref of a reply marked automatic (`ticket reply --auto`): it stops no timer and is
+#: not the first contact (seed 003: auto-replies do not count as a response)
+AUTOMATIC = "auto"
+
+
+def counts(e) -> bool:
+    """False for an automatic reply, which stops no timer."""
+    return e.ref != AUTOMATIC or e.type != "reply"
+
+
 def _reply(t, e):
+    if e.ref == AUTOMATIC:
+        return
     if t.first_reply_at is None:
         t.first_reply_at = e.at
     t.last_reply_at = e.at
@@ -137,13 +152,16 @@ _AFTER_RESOLVED = ("resolved", "closed")
 
 TYPES: dict = {d.name: d for d in (
     # intake and the form
-    EventType("open", starts=("opened",), apply=_open),
+    EventType("open", starts=("opened", "paid"), apply=_open),
     EventType("set", apply=_set),
     EventType("verify", apply=_verify),
     # conversation
-    EventType("reply", needs_text="the reply", stops=("first_reply", "reply"), apply=_reply),
-    EventType("message", needs_text="the customer's message", starts=("customer_message",), apply=_message),
+    EventType("reply", needs_text="the reply", starts=("replied",), stops=("first_reply", "reply"), apply=_reply),
+    EventType("message", needs_text="the customer's message", starts=("customer_message",), stops=("answered",),
+              apply=_message),
+    EventType("call", needs_text="what was said on the phone", stops=("answered",)),
     EventType("note", needs_text="the note"),
+    EventType("remark", needs_text="the order remark", stops=("remarked",)),
     EventType("evidence", apply=_evidence),
     # who handles it
     EventType("assign", stops=("assigned",), apply=_attr("assignee")),
@@ -162,7 +180,7 @@ TYPES: dict = {d.name: d for d in (
     EventType("cause", needs_text="the cause analysis", apply=_cause),
     EventType("close", stops=("resolved", "closed"), waiting=-1, apply=_close),
     EventType("reopen", allowed=_AFTER_RESOLVED, why_not="it is not resolved or closed",
-              needs_text="why it is reopened", starts=("opened",), waiting=-1, apply=_reopen),
+              needs_text="why it is reopened", starts=("opened",), waiting=-1, cancels=("resolved",), apply=_reopen),
     EventType("visit", allowed=_AFTER_RESOLVED, why_not="a follow-up visit comes after the ticket is resolved",
               stops=("visited",)),
     # decided by routing, time limits and money

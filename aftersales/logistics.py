@@ -13,6 +13,19 @@ the rule and the times that decided it:
   courier within 24 h of the signing;
 - report_lost: signed by someone else and 24 h more have passed without an answer:
   report it lost, unless it is in the lost-parcels register already.
+
+From the open tickets (`ticket_chases`, the categories in policies: logistics):
+
+- asked_again: the customer asks a second time (二次进线催促: a message after the opening);
+- out_of_stock: a confirmed out-of-stock order (确定缺货订单);
+- bad_address: an address that cannot be shipped to (确认地址异常无法发货订单);
+- signature_slip: signed by the customer (not 代签) but not received: ask the courier
+  for the signature slip (底单); report_lost once `report_lost_after` has passed since
+  the ticket was opened without the ticket being resolved, unless reported already.
+
+And from the reshipments register: send_waybill, a reshipment whose new waybill number
+has not yet been sent to the customer (seed 001: 一定要将补发单号主动留言给客户): owed
+until a reply on its ticket carries the number, or the record is delivered or cancelled.
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ class Chase:
     rule: str
     why: str
     since: dt.datetime  # the time the rule counts from
+    ticket: str = ""  # the ticket that put it on the list, if any
 
 
 def parcels(root: Path, until: Optional[dt.datetime] = None) -> dict:
@@ -116,6 +130,79 @@ def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set |
             hit("no_update", f"{zone.name}: no tracking update for {_hours(now - last)} (limit {zone.stale_after})", last)
     out.sort(key=lambda c: (c.since, c.waybill))
     return out, unzoned
+
+
+def ticket_chases(policy: Policy, open_tickets, parcels_: dict, now: dt.datetime,
+                  lost_waybills: set | frozenset = frozenset()) -> list:
+    """What the open tickets put on the chase list at `now` (see the module's docstring)."""
+    from . import events as _events
+
+    lg = policy.logistics
+    assert lg is not None  # the command refuses a policy without [logistics] first
+    out = []
+    tz = policy.tz()
+    for t in open_tickets:
+        if t.opened_at is None or t.opened_at > now or not t.is_open:
+            continue
+        f = t.fields
+        wb, order = f.get("waybill", ""), f.get("order", "")
+        p = parcels_.get(wb) if wb else None
+        courier = f.get("courier", "") or (p["courier"] if p else "")
+        dest = p["destination"] if p else ""
+        zid = (zone_of(policy, dest) or "") if p else ""
+
+        def hit(rule, why, since):
+            out.append(Chase(wb, order, courier, dest, zid, rule, why, since, t.id))
+
+        cat = t.category
+        if cat in lg.asked_again_categories:
+            again = next((e for e in t.events if e.type == "message" and now >= e.at), None)
+            if again is not None:
+                hit("asked_again", f"the customer asked again at {again.at.astimezone(tz):%m-%d %H:%M} (二次进线催促)",
+                    again.at)
+        if cat in lg.out_of_stock_categories:
+            hit("out_of_stock", "confirmed out of stock (确定缺货订单): chase the arrival date, tell the customer",
+                t.opened_at)
+        if cat in lg.bad_address_categories:
+            hit("bad_address", "the address cannot be shipped to (地址异常无法发货): confirm it with the customer",
+                t.opened_at)
+        if cat in lg.not_received_categories:
+            signer = p["signed_by"] if p else ""
+            if signer and signer not in lg.self_signed:
+                continue  # 代签: the parcel's own verify_signer rule covers it
+            due = t.opened_at + lg.report_lost_after.timedelta()
+            resolved = any(e.type in _events.stopping("resolved") and e.at <= now for e in t.events)
+            if now > due and not resolved:
+                if wb not in lost_waybills:
+                    hit("report_lost", f"signed but not received; no answer on the signature slip (底单) "
+                        f"{_hours(now - t.opened_at)} after asking: report it lost (`aftersales lost new`)", due)
+            elif not resolved:
+                hit("signature_slip", f"signed but not received, not 代签: ask the courier for the signature slip "
+                    f"(底单) and check the signer with the customer; report lost after {lg.report_lost_after}",
+                    t.opened_at)
+    return out
+
+
+def waybills_owed(policy: Policy, reshipments: dict, tickets_: dict, now: dt.datetime) -> list:
+    """Reshipments whose new waybill number is owed to the customer at `now` (seed 001)."""
+    from . import events as _events
+    from . import ledger as _ledger
+
+    out = []
+    for rec in reshipments.values():
+        rows = [r for r in rec.history if _ledger.parse_time(r["at"]) <= now]
+        if not rows or rows[-1]["status"] != "shipped" or not rows[-1]["new_waybill"]:
+            continue
+        first = _ledger.parse_time(rows[0]["at"])
+        wb = rows[-1]["new_waybill"]
+        t = tickets_.get(rows[-1]["ticket"]) if rows[-1]["ticket"] else None
+        if t is not None and any(e.type == "reply" and _events.counts(e) and first <= e.at <= now and wb in e.text
+                                 for e in t.events):
+            continue
+        out.append(Chase(wb, rows[-1]["order"], rows[-1]["courier"], "", "", "send_waybill",
+                         f"reshipped as {wb}: send the new waybill number to the customer (一定要将补发单号主动留言给客户)"
+                         + ("" if t is not None else "; no ticket to record it on"), first, t.id if t is not None else ""))
+    return out
 
 
 # ------------------------------------------------------------------ return eligibility

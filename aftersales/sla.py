@@ -87,9 +87,35 @@ def applies(policy: Policy, timer: Timer, t: Ticket) -> bool:
         return False
     if a.priorities and t.priority not in a.priorities:
         return False
-    if a.abnormal is not None and bool(t.abnormal) != a.abnormal:
+    if a.channels and t.fields.get("channel", "") not in a.channels:
+        return False
+    if a.abnormal and not t.abnormal:  # `abnormal = false` is judged per cycle: see abnormal_since
         return False
     return True
+
+
+def abnormal_since(t: Ticket) -> Optional[dt.datetime]:
+    """When the ticket became abnormal (the condition's start when routing gave it), or None.
+    A timer for ordinary tickets (`applies.abnormal = false`) keeps the cycles that started
+    before: a ticket that turns abnormal stays in the 24-hour close share (seed 000 §7)."""
+    if not t.abnormal:
+        return None
+    for e in t.events:
+        if e.type == "abnormal" and e.ref:
+            return min(e.at, dt.datetime.fromisoformat(e.data["since"])) if e.data.get("since") else e.at
+    return None
+
+
+def paid_at(t: Ticket) -> Optional[dt.datetime]:
+    """The payment time: the ticket's purchased_at when it holds a time, not a bare date
+    (the order ledger has no payment time yet; seed 001: remark within 5 min of payment)."""
+    text = t.fields.get("purchased_at", "")
+    if "T" not in text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def waiting_windows(t: Ticket) -> list:
@@ -107,25 +133,43 @@ def waiting_windows(t: Ticket) -> list:
     return out
 
 
+#: event type -> the timer start names whose running cycles it cancels (events.EventType.cancels)
+CANCELS = {n: d.cancels for n, d in _events.TYPES.items() if d.cancels}
+
+
 def cycles_of(timer_id: str, timer: Timer, t: Ticket) -> list:
-    """The cycles of one timer on one ticket, from its timeline (states not yet set)."""
+    """The cycles of one timer on one ticket, from its timeline (states not yet set).
+
+    A close ends a running cycle unless the close is its stop or the timer says
+    `on_close = "continue"` (the follow-up visit stays owed after the close); a reopen
+    cancels the cycles started by the resolution it undoes. An automatic reply starts
+    and stops nothing."""
     stops = STOP_EVENTS[timer.stop]
     starts = START_EVENTS[timer.start]
-    once = timer.start == "abnormal"  # a ticket becomes abnormal once
+    once = timer.start in ("abnormal", "paid")  # a ticket becomes abnormal once; an order is paid once
+    close_ends = timer.on_close != "continue"
     out: list = []
     cur: Optional[Cycle] = None
     started = False
     for e in t.events:
         typ = e.type
         if cur is not None:
-            if typ in stops or typ == "close":
+            if (typ in stops or typ == "close" and close_ends) and _events.counts(e):
                 cur.stop, cur.stopped_by = e.at, typ
                 out.append(cur)
                 cur = None
-        elif typ in starts and not (once and started):
+            elif timer.start in CANCELS.get(typ, ()):
+                cur.stop, cur.stopped_by = e.at, typ
+                out.append(cur)
+                cur = None
+        elif typ in starts and not (once and started) and _events.counts(e):
             at = e.at
             if typ == "abnormal" and e.data.get("since"):
                 at = min(e.at, dt.datetime.fromisoformat(e.data["since"]))  # when the condition began
+            elif timer.start == "paid":
+                at = paid_at(t)
+                if at is None:
+                    break  # no payment time on the ticket: no cycle
             cur = Cycle(timer_id, timer, at)
             started = True
     if cur is not None:
@@ -138,6 +182,53 @@ def cycles_of(timer_id: str, timer: Timer, t: Ticket) -> list:
                 hi = b if c.stop is None else (c.stop if b is None else min(b, c.stop))
                 if hi is None or lo < hi:
                     c.pauses.append((lo, hi))
+    return out
+
+
+def daily_cycles(timer_id: str, timer: Timer, t, tz, now: dt.datetime) -> list:
+    """A recurring daily deadline (`daily = "16:00"`, seed 004 §3.1: repair progress reported
+    to the customer every day before 16:00): from the timer's start until the ticket is
+    resolved or closed, one cycle per day, due at that time of day. A stop event counts
+    for the next deadline after it, so a report at 17:00 serves the next day; a day whose
+    deadline passes without one is missed, and the next day's cycle begins."""
+    hh, mm = (int(x) for x in timer.daily.split(":"))
+    stops = STOP_EVENTS[timer.stop]
+    starts = START_EVENTS[timer.start]
+    ends = STOP_EVENTS["resolved"]  # the resolution (or the close) ends the series
+    begin = end = None
+    end_type = ""
+    hits: list = []
+    for e in t.events:
+        if begin is None:
+            if e.type in starts and _events.counts(e):
+                begin = e.at
+        elif e.type in ends:
+            end, end_type = e.at, e.type
+            break
+        elif e.type in stops and _events.counts(e):
+            hits.append(e)
+    if begin is None:
+        return []
+
+    def due_after(x):
+        local = x.astimezone(tz)
+        d = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        return d if d > local else (local + dt.timedelta(days=1)).replace(hour=hh, minute=mm, second=0, microsecond=0)
+
+    out = []
+    lo = begin
+    limit = min(now, end) if end is not None else now
+    while lo < limit:
+        due = due_after(lo)
+        c = Cycle(timer_id, timer, lo)
+        c.deadline = due
+        hit = next((e for e in hits if lo < e.at <= due), None)
+        if hit is not None:
+            c.stop, c.stopped_by = hit.at, hit.type
+        elif end is not None and end <= due:
+            c.stop, c.stopped_by = end, end_type  # resolved before the day's deadline: not owed
+        out.append(c)
+        lo = due
     return out
 
 
@@ -172,37 +263,68 @@ def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict]
     for tid, timer, clk, wall_td, starts in _timers(policy, clocks):
         if present.isdisjoint(starts) or not applies(policy, timer, t):
             continue
+        ordinary = timer.applies.abnormal is False
+        since = abnormal_since(t) if ordinary else None
+        if timer.daily:
+            for c in daily_cycles(tid, timer, t, policy.tz(), now):
+                if since is None or c.start < since:
+                    _settle_daily(c, now)
+                    result.append(c)
+            continue
         for c in cycles_of(tid, timer, t):
-            if c.start > now:
+            if c.start > now or since is not None and c.start >= since:
                 continue
             _settle(c, clk, now, wall_td)
             result.append(c)
     return result
 
 
+def _settle_daily(c: Cycle, now: dt.datetime) -> None:
+    if c.stop is not None and c.stop <= now:
+        c.state = "met" if c.stopped_by in STOP_EVENTS[c.timer.stop] else "cancelled"
+        return
+    c.stop = None
+    assert c.deadline is not None  # a daily cycle is made with its deadline
+    if now > c.deadline:
+        c.state = "missed"  # the day's deadline passed without a report: the next day's cycle runs
+        c.stop, c.stopped_by = c.deadline, ""
+        return
+    whole = (c.deadline - c.start).total_seconds() or 1
+    c.used = (now - c.start).total_seconds() / whole
+    c.state = "warning" if c.used >= c.timer.warn_at else "ok"
+
+
 def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = None) -> None:
+    """The deadline and state of cycle `c` at `now`. Waiting on the customer moves the
+    deadline on by the time waited, but only a wait that began before the deadline (as
+    moved by the waits before it): a wait begun after a miss neither hides the miss nor
+    stops the red-header level from rising."""
     end = c.stop if c.stop is not None and c.stop <= now else now
     if wall_td is not None:  # wall-clock time: plain (exact) arithmetic on aware datetimes
         paused_td = _ZERO
+        deadline = c.start + wall_td
         for a, b in c.pauses:
-            if a >= end:
+            if a >= end or a >= deadline:
                 continue
             paused_td += (end if b is None or b > end else b) - a
+            deadline = c.start + wall_td + paused_td
             if b is None or b > now:
                 c.paused = c.stop is None or c.stop > now
-        c.deadline = c.start + wall_td + paused_td
+        c.deadline = deadline
         c.used = ((end - c.start) - paused_td) / wall_td
     else:  # business time on a calendar
         base = clk.deadline(c.start, c.timer.target)
         paused = 0
+        deadline = base
         for a, b in c.pauses:
-            if a >= end:
+            if a >= end or a >= deadline:
                 continue
             hi = end if b is None or b > end else b
             paused += clk.elapsed(a, hi)
+            deadline = clk.add(base, paused) if paused else base
             if b is None or b > now:
                 c.paused = c.stop is None or c.stop > now
-        c.deadline = clk.add(base, paused) if paused else base
+        c.deadline = deadline
         if end <= c.deadline:  # the share used only matters before the deadline (for warnings)
             c.used = (clk.elapsed(c.start, end) - paused) / (clk.elapsed(c.start, base) or 1)
         else:
@@ -210,8 +332,12 @@ def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = N
     if c.stop is not None and c.stop <= now:
         if c.stopped_by in STOP_EVENTS[c.timer.stop]:
             c.state = "met" if c.stop <= c.deadline else "missed"
-        else:  # ended by the close
-            c.state = "missed" if c.stop > c.deadline else "cancelled"
+        elif c.stopped_by == "close" and c.stop > c.deadline:
+            c.state = "missed"  # the close came after the deadline: the limit was missed
+        elif c.stopped_by == "close" and c.timer.on_close == "missed":
+            c.state = "missed"  # closed before the stop it waits for ever happened
+        else:  # cut short in time by the close, or cancelled by a reopen
+            c.state = "cancelled"
         return
     if now > c.deadline:
         c.state = "breached"
@@ -219,6 +345,23 @@ def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = N
         c.state = "warning"
     else:
         c.state = "ok"
+
+
+def reminders(policy: Policy, now: dt.datetime) -> list:
+    """(id, reminder, due) for each weekly reminder due later on the day of `now` (shop's
+    zone): from midnight on its weekday until its time it is listed, then it is gone."""
+    from .policy.model import WEEKDAYS
+
+    local = now.astimezone(policy.tz())
+    out = []
+    for rid, r in policy.reminders.items():
+        if WEEKDAYS[local.weekday()] != r.weekday:
+            continue
+        hh, mm = (int(x) for x in r.at.split(":"))
+        due = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if local <= due:
+            out.append((rid, r, due))
+    return out
 
 
 # ------------------------------------------------------------------ red-header supervision
@@ -344,9 +487,11 @@ def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.dateti
     and 90th-percentile time to stop (on the timer's clock, pauses left out).
 
     A cycle counts as met when its stop event came by the deadline, missed when it came
-    late, the close ended it past the deadline, or it is still running past the deadline
-    at the earlier of `now` and the period's end; cycles still running in time are pending
-    and left out of the share, as are cycles the close ended in time.
+    late, the close ended it past the deadline or before a stop the timer says a close
+    cannot replace (`on_close = "missed"`), or it is still running past the deadline at
+    the earlier of `now` and the period's end; cycles still running in time are pending,
+    cycles a close or a reopen cut short in time are not applicable; neither counts in
+    the share. met + missed + pending + not_applicable = cycles.
     """
     at = min(now, end)
     clocks: dict = {}
@@ -363,7 +508,7 @@ def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.dateti
             b = buckets.setdefault((c.timer_id, who), {"met": 0, "missed": 0, "pending": 0, "cancelled": 0, "times": []})
             state = "missed" if c.state == "breached" else "pending" if c.state in ("ok", "warning") else c.state
             b[state] += 1
-            if c.state in ("met", "missed") and c.stopped_by != "close" or c.state == "met":
+            if c.state == "met" or c.state == "missed" and c.stopped_by not in ("close", ""):
                 clk = clocks[c.timer.clock]
                 paused = sum(clk.elapsed(a, b_ or c.stop) for a, b_ in c.pauses)
                 b["times"].append(clk.elapsed(c.start, c.stop) - paused)
@@ -375,7 +520,7 @@ def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.dateti
         times = sorted(b["times"])
         rows.append({"timer": tid, "name": timer.name, "group": who, "target": str(timer.target),
                      "cycles": decided + b["pending"] + b["cancelled"], "met": b["met"], "missed": b["missed"],
-                     "pending": b["pending"], "share_met": share, "goal": timer.goal,
+                     "pending": b["pending"], "not_applicable": b["cancelled"], "share_met": share, "goal": timer.goal,
                      "goal_met": None if timer.goal is None or share is None else share >= timer.goal,
                      "median_s": _rank(times, 0.5), "p90_s": _rank(times, 0.9)})
     return rows

@@ -102,12 +102,16 @@ def test_ticket_turns_abnormal_at_48_hours(run, shop):
     assert r.stdout.splitlines() == [
         f"{ids.short(tid)}: set priority P1 (rule unresolved-48h)",
         f"{ids.short(tid)}: set abnormal unresolved_48h (rule unresolved-48h)",
+        # its 24-hour close (started while ordinary) stays counted: due 11-24 09:00, 24 h late (issue 16)
+        f"{ids.short(tid)}: red header level 3 (1d0h past its deadline): copy l01, d01, gm",
         "1 open ticket routed, 1 changed",
     ]
     ab = events_of(shop, tid, ("abnormal",))[0]
     assert json.loads(ab["data"]) == {"rule": "unresolved-48h", "since": "2026-11-25T09:00:00+08:00"}
     # the next cron run records nothing new
-    assert run("route", "--all", now=at("09:06", day=25)).stdout == "1 open ticket routed, 0 changed\n"
+    assert run("route", "--all", now=at("09:06", day=25)).stdout == (
+        f"{ids.short(tid)}: no change\n{ids.short(tid)}: red header level 3 (1d0h past its deadline): copy l01, d01, gm\n"
+        "1 open ticket routed, 0 changed\n")
 
 
 def test_resolved_ticket_does_not_turn_abnormal(run):

@@ -65,7 +65,7 @@ def test_abnormal_ticket_gets_4h_reply_and_12h_solution_and_no_24h_close(run):
 
 
 def test_complaint_has_15_minute_response_and_2_hour_routing(run):
-    tid = run.new(category="attitude", model=None, summary="客服态度差")
+    tid = run.new(category="attitude", model=None, summary="客服态度差", channel="email")
     code, rows = check(run, at("09:16"))
     assert rows[(tid, "complaint_response")]["state"] == "breached" and code == 1
     assert rows[(tid, "complaint_routing")]["deadline"] == at("11:00")

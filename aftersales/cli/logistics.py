@@ -37,6 +37,11 @@ def check(app, open_tickets, fmt):
             if ledger.parse_time(r.history[0]["at"]) <= now}  # reported by then
     parcels = logistics.parcels(ws.root, now)
     todo, unzoned = logistics.chase(policy, parcels, now, lost)
+    every = {tid: t for tid, t in tickets.fold(e for e in tickets.iter_events(ws.root) if e.at <= now).items()
+             if t.opened_at is not None}  # as known at --now
+    todo += logistics.ticket_chases(policy, [t for t in every.values() if t.is_open], parcels, now, lost)
+    todo += logistics.waybills_owed(policy, registers.load(ws.root, registers.SPECS["reship"]), every, now)
+    todo.sort(key=lambda c: (c.since, c.waybill, c.rule))
     from ..replies import render
 
     from ..replies import moment as _moment
@@ -55,7 +60,7 @@ def check(app, open_tickets, fmt):
                     if t.category == lg.ticket_category}
             forms, chased = [], []
             for c in todo:
-                if c.waybill in have or c.waybill in chased:
+                if c.ticket or not c.waybill or c.waybill in have or c.waybill in chased:
                     continue
                 values = {"channel": lg.ticket_channel, "category": lg.ticket_category, "order": c.order,
                           "waybill": c.waybill, "summary": f"物流催件 ({c.rule}): {c.why}"}
@@ -67,10 +72,10 @@ def check(app, open_tickets, fmt):
                 opened[waybill] = o.ticket.id
     rows = [{"waybill": c.waybill, "order": c.order, "courier": c.courier, "destination": c.destination, "zone": c.zone,
              "rule": c.rule, "why": c.why, "since": c.since, "remark": remark,
-             "ticket": opened.get(c.waybill, "")} for c in todo]
+             "ticket": opened.get(c.waybill, "") or c.ticket} for c in todo]
     f = fmt_of(app, fmt)
     if f == "table":
-        cols = ["waybill", "order", "destination", "zone", "rule", "why"] + (["ticket"] if opened else [])
+        cols = ["waybill", "order", "destination", "zone", "rule", "why"] + (["ticket"] if any(r["ticket"] for r in rows) else [])
         for r in rows:
             r["ticket"] = ids.short(r["ticket"]) if r["ticket"] else ""
         out = listing(rows, cols, f)

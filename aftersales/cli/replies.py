@@ -66,9 +66,10 @@ def reply(app, template, ticket, send, new_waybill, list_, fmt):
 @click.option("--courier", help="The courier asked for (指定快递).")
 @click.option("--ship-date", help="The promised ship date.")
 @click.option("--text", help="Free text (其他).")
+@click.option("--record", is_flag=True, help="Record it on the ticket as made (stops the 5-minute remark limit).")
 @output_format
 @click.pass_obj
-def remark(app, kind, ticket, address, product, quantity, courier, ship_date, text, fmt):
+def remark(app, kind, ticket, address, product, quantity, courier, ship_date, text, record, fmt):
     """Print an order remark in the shop's format, with the agent ID and the date.
 
     Formats are in policies/replies.toml [remarks.*]: address, product, courier,
@@ -94,6 +95,14 @@ def remark(app, kind, ticket, address, product, quantity, courier, ship_date, te
         if v:
             values[k] = v
     rendered = replies.render(r.text, values, f"remark '{kind}'")
+    if record:
+        from .. import actions, ids
+        from ..errors import InputError
+
+        if not ticket:
+            raise InputError("--record needs --ticket: the remark is recorded on a ticket")
+        t = actions.record(ws, ticket, "remark", kind, rendered).before
+        click.echo(f"{ids.short(t.id)}: remark recorded", err=True)
     f = fmt_of(app, fmt)
     if f != "table":  # issue 15: the remark as data
         row = {"remark": kind, "name": r.name, "ticket": values.get("order", "") and (ticket or ""),

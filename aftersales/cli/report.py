@@ -50,7 +50,7 @@ def sla(app, month, week, from_, to, group_by, fmt):
     loaded = [t for t in tickets.load_tickets(ws.root).values() if t.events[-1].at >= start and t.opened_at < end]
     rows = s.attainment(policy, loaded, start, end, now, group_by or "")
     f = fmt_of(app, fmt)
-    cols = ["timer", "name"] + (["group"] if group_by else []) + ["target", "cycles", "met", "missed", "pending",
+    cols = ["timer", "name"] + (["group"] if group_by else []) + ["target", "cycles", "met", "missed", "pending", "not_applicable",
                                                                   "share_met", "goal", "goal_met", "median_s", "p90_s"]
     if f == "table":
         click.echo(f"time limits, {label} ({start:%Y-%m-%d} to {end:%Y-%m-%d} exclusive), {len(loaded)} tickets")
@@ -59,7 +59,7 @@ def sla(app, month, week, from_, to, group_by, fmt):
             r["goal_met"] = "" if r["goal_met"] is None else ("met" if r["goal_met"] else "BELOW")
             r["goal"] = "" if r["goal"] is None else f"≥{r['goal']:.0%}"
             r["median_s"], r["p90_s"] = _dur(r["median_s"]), _dur(r["p90_s"])
-        heads = {"median_s": "median", "p90_s": "p90", "share_met": "met %", "goal_met": "verdict", "group": group_by or ""}
+        heads = {"median_s": "median", "p90_s": "p90", "share_met": "met %", "not_applicable": "n/a", "goal_met": "verdict", "group": group_by or ""}
         click.echo(listing(rows, cols, f, heads) or "no timer cycles in this period\n", nl=False)
     else:
         click.echo(listing(rows, cols, f), nl=False)

@@ -16,9 +16,11 @@ COLUMNS = ["ticket", "timer", "name", "state", "deadline", "left", "paused", "pr
               help="Record each new warning, breach and escalation level once, as ticket events, and list only those.")
 @click.option("--state", "states", multiple=True, type=click.Choice(["ok", "warning", "breached"]),
               help="Only these states (repeatable; default: all).")
+@click.option("--reminders", is_flag=True,
+              help="Also list the desk's weekly deadlines due later today (policies: reminders).")
 @output_format
 @click.pass_obj
-def cli(app, notify, states, fmt):
+def cli(app, notify, states, reminders, fmt):
     """Check every open ticket's time limits at --now; exit 1 if any is breached.
 
     For each running timer: its deadline, the time left (negative when overdue), its
@@ -72,6 +74,16 @@ def cli(app, notify, states, fmt):
                            c.paused, t.priority, t.department, t.assignee, lvl, tell, c.start.isoformat())
             if notify and level and since is not None:
                 new_events.extend(sla.escalations(policy, t, level, since, now))
+        if not reminders or states:
+            return
+        for rid, r, due in sla.reminders(policy, now):  # weekly deadlines of the desk (seed 004)
+            if f == "table":
+                yield {"ticket": "-", "timer": rid, "name": r.name, "state": "reminder",
+                       "deadline": due.strftime("%m-%d %H:%M"), "left": _left(due - now), "paused": "",
+                       "priority": "", "department": "", "assignee": "", "level": "", "tell": ""}
+            else:
+                yield ("", rid, r.name, "reminder", due.isoformat(), _left(due - now), "no" if f == "csv" else False,
+                       "", "", "", 0, "" if f == "csv" else [], "")
 
     with ledger.locked(ws.root) if notify else nullcontext():
         open_tickets = tickets.load_open_tickets(ws.root)

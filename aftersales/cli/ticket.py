@@ -94,11 +94,26 @@ def _record(app, typed, typ, ref="", text="", data=None, note=None):
 @cli.command("reply")
 @click.argument("ticket")
 @click.argument("text")
+@click.option("--auto", is_flag=True, help="An automatic reply: it stops no time limit (seed 003).")
 @click.pass_obj
-def reply(app, ticket, text):
+def reply(app, ticket, text, auto):
     """Record a reply sent to the customer (the first one is the first contact)."""
+    if auto:
+        from ..events import AUTOMATIC
+
+        _record(app, ticket, "reply", ref=AUTOMATIC, text=text, note=lambda t, now: " (stops no time limit)")
+        return
     _record(app, ticket, "reply", text=text,
             note=lambda t, now: f" (first contact, {_age(now - t.opened_at)} after opening)" if t.first_reply_at is None else "")
+
+
+@cli.command("call")
+@click.argument("ticket")
+@click.argument("text")
+@click.pass_obj
+def call(app, ticket, text):
+    """Record a phone call to the customer (out of stock: no answer in 24 h, phone them)."""
+    _record(app, ticket, "call", text=text)
 
 
 @cli.command("message")
@@ -479,20 +494,20 @@ def show(app, ticket, full_phone, fmt):
     lines.append(f"  evidence: {', '.join(sorted(t.evidence)) or 'none'}")
     if missing:
         lines.append("  to close: " + "; ".join(missing))
-    if t.is_open:
-        from .. import sla
+    # a closed ticket may still owe a follow-up visit (on_close = "continue")
+    from .. import sla
 
-        cycles = [c for c in sla.evaluate(policy, t, ws.now) if c.running]
-        level, since = sla.escalation_level(policy, t, cycles, ws.now)
-        if cycles:
-            lines.append(f"time limits at {ws.now.strftime('%Y-%m-%d %H:%M')}:")
-            for c in cycles:
-                left = c.deadline - ws.now
-                lines.append(f"  {c.timer.name} ({c.timer_id}): {c.state}{' (paused)' if c.paused else ''}, "
-                             f"deadline {c.deadline.astimezone(policy.tz()).strftime('%m-%d %H:%M')}, "
-                             f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
-        if level:
-            lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
+    cycles = [c for c in sla.evaluate(policy, t, ws.now) if c.running]
+    level, since = sla.escalation_level(policy, t, cycles, ws.now)
+    if cycles:
+        lines.append(f"time limits at {ws.now.strftime('%Y-%m-%d %H:%M')}:")
+        for c in cycles:
+            left = c.deadline - ws.now
+            lines.append(f"  {c.timer.name} ({c.timer_id}): {c.state}{' (paused)' if c.paused else ''}, "
+                         f"deadline {c.deadline.astimezone(policy.tz()).strftime('%m-%d %H:%M')}, "
+                         f"{'left ' + _age(left) if left.total_seconds() >= 0 else 'overdue ' + _age(-left)}")
+    if level:
+        lines.append(f"  red header level {level}: copy {', '.join(sla.to_tell(policy, t, level)[1:])}")
     if payments:
         lines.append("payments:")
         for p in payments:

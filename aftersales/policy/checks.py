@@ -89,6 +89,11 @@ def _check_logistics_and_reviews(p: Policy, src):
             yield _ref(src, "logistics", ("ticket_channel",), "channel", lg.ticket_channel, p.channels)
         if lg.ticket_category not in p.categories:
             yield _ref(src, "logistics", ("ticket_category",), "category", lg.ticket_category, p.categories)
+        for key in ("asked_again_categories", "out_of_stock_categories", "bad_address_categories",
+                    "not_received_categories"):
+            for j, c in enumerate(getattr(lg, key)):
+                if c not in p.categories:
+                    yield _ref(src, "logistics", (key, j), "category", c, p.categories)
         seen: dict = {}
         for z, zone in lg.zones.items():
             for j, region in enumerate(zone.regions):
@@ -126,6 +131,9 @@ def _check_timers(p: Policy, src):
         for j, pr in enumerate(a.priorities):
             if pr not in p.priorities:
                 yield _ref(src, "timers", (t, "applies", "priorities", j), "priority", pr, p.priorities)
+        for j, ch in enumerate(a.channels):
+            if ch not in p.channels:
+                yield _ref(src, "timers", (t, "applies", "channels", j), "channel", ch, p.channels)
 
 
 def _check_rules(p: Policy, src):

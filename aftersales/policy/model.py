@@ -204,7 +204,8 @@ class Applies:
     kinds: tuple[str, ...] = ()  # empty: every kind
     categories: tuple[str, ...] = ()
     priorities: tuple[str, ...] = ()
-    abnormal: Optional[bool] = None  # None: abnormal or not
+    abnormal: Optional[bool] = None  # None: abnormal or not; judged at the cycle's start
+    channels: tuple[str, ...] = ()  # empty: every channel (policies: channels)
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,20 @@ class Timer:
     warn_at: float = 0.75  # share of the target at which to warn
     goal: Optional[float] = None  # share of cycles that must meet the target (attainment reports)
     seed: str = ""  # where the limit comes from
+    #: a close that ends a cycle before its stop: "cancelled" (not applicable), "missed"
+    #: (the stop never happened), or "continue" (the cycle stays owed after the close)
+    on_close: str = "cancelled"
+    #: a daily deadline ("16:00"): while a cycle runs, each day's stop is due by then
+    daily: str = ""
 
     def validate(self):
+        if self.on_close not in ("cancelled", "missed", "continue"):
+            yield ("on_close",), f"on_close must be cancelled, missed or continue, not '{self.on_close}'"
+        if self.daily:
+            import re as _re
+
+            if not _re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.daily):
+                yield ("daily",), f"daily must be a time of day like \"16:00\", not '{self.daily}'"
         if self.start not in TIMER_STARTS:
             yield ("start",), f"unknown start '{self.start}'; {schema.closest(self.start, TIMER_STARTS)}"
         if self.stop not in TIMER_STOPS:
@@ -238,6 +251,25 @@ class Timer:
             yield ("target",), f"working days must be whole (\"1wd\", \"2wd\"), not {self.target}; use hours on the calendar instead"
         if self.target.working_days and self.clock == "calendar":
             yield ("clock",), "a target in working days needs a business calendar; set clock to a calendar id"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A shop-level weekly deadline that comes due as a reminder in `sla-check` (seed 004:
+    the Friday 17:00 weekly brief, the Monday 10:00 review)."""
+
+    name: str
+    weekday: str  # mon … sun
+    at: str  # "17:00"
+    seed: str = ""
+
+    def validate(self):
+        import re as _re
+
+        if self.weekday not in WEEKDAYS:
+            yield ("weekday",), f"weekday must be one of {', '.join(WEEKDAYS)}, not '{self.weekday}'"
+        if not _re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.at):
+            yield ("at",), f"at must be a time of day like \"17:00\", not '{self.at}'"
 
 
 @dataclass(frozen=True)
@@ -341,6 +373,11 @@ class Logistics:
     self_signed: tuple[str, ...] = ("本人",)  # signed_by values that mean the customer signed
     ticket_channel: str = "mall"  # tickets `logistics check --open-tickets` opens
     ticket_category: str = "logistics_query"
+    # open tickets that put their parcel or order on the chase list (seed 001 催件条件)
+    asked_again_categories: tuple[str, ...] = ()  # the customer asks a second time (二次进线催促)
+    out_of_stock_categories: tuple[str, ...] = ()  # confirmed out of stock (确定缺货订单)
+    bad_address_categories: tuple[str, ...] = ()  # the address cannot be shipped to (地址异常无法发货)
+    not_received_categories: tuple[str, ...] = ()  # signed but not received (签收未收到)
 
 
 @dataclass(frozen=True)
@@ -438,6 +475,7 @@ class Policy:
     calendars: Mapping[str, Calendar] = field(default_factory=dict)
     timers: Mapping[str, Timer] = field(default_factory=dict)
     escalation: Escalation = Escalation()
+    reminders: Mapping[str, Reminder] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     compensation: Optional[Compensation] = None
     logistics: Optional[Logistics] = None
