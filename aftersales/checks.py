@@ -1,15 +1,21 @@
 """`as check`: every policy and ledger problem of a workspace in one run.
 
 Each check is a small function (CheckContext) -> list of Problem, listed in CHECKS; a new
-check is a new function. Problems come back sorted by file and line.
+check is a new function. Problems come back sorted by file and line, each with its fix
+apart in `hint` and, for a policy, the offending source line in `record`.
+
+Nothing holds a whole ledger: `ctx.rows(name)` streams a ledger again on each call, and
+what other checks need to know about tickets (which exist, which were closed when) is
+gathered in the one careful pass over tickets.csv (`ctx.tickets()`).
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from .errors import Problem
-from .ledger import LEDGERS, LedgerReader
+from .ledger import LEDGERS, TORN, LedgerReader, ledger_path
 
 
 class CheckContext:
@@ -17,6 +23,8 @@ class CheckContext:
         self.root = Path(root)
         self.policy = None
         self._bad: dict = {}  # ledger -> lines of the records check_ledgers reported
+        self._whole: set = set()  # ledgers read to their end (no torn, malformed or unreadable part)
+        self._tickets = None  # ledger_checks.TicketIndex, filled by the careful pass over tickets.csv
 
     def rows(self, name: str):
         """(line, values) of a ledger's good records, read again on each call so a long
@@ -25,15 +33,56 @@ class CheckContext:
         if bad is None:
             self.ledger_problems(name)
             bad = self._bad[name]
+        if name in self._whole:
+            return _lean_rows(ledger_path(self.root, name), len(LEDGERS[name].columns), bad)
         reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=False)
         return ((line, row) for line, row in reader if line not in bad)
 
     def ledger_problems(self, name: str) -> list:
         reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
-        for _ in reader:
-            pass
+        if name == "tickets":
+            from .ledger_checks import TicketIndex
+
+            index = TicketIndex(self.paid_tickets())
+            see = index.see
+            for line, row in reader:
+                see(line, row)
+            self._tickets = index
+        else:
+            for _ in reader:
+                pass
         self._bad[name] = {p.line for p in reader.problems}
+        if not any(p.unreadable or p.message == TORN or p.message.startswith(("malformed CSV", "header "))
+                   for p in reader.problems):
+            self._whole.add(name)  # read to its end: a plain csv.reader sees the same records
         return reader.problems
+
+    def tickets(self):
+        """The ticket index (ledger_checks.TicketIndex) of the careful pass over tickets.csv."""
+        if self._tickets is None:
+            self.ledger_problems("tickets")
+        return self._tickets
+
+    def paid_tickets(self) -> set:
+        """The tickets named in compensations.csv, whose history the money checks need."""
+        names = LEDGERS["compensations"].column_names
+        ti = names.index("ticket")
+        return {row[ti] for _line, row in LedgerReader(self.root, "compensations", strict=False) if len(row) > ti}
+
+
+def _lean_rows(path: Path, width: int, bad: set):
+    """The records of a ledger already read carefully once: csv.reader and line numbers only."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, strict=True)
+        prev_end = reader.line_num
+        for row in reader:
+            start = prev_end + 1
+            prev_end = reader.line_num
+            if start == 1 or not row or start in bad or len(row) != width:
+                continue
+            yield start, row
 
 
 def check_policies(ctx: CheckContext) -> list:
@@ -51,11 +100,11 @@ def check_policy_gaps(ctx: CheckContext) -> list:
         return []
     out = []
     if not p.timers:
-        out.append(Problem("policies", 0, "no [timers]: `sla-check` has nothing to check; copy timers.toml from the "
-                           "default pack (`aftersales init` writes one)"))
+        out.append(Problem("policies", 0, "no [timers]: `sla-check` has nothing to check",
+                           hint="copy timers.toml from the default pack (`aftersales init` writes one)"))
     if not p.rules:
-        out.append(Problem("policies", 0, "no [[rules]]: `route` and intake route nothing and raise no alert; copy "
-                           "routing.toml from the default pack"))
+        out.append(Problem("policies", 0, "no [[rules]]: `route` and intake route nothing and raise no alert",
+                           hint="copy routing.toml from the default pack"))
     return out
 
 
@@ -72,12 +121,36 @@ def check_tickets(ctx: CheckContext) -> list:
     return check_ticket_ledger(ctx)
 
 
+def _ledger_checks():
+    from . import ledger_checks
+
+    return ledger_checks.CHECKS
+
+
 CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets]
 
 
 def run_checks(root: Path) -> list:
     ctx = CheckContext(root)
     problems: list = []
-    for check in CHECKS:
+    for check in CHECKS + _ledger_checks():
         problems.extend(check(ctx))
-    return sorted(set(problems), key=Problem.sort_key)
+    sources: dict = {}
+    return sorted({_finish(ctx.root, p, sources) for p in problems}, key=Problem.sort_key)
+
+
+def _finish(root: Path, p: Problem, sources: dict) -> Problem:
+    """The fix apart from the message, and a policy problem's source line under it."""
+    p = p.with_hint()
+    if p.file.startswith("policies/") and p.file.endswith(".toml") and p.line and not p.record:
+        if p.file not in sources:
+            try:
+                sources[p.file] = (Path(root) / p.file).read_text(encoding="utf-8-sig").splitlines()
+            except (OSError, UnicodeDecodeError):
+                sources[p.file] = []
+        lines = sources[p.file]
+        if p.line <= len(lines):
+            from dataclasses import replace
+
+            p = replace(p, record=lines[p.line - 1].strip())
+    return p

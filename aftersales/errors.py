@@ -2,11 +2,20 @@
 
 Domain code raises `InputError` for bad input (exit status 2) and returns lists of
 `Problem` from checks (exit status 1 when the data shows a problem). Nothing here prints.
+
+The fix is kept apart from the message (ruff's `message()` and `fix_title()`): a
+Problem's `hint` renders as its own `hint: ...` line in text and as its own field in
+JSON, and an InputError may carry one too. The text form, after hledger:
+
+    policies/routing.toml:14: unknown department 'warehous'
+        department = "warehous"
+        ^^^^^^^^^^^^^^^^^^^^^^^
+    hint: did you mean 'warehouse'?
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -16,32 +25,73 @@ class Problem:
     message: str
     record: str = ""  # the offending line or record, shown indented under the message
     unreadable: bool = False  # the file could not be read at all (exit status 2)
+    hint: str = ""  # the fix, rendered as its own line ("hint: ...") and JSON field
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def render(self) -> str:
-        head = f"{self.where()}: {self.message}"
+        out = f"{self.where()}: {self.message}"
         if self.record:
-            return head + "\n    " + self.record.rstrip("\n").replace("\n", "\n    ")
-        return head
+            text = self.record.rstrip("\n")
+            out += "\n    " + text.replace("\n", "\n    ")
+            if self.file.endswith(".toml") and self.line and "\n" not in text and text.strip():
+                out += "\n    " + "^" * len(text.strip())  # the marker under a policy's source line
+        if self.hint:
+            out += f"\nhint: {self.hint}"
+        return out
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "message": self.message, "record": self.record}
+        return {"file": self.file, "line": self.line, "message": self.message, "hint": self.hint,
+                "record": self.record}
 
     def sort_key(self):
         return (self.file, self.line, self.message)
 
+    def with_hint(self) -> "Problem":
+        """This problem with a trailing "; <fix>" of its message moved to `hint`."""
+        if self.hint:
+            return self
+        message, hint = split_hint(self.message)
+        return replace(self, message=message, hint=hint) if hint else self
+
+
+def split_hint(message: str) -> tuple:
+    """(message, hint) from a message written as "what is wrong; how to fix it".
+
+    Splits at the first "; " outside quotes and brackets; ("message", "") when there is none.
+    """
+    depth, quote = 0, ""
+    for i, c in enumerate(message):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'`\"" and (c != "'" or i == 0 or not message[i - 1].isalnum()):
+            quote = c  # an apostrophe inside a word (lead's, can't) opens nothing
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        elif c == ";" and depth == 0 and message[i + 1:i + 2] == " ":
+            return message[:i], message[i + 2:]
+    return message, ""
+
 
 class InputError(Exception):
-    """Bad usage or unreadable input: reported in one line, exit status 2, nothing written."""
+    """Bad usage or unreadable input: reported as `error: ...` (and `hint: ...`), exit status 2,
+    nothing written."""
 
     exit_code = 2
 
-    def __init__(self, message: str, problems: list[Problem] | None = None):
+    def __init__(self, message: str, problems: list[Problem] | None = None, hint: str = ""):
         super().__init__(message)
         self.message = message
         self.problems = problems or []
+        self.hint = hint
+
+    def render(self) -> str:
+        """The text the CLI prints on stderr."""
+        return f"error: {self.message}" + (f"\nhint: {self.hint}" if self.hint else "")
 
 
 def problems_error(problems: list[Problem], what: str = "") -> InputError:
@@ -51,4 +101,4 @@ def problems_error(problems: list[Problem], what: str = "") -> InputError:
     msg = f"{first.where()}: {first.message}"
     if len(problems) > 1:
         msg += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}; run `aftersales check`)"
-    return InputError(msg, problems)
+    return InputError(msg, problems, hint=first.hint)

@@ -23,8 +23,8 @@ def find_root(option: Optional[str], cwd: Optional[Path] = None) -> Path:
             p = Path(given).expanduser()
             if not is_workspace(p):
                 raise InputError(
-                    f"{origin} {given}: not a shop workspace (it needs policies/ and ledgers/); "
-                    f"create one with `aftersales init {given}`"
+                    f"{origin} {given}: not a shop workspace (it needs policies/ and ledgers/)",
+                    hint=f"create one with `aftersales init {given}`",
                 )
             return p.resolve()
     here = Path(cwd or os.getcwd()).resolve()
@@ -32,8 +32,8 @@ def find_root(option: Optional[str], cwd: Optional[Path] = None) -> Path:
         if is_workspace(d):
             return d
     raise InputError(
-        "no shop workspace here or above; cd into one, pass --workspace DIR, "
-        f"or set {ENV_WORKSPACE} (create one with `aftersales init DIR`)"
+        "no shop workspace here or above",
+        hint=f"cd into one, pass --workspace DIR, or set {ENV_WORKSPACE} (create one with `aftersales init DIR`)",
     )
 
 
@@ -70,7 +70,10 @@ class Workspace:
                 try:
                     self._now = parse_now(self._now_opt, self.tz)
                 except ValueError as e:
-                    raise InputError(f"--now: {e}") from None
+                    from .errors import split_hint
+
+                    message, hint = split_hint(str(e))
+                    raise InputError(f"--now: {message}", hint=hint) from None
             else:
                 self._now = system_now(self.tz)
         return self._now
@@ -84,7 +87,7 @@ class Workspace:
         if member is None:
             from .schema import closest
 
-            raise InputError(f"--by {by}: unknown staff member; {closest(by, [s.id for s in self.policy.staff])}")
+            raise InputError(f"--by {by}: unknown staff member", hint=closest(by, [s.id for s in self.policy.staff]))
         if not member.active:
             raise InputError(f"--by {by}: {member.name} is no longer active in policies (active = false)")
         return by

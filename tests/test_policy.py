@@ -44,9 +44,16 @@ def line_no(text: str, line: str, after: int = 0) -> int:
     return lines.index(line, after) + 1
 
 
-def reported(result) -> list[str]:
-    """The `FILE:LINE: message` lines of `as check` output (records under them are indented)."""
-    return [ln for ln in result.stdout.splitlines() if not ln.startswith("    ")]
+def reported(result) -> list:
+    """The `FILE:LINE: message; fix` of each problem `as check` printed: the message line with
+    its `hint: fix` line joined by "; " (records and markers under a message are indented)."""
+    out: list = []
+    for ln in result.stdout.splitlines():
+        if ln.startswith("hint: ") and out:
+            out[-1] += "; " + ln[len("hint: "):]
+        elif ln and not ln.startswith("    "):
+            out.append(ln)
+    return out
 
 
 def check(run, *args):
@@ -412,9 +419,13 @@ def test_check_json(shop, run, argv):
 
     r = run(*argv)
     assert r.exit_code == 1
+    # the fix is its own field, and the offending source line is the record
     assert json.loads(r.stdout) == [
-        {"file": f, "line": line, "message": msg, "record": ""} for f, line, msg in expected
+        {"file": f, "line": line, "message": msg.split("; ")[0], "hint": msg.split("; ", 1)[1],
+         "record": (shop / f).read_text(encoding="utf-8").splitlines()[line - 1].strip()}
+        for f, line, msg in expected
     ]
+    assert json.loads(r.stdout)[0]["record"] == 'department = "warehous"'
 
 
 def test_check_json_when_clean(shop, run):

@@ -92,7 +92,7 @@ def test_bad_intake_is_refused_and_writes_nothing(run, ledgers_unchanged, args, 
 def test_unknown_or_missing_actor_is_refused(run, ledgers_unchanged):
     with ledgers_unchanged():
         r = run("ticket", "new", "--category", "usage", "--channel", "jd", "--summary", "怎么用", by="a09", now=T0)
-        assert r.exit_code == 2 and "--by a09: unknown staff member; did you mean 'a03'?" in r.stderr
+        assert r.exit_code == 2 and "--by a09: unknown staff member\nhint: did you mean 'a03'?\n" in r.stderr
         r = run("ticket", "new", "--category", "usage", "--channel", "jd", "--summary", "怎么用", by=None, now=T0)
         assert r.exit_code == 2 and "pass --by STAFF_ID or set AS_USER" in r.stderr
 
