@@ -53,52 +53,61 @@ def _before(a: str, b: str) -> bool:
 class TicketIndex:
     """What the other checks need to know of tickets.csv, gathered in its one careful pass
     (CheckContext.ledger_problems calls `see` for each good record): which tickets were
-    opened and where, which events came after a close, and the rows of the few tickets
-    that were paid. Nothing else of a row is kept."""
+    opened, which events came after a close, and the rows of the few tickets that were
+    paid. Per ticket it keeps one int; nothing else of a row is kept."""
 
     def __init__(self, wanted=()):
-        self.opened: dict = {}  # ticket -> line of its open row
+        self.state: dict = {}  # ticket -> 0 while not closed, the line of its close while closed (file order)
         self.wanted = set(wanted)  # tickets whose rows the money checks need
         self.kept: dict = {}  # ticket -> [(line, row)] for the wanted tickets
-        self._last: dict = {}  # ticket -> the latest time seen for it
-        self._closed: dict = {}  # ticket -> line of its close, while closed (file order)
-        self._unsure: set = set()  # tickets whose rows are not in time order in the file
-        self._ok = _after_close_ok()
-        self.after_close: list = []  # (line, ticket, type, line of the close)
+        self.unsure: set = set()  # tickets with a row out of time order in the file (two clones merged)
+        self.after_close: list = []  # (line, ticket, type, line of the close), in file order
+        self.see = self._observer()
 
-    def see(self, line: int, row: list) -> None:
-        tid, at, typ = row[0], row[1], row[3]
-        last = self._last.get(tid)
-        if last is not None and _before(at, last):
-            self._unsure.add(tid)
-        else:
-            self._last[tid] = at
-        closed = self._closed
-        if tid in closed and typ not in self._ok:
-            self.after_close.append((line, tid, typ, closed[tid]))
-        if typ == "open":
-            if tid not in self.opened:
-                self.opened[tid] = line
-        elif typ == "close":
-            closed[tid] = line
-        elif typ == "reopen":
-            closed.pop(tid, None)
-        if tid in self.wanted:
-            self.kept.setdefault(tid, []).append((line, row))
+    @property
+    def opened(self):
+        """The tickets that have rows (an event of a ticket never opened is named by check_tickets)."""
+        return self.state
+
+    def _observer(self):
+        state, wanted, kept, unsure, after_close = self.state, self.wanted, self.kept, self.unsure, self.after_close
+        ok = _after_close_ok()
+        latest = [""]  # the latest time seen in the file so far
+
+        def see(line: int, row: list) -> None:
+            tid, at, typ = row[0], row[1], row[3]
+            last = latest[0]
+            if at >= last if len(at) == len(last) and at[-6:] == last[-6:] else not _before(at, last):
+                latest[0] = at
+            else:
+                unsure.add(tid)  # earlier than a row above it: read again in time order
+            closed = state.get(tid)
+            if closed and typ not in ok:
+                after_close.append((line, tid, typ, closed))
+            if typ == "close":
+                state[tid] = line
+            elif closed is None or typ == "reopen":
+                state[tid] = 0
+            if tid in wanted:
+                kept.setdefault(tid, []).append((line, row))
+
+        return see
 
     def events_after_close(self, ctx) -> list:
         """(line, ticket, type, close line) in time order; a ticket whose rows are out of time
         order in the file (two clones merged) is read again, alone, in time order."""
-        out = [a for a in self.after_close if a[1] not in self._unsure]
-        if self._unsure:
+        unsure = self.unsure
+        out = [a for a in self.after_close if a[1] not in unsure]
+        if unsure:
+            ok = _after_close_ok()
             rows: dict = {}
             for line, row in ctx.rows("tickets"):
-                if row[0] in self._unsure:
+                if row[0] in unsure:
                     rows.setdefault(row[0], []).append((_time(row[1]), line, row[3]))
             for tid, evs in rows.items():
                 closed = 0
                 for _at, line, typ in sorted(evs, key=lambda e: (e[0] or dt.datetime.min.replace(tzinfo=dt.timezone.utc), e[1])):
-                    if closed and typ not in self._ok:
+                    if closed and typ not in ok:
                         out.append((line, tid, typ, closed))
                     if typ == "close":
                         closed = line
