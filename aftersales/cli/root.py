@@ -63,7 +63,9 @@ class LazyGroup(click.Group):
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             cmd = e.ctx.command_path if e.ctx is not None else (prog_name or "as")
-            click.echo(f"error: {e.format_message()}; see '{cmd} --help'", err=True)
+            msg = e.format_message()
+            msg = msg[:-1] if msg.endswith(".") else msg  # click ends its sentences; ours go on
+            click.echo(f"error: {msg}; see '{cmd} --help'", err=True)
             sys.exit(2)
         except click.ClickException as e:
             click.echo(f"error: {e.format_message()}", err=True)
