@@ -39,7 +39,7 @@ class CheckContext:
         return ((line, row) for line, row in reader if line not in bad)
 
     def ledger_problems(self, name: str) -> list:
-        reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
+        reader = _CarefulReader(self.root, name, self.policy)
         if name == "tickets":
             from .ledger_checks import TicketIndex
 
@@ -68,6 +68,43 @@ class CheckContext:
         names = LEDGERS["compensations"].column_names
         ti = names.index("ticket")
         return {row[ti] for _line, row in LedgerReader(self.root, "compensations", strict=False) if len(row) > ti}
+
+
+_UNSEEN = object()
+
+
+class _CarefulReader(LedgerReader):
+    """LedgerReader(check_values=True) that remembers its verdict on each value of a column
+    that holds few values (staff, enums): a ledger repeats them on every row. Free text is
+    valid unless a required cell is empty. A row that fails here, or whose ledger orders
+    time columns, goes to ledger.check_row, which words every problem; so this stays
+    exact as long as check_row is its columns' check_value plus the schema's order."""
+
+    def __init__(self, root: Path, name: str, policy):
+        super().__init__(root, name, strict=False, policy=policy, check_values=True)
+        self._plan = [(c, {} if c.type in ("staff", "enum") else None) for c in self.schema.columns]
+        self._fast = not self.schema.order
+
+    def _emit(self, line: int, row: list):
+        if self._fast and len(row) == len(self._plan):
+            from .ledger import check_value
+
+            policy = self.policy
+            for value, (col, memo) in zip(row, self._plan):
+                if memo is not None:
+                    verdict = memo.get(value, _UNSEEN)
+                    if verdict is _UNSEEN:
+                        verdict = memo[value] = check_value(col, value, policy)
+                elif col.type == "text" and (value or not col.required):
+                    continue
+                else:
+                    verdict = check_value(col, value, policy)
+                if verdict is not None:
+                    break
+            else:
+                yield line, row
+                return
+        yield from super()._emit(line, row)
 
 
 def _lean_rows(path: Path, width: int, bad: set):

@@ -97,8 +97,8 @@ class InputError(Exception):
 def problems_error(problems: list[Problem], what: str = "") -> InputError:
     """One InputError for a list of problems: the first is the message, the rest follow."""
     problems = sorted(problems, key=Problem.sort_key)
-    first = problems[0]
+    first = problems[0].with_hint()
     msg = f"{first.where()}: {first.message}"
     if len(problems) > 1:
-        msg += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}; run `aftersales check`)"
+        msg += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}: `aftersales check` lists them)"
     return InputError(msg, problems, hint=first.hint)

@@ -100,7 +100,7 @@ def find(root: Path, spec: RegisterSpec, typed: str) -> Record:
     prefix = ids.normalize(typed)
     found = [r for i, r in load(root, spec).items() if prefix and i.startswith(prefix)]
     if not found:
-        raise InputError(f"unknown {spec.name} record '{typed}'; `aftersales {spec.name} list --all` lists them")
+        raise InputError(f"unknown {spec.name} record '{typed}'", hint=f"`aftersales {spec.name} list --all` lists them")
     if len(found) > 1:
         raise InputError(f"{spec.name} record '{typed}' is ambiguous ({len(found)} match); type more characters")
     return found[0]
@@ -139,8 +139,8 @@ def update_row(spec: RegisterSpec, rec: Record, status: str, now: dt.datetime, b
     if status not in spec.next[cur]:
         why = spec.why_not.get((cur, status))
         allowed = ", ".join(spec.next[cur]) or "none (it is final)"
-        raise InputError(f"{spec.name} {rec.id} is {cur}; cannot become {status}"
-                         + (f": {why}" if why else "") + f". Next allowed: {allowed}")
+        raise InputError(f"{spec.name} {rec.id} is {cur}; cannot become {status}" + (f": {why}" if why else ""),
+                         hint=f"next allowed: {allowed}")
     if now < ledger.parse_time(rec.row["at"]):
         raise InputError(f"--now is before the record's last update ({rec.row['at']})")
     row = dict(rec.row, at=now, by=by, status=status, note=note)

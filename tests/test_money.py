@@ -168,7 +168,7 @@ def test_intercept_flow_refund_only_after_a_successful_intercept(run, shop, ledg
     with ledgers_unchanged():
         r = run("intercept", "update", iid, "--status", "refunded", now=at("10:10"))
     assert r.stderr == (f"error: intercept {iid} is requested; cannot become refunded: a refund is recorded only after "
-                        "a successful intercept. Next allowed: intercepted, failed, out_for_delivery\n")
+                        "a successful intercept\nhint: next allowed: intercepted, failed, out_for_delivery\n")
     assert run("intercept", "update", iid, "--status", "intercepted", now=at("12:00")).exit_code == 0
     assert run("intercept", "update", iid, "--status", "refunded", now=at("12:05")).exit_code == 0
     assert [r["status"] for r in register_rows(shop, "intercepts")] == ["requested", "intercepted", "refunded"]

@@ -438,7 +438,9 @@ def test_load_policy_names_the_first_problem(shop):
     (file, line, message), *rest = _four_problems(shop)
     with pytest.raises(InputError) as e:
         load_policy(shop)
-    assert e.value.message == f"{file}:{line}: {message} (and 3 more problems; run `aftersales check`)"
+    message, hint = message.split("; ")
+    assert e.value.message == f"{file}:{line}: {message} (and 3 more problems: `aftersales check` lists them)"
+    assert e.value.hint == hint
     assert len(e.value.problems) == 1 + len(rest)
 
 
@@ -448,7 +450,7 @@ def test_other_commands_refuse_a_broken_policy(shop, run):
 
     r = run("ticket", "list")
     assert r.exit_code == 2
-    assert r.stderr == f"error: policies/staff.toml:{line}: unknown key 'departmnt'; did you mean 'department'?\n"
+    assert r.stderr == f"error: policies/staff.toml:{line}: unknown key 'departmnt'\nhint: did you mean 'department'?\n"
 
 
 # --------------------------------------------------------------- tomlmap
