@@ -108,7 +108,11 @@ class _CarefulReader(LedgerReader):
 
 
 def _lean_rows(path: Path, width: int, bad: set):
-    """The records of a ledger already read carefully once: csv.reader and line numbers only."""
+    """The records of a ledger already read carefully once: csv.reader and line numbers only.
+    The first cell (a ticket or record ID, repeated on many rows) is interned, so what a
+    check keeps per ID shares one string with the ticket index."""
+    from sys import intern
+
     if not path.exists():
         return
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -119,6 +123,7 @@ def _lean_rows(path: Path, width: int, bad: set):
             prev_end = reader.line_num
             if start == 1 or not row or start in bad or len(row) != width:
                 continue
+            row[0] = intern(row[0])
             yield start, row
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from sys import intern
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
@@ -57,11 +58,11 @@ class TicketIndex:
     paid. Per ticket it keeps one int; nothing else of a row is kept."""
 
     def __init__(self, wanted=()):
-        self.state: dict = {}  # ticket -> 0 while not closed, the line of its close while closed (file order)
+        self.state: dict = {}  # ticket -> 1 while closed, else 0 (file order; small ints cost no memory)
         self.wanted = set(wanted)  # tickets whose rows the money checks need
         self.kept: dict = {}  # ticket -> [(line, row)] for the wanted tickets
-        self.unsure: set = set()  # tickets with a row out of time order in the file (two clones merged)
-        self.after_close: list = []  # (line, ticket, type, line of the close), in file order
+        self.unsure: set = set()  # tickets to read again, in time order: a row out of time order in the
+        # file (two clones merged), or an event after a close (to name the close's line)
         self.see = self._observer()
 
     @property
@@ -70,12 +71,12 @@ class TicketIndex:
         return self.state
 
     def _observer(self):
-        state, wanted, kept, unsure, after_close = self.state, self.wanted, self.kept, self.unsure, self.after_close
+        state, wanted, kept, unsure = self.state, self.wanted, self.kept, self.unsure
         ok = _after_close_ok()
         latest = [""]  # the latest time seen in the file so far
 
         def see(line: int, row: list) -> None:
-            tid, at, typ = row[0], row[1], row[3]
+            tid, at, typ = intern(row[0]), row[1], row[3]  # interned: later passes' IDs are the same objects
             last = latest[0]
             if at >= last if len(at) == len(last) and at[-6:] == last[-6:] else not _before(at, last):
                 latest[0] = at
@@ -83,9 +84,9 @@ class TicketIndex:
                 unsure.add(tid)  # earlier than a row above it: read again in time order
             closed = state.get(tid)
             if closed and typ not in ok:
-                after_close.append((line, tid, typ, closed))
+                unsure.add(tid)
             if typ == "close":
-                state[tid] = line
+                state[tid] = 1
             elif closed is None or typ == "reopen":
                 state[tid] = 0
             if tid in wanted:
@@ -94,10 +95,10 @@ class TicketIndex:
         return see
 
     def events_after_close(self, ctx) -> list:
-        """(line, ticket, type, close line) in time order; a ticket whose rows are out of time
-        order in the file (two clones merged) is read again, alone, in time order."""
+        """(line, ticket, type, close line): the tickets the pass marked are read again, alone, in
+        time order (none on a ledger written in time order without such events)."""
         unsure = self.unsure
-        out = [a for a in self.after_close if a[1] not in unsure]
+        out: list = []
         if unsure:
             ok = _after_close_ok()
             rows: dict = {}
