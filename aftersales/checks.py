@@ -184,7 +184,7 @@ def run_checks(root: Path) -> list:
 def _finish(root: Path, p: Problem, sources: dict) -> Problem:
     """The fix apart from the message, and a policy problem's source line under it."""
     p = p.with_hint()
-    if p.file.startswith("policies/") and p.file.endswith(".toml") and p.line and not p.record:
+    if p.is_policy() and not p.record:
         if p.file not in sources:
             try:
                 sources[p.file] = (Path(root) / p.file).read_text(encoding="utf-8-sig").splitlines()

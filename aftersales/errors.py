@@ -31,15 +31,34 @@ class Problem:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def render(self) -> str:
-        out = f"{self.where()}: {self.message}"
+        return f"{self.where()}: {self.message}" + self.details()
+
+    def details(self) -> str:
+        """The lines under the message: the record (a policy's source line with a marker) and the hint."""
+        out = ""
         if self.record:
             text = self.record.rstrip("\n")
             out += "\n    " + text.replace("\n", "\n    ")
-            if self.file.endswith(".toml") and self.line and "\n" not in text and text.strip():
+            if self.is_policy() and "\n" not in text and text.strip():
                 out += "\n    " + "^" * len(text.strip())  # the marker under a policy's source line
         if self.hint:
             out += f"\nhint: {self.hint}"
         return out
+
+    def is_policy(self) -> bool:
+        return self.file.endswith(".toml") and self.line > 0
+
+    def with_source(self, root) -> "Problem":
+        """A policy problem with its source line as the record (read from the workspace `root`)."""
+        if not self.is_policy() or self.record:
+            return self
+        from pathlib import Path
+
+        try:
+            lines = (Path(root) / self.file).read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return self
+        return replace(self, record=lines[self.line - 1].strip()) if self.line <= len(lines) else self
 
     def as_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "message": self.message, "hint": self.hint,
@@ -90,14 +109,24 @@ class InputError(Exception):
         self.hint = hint
 
     def render(self) -> str:
-        """The text the CLI prints on stderr."""
+        """The text the CLI prints on stderr: `error: ...`; under a policy problem its source
+        line with a marker; then `hint: ...` when the fix is known."""
+        first = self.problems[0] if self.problems else None
+        if first is not None and first.is_policy() and first.record:
+            return f"error: {self.message}" + replace(first, hint=self.hint).details()
         return f"error: {self.message}" + (f"\nhint: {self.hint}" if self.hint else "")
+
+    def with_source(self, root) -> "InputError":
+        """This error with its first policy problem's source line, read from the workspace `root`."""
+        if self.problems and self.problems[0].is_policy():
+            self.problems[0] = self.problems[0].with_source(root)
+        return self
 
 
 def problems_error(problems: list[Problem], what: str = "") -> InputError:
     """One InputError for a list of problems: the first is the message, the rest follow."""
     problems = sorted(problems, key=Problem.sort_key)
-    first = problems[0].with_hint()
+    first = problems[0] = problems[0].with_hint()
     msg = f"{first.where()}: {first.message}"
     if len(problems) > 1:
         msg += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}: `aftersales check` lists them)"

@@ -54,7 +54,10 @@ class Workspace:
         if self._policy is None:
             from .policy import load_policy
 
-            self._policy = load_policy(self.root)
+            try:
+                self._policy = load_policy(self.root)
+            except InputError as e:
+                raise e.with_source(self.root) from None
         return self._policy
 
     @property

@@ -110,7 +110,7 @@ def _break_syntax(shop) -> str:
     """Drop the ']' of a table header; return the golden problem line."""
     text = edit(shop, "staff.toml", "[roles.lead]\n", "[roles.lead\n")
     line = line_no(text, "[roles.lead")
-    return f"policies/staff.toml:{line}: invalid TOML: Expected ']' at the end of a table declaration"
+    return f"policies/staff.toml:{line}: invalid TOML: Expected ']' at the end of a table declaration; fix the syntax on that line"
 
 
 def _break_encoding(shop) -> str:
@@ -127,7 +127,8 @@ def test_invalid_toml_syntax(shop, run):
 
     r = check(run)
     assert r.exit_code == 2
-    assert expected + "\n    [roles.lead\n" in r.stdout  # the offending line is shown under it
+    message, hint = expected.split("; ")
+    assert message + "\n    [roles.lead\n    ^^^^^^^^^^^\nhint: " + hint + "\n" in r.stdout  # the line, marked, then the fix
 
 
 def test_policy_file_not_utf8(shop, run):
@@ -450,7 +451,9 @@ def test_other_commands_refuse_a_broken_policy(shop, run):
 
     r = run("ticket", "list")
     assert r.exit_code == 2
-    assert r.stderr == f"error: policies/staff.toml:{line}: unknown key 'departmnt'\nhint: did you mean 'department'?\n"
+    assert r.stderr == (f"error: policies/staff.toml:{line}: unknown key 'departmnt'\n"  # the source line, marked
+                        '    departmnt = "cs"\n    ^^^^^^^^^^^^^^^^\n'
+                        "hint: did you mean 'department'?\n")
 
 
 # --------------------------------------------------------------- tomlmap
