@@ -319,3 +319,39 @@ def test_two_agents_pay_8_yuan_each_in_their_own_clones_then_merge(tmp_path):
     assert r.stderr == "1 problem found\n"
     assert json.loads(aftersales(b, "check", "--format", "json", code=1).stdout)[0]["hint"].startswith(
         "void one of the two payments")
+
+
+# ------------------------------------------------------------------ message and hint
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("unknown department 'warehous'; did you mean 'warehouse'?", "unknown department 'warehous'", "did you mean 'warehouse'?"),
+    ("a total of ¥13.00 is over a01's authority (agent: ¥10.00); it needs a lead", "a total of ¥13.00 is over a01's "
+     "authority (agent: ¥10.00)", "it needs a lead"),
+    ("unknown ticket field(s): a; b", "unknown ticket field(s): a", "b"),
+    ("value 'a; b' is wrong; write c", "value 'a; b' is wrong", "write c"),
+    ("x (and 3 more; run it); fix y", "x (and 3 more; run it)", "fix y"),
+    ("no fix here", "no fix here", ""),
+])
+def test_a_message_splits_into_what_is_wrong_and_the_fix(text, message, hint):
+    from aftersales.errors import split_hint
+
+    assert split_hint(text) == (message, hint)
+
+
+def test_a_problem_renders_its_record_marker_and_hint_and_has_them_as_fields():
+    from aftersales.errors import InputError, Problem
+
+    p = Problem("policies/routing.toml", 14, "unknown department 'warehous'", 'department = "warehous"',
+                hint="did you mean 'warehouse'?")
+    assert p.render() == ("policies/routing.toml:14: unknown department 'warehous'\n"
+                          '    department = "warehous"\n'
+                          "    ^^^^^^^^^^^^^^^^^^^^^^^\n"
+                          "hint: did you mean 'warehouse'?")
+    assert p.as_dict() == {"file": "policies/routing.toml", "line": 14, "message": "unknown department 'warehous'",
+                           "hint": "did you mean 'warehouse'?", "record": 'department = "warehous"'}
+    ledger_problem = Problem("ledgers/surveys.csv", 2, "bad", "a,b", hint="fix it")
+    assert ledger_problem.render() == "ledgers/surveys.csv:2: bad\n    a,b\nhint: fix it"  # no marker under a record
+    assert InputError("--by a09: unknown staff member", hint="did you mean 'a03'?").render() == (
+        "error: --by a09: unknown staff member\nhint: did you mean 'a03'?")
+    assert InputError("give the reply as text").render() == "error: give the reply as text"

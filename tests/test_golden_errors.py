@@ -157,3 +157,20 @@ def test_every_case_has_a_comment_and_a_unique_message():
         assert (stderr, stdout) not in seen, f"{path.name} repeats {seen.get((stderr, stdout))}"
         seen[(stderr, stdout)] = path.name
     assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("body, why", [
+    ("--- run\nas check\n--- stdout\nok: {WS} has no problems\n--- stderr\n--- exit\n0\n", "an error case must fail"),
+    ("--- run\nas chekc\n--- stderr\nerror: No such command 'chekc'. Did you mean 'check'?; see 'as --help'\n"
+     "--- exit\n1\n", "rewrite with"),
+    ("--- run\nas chekc\n--- stderr\nerror: No such command 'chekc'; see 'as --help'\n--- exit\n2\n", "rewrite with"),
+])
+def test_the_runner_fails_a_case_that_does_not_match(body, why, tmp_path, monkeypatch):
+    """A golden test that cannot fail is no test: a success, another exit status and a changed word all fail."""
+    if UPDATE:
+        pytest.skip("rewriting goldens")
+    path = tmp_path / "case.txt"
+    path.write_text("# a wrong case\n" + body, encoding="utf-8")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(AssertionError, match=why):
+        test_golden_error(path, tmp_path / "run", monkeypatch)
