@@ -95,7 +95,8 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
 
     comp = policy.compensation
     if comp is None:
-        raise InputError("the policy has no [compensation] section; add one (see the default pack's compensation.toml)")
+        raise InputError("the policy has no [compensation] section",
+                         hint="add one (see the default pack's compensation.toml)")
     try:
         amount = parse_amount(amount_text)
     except ValueError as e:

@@ -88,7 +88,7 @@ class Case:
 
     def unfill(self, text: str) -> str:
         """Output with the workspace path and the setup's IDs as placeholders."""
-        text = text.replace(str(self.root), "{WS}")
+        text = text.replace(str(self.root), "{WS}").replace(str(self.root.parent), "{TMP}")
         for k, v in sorted(self.names.items(), key=lambda kv: len(kv[1]), reverse=True):
             text = text.replace(v, "{" + k + "}")
         return text
