@@ -63,6 +63,13 @@ class CheckContext:
             self.ledger_problems("tickets")
         return self._tickets
 
+    def whole(self, name: str) -> bool:
+        """True when the ledger was read to its end (no torn, malformed or unreadable part):
+        only then may a check say that something is missing from it."""
+        if name not in self._bad:
+            self.ledger_problems(name)
+        return name in self._whole
+
     def paid_tickets(self) -> set:
         """The tickets named in compensations.csv, whose history the money checks need."""
         names = LEDGERS["compensations"].column_names

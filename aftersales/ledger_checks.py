@@ -166,6 +166,8 @@ TICKET_COLUMNS = {name: "ticket" for name, s in LEDGERS.items() if name != "tick
 
 def check_ticket_references(ctx) -> list:
     """Every ticket another ledger names is opened in tickets.csv."""
+    if not ctx.whole("tickets"):
+        return []  # tickets.csv could not be read to its end: check_ledgers names where it stops
     index = ctx.tickets()
     opened = index.opened
     out = []
@@ -191,6 +193,8 @@ def check_events_after_close(ctx) -> list:
     """A closed ticket takes only a reopen (or a follow-up visit): anything else after its close
     was written by a clone that did not know of the close, or by hand."""
     out = []
+    if not ctx.whole("tickets"):
+        return out
     for line, tid, typ, close_line in ctx.tickets().events_after_close(ctx):
         out.append(Problem(TICKETS_FILE, line, f"{typ} on ticket {tid} after its close (line {close_line})",
                            hint=f"reopen the ticket before this event (`aftersales ticket reopen {ids.short(tid)}`), "

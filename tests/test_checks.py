@@ -355,3 +355,31 @@ def test_a_problem_renders_its_record_marker_and_hint_and_has_them_as_fields():
     assert InputError("--by a09: unknown staff member", hint="did you mean 'a03'?").render() == (
         "error: --by a09: unknown staff member\nhint: did you mean 'a03'?")
     assert InputError("give the reply as text").render() == "error: give the reply as text"
+
+
+def test_a_payment_compensation_no_longer_counts_is_left_out(run, shop, kettle, monkeypatch):
+    """Voids are compensation.py's business: the check counts the payments that
+    paid_by_ticket and payments_of still count, so a voided payment is no problem."""
+    from decimal import Decimal
+
+    from aftersales import compensation
+
+    line = append(shop, "compensations", pay_row(kettle, at("10:00"), "a01"), pay_row(kettle, at("11:00"), "a02"))
+    assert [p[1] for p in problems(run)] == [line + 1]
+    real = compensation.payments_of
+    monkeypatch.setattr(compensation, "paid_by_ticket", lambda root: {kettle: Decimal("8.00")})
+    monkeypatch.setattr(compensation, "payments_of", lambda root, tid: [p for p in real(root, tid) if p[0].hour != 10])
+    assert run("check").exit_code == 0
+
+
+def test_a_ticket_ledger_that_stops_early_names_no_missing_ticket(run, shop, kettle):
+    """A malformed record stops the reading of tickets.csv; tickets after it are not called unknown."""
+    append(shop, "surveys", [kettle, at("12:00"), "a01", "5", "5", "5", ""])
+    with open(shop / "ledgers/tickets.csv", "r+", encoding="utf-8", newline="") as f:
+        rows = f.read()
+        f.seek(0)
+        head, first, rest = rows.split("\n", 2)
+        f.write(head + '\n"broken\n' + first + "\n" + rest)
+    r = run("check")
+    assert r.exit_code == 1
+    assert "not in ledgers/tickets.csv" not in r.stdout and "ledgers/tickets.csv:2" in r.stdout
