@@ -15,7 +15,7 @@ import csv
 from pathlib import Path
 
 from .errors import Problem
-from .ledger import LEDGERS, TORN, LedgerReader, ledger_path
+from .ledger import LEDGERS, TORN, LedgerReader, check_value, ledger_path
 
 
 class CheckContext:
@@ -89,37 +89,34 @@ class _CarefulReader(LedgerReader):
 
     def __init__(self, root: Path, name: str, policy):
         super().__init__(root, name, strict=False, policy=policy, check_values=True)
-        self._plan = [(c, {} if c.type in ("staff", "enum") else None) for c in self.schema.columns]
-        self._fast = not self.schema.order
+        cols = self.schema.columns
+        self._width = len(cols) if not self.schema.order else -1  # -1: every row to check_row
+        self._memo = [(i, c, {}) for i, c in enumerate(cols) if c.type in ("staff", "enum")]
+        self._required = [i for i, c in enumerate(cols) if c.type == "text" and c.required]
+        self._each = [(i, c) for i, c in enumerate(cols) if c.type not in ("staff", "enum", "text")]
 
     def _emit(self, line: int, row: list):
-        if self._fast and len(row) == len(self._plan):
-            from .ledger import check_value
-
+        """The records to yield: a tuple for a good row (no generator per row), else check_row's verdict."""
+        if len(row) == self._width:
             policy = self.policy
-            for value, (col, memo) in zip(row, self._plan):
-                if memo is not None:
-                    verdict = memo.get(value, _UNSEEN)
-                    if verdict is _UNSEEN:
-                        verdict = memo[value] = check_value(col, value, policy)
-                elif col.type == "text" and (value or not col.required):
-                    continue
-                else:
-                    verdict = check_value(col, value, policy)
+            for i, col, memo in self._memo:
+                verdict = memo.get(row[i], _UNSEEN)
+                if verdict is _UNSEEN:
+                    verdict = memo[row[i]] = check_value(col, row[i], policy)
                 if verdict is not None:
-                    break
-            else:
-                yield line, row
-                return
-        yield from super()._emit(line, row)
+                    return super()._emit(line, row)
+            for i in self._required:
+                if not row[i]:
+                    return super()._emit(line, row)
+            for i, col in self._each:
+                if check_value(col, row[i], policy) is not None:
+                    return super()._emit(line, row)
+            return ((line, row),)
+        return super()._emit(line, row)
 
 
 def _lean_rows(path: Path, width: int, bad: set):
-    """The records of a ledger already read carefully once: csv.reader and line numbers only.
-    The first cell (a ticket or record ID, repeated on many rows) is interned, so what a
-    check keeps per ID shares one string with the ticket index."""
-    from sys import intern
-
+    """The records of a ledger already read carefully once: csv.reader and line numbers only."""
     if not path.exists():
         return
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -130,7 +127,6 @@ def _lean_rows(path: Path, width: int, bad: set):
             prev_end = reader.line_num
             if start == 1 or not row or start in bad or len(row) != width:
                 continue
-            row[0] = intern(row[0])
             yield start, row
 
 

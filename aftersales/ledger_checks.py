@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from sys import intern
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
@@ -76,7 +75,7 @@ class TicketIndex:
         latest = [""]  # the latest time seen in the file so far
 
         def see(line: int, row: list) -> None:
-            tid, at, typ = intern(row[0]), row[1], row[3]  # interned: later passes' IDs are the same objects
+            tid, at, typ = row[0], row[1], row[3]
             last = latest[0]
             if at >= last if len(at) == len(last) and at[-6:] == last[-6:] else not _before(at, last):
                 latest[0] = at
