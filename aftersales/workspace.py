@@ -85,7 +85,7 @@ class Workspace:
         """The acting staff member's ID (--by, else $AS_USER), checked against the roster."""
         by = self._by_opt or os.environ.get(ENV_USER)
         if not by:
-            raise InputError(f"who is acting? pass --by STAFF_ID or set {ENV_USER} (staff are listed in policies/staff.toml)")
+            raise InputError("who is acting?", hint=f"pass --by STAFF_ID or set {ENV_USER} (staff are listed in policies/staff.toml)")
         member = self.policy.staff_member(by)
         if member is None:
             from .schema import closest
