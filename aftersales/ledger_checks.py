@@ -106,7 +106,7 @@ class TicketIndex:
                     rows.setdefault(row[0], []).append((_time(row[1]), line, row[3]))
             for tid, evs in rows.items():
                 closed = 0
-                for _at, line, typ in sorted(evs, key=lambda e: (e[0] or dt.datetime.min.replace(tzinfo=dt.timezone.utc), e[1])):
+                for _at, line, typ in sorted(evs, key=lambda e: (e[0] or _EPOCH, e[1])):
                     if closed and typ not in ok:
                         out.append((line, tid, typ, closed))
                     if typ == "close":
