@@ -166,19 +166,15 @@ def check_tickets(ctx: CheckContext) -> list:
     return check_ticket_ledger(ctx)
 
 
-def _ledger_checks():
-    from . import ledger_checks
+from . import ledger_checks  # noqa: E402  (the checks across ledgers; light: ids, errors, ledger)
 
-    return ledger_checks.CHECKS
-
-
-CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets]
+CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets, *ledger_checks.CHECKS]
 
 
 def run_checks(root: Path) -> list:
     ctx = CheckContext(root)
     problems: list = []
-    for check in CHECKS + _ledger_checks():
+    for check in CHECKS:
         problems.extend(check(ctx))
     sources: dict = {}
     return sorted({_finish(ctx.root, p, sources) for p in problems}, key=Problem.sort_key)
