@@ -214,8 +214,13 @@ def check_registers(ctx) -> list:
         names = schema.column_names
         ii, ai, si = names.index("id"), names.index("at"), names.index("status")
         mi = names.index("amount") if "amount" in names else None
+        needed = [(c, names.index(c)) for c, required, _h in spec.new_fields if required]
         records: dict = {}
         for line, row in ctx.rows(spec.ledger):
+            missing = [c for c, i in needed if not row[i]]
+            if missing:
+                out.append(Problem(schema.file, line, f"{spec.name} {row[ii]} has no {', '.join(missing)}",
+                                   row_text(row), hint=f"fill in what `aftersales {spec.name} new` asks for"))
             records.setdefault(row[ii], []).append((_time(row[ai]) or _EPOCH, line, row[si], row[mi] if mi is not None else ""))
         for rid, hist in records.items():
             hist.sort()

@@ -383,3 +383,9 @@ def test_a_ticket_ledger_that_stops_early_names_no_missing_ticket(run, shop, ket
     r = run("check")
     assert r.exit_code == 1
     assert "not in ledgers/tickets.csv" not in r.stdout and "ledgers/tickets.csv:2" in r.stdout
+
+
+def test_a_reshipment_without_its_new_waybill(run, shop):
+    line = append(shop, "reshipments", ["R0000001", at("10:00"), "a01", "", "TB1", "", "sf", "破损", "仓库", "shipped", ""])
+    assert problems(run) == [("ledgers/reshipments.csv", line, "reship R0000001 has no new_waybill",
+                              "fill in what `aftersales reship new` asks for")]
