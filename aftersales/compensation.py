@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .tickets import Ticket
 
 LEDGER = "compensations"
+AGAIN = "[again]"  # starts the note of a payment made with --again inside the duplicate window
 
 
 def cap_amount(cap: Cap, t) -> Optional[Decimal]:
@@ -134,7 +135,8 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
 
     comp = policy.compensation
     if comp is None:
-        raise InputError("the policy has no [compensation] section; add one (see the default pack's compensation.toml)")
+        raise InputError("the policy has no [compensation] section",
+                         hint="add one (see the default pack's compensation.toml)")
     try:
         amount = parse_amount(amount_text)
     except ValueError as e:
@@ -160,9 +162,11 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
         raise InputError(f"¥{amount} would bring the total paid on ticket {ids.short(t.id)} to ¥{total}, "
                          f"more than the order amount ¥{Decimal(order_amount)}")
     window = comp.duplicate_window.timedelta()
-    if not again and any(a == amount and now - window <= at <= now for at, a in payments):
-        raise InputError(f"¥{amount} was already paid on ticket {ids.short(t.id)} within {comp.duplicate_window}; "
-                         "if this is a second payment, add --again")
+    if any(a == amount and now - window <= at <= now for at, a in payments):
+        if not again:
+            raise InputError(f"¥{amount} was already paid on ticket {ids.short(t.id)} within {comp.duplicate_window}",
+                             hint="if this is a second payment, add --again")
+        note = f"{AGAIN} {note}".strip()  # `as check` knows the second payment was meant
     payer = policy.staff_member(actor)
     assert payer is not None  # the actor is checked against the roster (Workspace.actor)
     cap, _note = authority(policy, payer.role, t)
@@ -177,8 +181,8 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
                              f"(category {t.category}){hint}")
         if not approved_by:
             have = f"¥{cap}" if cap is not None else "nothing"
-            raise InputError(f"a total of ¥{total} on ticket {ids.short(t.id)} is over {actor}'s authority ({payer.role}: {have}); "
-                             f"it needs the approval of a {need} ({policy.roles[need].name}, {need_note}): add --approved-by STAFF")
+            raise InputError(f"a total of ¥{total} on ticket {ids.short(t.id)} is over {actor}'s authority ({payer.role}: {have})",
+                             hint=f"it needs the approval of a {need} ({policy.roles[need].name}, {need_note}): add --approved-by STAFF")
         who = policy.staff_member(approved_by)
         if who is None:
             raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")

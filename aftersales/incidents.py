@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from . import ids, ledger
-from .errors import InputError
+from .errors import InputError, input_error
 from .policy import Policy
 
 LEDGER = "incidents"
@@ -134,7 +134,7 @@ def resolve_id(root: Path, typed: str) -> Incident:
     try:
         return incidents[ids.resolve(typed, incidents, "incident", "aftersales incident list")]
     except ValueError as e:
-        raise InputError(str(e)) from None
+        raise input_error(str(e)) from None
 
 
 def check_open(inc: Incident, now: dt.datetime) -> None:

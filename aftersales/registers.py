@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ids, ledger
-from .errors import InputError
+from .errors import InputError, input_error
 from .policy import Policy
 
 
@@ -101,7 +101,7 @@ def find(root: Path, spec: RegisterSpec, typed: str) -> Record:
     try:
         return records[ids.resolve(typed, records, f"{spec.name} record", f"aftersales {spec.name} list --all")]
     except ValueError as e:
-        raise InputError(str(e)) from None
+        raise input_error(str(e)) from None
 
 
 def new_row(policy: Policy, spec: RegisterSpec, values: dict, now: dt.datetime, by: str, ticket: str = "") -> dict:
@@ -137,8 +137,8 @@ def update_row(spec: RegisterSpec, rec: Record, status: str, now: dt.datetime, b
     if status not in spec.next[cur]:
         why = spec.why_not.get((cur, status))
         allowed = ", ".join(spec.next[cur]) or "none (it is final)"
-        raise InputError(f"{spec.name} {rec.id} is {cur}; cannot become {status}"
-                         + (f": {why}" if why else "") + f". Next allowed: {allowed}")
+        raise InputError(f"{spec.name} {rec.id} is {cur}; cannot become {status}" + (f": {why}" if why else ""),
+                         hint=f"next allowed: {allowed}")
     if now < ledger.parse_time(rec.row["at"]):
         raise InputError(f"--now is before the record's last update ({rec.row['at']})")
     row = dict(rec.row, at=now, by=by, status=status, note=note)

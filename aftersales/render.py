@@ -168,7 +168,7 @@ def problems(items: list, fmt: str) -> str:
     if fmt == "json":
         return json.dumps([p.as_dict() for p in items], ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        return listing([p.as_dict() for p in items], ["file", "line", "message", "record"], "csv")
+        return listing([p.as_dict() for p in items], ["file", "line", "message", "hint", "record"], "csv")
     return "".join(p.render() + "\n" for p in items)
 
 

@@ -237,7 +237,7 @@ def find_one(root: Path, typed: str) -> str:
     try:
         return resolve_id(root, typed)
     except InputError as e:
-        if not str(e).startswith("unknown ticket") and "is not a ticket ID" not in str(e):
+        if not e.message.startswith("unknown ticket") and "is not a ticket ID" not in e.message:
             raise
         try:
             hits = [(t, m) for t, m in search(root, typed) if any(k in ("order", "waybill", "phone") for k, _ in m)]
@@ -246,10 +246,10 @@ def find_one(root: Path, typed: str) -> str:
         if len(hits) == 1:
             return hits[0][0].id
         if not hits:
-            raise InputError(f"no ticket has the ID, order, waybill or phone '{typed}'; "
-                             f"`aftersales ticket search WORDS` also searches names, summaries and messages") from None
+            raise InputError(f"no ticket has the ID, order, waybill or phone '{typed}'",
+                             hint="`aftersales ticket search WORDS` also searches names, summaries and messages") from None
         shown = ", ".join(f"{ids.short(t.id)} ({m[0][0]} {m[0][1]})" for t, m in hits[:5])
-        raise InputError(f"'{typed}' matches {len(hits)} tickets: {shown}; give the ticket ID") from None
+        raise InputError(f"'{typed}' matches {len(hits)} tickets: {shown}", hint="give the ticket ID") from None
 
 
 # ------------------------------------------------------------------ completion

@@ -60,7 +60,7 @@ def load(text: str, file: str) -> TomlDoc:
         text_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
         raise InputError(
             f"{file}:{line}: invalid TOML: {reason}; fix the syntax on that line",
-            [Problem(file, line, f"invalid TOML: {reason}", text_line, unreadable=True)],
+            [Problem(file, line, f"invalid TOML: {reason}", text_line, unreadable=True, hint="fix the syntax on that line")],
         ) from None
     return TomlDoc(file, data, key_lines(text))
 

@@ -23,8 +23,8 @@ def find_root(option: Optional[str], cwd: Optional[Path] = None) -> Path:
             p = Path(given).expanduser()
             if not is_workspace(p):
                 raise InputError(
-                    f"{origin} {given}: not a shop workspace (it needs policies/ and ledgers/); "
-                    f"create one with `aftersales init {given}`"
+                    f"{origin} {given}: not a shop workspace (it needs policies/ and ledgers/)",
+                    hint=f"create one with `aftersales init {given}`",
                 )
             return p.resolve()
     here = Path(cwd or os.getcwd()).resolve()
@@ -32,8 +32,8 @@ def find_root(option: Optional[str], cwd: Optional[Path] = None) -> Path:
         if is_workspace(d):
             return d
     raise InputError(
-        "no shop workspace here or above; cd into one, pass --workspace DIR, "
-        f"or set {ENV_WORKSPACE} (create one with `aftersales init DIR`)"
+        "no shop workspace here or above",
+        hint=f"cd into one, pass --workspace DIR, or set {ENV_WORKSPACE} (create one with `aftersales init DIR`)",
     )
 
 
@@ -54,7 +54,10 @@ class Workspace:
         if self._policy is None:
             from .policy import load_policy
 
-            self._policy = load_policy(self.root)
+            try:
+                self._policy = load_policy(self.root)
+            except InputError as e:
+                raise e.with_source(self.root) from None
         return self._policy
 
     @property
@@ -70,7 +73,10 @@ class Workspace:
                 try:
                     self._now = parse_now(self._now_opt, self.tz)
                 except ValueError as e:
-                    raise InputError(f"--now: {e}") from None
+                    from .errors import split_hint
+
+                    message, hint = split_hint(str(e))
+                    raise InputError(f"--now: {message}", hint=hint) from None
             else:
                 self._now = system_now(self.tz)
         return self._now
@@ -79,13 +85,13 @@ class Workspace:
         """The acting staff member's ID (--by, else $AS_USER), checked against the roster."""
         by = self._by_opt or os.environ.get(ENV_USER)
         if not by:
-            raise InputError(f"who is acting? pass --by STAFF_ID or set {ENV_USER} (staff are listed in policies/staff.toml)")
+            raise InputError("who is acting?", hint=f"pass --by STAFF_ID or set {ENV_USER} (staff are listed in policies/staff.toml)")
         member = self.policy.staff_member(by)
         if member is None:
             from .schema import closest
 
-            src = "--by" if self._by_opt else f"${ENV_USER}"  # name where the ID came from (issue 15)
-            raise InputError(f"{src} {by}: unknown staff member; {closest(by, [s.id for s in self.policy.staff])}")
+            src = "--by" if self._by_opt else f"${ENV_USER}"  # name where the ID came from
+            raise InputError(f"{src} {by}: unknown staff member", hint=closest(by, [s.id for s in self.policy.staff]))
         if not member.active:
             raise InputError(f"--by {by}: {member.name} is no longer active in policies (active = false)")
         return by

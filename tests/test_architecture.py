@@ -156,7 +156,8 @@ def test_quality_categories_and_incident_types_are_checked_against_the_policy(sh
     _edit(shop, "reports.toml", '"product_complaint"]', '"product_complain"]')
     r = run("check")
     assert r.exit_code == 1
-    assert "unknown category 'product_complain'; did you mean 'product_complaint'?" in r.stdout
+    assert "policies/reports.toml:13: unknown category 'product_complain'\n" in r.stdout
+    assert "hint: did you mean 'product_complaint'?\n" in r.stdout
     _edit(shop, "reports.toml", '"product_complain"]', '"product_complaint"]')
     _edit(shop, "incidents.toml", "[incident_types.special]", "[incident_types.weather]")
     r = run("incident", "open", "--type", "special", "--title", "暴雪停运")

@@ -67,11 +67,12 @@ def test_workspace_found_by_option_then_variable_then_upward(shop, tmp_path, mon
     assert str(shop.resolve()) in invoke("--workspace", shop, "check").stdout  # the option beats both
 
 
-def test_no_workspace_is_one_line_exit_2(tmp_path, monkeypatch):
+def test_no_workspace_is_an_error_and_its_fix_exit_2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = invoke("check")
     assert r.exit_code == 2
-    assert r.stderr == ("error: no shop workspace here or above; cd into one, pass --workspace DIR, "
+    assert r.stderr == ("error: no shop workspace here or above\n"
+                        "hint: cd into one, pass --workspace DIR, "
                         "or set AFTERSALES_WORKSPACE (create one with `aftersales init DIR`)\n")
     r = invoke("--workspace", tmp_path, "check")
     assert r.exit_code == 2 and "not a shop workspace (it needs policies/ and ledgers/)" in r.stderr
@@ -81,7 +82,7 @@ def test_bad_now_is_refused(run, ledgers_unchanged):
     with ledgers_unchanged():
         r = run("ticket", "new", "--channel", "jd", "--category", "usage", "--summary", "x", now="yesterday")
     assert r.exit_code == 2
-    assert r.stderr == "error: --now: 'yesterday' is not an ISO-8601 time; write it like 2026-11-23T09:30:00+08:00\n"
+    assert r.stderr == "error: --now: 'yesterday' is not an ISO-8601 time\nhint: write it like 2026-11-23T09:30:00+08:00\n"
 
 
 def test_now_without_offset_is_taken_in_the_shops_zone(run, shop):
@@ -147,11 +148,12 @@ def test_chinese_prints_correctly_under_crons_bare_environment(run, shop, env):
     assert "王女士" in out and "收到的电水壶底部有裂纹" in out
 
 
-def test_errors_reach_cron_as_one_line_exit_2(tmp_path):
+def test_errors_reach_cron_as_an_error_line_and_a_hint_line_exit_2(tmp_path):
     r = subprocess.run([installed_command(), "--workspace", str(tmp_path), "check"], capture_output=True,
                        env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 2
-    assert r.stderr.decode().count("\n") == 1 and b"Traceback" not in r.stderr
+    lines = r.stderr.decode().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"] and b"Traceback" not in r.stderr
 
 
 # ------------------------------------------------------------------ the assembler

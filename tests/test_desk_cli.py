@@ -30,7 +30,7 @@ def test_an_upper_case_staff_id_suggests_its_lower_case(run):
     r = run("ticket", "new", "--channel", "jd", "--category", "usage", "--summary", "x", by=None,
             now="2026-11-23T09:00:00+08:00", env={"AS_USER": "A01"})
     assert r.exit_code == 2
-    assert r.stderr == "error: $AS_USER A01: unknown staff member; did you mean 'a01'? (case matters)\n"
+    assert r.stderr == "error: $AS_USER A01: unknown staff member\nhint: did you mean 'a01'? (case matters)\n"
 
 
 def test_no_arguments_print_a_short_usage(shop):

@@ -52,6 +52,6 @@ def test_a_single_service_failure_is_l3_led_by_the_lead(run):
 def test_unknown_incident_and_ticket_are_refused(run, ledgers_unchanged):
     with ledgers_unchanged():
         r = run("incident", "join", "NOPE", "ABCD")
-        assert r.exit_code == 2 and r.stderr == "error: unknown incident 'NOPE'; `aftersales incident list` lists them\n"
+        assert r.exit_code == 2 and r.stderr == "error: unknown incident 'NOPE'\nhint: `aftersales incident list` lists them\n"
         r = run("incident", "open", "--type", "quality", "--title", "x", "ZZZZ")
         assert r.exit_code == 2 and "unknown ticket 'ZZZZ'" in r.stderr

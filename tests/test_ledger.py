@@ -85,8 +85,15 @@ def comp_row(**cells) -> list:
 
 
 def problem_lines(result) -> list:
-    """The FILE:LINE: message lines of `as check` output (records under them are indented)."""
-    return [ln for ln in result.stdout.splitlines() if ln and not ln.startswith("    ")]
+    """The `FILE:LINE: message; fix` of each problem `as check` printed: the message line with
+    its `hint: fix` line joined by "; " (records and markers under a message are indented)."""
+    out: list = []
+    for ln in result.stdout.splitlines():
+        if ln.startswith("hint: ") and out:
+            out[-1] += "; " + ln[len("hint: "):]
+        elif ln and not ln.startswith("    "):
+            out.append(ln)
+    return out
 
 
 def read_all(root: Path, name: str = "tickets") -> list:
@@ -399,7 +406,10 @@ def test_check_reports_unknown_event_type(run, shop):
 
 
 def write_compensations(root: Path, *rows) -> None:
+    """The payments, and an opening row for each ticket they name (a payment on a ticket
+    that was never opened is a problem of its own, tested in test_checks.py)."""
     ledger.ledger_path(root, "compensations").write_bytes(COMP_HEADER + csv_bytes(*rows))
+    write_tickets(root, csv_bytes(*[open_row(t) for t in dict.fromkeys(r[1] for r in rows)]))
 
 
 def test_valid_compensation_passes_check(run, shop):

@@ -52,8 +52,8 @@ def test_limits_count_what_was_already_paid(run, shop, kettle, ledgers_unchanged
     with ledgers_unchanged():
         r = pay(run, kettle, "5.00", now=at("11:00"))
     assert r.exit_code == 2
-    assert r.stderr == (f"error: a total of ¥13.00 on ticket {kettle[:7]} is over a01's authority (agent: ¥10.00); "
-                        "it needs the approval of a lead (客服组长, lead: 10% item_amount): add --approved-by STAFF\n")
+    assert r.stderr == (f"error: a total of ¥13.00 on ticket {kettle[:7]} is over a01's authority (agent: ¥10.00)\n"
+                        "hint: it needs the approval of a lead (客服组长, lead: 10% item_amount): add --approved-by STAFF\n")
     r = pay(run, kettle, "5.00", now=at("11:00"), approved_by="l01")
     assert r.exit_code == 0
     assert payments(shop)[-1]["approved_by"] == "l01"
@@ -129,8 +129,8 @@ def test_the_same_payment_twice_needs_again(run, shop, kettle):
     pay(run, kettle, "5.00", now=at("10:00"))
     r = pay(run, kettle, "5.00", by="l01", now=at("10:05"))
     assert r.exit_code == 2
-    assert r.stderr == (f"error: ¥5.00 was already paid on ticket {kettle[:7]} within 10 min; "
-                        "if this is a second payment, add --again\n")
+    assert r.stderr == (f"error: ¥5.00 was already paid on ticket {kettle[:7]} within 10 min\n"
+                        "hint: if this is a second payment, add --again\n")
     assert pay(run, kettle, "5.00", by="l01", now=at("10:05"), again=True).exit_code == 0
     assert pay(run, kettle, "5.00", by="l01", now=at("10:30")).exit_code == 0  # outside the window
     assert len(payments(shop)) == 3
@@ -168,7 +168,7 @@ def test_intercept_flow_refund_only_after_a_successful_intercept(run, shop, ledg
     with ledgers_unchanged():
         r = run("intercept", "update", iid, "--status", "refunded", now=at("10:10"))
     assert r.stderr == (f"error: intercept {iid} is requested; cannot become refunded: a refund is recorded only after "
-                        "a successful intercept. Next allowed: intercepted, failed, out_for_delivery\n")
+                        "a successful intercept\nhint: next allowed: intercepted, failed, out_for_delivery\n")
     assert run("intercept", "update", iid, "--status", "intercepted", now=at("12:00")).exit_code == 0
     assert run("intercept", "update", iid, "--status", "refunded", now=at("12:05")).exit_code == 0
     assert [r["status"] for r in register_rows(shop, "intercepts")] == ["requested", "intercepted", "refunded"]

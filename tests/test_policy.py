@@ -44,9 +44,16 @@ def line_no(text: str, line: str, after: int = 0) -> int:
     return lines.index(line, after) + 1
 
 
-def reported(result) -> list[str]:
-    """The `FILE:LINE: message` lines of `as check` output (records under them are indented)."""
-    return [ln for ln in result.stdout.splitlines() if not ln.startswith("    ")]
+def reported(result) -> list:
+    """The `FILE:LINE: message; fix` of each problem `as check` printed: the message line with
+    its `hint: fix` line joined by "; " (records and markers under a message are indented)."""
+    out: list = []
+    for ln in result.stdout.splitlines():
+        if ln.startswith("hint: ") and out:
+            out[-1] += "; " + ln[len("hint: "):]
+        elif ln and not ln.startswith("    "):
+            out.append(ln)
+    return out
 
 
 def check(run, *args):
@@ -103,7 +110,7 @@ def _break_syntax(shop) -> str:
     """Drop the ']' of a table header; return the golden problem line."""
     text = edit(shop, "staff.toml", "[roles.lead]\n", "[roles.lead\n")
     line = line_no(text, "[roles.lead")
-    return f"policies/staff.toml:{line}: invalid TOML: Expected ']' at the end of a table declaration"
+    return f"policies/staff.toml:{line}: invalid TOML: Expected ']' at the end of a table declaration; fix the syntax on that line"
 
 
 def _break_encoding(shop) -> str:
@@ -120,7 +127,8 @@ def test_invalid_toml_syntax(shop, run):
 
     r = check(run)
     assert r.exit_code == 2
-    assert expected + "\n    [roles.lead\n" in r.stdout  # the offending line is shown under it
+    message, hint = expected.split("; ")
+    assert message + "\n    [roles.lead\n    ^^^^^^^^^^^\nhint: " + hint + "\n" in r.stdout  # the line, marked, then the fix
 
 
 def test_policy_file_not_utf8(shop, run):
@@ -142,7 +150,7 @@ def test_unreadable_file_is_the_only_problem(shop, run, breaker):
 
     with pytest.raises(InputError) as e:
         load_policy(shop)
-    assert e.value.message == expected
+    assert "; ".join(filter(None, (e.value.message, e.value.hint))) == expected  # the fix is the hint
 
 
 # ----------------------------------------------------- keys, sections, types
@@ -412,9 +420,13 @@ def test_check_json(shop, run, argv):
 
     r = run(*argv)
     assert r.exit_code == 1
+    # the fix is its own field, and the offending source line is the record
     assert json.loads(r.stdout) == [
-        {"file": f, "line": line, "message": msg, "record": ""} for f, line, msg in expected
+        {"file": f, "line": line, "message": msg.split("; ")[0], "hint": msg.split("; ", 1)[1],
+         "record": (shop / f).read_text(encoding="utf-8").splitlines()[line - 1].strip()}
+        for f, line, msg in expected
     ]
+    assert json.loads(r.stdout)[0]["record"] == 'department = "warehous"'
 
 
 def test_check_json_when_clean(shop, run):
@@ -427,7 +439,9 @@ def test_load_policy_names_the_first_problem(shop):
     (file, line, message), *rest = _four_problems(shop)
     with pytest.raises(InputError) as e:
         load_policy(shop)
-    assert e.value.message == f"{file}:{line}: {message} (and 3 more problems; run `aftersales check`)"
+    message, hint = message.split("; ")
+    assert e.value.message == f"{file}:{line}: {message} (and 3 more problems: `aftersales check` lists them)"
+    assert e.value.hint == hint
     assert len(e.value.problems) == 1 + len(rest)
 
 
@@ -437,7 +451,9 @@ def test_other_commands_refuse_a_broken_policy(shop, run):
 
     r = run("ticket", "list")
     assert r.exit_code == 2
-    assert r.stderr == f"error: policies/staff.toml:{line}: unknown key 'departmnt'; did you mean 'department'?\n"
+    assert r.stderr == (f"error: policies/staff.toml:{line}: unknown key 'departmnt'\n"  # the source line, marked
+                        '    departmnt = "cs"\n    ^^^^^^^^^^^^^^^^\n'
+                        "hint: did you mean 'department'?\n")
 
 
 # --------------------------------------------------------------- tomlmap

@@ -12,8 +12,11 @@ T0 = "2026-11-23T09:00:00+08:00"
 
 
 def one_line_refusal(r, text=""):
+    """One `error: ...` line, and at most one `hint: ...` line with the fix under it."""
     assert r.exit_code == 2, (r.stdout, r.stderr)
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert r.stderr.endswith("\n") and lines[0].startswith("error: ") and "Traceback" not in r.stderr
+    assert len(lines) == 1 or len(lines) == 2 and lines[1].startswith("hint: "), r.stderr
     assert text in r.stderr, r.stderr
 
 
@@ -106,7 +109,8 @@ def test_check_warns_of_a_silent_cron_job_and_rejects_bad_rules(run, shop):
     assert run("ticket", "list").exit_code == 0  # commands still run
     text = (shop / "policies/routing.toml").read_text(encoding="utf-8").replace('words = ["曝光"', 'words = ["", "曝光"')
     (shop / "policies/routing.toml").write_text(text, encoding="utf-8")
-    assert "an empty word matches every text; remove it" in run("check").stdout
+    assert "an empty word matches every text\n" in run("check").stdout
+    assert "\nhint: remove it\n" in run("check").stdout
     (shop / "policies/imports.toml").write_text('[imports.x]\nledger = "tickets"\ncolumns = { ticket = "id" }\n',
                                                 encoding="utf-8")
     assert "'tickets' is written only by its commands" in run("check").stdout

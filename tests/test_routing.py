@@ -233,8 +233,8 @@ def test_a_rule_key_written_under_then_gets_a_hint(run, shop):
     r = run("check")
     line = FIVE_RULES.replace('department = "qc"\n', 'department = "qc"\nstop = true\n').splitlines().index("stop = true", 20) + 1
     assert r.exit_code == 1
-    assert (f"policies/routing.toml:{line}: unknown key 'stop'; 'stop' belongs to the rule itself: "
-            "write it above [rules.when] and [rules.then]") in r.stdout
+    assert (f"policies/routing.toml:{line}: unknown key 'stop'\n    stop = true\n    ^^^^^^^^^^^\n"
+            "hint: 'stop' belongs to the rule itself: write it above [rules.when] and [rules.then]\n") in r.stdout
 
 
 @pytest.mark.parametrize("toml, message", [
@@ -251,7 +251,12 @@ def test_check_rejects_bad_rules_with_file_and_line(run, shop, toml, message):
     (shop / "policies" / "routing.toml").write_text(toml, encoding="utf-8")
     r = run("check")
     assert r.exit_code == 1
-    assert r.stdout.splitlines()[0] == message
+    message, _, hint = message.partition("; ")
+    lines = r.stdout.splitlines()
+    assert lines[0] == message
+    line = int(message.split(":")[1])
+    assert lines[1:3] == ["    " + toml.splitlines()[line - 1], "    " + "^" * len(toml.splitlines()[line - 1])]
+    assert lines[3:4] == ([f"hint: {hint}"] if hint else [])
 
 
 @pytest.mark.parametrize("late, level, copied", [("1h", 0, []), ("2h", 1, ["l01"]), ("4h", 2, ["l01", "d01"]),

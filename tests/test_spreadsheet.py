@@ -272,7 +272,7 @@ def test_import_bad_rows_as_json(run, imports, tmp_path):
     r = run("import", "sf", "in.csv", "--format", "json", now=NOW)
     assert r.exit_code == 2
     assert json.loads(r.stdout) == [{"file": "in.csv", "line": 2, "message": "'waybill' is empty; it is required",
-                                     "record": ",TB1,顺丰,2017-10-02,,北京"}]
+                                     "hint": "", "record": ",TB1,顺丰,2017-10-02,,北京"}]
     assert r.stderr == "1 of 1 row is bad; nothing was imported\n"
 
 
@@ -340,7 +340,13 @@ def test_import_compensations_normalises_amounts_and_fills_at_and_by(run, import
         "P001,T0001,2026-11-23T09:00:00+08:00,l01,TB1,12.50,balance,courier,外箱压坏,,",
         "P002,T0002,2026-11-23T09:00:00+08:00,l01,TB2,1234.00,coupon,warehouse,=少发一件,,",
     ]
-    assert run("check").exit_code == 0
+    # the import takes the rows as the platform wrote them; `as check` then names the payments
+    # whose tickets this shop never opened (and nothing else)
+    r = run("check")
+    assert r.exit_code == 1
+    assert [ln for ln in r.stdout.splitlines() if ln.startswith("ledgers/")] == [
+        f"ledgers/compensations.csv:{n}: payment for ticket T000{n - 1}, which is not in ledgers/tickets.csv"
+        for n in (2, 3)]
     # and the formula-like reason stays as typed in the ledger, neutralised on export only
     r = run("export", "compensations", "-o", "-", now=NOW)
     assert read_back(r.stdout_bytes)[2][8] == "'=少发一件"

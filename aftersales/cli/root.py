@@ -60,7 +60,7 @@ class LazyGroup(click.Group):
 
             if not isinstance(e, InputError):
                 raise
-            click.echo(f"error: {e.message}", err=True)
+            click.echo(e.render(), err=True)  # error: ... and, when it has one, hint: ...
             ctx.exit(2)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from .. import events as _types
 from .. import ids, ledger
-from ..errors import InputError
+from ..errors import InputError, input_error
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -234,7 +234,7 @@ def resolve_id(root: Path, typed: str) -> str:
     try:
         return ids.resolve(typed, opened, "ticket", "aftersales ticket list --status all", min_length=4, show=True)
     except ValueError as e:
-        raise InputError(str(e)) from None
+        raise input_error(str(e)) from None
 
 
 def load_ticket(root: Path, typed: str) -> Ticket:
