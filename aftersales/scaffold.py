@@ -28,6 +28,7 @@ exec aftersales check
 
 GITIGNORE = f"""\
 /{LEDGER_DIR}/{LOCK_NAME}
+/{LEDGER_DIR}/.journal*
 """
 
 SHOP_README = """\
