@@ -502,7 +502,7 @@ def _is_exit(e: BaseException) -> bool:
 
 
 @contextmanager
-def locked(root: Path, timeout: float = 30.0):
+def locked(root: Path, timeout: float = 30.0, quiet: bool = False):
     """The workspace's write lock: hold it across read-check-append sequences. Re-entrant.
 
     The outermost block is one batch: what it appends is committed when it ends, and
@@ -526,7 +526,7 @@ def locked(root: Path, timeout: float = 30.0):
     outer = sec is None
     try:
         if outer:
-            _recover(root)  # a batch a killed command left half-written goes first
+            _recover(root, quiet)  # a batch a killed command left half-written goes first
             sec = _sections[key] = _Section(root)
         try:
             yield
@@ -713,11 +713,9 @@ def _recover(root: Path, quiet: bool = False) -> list:
         pass
     _fsync_dir(journal_path(root).parent)
     if not quiet:
-        lines = sum(p[3] for p in plan)
-        where = ", ".join(f"{p[0]} ({p[3]} line{'s' if p[3] != 1 else ''})" for p in plan if p[3]) or "no ledger"
-        sys.stderr.write(f"note: rolled back an unfinished write of {info.get('started', '?')}, `{info.get('command', '?')}`: "
-                         f"removed {lines} line{'s' if lines != 1 else ''} from {where}; nothing of it is kept, so run it "
-                         "again if it is still wanted\n")
+        where = ", ".join(f"{p[3]} line{'s' if p[3] != 1 else ''} from {p[0]}" for p in plan if p[3]) or "nothing"
+        sys.stderr.write(f"note: rolled back the unfinished write `{info.get('command', '?')}` of {info.get('started', '?')}: "
+                         f"removed {where}; nothing of it is kept, so run it again if it is still wanted\n")
     return plan
 
 
@@ -896,6 +894,82 @@ def append(root: Path, name: str, rows: list, policy=None) -> None:
             except OSError:
                 pass  # the journal stays; the next command rolls back
             raise InputError(_os_message(schema.file, e)) from None
+
+
+def complete_prefix(path: Path) -> int:
+    """The length in bytes of the file up to the end of its last complete record."""
+    parity = off = good = 0
+    with open(path, "rb") as f:
+        for line in f:
+            off += len(line)
+            parity ^= line.count(b'"') & 1
+            if not parity and line.endswith(b"\n"):
+                good = off
+    return good
+
+
+def repair_plan(root: Path) -> list:
+    """What `aftersales repair` does per ledger: (name, action, keep bytes, removed text, message).
+
+    action is "header" (a 0-byte ledger gets its header row), "truncate" (a torn tail is cut
+    back to the end of the last complete record) or "refuse" (a person must look)."""
+    out = []
+    for name, schema in LEDGERS.items():
+        path = ledger_path(root, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            out.append((name, "refuse", 0, "", _not_a_file(st)))
+            continue
+        if st.st_size == 0:
+            out.append((name, "header", 0, "", "empty file: write the header row"))
+            continue
+        state, line = tail_state(path)
+        if state == "not-utf8":
+            out.append((name, "refuse", 0, "", f"line {line} is not UTF-8 text; convert the file (`iconv -f GB18030 -t UTF-8`)"))
+        elif state == "torn":
+            keep = complete_prefix(path)
+            with open(path, "rb") as f:
+                f.seek(keep)
+                tail = f.read()
+            head_lines = 0
+            with open(path, "rb") as f:
+                head_lines = f.read(keep).count(b"\n")
+            text = tail.decode("utf-8", "replace")
+            out.append((name, "truncate", keep, text,
+                        f"line {head_lines + 1}: remove the incomplete record after the last complete one "
+                        f"({len(tail)} bytes)"))
+    return out
+
+
+def repair(root: Path, plan: list) -> None:
+    """Carry out `repair_plan`'s header and truncate actions, under the lock."""
+    with locked(root, quiet=True):
+        for name, action, keep, _text, _msg in plan:
+            path = ledger_path(root, name)
+            rel = schema_of(name).file
+            try:
+                if action == "header":
+                    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+                    try:
+                        if os.fstat(fd).st_size == 0:
+                            _write_all(fd, LEDGERS[name].header.encode("utf-8"))
+                            os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                elif action == "truncate":
+                    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+                    try:
+                        os.ftruncate(fd, keep)
+                        if keep == 0:
+                            _write_all(fd, LEDGERS[name].header.encode("utf-8"))
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError as e:
+                raise InputError(_os_message(rel, e, "cannot repair")) from None
 
 
 def create(root: Path, name: str) -> None:
