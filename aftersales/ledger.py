@@ -514,9 +514,9 @@ def locked(root: Path, timeout: float = 30.0, quiet: bool = False):
     try:
         d.mkdir(parents=True, exist_ok=True)
         key = _key(root)
-        lock = _locks.get(key)
+        lock = _locks.get((os.getpid(), key))  # a forked process needs locks of its own
         if lock is None:
-            lock = _locks[key] = FileLock(key, timeout=timeout)
+            lock = _locks[(os.getpid(), key)] = FileLock(key, timeout=timeout)
         lock.acquire(timeout=timeout)
     except Timeout:
         raise InputError(f"{lock_rel}: another aftersales command has held the ledger lock for {timeout:.0f} s; try again") from None
