@@ -294,7 +294,7 @@ class LedgerReader:
             self._problem(0, f"cannot read: {e.strerror}", unreadable=True)
             return
         if not stat.S_ISREG(st.st_mode):
-            self._problem(0, _not_a_file(st), unreadable=True)
+            self._problem(0, _not_a_file(st, self.rel), unreadable=True)
             return
         if st.st_size == 0:
             if not self.strict:  # the next append writes the header; `as check` says it is missing
@@ -737,8 +737,8 @@ def _os_message(rel: str, e: OSError, what: str = "") -> str:
         errno.EDQUOT: "the disk quota is used up; free some space or ask for a larger quota",
         errno.EROFS: "the file system is read-only; remount it read-write or work in a writable copy",
         errno.EACCES: "permission denied; make the ledgers folder and its files writable (chmod u+w)",
-        errno.EPERM: "the file may not be changed (immutable? see `lsattr`; `chattr -i` lifts it)",
-        errno.EISDIR: "it is a folder, not a file; move it away and restore the ledger (`git checkout -- FILE`)",
+        errno.EPERM: f"the file or its folder may not be changed (immutable? `lsattr -d {LEDGER_DIR} {rel}`; `chattr -i` lifts it)",
+        errno.EISDIR: f"it is a folder, not a file; move it away and restore the ledger (`git checkout -- {rel}`)",
         errno.ELOOP: "it is a symbolic link; ledgers must be plain files: put the file itself there",
         errno.ENXIO: "it is a FIFO or device, not a file; move it away and restore the ledger",
     }
@@ -757,15 +757,15 @@ def _lstat_ledger(path: Path, rel: str):
         raise InputError(_os_message(rel, e)) from None
     if stat.S_ISREG(st.st_mode):
         return st
-    raise InputError(f"{rel}: {_not_a_file(st)}; nothing was written or read")
+    raise InputError(f"{rel}: {_not_a_file(st, rel)}; nothing was written or read")
 
 
-def _not_a_file(st) -> str:
+def _not_a_file(st, rel: str) -> str:
     if stat.S_ISLNK(st.st_mode):
         return "is a symbolic link; a ledger must be a plain file inside the workspace: put the file itself there"
     if stat.S_ISDIR(st.st_mode):
-        return "is a folder, not a file; move it away and restore the ledger (`git checkout -- FILE`)"
-    return "is not a plain file (a FIFO, socket or device); move it away and restore the ledger (`git checkout -- FILE`)"
+        return f"is a folder, not a file; move it away and restore the ledger (`git checkout -- {rel}`)"
+    return f"is not a plain file (a FIFO, socket or device); move it away and restore the ledger (`git checkout -- {rel}`)"
 
 
 def _sig(path: Path, size: int) -> str:
@@ -921,7 +921,7 @@ def repair_plan(root: Path) -> list:
         except FileNotFoundError:
             continue
         if not stat.S_ISREG(st.st_mode):
-            out.append((name, "refuse", 0, "", _not_a_file(st)))
+            out.append((name, "refuse", 0, "", _not_a_file(st, schema.file)))
             continue
         if st.st_size == 0:
             out.append((name, "header", 0, "", "empty file: write the header row"))

@@ -495,7 +495,9 @@ def show(app, ticket, full_phone, fmt):
         who = f"{e['by']} {staff.get(e['by'], '')}".rstrip()
         detail = " ".join(x for x in (e["ref"], e["text"]) if x)
         lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['type']:<10} {who}: {detail}".rstrip())
-    click.echo("\n".join(lines))
+    from ..render import printable
+
+    click.echo(printable("\n".join(lines)))
 
 
 @cli.command("categories")
