@@ -401,7 +401,13 @@ def scan(root: Path, name: str, policy=None) -> tuple:
 
 
 def ends_torn(path: Path) -> bool:
-    size = path.stat().st_size
+    """True when the file does not end with a line break, or is not a plain file (read it
+    with LedgerReader then, for the message). An unfinished batch is settled first."""
+    settle(Path(path).parent.parent)
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        return True
+    size = st.st_size
     if size == 0:
         return False
     with open(path, "rb") as f:
