@@ -588,6 +588,7 @@ def _write_journal(sec: _Section) -> None:
 def _commit(sec: _Section) -> None:
     if not sec.journal:
         return
+    _remember_tails(sec)
     j = journal_path(sec.root)
     try:
         os.unlink(j)
@@ -817,6 +818,53 @@ def tail_state(path: Path) -> tuple:
     return "ok", 0
 
 
+def _tails_path(root: Path) -> Path:
+    """The tail cache of a workspace: in the user's cache folder, never in the workspace (git)."""
+    import hashlib
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aftersales"
+    key = hashlib.sha256(str((Path(root) / LEDGER_DIR).resolve()).encode()).hexdigest()[:20]
+    return base / f"tails-{key}.json"
+
+
+def _tails(root: Path) -> dict:
+    try:
+        return json.loads(_tails_path(root).read_bytes())
+    except (OSError, ValueError, RuntimeError):
+        return {}
+
+
+def _remember_tails(sec: _Section) -> None:
+    """After a batch: each ledger it wrote ends with a complete UTF-8 record, at this size,
+    inode and last bytes. The next append trusts that instead of reading the whole file
+    again while all three still match (a cache: losing it costs one full read)."""
+    d = _tails(sec.root)
+    for name in sec.before:
+        path = ledger_path(sec.root, name)
+        try:
+            st = os.lstat(path)
+            d[name] = {"size": st.st_size, "ino": st.st_ino, "sig": _sig(path, st.st_size)}
+        except OSError:
+            d.pop(name, None)
+    try:
+        target = _tails_path(sec.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(d, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, target)
+    except (OSError, RuntimeError):  # no home, a read-only cache: the next append reads the file
+        pass
+
+
+def _tail_known(root: Path, name: str, st) -> bool:
+    e = _tails(root).get(name)
+    try:
+        return (e is not None and e["size"] == st.st_size and e["ino"] == st.st_ino
+                and e["sig"] == _sig(ledger_path(root, name), st.st_size))
+    except (KeyError, TypeError, OSError):
+        return False
+
+
 def _check_tail(root: Path, name: str, path: Path) -> None:
     rel = schema_of(name).file
     state, line = tail_state(path)
@@ -878,7 +926,7 @@ def append(root: Path, name: str, rows: list, policy=None) -> None:
         st = _lstat_ledger(path, schema.file)
         size = st.st_size if st else 0
         if name not in sec.before:
-            if size:
+            if size and not _tail_known(root, name, st):
                 _check_tail(root, name, path)
             sec.before[name] = {"size": size, "created": st is None, "ino": st.st_ino if st else 0,
                                 "sig": _sig(path, size) if size else ""}
