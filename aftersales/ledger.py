@@ -30,7 +30,7 @@ from .errors import InputError, Problem
 
 # Any field the writer accepts (MAX_FIELD characters, up to 4 bytes each) must read back;
 # csv's default limit is 131072 characters.
-csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
+csv.field_size_limit(max(csv.field_size_limit(), (1 << 31) - 1))
 
 LEDGER_DIR = "ledgers"
 LOCK_NAME = ".lock"
