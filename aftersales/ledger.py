@@ -538,7 +538,10 @@ def locked(root: Path, timeout: float = 30.0, quiet: bool = False):
             yield
         except BaseException as e:
             if outer and not _is_exit(e):
-                _rollback(sec)
+                try:
+                    _rollback(sec)
+                except OSError:
+                    pass  # the journal stays: the next command rolls the batch back
             raise
         if outer:
             _commit(sec)
@@ -595,7 +598,10 @@ def _commit(sec: _Section) -> None:
     except FileNotFoundError:
         pass
     except OSError as e:
-        _rollback(sec)
+        try:
+            _rollback(sec)
+        except OSError:
+            pass
         raise InputError(_os_message(f"{LEDGER_DIR}/{JOURNAL_NAME}", e)) from None
     _fsync_dir(j.parent)
     sec.journal = False
@@ -604,10 +610,6 @@ def _commit(sec: _Section) -> None:
 
 def _rollback(sec: _Section) -> None:
     """Truncate what this section wrote; the journal stays if that fails (the next command retries)."""
-    if not sec.before:
-        if sec.journal:
-            _commit(sec)
-        return
     for name, ent in sec.before.items():
         _truncate_back(sec.root, name, ent)
     sec.before = {}
