@@ -12,6 +12,7 @@ gathered in the one careful pass over tickets.csv (`ctx.tickets()`).
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -95,6 +96,8 @@ class _CarefulReader(LedgerReader):
         super().__init__(root, name, strict=False, policy=policy, check_values=True)
         cols = self.schema.columns
         self._width = len(cols) if not self.schema.order else -1  # -1: every row to check_row
+        if self._width != -1 and _has_nul(ledger_path(root, name)):
+            self._width = -1  # free text is not checked on the fast path: a NUL byte must be named by check_row
         self._memo: list = [(i, c, {}) for i, c in enumerate(cols) if c.type in ("staff", "enum")]
         self._required = [i for i, c in enumerate(cols) if c.type == "text" and c.required]
         self._each = [(i, c) for i, c in enumerate(cols) if c.type not in ("staff", "enum", "text")]
@@ -117,6 +120,22 @@ class _CarefulReader(LedgerReader):
                     return super()._emit(line, row)
             return ((line, row),)
         return super()._emit(line, row)
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte anywhere (a scan at memchr speed, before the careful read)."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False  # a FIFO would block the open; the careful read names what it is
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                if b"\x00" in chunk:
+                    return True
+    except OSError:
+        return False  # the careful read names what is wrong with the file
+    return False
 
 
 def _lean_rows(path: Path, width: int, bad: set):

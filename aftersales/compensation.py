@@ -171,6 +171,14 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
     assert payer is not None  # the actor is checked against the roster (Workspace.actor)
     cap, _note = authority(policy, payer.role, t)
     approver = ""
+    if approved_by:  # an approval, needed or not, is a person of the roster other than the payer
+        who = policy.staff_member(approved_by)
+        if who is None:
+            raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")
+        if approved_by == actor:
+            raise InputError("the payer cannot approve their own payment; --approved-by must name someone else")
+        if not who.active:
+            raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
     if cap is None or total > cap:
         need, need_note = required_role(policy, t, total)
         if need is None:
@@ -184,12 +192,7 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
             raise InputError(f"a total of ¥{total} on ticket {ids.short(t.id)} is over {actor}'s authority ({payer.role}: {have})",
                              hint=f"it needs the approval of a {need} ({policy.roles[need].name}, {need_note}): add --approved-by STAFF")
         who = policy.staff_member(approved_by)
-        if who is None:
-            raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")
-        if approved_by == actor:
-            raise InputError("the payer cannot approve their own payment; --approved-by must name someone else")
-        if not who.active:
-            raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
+        assert who is not None  # checked above: an approver is a person of the roster
         if policy.roles[who.role].rank < policy.roles[need].rank:
             raise InputError(f"--approved-by {approved_by} has the role {who.role} ({policy.roles[who.role].name}); "
                              f"a total of ¥{total} needs a {need} ({policy.roles[need].name}) or higher")

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import io
 import json
 import os
+import stat
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +27,10 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .errors import InputError, Problem
+
+# Any field the writer accepts (MAX_FIELD characters, up to 4 bytes each) must read back;
+# csv's default limit is 131072 characters.
+csv.field_size_limit(max(csv.field_size_limit(), (1 << 31) - 1))
 
 LEDGER_DIR = "ledgers"
 LOCK_NAME = ".lock"
@@ -234,6 +241,11 @@ def check_row(schema: Schema, row: list, policy=None) -> list:
         return [f"has {len(row)} fields, the ledger has {len(schema.columns)} ({','.join(schema.column_names)})"]
     out = []
     for col, value in zip(schema.columns, row):
+        if "\x00" in value:
+            out.append(f"'{col.name}' holds a NUL byte, which makes git treat the ledger as binary; remove it")
+    if out:
+        return out
+    for col, value in zip(schema.columns, row):
         msg = check_value(col, value, policy)
         if msg:
             out.append(msg)
@@ -272,7 +284,21 @@ class LedgerReader:
         self.problems.append(p)
 
     def __iter__(self) -> Iterator[tuple]:
-        if not self.path.exists():
+        settle(self.path.parent.parent)
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            self._problem(0, f"cannot read: {e.strerror}", unreadable=True)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            self._problem(0, _not_a_file(st, self.rel), unreadable=True)
+            return
+        if st.st_size == 0:
+            if not self.strict:  # the next append writes the header; `as check` says it is missing
+                self._problem(1, "empty file: the header row is missing; restore the ledger (`git checkout -- "
+                              f"{self.rel}`) or run `aftersales repair` to write the header")
             return
         torn = ends_torn(self.path)
         try:
@@ -374,7 +400,13 @@ def scan(root: Path, name: str, policy=None) -> tuple:
 
 
 def ends_torn(path: Path) -> bool:
-    size = path.stat().st_size
+    """True when the file does not end with a line break, or is not a plain file (read it
+    with LedgerReader then, for the message). An unfinished batch is settled first."""
+    settle(Path(path).parent.parent)
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        return True
+    size = st.st_size
     if size == 0:
         return False
     with open(path, "rb") as f:
@@ -393,8 +425,8 @@ def _bad_utf8_line(path: Path) -> int:
         return raw[: e.start].count(b"\n") + 1
 
 
-TORN = ("torn last line: a write was cut off; nothing after it was written. "
-        "Delete that incomplete record (it was never complete) and enter it again")
+TORN = ("torn last line: this record was cut off and is incomplete; the records above it are complete. "
+        "Run `aftersales repair` to see and remove it (nothing else changes)")
 
 
 def _tail(path: Path, line: int) -> str:
@@ -432,29 +464,428 @@ def _csv_line(row: list) -> str:
 
 
 # ------------------------------------------------------------------ writing
+#
+# Every write goes through `append`, and every append runs inside `locked`. The first
+# append of a locked section to a ledger records, in the journal ledgers/.journal, that
+# ledger's size, inode and last bytes before the section; then the rows are written. When
+# the outermost `locked` block ends normally the journal is deleted: that is the commit.
+# A block that raises, a full disk (ENOSPC) or a file-size limit (EFBIG) truncates every
+# ledger the section touched back to its recorded size before the one-line error. A
+# process killed in between leaves the journal behind, and the next command that takes the
+# lock (a reader takes it when it sees a journal: one stat on the normal path) rolls the
+# whole section back before anything else reads or writes. So a batch of rows, over one
+# ledger or several, is all or nothing.
+
+JOURNAL_NAME = ".journal"
+MAX_FIELD = 32_768  # characters in one field; a longer text belongs in evidence/
+_SIG_BYTES = 4096  # the bytes before a ledger's recorded size whose hash the journal keeps
 
 _locks: dict = {}
+_sections: dict = {}  # lock path -> _Section, while this process holds the lock
+
+
+class _Section:
+    """The ledgers one outermost `locked` block has appended to, and their sizes before."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.before: dict = {}  # ledger name -> journal entry (size, ino, created, sig)
+        self.journal = False
+
+
+def journal_path(root: Path) -> Path:
+    return Path(root) / LEDGER_DIR / JOURNAL_NAME
+
+
+def _key(root: Path) -> str:
+    return str((Path(root) / LEDGER_DIR / LOCK_NAME).resolve())
+
+
+def _is_exit(e: BaseException) -> bool:
+    """SystemExit or click's Exit: the command ends normally (a checked exit status)."""
+    return isinstance(e, SystemExit) or (type(e).__name__ == "Exit" and type(e).__module__.startswith("click"))
 
 
 @contextmanager
-def locked(root: Path, timeout: float = 30.0):
-    """The workspace's write lock: hold it across read-check-append sequences. Re-entrant."""
+def locked(root: Path, timeout: float = 30.0, quiet: bool = False):
+    """The workspace's write lock: hold it across read-check-append sequences. Re-entrant.
+
+    The outermost block is one batch: what it appends is committed when it ends, and
+    rolled back if it raises (or the process dies before the end)."""
     from filelock import FileLock, Timeout
 
     d = Path(root) / LEDGER_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    key = str((d / LOCK_NAME).resolve())
-    lock = _locks.get(key)
-    if lock is None:
-        lock = _locks[key] = FileLock(key, timeout=timeout)
+    lock_rel = f"{LEDGER_DIR}/{LOCK_NAME}"
     try:
+        d.mkdir(parents=True, exist_ok=True)
+        key = _key(root)
+        lock = _locks.get((os.getpid(), key))  # a forked process needs locks of its own
+        if lock is None:
+            lock = _locks[(os.getpid(), key)] = FileLock(key, timeout=timeout)
         lock.acquire(timeout=timeout)
     except Timeout:
-        raise InputError(f"{LEDGER_DIR}/{LOCK_NAME}: another aftersales command has held the ledger lock for {timeout:.0f} s; try again") from None
+        raise InputError(f"{lock_rel}: another aftersales command has held the ledger lock for {timeout:.0f} s; try again") from None
+    except OSError as e:
+        raise InputError(_os_message(lock_rel, e, "cannot take the write lock")) from None
+    sec = _sections.get(key)
+    outer = sec is None
     try:
-        yield
+        if outer:
+            _recover(root, quiet)  # a batch a killed command left half-written goes first
+            sec = _sections[key] = _Section(root)
+        try:
+            yield
+        except BaseException as e:
+            if outer and not _is_exit(e):
+                assert sec is not None
+                try:
+                    _rollback(sec)
+                except OSError:
+                    pass  # the journal stays: the next command rolls the batch back
+            raise
+        if outer:
+            assert sec is not None
+            _commit(sec)
     finally:
+        if outer:
+            _sections.pop(key, None)
         lock.release()
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_journal(sec: _Section) -> None:
+    j = journal_path(sec.root)
+    tmp = j.with_name(JOURNAL_NAME + ".tmp")
+    info = {"version": 1, "pid": os.getpid(), "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(["aftersales"] + sys.argv[1:])[:300], "ledgers": sec.before}
+    data = json.dumps(info, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, j)
+        _fsync_dir(j.parent)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InputError(_os_message(f"{LEDGER_DIR}/{JOURNAL_NAME}", e)) from None
+    sec.journal = True
+
+
+def _commit(sec: _Section) -> None:
+    if not sec.journal:
+        return
+    _remember_tails(sec)
+    j = journal_path(sec.root)
+    try:
+        os.unlink(j)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        try:
+            _rollback(sec)
+        except OSError:
+            pass
+        raise InputError(_os_message(f"{LEDGER_DIR}/{JOURNAL_NAME}", e)) from None
+    _fsync_dir(j.parent)
+    sec.journal = False
+    sec.before = {}
+
+
+def _rollback(sec: _Section) -> None:
+    """Truncate what this section wrote; the journal stays if that fails (the next command retries)."""
+    for name, ent in sec.before.items():
+        _truncate_back(sec.root, name, ent)
+    sec.before = {}
+    if sec.journal:
+        try:
+            os.unlink(journal_path(sec.root))
+            _fsync_dir(journal_path(sec.root).parent)
+        except OSError:
+            pass
+        sec.journal = False
+
+
+def _truncate_back(root: Path, name: str, ent: dict) -> int:
+    """Cut a ledger back to its size in the journal entry; returns the bytes removed."""
+    path = ledger_path(root, name)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    removed = st.st_size - ent["size"]
+    if ent.get("created") and ent["size"] == 0:
+        os.unlink(path)
+        return st.st_size
+    if removed > 0:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            os.ftruncate(fd, ent["size"])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return max(removed, 0)
+
+
+def read_journal(root: Path) -> Optional[dict]:
+    """The journal of a batch that did not finish, or None; InputError if it cannot be used."""
+    j = journal_path(root)
+    rel = f"{LEDGER_DIR}/{JOURNAL_NAME}"
+    try:
+        text = j.read_bytes().decode("utf-8")
+        info = json.loads(text)
+        entries = info["ledgers"]
+        for name, ent in entries.items():
+            schema_of(name)
+            int(ent["size"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, InputError):
+        raise InputError(f"{rel}: the journal of an unfinished write cannot be read; check the last records of each "
+                         f"ledger by hand (`git diff ledgers/`), then delete {rel}") from None
+    return info
+
+
+def recovery_plan(root: Path) -> list:
+    """What rolling back the unfinished batch would remove: (file, size now, size before, lines removed, tail text).
+
+    InputError when a ledger was changed since (replaced, e.g. by git, or shorter): then
+    nobody can tell what the batch wrote, and a person must look."""
+    info = read_journal(root)
+    if info is None:
+        return []
+    out = []
+    cmd = info.get("command", "")
+    for name, ent in sorted(info["ledgers"].items()):
+        path = ledger_path(root, name)
+        rel = schema_of(name).file
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        changed = ""
+        if not stat.S_ISREG(st.st_mode):
+            changed = "is no longer a plain file"
+        elif st.st_size < ent["size"]:
+            changed = f"is shorter ({st.st_size} bytes) than before that write ({ent['size']} bytes)"
+        elif ent.get("ino") and st.st_ino != ent["ino"]:
+            changed = "was replaced by another file since (a git checkout or merge?)"
+        elif ent.get("sig") and _sig(path, ent["size"]) != ent["sig"]:
+            changed = "was rewritten before the point where that write began"
+        if changed:
+            raise InputError(f"{rel}: {changed}; the unfinished write `{cmd}` cannot be rolled back safely. Check the "
+                             f"ledger's last records by hand (`git diff {rel}`), then delete {LEDGER_DIR}/{JOURNAL_NAME}")
+        with open(path, "rb") as f:
+            f.seek(ent["size"])
+            tail = f.read()
+        out.append((rel, st.st_size, ent["size"], tail.count(b"\n") + (1 if tail and not tail.endswith(b"\n") else 0),
+                    tail.decode("utf-8", "replace")))
+    return out
+
+
+def _recover(root: Path, quiet: bool = False) -> list:
+    """Roll back a batch a killed command left half-written; the lock must be held."""
+    tmp = journal_path(root).with_name(JOURNAL_NAME + ".tmp")
+    if os.path.lexists(tmp):  # killed while writing the journal: no ledger was touched yet
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    if not os.path.lexists(journal_path(root)):
+        return []
+    plan = recovery_plan(root)
+    info = read_journal(root) or {}
+    for name, ent in info.get("ledgers", {}).items():
+        try:
+            _truncate_back(root, name, ent)
+        except OSError as e:
+            raise InputError(_os_message(schema_of(name).file, e, "cannot roll back an unfinished write")) from None
+    try:
+        os.unlink(journal_path(root))
+    except FileNotFoundError:
+        pass
+    _fsync_dir(journal_path(root).parent)
+    if not quiet:
+        where = ", ".join(f"{p[3]} line{'s' if p[3] != 1 else ''} from {p[0]}" for p in plan if p[3]) or "nothing"
+        sys.stderr.write(f"note: rolled back the unfinished write `{info.get('command', '?')}` of {info.get('started', '?')}: "
+                         f"removed {where}; nothing of it is kept, so run it again if it is still wanted\n")
+    return plan
+
+
+def settle(root: Path) -> None:
+    """Before reading: if a batch is unfinished, wait for its writer or roll it back (one stat when none is)."""
+    if not os.path.lexists(journal_path(root)):
+        return
+    if _key(root) in _sections:  # our own batch, inside our own lock
+        return
+    with locked(root):
+        pass
+
+
+def _os_message(rel: str, e: OSError, what: str = "") -> str:
+    code = e.errno
+    fixes = {
+        errno.ENOSPC: "the disk is full; free some space",
+        errno.EFBIG: "the file is over the size this process may write (`ulimit -f`); raise the limit",
+        errno.EDQUOT: "the disk quota is used up; free some space or ask for a larger quota",
+        errno.EROFS: "the file system is read-only; remount it read-write or work in a writable copy",
+        errno.EACCES: "permission denied; make the ledgers folder and its files writable (chmod u+w)",
+        errno.EPERM: f"the file or its folder may not be changed (immutable? `lsattr -d {LEDGER_DIR} {rel}`; `chattr -i` lifts it)",
+        errno.EISDIR: f"it is a folder, not a file; move it away and restore the ledger (`git checkout -- {rel}`)",
+        errno.ELOOP: "it is a symbolic link; ledgers must be plain files: put the file itself there",
+        errno.ENXIO: "it is a FIFO or device, not a file; move it away and restore the ledger",
+    }
+    fix = (fixes.get(code) if code is not None else None) or f"{e.strerror or e}; fix that"
+    head = f"{what}: " if what else ""
+    return f"{rel}: {head}{fix}, then run the command again (nothing was written)"
+
+
+def _lstat_ledger(path: Path, rel: str):
+    """The ledger's stat, None if it does not exist; InputError if it is not a plain file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise InputError(_os_message(rel, e)) from None
+    if stat.S_ISREG(st.st_mode):
+        return st
+    raise InputError(f"{rel}: {_not_a_file(st, rel)}; nothing was written or read")
+
+
+def _not_a_file(st, rel: str) -> str:
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link; a ledger must be a plain file inside the workspace: put the file itself there"
+    if stat.S_ISDIR(st.st_mode):
+        return f"is a folder, not a file; move it away and restore the ledger (`git checkout -- {rel}`)"
+    return f"is not a plain file (a FIFO, socket or device); move it away and restore the ledger (`git checkout -- {rel}`)"
+
+
+def _sig(path: Path, size: int) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _SIG_BYTES))
+        return hashlib.sha256(f.read(min(size, _SIG_BYTES))).hexdigest()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view[: 1 << 20])
+        view = view[n:]
+
+
+def tail_state(path: Path) -> tuple:
+    """('ok'|'torn'|'not-utf8', line) for an existing ledger: does it end with a complete record in UTF-8?
+
+    A complete record ends with a line break outside quotes: the writer quotes every field
+    holding a quote, so an odd number of quote characters means an open quoted field. One
+    pass in 1 MB chunks: UTF-8 is decoded and the quotes are counted."""
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    quotes = 0
+    last = b""
+    with open(path, "rb") as f:
+        chunk = f.read(1 << 20)
+        if chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        while chunk:
+            try:
+                dec.decode(chunk)
+            except UnicodeDecodeError:
+                return "not-utf8", _bad_utf8_line(path)
+            quotes += chunk.count(b'"')
+            last = chunk[-1:]
+            chunk = f.read(1 << 20)
+    if last != b"\n" or quotes % 2:
+        return "torn", 0
+    return "ok", 0
+
+
+def _tails_path(root: Path) -> Path:
+    """The tail cache of a workspace: in the user's cache folder, never in the workspace (git)."""
+    import hashlib
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aftersales"
+    key = hashlib.sha256(str((Path(root) / LEDGER_DIR).resolve()).encode()).hexdigest()[:20]
+    return base / f"tails-{key}.json"
+
+
+def _tails(root: Path) -> dict:
+    try:
+        return json.loads(_tails_path(root).read_bytes())
+    except (OSError, ValueError, RuntimeError):
+        return {}
+
+
+def _remember_tails(sec: _Section) -> None:
+    """After a batch: each ledger it wrote ends with a complete UTF-8 record, at this size,
+    inode and last bytes. The next append trusts that instead of reading the whole file
+    again while all three still match (a cache: losing it costs one full read)."""
+    d = _tails(sec.root)
+    for name in sec.before:
+        path = ledger_path(sec.root, name)
+        try:
+            st = os.lstat(path)
+            d[name] = {"size": st.st_size, "ino": st.st_ino, "sig": _sig(path, st.st_size)}
+        except OSError:
+            d.pop(name, None)
+    try:
+        target = _tails_path(sec.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(d, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, target)
+    except (OSError, RuntimeError):  # no home, a read-only cache: the next append reads the file
+        pass
+
+
+def _tail_known(root: Path, name: str, st) -> bool:
+    e = _tails(root).get(name)
+    try:
+        return (e is not None and e["size"] == st.st_size and e["ino"] == st.st_ino
+                and e["sig"] == _sig(ledger_path(root, name), st.st_size))
+    except (KeyError, TypeError, OSError):
+        return False
+
+
+def _check_tail(root: Path, name: str, path: Path) -> None:
+    rel = schema_of(name).file
+    state, line = tail_state(path)
+    if state == "not-utf8":
+        raise InputError(f"{rel}:{line}: not UTF-8 text (a GBK file?); nothing was written, as UTF-8 appended to it "
+                         "would mix two encodings. Convert it (`iconv -f GB18030 -t UTF-8`), check it with "
+                         "`aftersales check`, then run the command again")
+    if state == "torn":
+        reader = LedgerReader(root, name, strict=False)
+        for _ in reader:
+            pass
+        torn = [p for p in reader.problems if "torn" in p.message]
+        other = [p for p in reader.problems if p.unreadable or "malformed" in p.message]
+        if other and not torn:
+            raise InputError(f"{other[0].where()}: {other[0].message}; nothing was written")
+        line = torn[0].line if torn else path.read_bytes().count(b"\n") + 1
+        raise InputError(f"{rel}:{line}: torn last line (a record there was cut off); nothing was written. "
+                         "Run `aftersales repair` to see and remove the incomplete record, then run the command again")
 
 
 def _field(value: str) -> str:
@@ -477,6 +908,10 @@ def encode_rows(schema: Schema, rows: list, policy=None) -> bytes:
             values = [format_value(row.get(n)) for n in names]
         except ValueError as e:
             raise InputError(f"{schema.file}: refusing to write an invalid record: {e}") from None
+        for n, v in zip(names, values):
+            if len(v) > MAX_FIELD:
+                raise InputError(f"{schema.file}: refusing to write a record whose '{n}' has {len(v)} characters; "
+                                 f"the limit is {MAX_FIELD}: shorten it (a long text can go in as an evidence file)")
         msgs = check_row(schema, values, policy)
         if msgs:
             raise InputError(f"{schema.file}: refusing to write an invalid record: {msgs[0]}")
@@ -485,34 +920,113 @@ def encode_rows(schema: Schema, rows: list, policy=None) -> bytes:
 
 
 def append(root: Path, name: str, rows: list, policy=None) -> None:
-    """Append records to a ledger in one locked, flushed, fsynced write."""
+    """Append records to a ledger, inside the lock's batch: all of a batch or none of it."""
     schema = schema_of(name)
     data = encode_rows(schema, rows, policy)
     path = ledger_path(root, name)
     with locked(root):
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-        fd = os.open(path, flags, 0o644)
+        sec = _sections[_key(root)]
+        st = _lstat_ledger(path, schema.file)
+        size = st.st_size if st else 0
+        if name not in sec.before:
+            if size and not _tail_known(root, name, st):
+                _check_tail(root, name, path)
+            sec.before[name] = {"size": size, "created": st is None, "ino": st.st_ino if st else 0,
+                                "sig": _sig(path, size) if size else ""}
+            _write_journal(sec)
+        if size == 0:
+            data = schema.header.encode("utf-8") + data
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         try:
-            size = os.fstat(fd).st_size
-            if size == 0:
-                data = schema.header.encode("utf-8") + data
-            elif ends_torn(path):
-                reader = LedgerReader(root, name, strict=False)
-                for _ in reader:
-                    pass
-                torn = [p for p in reader.problems if "torn" in p.message]
-                line = torn[0].line if torn else path.read_bytes().count(b"\n") + 1
-                raise InputError(
-                    f"{schema.file}:{line}: torn last line (a write was cut off); nothing was written. "
-                    "Delete that incomplete record, then run the command again"
-                )
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(path, flags, 0o644)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            try:
+                _rollback(sec)
+            except OSError:
+                pass  # the journal stays; the next command rolls back
+            raise InputError(_os_message(schema.file, e)) from None
+
+
+def complete_prefix(path: Path) -> int:
+    """The length in bytes of the file up to the end of its last complete record."""
+    parity = off = good = 0
+    with open(path, "rb") as f:
+        for line in f:
+            off += len(line)
+            parity ^= line.count(b'"') & 1
+            if not parity and line.endswith(b"\n"):
+                good = off
+    return good
+
+
+def repair_plan(root: Path) -> list:
+    """What `aftersales repair` does per ledger: (name, action, keep bytes, removed text, message).
+
+    action is "header" (a 0-byte ledger gets its header row), "truncate" (a torn tail is cut
+    back to the end of the last complete record) or "refuse" (a person must look)."""
+    out = []
+    for name, schema in LEDGERS.items():
+        path = ledger_path(root, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            out.append((name, "refuse", 0, "", _not_a_file(st, schema.file)))
+            continue
+        if st.st_size == 0:
+            out.append((name, "header", 0, "", "empty file: write the header row"))
+            continue
+        state, line = tail_state(path)
+        if state == "not-utf8":
+            out.append((name, "refuse", 0, "", f"line {line} is not UTF-8 text; convert the file (`iconv -f GB18030 -t UTF-8`)"))
+        elif state == "torn":
+            keep = complete_prefix(path)
+            with open(path, "rb") as f:
+                f.seek(keep)
+                tail = f.read()
+            head_lines = 0
+            with open(path, "rb") as f:
+                head_lines = f.read(keep).count(b"\n")
+            text = tail.decode("utf-8", "replace")
+            out.append((name, "truncate", keep, text,
+                        f"line {head_lines + 1}: remove the incomplete record after the last complete one "
+                        f"({len(tail)} bytes)"))
+    return out
+
+
+def repair(root: Path, plan: list) -> None:
+    """Carry out `repair_plan`'s header and truncate actions, under the lock."""
+    with locked(root, quiet=True):
+        for name, action, keep, _text, _msg in plan:
+            path = ledger_path(root, name)
+            rel = schema_of(name).file
+            try:
+                if action == "header":
+                    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+                    try:
+                        if os.fstat(fd).st_size == 0:
+                            _write_all(fd, LEDGERS[name].header.encode("utf-8"))
+                            os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                elif action == "truncate":
+                    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+                    try:
+                        os.ftruncate(fd, keep)
+                        if keep == 0:
+                            _write_all(fd, LEDGERS[name].header.encode("utf-8"))
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError as e:
+                raise InputError(_os_message(rel, e, "cannot repair")) from None
 
 
 def create(root: Path, name: str) -> None:

@@ -38,6 +38,29 @@ def _cell(v) -> str:
     return str(v)
 
 
+_CONTROL = None
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control characters (ESC, OSC, BEL, CR, DEL, C1 ...) removed, so
+    a customer's message cannot retitle or clear the terminal. Line breaks and tabs stay."""
+    global _CONTROL
+    if _CONTROL is None:
+        import re
+
+        _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+    return _CONTROL.sub("", text)
+
+
+def _csv_cell(v) -> str:
+    """CSV output is for spreadsheets: text that would run as a formula gets a leading '
+    (numbers such as -12.50 and times stay as they are). JSON output is the raw data."""
+    from .spreadsheet import _ISO, _NUMBER, neutralise
+
+    text = printable(_cell(v))
+    return text if _NUMBER.match(text) or _ISO.match(text) else neutralise(text)
+
+
 def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) -> str:
     """Rows (dicts) as text in `fmt`; columns fix the order; headers rename them in tables."""
     fmt = fmt or "table"
@@ -48,13 +71,13 @@ def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) ->
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow([_cell(r.get(c)) for c in columns])
+            w.writerow([_csv_cell(r.get(c)) for c in columns])
         return buf.getvalue()
     if not rows:
         return ""
     tabulate = _tabulate()
     heads = [(headers or {}).get(c, c) for c in columns]
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    cells = [[printable(_cell(r.get(c))) for c in columns] for r in rows]
     width = terminal_width()
     if not width:
         return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True) + "\n"

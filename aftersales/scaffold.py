@@ -31,6 +31,7 @@ GITIGNORE = f"""\
 # notifications (issue 13): bot keys and passwords, and this machine's outbox, never go in git
 /secrets.toml
 /.aftersales/
+/{LEDGER_DIR}/.journal*
 """
 
 SHOP_README = """\

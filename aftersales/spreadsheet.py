@@ -75,7 +75,28 @@ def parse_day(text: str, option: str) -> dt.date:
         raise InputError(f"{option} {text}: not a date; write it like 2026-11-23") from None
 
 
-def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None) -> tuple:
+def _mask_ticket_row(row: list) -> list:
+    """A tickets row with its phone number masked (the opening row's data, a `set … phone` row)."""
+    import json
+
+    from .tickets import mask_phone
+
+    row = list(row)
+    if row[3] == "set" and row[4] == "phone" and row[5]:
+        row[5] = mask_phone(row[5])
+    elif row[6] and '"phone"' in row[6]:
+        try:
+            data = json.loads(row[6])
+        except ValueError:
+            return row
+        if isinstance(data, dict) and data.get("phone"):
+            data["phone"] = mask_phone(str(data["phone"]))
+            row[6] = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return row
+
+
+def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None,
+               full_phone: bool = False) -> tuple:
     """(bytes, rows) of ledger `name` as a spreadsheet-safe CSV.
 
     `start`/`end` keep only rows whose `at` falls on those days in zone `tz`, both
@@ -102,6 +123,8 @@ def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: 
                                  "fix the row (`aftersales check` lists every problem)") from None
             if (start and day < start) or (end and day > end):
                 continue
+        if name == "tickets" and not full_phone:
+            row = _mask_ticket_row(row)
         w.writerow([safe_cell(t, v) for t, v in zip(types, row)])
         n += 1
     return buf.getvalue().encode(EXCEL_ENCODING), n
@@ -230,7 +253,13 @@ def parse_source_amount(text: str, signed: bool = False) -> Decimal:
     """"¥12.50", "￥1,234.00", "12.5元" -> Decimal('12.50'); ValueError says what is wrong."""
     from .money import CENT, parse_amount
 
-    s = text.strip().replace(",", "").replace("，", "")
+    s = text.strip().replace("，", ",")
+    if "," in s:  # thousands separators only: "10,5" is a decimal comma, never 105
+        import re
+
+        if not re.fullmatch(r"[-¥￥]*\s*\d{1,3}(,\d{3})+(\.\d*)?\s*元?", s):
+            raise ValueError(f'"{text}" has a comma that is not a thousands separator; write it like 10.50')
+        s = s.replace(",", "")
     if s.endswith("元"):
         s = s[:-1].strip()
     if signed:

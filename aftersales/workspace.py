@@ -99,6 +99,9 @@ class Workspace:
     def refuse_inside(self, path, what: str) -> None:
         """InputError if `path` lies in ledgers/ or policies/, which only aftersales writes."""
         resolved = Path(path).resolve()
+        hooks = next((part for part in resolved.parts[:-1] if part in (".git", ".githooks")), None)
+        if hooks:  # a file there can run as a git hook: never overwrite one, even with --force
+            raise InputError(f"{what}: inside a {hooks}/ folder, where a file can run as a git hook; write it somewhere else")
         for guarded in ("ledgers", "policies"):
             if resolved.is_relative_to((self.root / guarded).resolve()):
                 raise InputError(f"{what}: inside the workspace's {guarded}/, which only aftersales writes; "

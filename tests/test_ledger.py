@@ -33,10 +33,10 @@ HEADER = b"ticket,at,by,type,ref,text,data\n"
 COMP_HEADER = b"id,ticket,at,by,order,amount,method,liability,reason,approved_by,note\n"
 TICKETS = "ledgers/tickets.csv"
 
-TORN_READ = ("torn last line: a write was cut off; nothing after it was written. "
-             "Delete that incomplete record (it was never complete) and enter it again")
-TORN_WRITE = ("torn last line (a write was cut off); nothing was written. "
-              "Delete that incomplete record, then run the command again")
+TORN_READ = ("torn last line: this record was cut off and is incomplete; the records above it are complete. "
+             "Run `aftersales repair` to see and remove it (nothing else changes)")
+TORN_WRITE = ("torn last line (a record there was cut off); nothing was written. "
+              "Run `aftersales repair` to see and remove the incomplete record, then run the command again")
 NOT_UTF8 = "not UTF-8 text; re-save the file as UTF-8 (a GBK export comes in with `aftersales import`)"
 
 

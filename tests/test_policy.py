@@ -172,7 +172,7 @@ def test_unknown_key_without_close_match_lists_known_keys(shop, run):
 
     r = check(run)
     assert r.exit_code == 1
-    assert reported(r) == [f"policies/shop.toml:{line}: unknown key 'owner'; known: calendar, currency, form_of_address, name, timezone"]
+    assert reported(r) == [f"policies/shop.toml:{line}: unknown key 'owner'; known: calendar, currency, evidence_max_mb, form_of_address, name, timezone"]
 
 
 def test_unknown_section(shop, run):

@@ -31,6 +31,7 @@ COMMANDS = {
     "policy": ("aftersales.cli.policy", "Review policy changes: the diff by meaning, and a replay against past ledgers."),
     "remark": ("aftersales.cli.replies:remark", "Print an order remark in the shop's format, with the agent ID and the date."),
     "reply": ("aftersales.cli.replies:reply", "Render a reply script (话术) for a ticket; with --send, record it as sent."),
+    "repair": ("aftersales.cli.repair", "Roll back an unfinished write and remove torn last records; shows what it removes."),
     "report": ("aftersales.cli.report", "Reports over a period: time limits, courier claims, KPIs, the weekly brief."),
     "intercept": ("aftersales.cli.registers:intercept", "Record and follow intercepts (拦截登记)."),
     "logistics": ("aftersales.cli.logistics", "Chase parcels (查件/催件, seed 001) from the shipments ledger."),

@@ -9,13 +9,15 @@ import click
 @click.option("--from", "start", metavar="DATE", help="Only rows whose 'at' is on or after this day (shop's zone).")
 @click.option("--to", "end", metavar="DATE", help="Only rows whose 'at' is on or before this day (shop's zone).")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.option("--full-phone", is_flag=True, help="Write phone numbers in full (tickets; masked by default).")
 @click.pass_obj
-def cli(app, ledger_name, output, start, end, force):
+def cli(app, ledger_name, output, start, end, force, full_phone):
     """Write a spreadsheet-safe copy of a ledger (UTF-8 with BOM, CRLF) for Excel or WPS.
 
     Text cells that a spreadsheet would run as a formula (starting with = + - @, tab or
     CR) get a leading ' so they show as text; money, int and time cells are left as they
-    are. The ledger itself is only read. --from and --to are days in the shop's zone,
+    are. Phone numbers in tickets are masked (138****5678) unless --full-phone is given.
+    The ledger itself is only read. --from and --to are days in the shop's zone,
     both inclusive, matched against each row's 'at'.
 
     \b
@@ -38,7 +40,7 @@ def cli(app, ledger_name, output, start, end, force):
         ws.refuse_inside(resolved, str(target))
     if target != "-" and Path(target).exists() and not force:
         raise InputError(f"{target}: already exists; pass --force to overwrite it, or choose another file with -o")
-    data, n = export_csv(ws.root, schema.name, ws.tz, first, last)
+    data, n = export_csv(ws.root, schema.name, ws.tz, first, last, full_phone=full_phone)
     rows = f"exported {n} row{'' if n == 1 else 's'} of {schema.name} to"
     if target == "-":
         click.echo(data, nl=False)  # bytes go to the binary stream, untouched

@@ -193,14 +193,14 @@ def evidence(app, ticket, kind, files):
     if kind not in policy.evidence_kinds:
         raise InputError(f"evidence kind '{kind}' is unknown; {closest(kind, policy.evidence_kinds)}")
     for f in files:
-        if not Path(f).is_file():
+        if not Path(f).exists() and not Path(f).is_symlink():
             raise InputError(f"{f}: no such file; give the path of the photo or video to attach")
     with ledger.locked(ws.root):
         t = tickets.load_ticket(ws.root, ticket)
         events = []
         for f in files:
             tickets.event(policy, t, ws.now, by, "evidence", kind)  # validates the transition
-            digest, rel = tickets.store_evidence(ws.root, Path(f))
+            digest, rel = tickets.store_evidence(ws.root, Path(f), policy.shop.evidence_max_mb * 10**6)
             size = Path(f).stat().st_size
             events.append(tickets.Event(t.id, ws.now, by, "evidence", kind, Path(f).name,
                                         {"sha256": digest, "path": rel, "size": size}))
@@ -533,9 +533,9 @@ def show(app, ticket, full_phone, fmt):
             mark = f"  [now: {e['corrected_text']}; corrected by {e['correction']}]"
         lines.append(f"  {e['at'].strftime('%Y-%m-%d %H:%M')}  {e['record'].partition('.')[2]}  {e['type']:<10} "
                      f"{who}: {detail}{mark}".rstrip())
-    from ..render import wrap
+    from ..render import printable, wrap
 
-    click.echo(wrap("\n".join(lines)))  # issue 15: long lines wrap at the terminal's width
+    click.echo(wrap(printable("\n".join(lines))))  # issue 15: long lines wrap at the terminal's width
 
 
 @cli.command("categories")

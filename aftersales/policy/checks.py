@@ -209,8 +209,15 @@ TEMPLATE_FIELDS = TICKET_FIELDS + (
 
 
 def template_fields(text: str) -> list:
-    """The {field} names a template uses; ValueError on a malformed template."""
-    return [name for _, name, _, _ in _FORMATTER.parse(text) if name is not None]
+    """The {field} names a template uses; ValueError on a malformed template or a format spec."""
+    out = []
+    for _, name, spec, conv in _FORMATTER.parse(text):
+        if name is not None:
+            if spec or conv:  # {order:>99999999999} renders gigabytes, {order:d} raises: plain fields only
+                raise ValueError(f"'{{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}' has a format "
+                                 "spec; only plain fields are allowed")
+            out.append(name)
+    return out
 
 
 def _check_scripts(p: Policy, src):

@@ -34,8 +34,11 @@ class Shop:
     currency: str = "CNY"
     calendar: str = ""  # the business calendar used where a rule names none
     form_of_address: str = "小主"  # how reply scripts address a customer (seed 001)
+    evidence_max_mb: int = 50  # the largest evidence file `ticket evidence` copies into evidence/ (and git)
 
     def validate(self):
+        if not isinstance(self.evidence_max_mb, int) or self.evidence_max_mb < 1:
+            yield ("evidence_max_mb",), f"evidence_max_mb must be a whole number of MB, 1 or more, not {self.evidence_max_mb!r}"
         try:
             from zoneinfo import ZoneInfo
 
