@@ -24,11 +24,13 @@ def cap_amount(cap: Cap, t) -> Optional[Decimal]:
         return None
 
 
-def authority(policy: Policy, role: str, t) -> tuple:
+def authority(policy: Policy, role: str, t, liability: str = "") -> tuple:
     """(the most `role` may pay in total on ticket `t`, the rule that gives it).
 
     A role may pay up to the highest cap held by it or any lower-ranked role for the
-    ticket's category. (None, "") when no rule gives the role any authority here.
+    ticket's category and, for a rule that names liabilities, for a payment with one of
+    them (seed 001: a courier or warehouse at fault may be paid more). (None, "") when no
+    rule gives the role any authority here.
     """
     comp = policy.compensation
     if comp is None or role not in policy.roles:
@@ -37,6 +39,8 @@ def authority(policy: Policy, role: str, t) -> tuple:
     best, note = None, ""
     for a in comp.authority:
         if a.categories and t.category not in a.categories:
+            continue
+        if a.liabilities and liability not in a.liabilities:
             continue
         if policy.roles[a.role].rank > rank or policy.roles[a.role].rank == 0:
             continue
@@ -80,12 +84,12 @@ def paid_by_ticket(root: Path) -> dict:
 # ------------------------------------------------------------------ paying
 
 
-def required_role(policy: Policy, t, total: Decimal) -> tuple:
+def required_role(policy: Policy, t, total: Decimal, liability: str = "") -> tuple:
     """(the lowest-ranked role whose authority covers `total` on ticket `t`, its cap note)."""
     for role, r in sorted(policy.roles.items(), key=lambda kv: kv[1].rank):
         if r.rank == 0:
             continue
-        cap, note = authority(policy, role, t)
+        cap, note = authority(policy, role, t, liability)
         if cap is not None and total <= cap:
             return role, note
     return None, ""
@@ -136,10 +140,10 @@ def plan_payment(policy: Policy, t, payments: list, now, actor: str, amount_text
         raise InputError(f"¥{amount} was already paid on ticket {ids.short(t.id)} within {comp.duplicate_window}; "
                          "if this is a second payment, add --again")
     payer = policy.staff_member(actor)
-    cap, _note = authority(policy, payer.role, t)
+    cap, _note = authority(policy, payer.role, t, liability)
     approver = ""
     if cap is None or total > cap:
-        need, need_note = required_role(policy, t, total)
+        need, need_note = required_role(policy, t, total, liability)
         if need is None:
             missing = [f for f in ("order_amount", "item_amount", "shipping_fee") if not t.fields.get(f)]
             hint = (f"; the ticket has no {', '.join(missing)}, which the caps are shares of "

@@ -87,7 +87,9 @@ def remark(app, kind, ticket, address, product, quantity, courier, ship_date, te
                  ("ship_date", ship_date), ("text", text)):
         if v:
             values[k] = v
-    click.echo(replies.render(r.text, values, f"remark '{kind}'"))
+    text = replies.render(r.text, values, f"remark '{kind}'")
+    replies.check_fields(r, values, f"remark '{kind}'")
+    click.echo(text)
 
 
 @click.group("survey")

@@ -272,6 +272,21 @@ def close(app, ticket, cause_text, force):
         click.echo(f"{ids.short(t.id)}: closed by force ({', '.join(closing.data['missing'])} missing): {closing.text}")
     else:
         click.echo(f"{ids.short(t.id)}: closed")
+    if closing.data.get("checklist"):
+        click.echo("  checklist: " + ", ".join(f"{k} {v}" for k, v in closing.data["checklist"].items()))
+
+
+@cli.command("escalated")
+@click.argument("ticket")
+@click.argument("text")
+@click.option("--to", "to", required=True, metavar="TARGET",
+              help="Where the customer took it: regulator, platform, media (policies: escalation_targets).")
+@click.option("--service-failure/--not-service-failure", default=True, show_default=True,
+              help="Whether a service failure of the shop caused it (seed 004 §6 counts only these).")
+@click.pass_obj
+def escalated(app, ticket, text, to, service_failure):
+    """Record that the customer escalated the complaint beyond the shop (投诉升级, e.g. to 12315)."""
+    _record(app, ticket, "escalated", ref=to, text=text, data={"service_failure": service_failure})
 
 
 @cli.command("reopen")
@@ -416,7 +431,8 @@ def show(app, ticket, full_phone, fmt):
                "escalation_level": level,
                "assignee": t.assignee, "group": t.group, "abnormal": t.abnormal, "opened_at": t.opened_at,
                "opened_by": t.opened_by, "fields": fields, "evidence": sorted(t.evidence),
-               "checklist_missing": missing, "timeline": timeline}
+               "checklist_missing": missing, "timeline": timeline,
+               "closing_checklist": (t._close.data.get("checklist") or {}) if t._close is not None else {}}
         if f == "csv":
             from ..render import listing
 
@@ -444,6 +460,8 @@ def show(app, ticket, full_phone, fmt):
             lines.append(f"  {k}: {fields[k]}")
     lines.append(f"  summary: {t.summary}")
     lines.append(f"  evidence: {', '.join(sorted(t.evidence)) or 'none'}")
+    if t._close is not None and t._close.data.get("checklist"):
+        lines.append("  closing checklist: " + ", ".join(f"{k} {v}" for k, v in t._close.data["checklist"].items()))
     if missing:
         lines.append("  to close: " + "; ".join(missing))
     if t.is_open:
