@@ -461,7 +461,9 @@ def show(app, ticket, full_phone, fmt):
     lines.append(f"  summary: {t.summary}")
     lines.append(f"  evidence: {', '.join(sorted(t.evidence)) or 'none'}")
     if t._close is not None and t._close.data.get("checklist"):
-        lines.append("  closing checklist: " + ", ".join(f"{k} {v}" for k, v in t._close.data["checklist"].items()))
+        ck = t._close.data["checklist"]  # in the policy's order (the ledger keeps JSON keys sorted)
+        order = [k for k in policy.closing.record if k in ck] + sorted(k for k in ck if k not in policy.closing.record)
+        lines.append("  closing checklist: " + ", ".join(f"{k} {ck[k]}" for k in order))
     if missing:
         lines.append("  to close: " + "; ".join(missing))
     if t.is_open:
