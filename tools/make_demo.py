@@ -81,6 +81,8 @@ def add_history():
                  customer="老客户", phone=f"1390000{i:04d}", summary="历史工单: 已处理")
         if model:
             f.update(model=model, batch=batch)
+        if cat == "attitude":  # a complaint records the customer's core demand (seed 003 §2.1.2)
+            f.update(demand="apology")
         tid = new(t(day, hm), by=("a01", "a02", "a03")[i % 3], **f)
         run("ticket", "reply", tid, "您好, 马上为您处理", by="a01", now=t(day, hm))
         run("ticket", "resolve", tid, "已处理", now=t(day, hm))

@@ -196,6 +196,15 @@ def _check_incidents(p: Policy, src):
             yield _ref(src, "incident_levels", (lv, "approve_role"), "role", level.approve_role, p.roles)
         if not 0 < level.satisfaction <= 1:
             yield src.problem("incident_levels", (lv, "satisfaction"), f"satisfaction must be a share between 0 and 1, not {level.satisfaction}")
+    from ..incidents import ARCHIVE_WHAT
+
+    for i, item in enumerate(p.incident_archive):
+        if item not in ARCHIVE_WHAT:
+            yield src.problem("incident_archive", (i,), f"unknown archive item '{item}'; {schema.closest(item, ARCHIVE_WHAT)}")
+    if p.inspection.inspector_role not in p.roles:
+        yield _ref(src, "inspection", ("inspector_role",), "role", p.inspection.inspector_role, p.roles)
+    if not 0 < p.inspection.coverage <= 1:
+        yield src.problem("inspection", ("coverage",), f"coverage must be a share between 0 and 1 (e.g. 0.40), not {p.inspection.coverage}")
 
 
 _FORMATTER = string.Formatter()
