@@ -313,3 +313,81 @@ def test_21_quality_inspection_coverage_and_one_to_one_reviews(run, shop, ledger
     r = run("inspect", "review", low, "开场未使用标准问候语, 已一对一讲解", by="l01", now=at("10:00", 24))
     assert r.stdout == f"inspection {low}: reviewed one-to-one with a02\n"
     assert run("inspect", "owed", now=at("10:01", 24)).stdout == "no reviews owed\n"
+
+
+# the other readings, chosen in policy ----------------------------------------------
+
+
+def _edit(shop, name, old, new):
+    p = shop / "policies" / name
+    text = p.read_text(encoding="utf-8")
+    assert old in text
+    p.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_12_an_agent_cannot_approve_an_l1_solution_nor_the_cs_manager(run, ledgers_unchanged):
+    """Seed 002: 解决方案需经应急领导小组(一级事件)...审批 — L1's owner is the general manager."""
+    iid, _ = _incident(run)
+    run("incident", "flag", iid, "--media", now=at("10:00"))
+    run("incident", "resolve", iid, "全批次召回", now=at("11:00"))
+    with ledgers_unchanged():
+        for who, role in (("a01", "agent (售后客服专员)"), ("m01", "cs_manager (客服经理)")):
+            r = run("incident", "approve", iid, by=who, now=at("11:10"))
+            assert (r.exit_code, r.stderr) == (2, f"error: incident {iid} is L1: its solution is approved by a manager "
+                                                  f"(总经理) or higher; {who} is {role}\n")
+    assert run("incident", "approve", iid, by="gm", now=at("11:10")).exit_code == 0
+
+
+def test_11_a_shop_may_require_the_wording_at_close(run, shop, tmp_path):
+    _edit(shop, "tickets.toml", 'checklist = ["identity", "evidence", "accepted", "cause"]',
+          'checklist = ["identity", "evidence", "wording", "accepted", "cause"]')
+    tid = _ready(run, tmp_path, False, "09:10")
+    r = run("ticket", "close", tid, "--cause", "漏检", now=at("10:30"))
+    assert r.exit_code == 1 and "  - no reply used the shop's official wording (`reply SCRIPT TICKET --send`)\n" in r.stderr
+
+
+def test_20_a_shop_may_count_every_escalation(run, shop):
+    _edit(shop, "reports.toml", "escalation_service_failure_only = true", "escalation_service_failure_only = false")
+    tids = [run.new(category="attitude", model=None, summary=f"态度差 {i}", now=at("09:00")) for i in range(2)]
+    run("ticket", "escalated", tids[0], "平台介入", "--to", "platform", "--not-service-failure", now=at("15:00"))
+    kpis = json.loads(run("report", "kpi", "--month", "2026-11", "--format", "json", now=at("18:00")).stdout)
+    row = [k for k in kpis if k["kpi"] == "escalation rate"][0]
+    assert (row["count"], row["detail"]) == ("1/2", "complaints escalated beyond the shop")
+
+
+def test_18_a_rule_naming_an_unknown_liability_is_reported(run, shop):
+    _edit(shop, "compensation.toml", 'liabilities = ["courier", "warehouse"]', 'liabilities = ["courir", "warehouse"]')
+    r = run("check")
+    assert r.exit_code == 1 and "unknown liability 'courir'; did you mean 'courier'?" in r.stdout
+
+
+def test_14_an_unknown_archive_item_is_reported(run, shop):
+    _edit(shop, "incidents.toml", '"improvements"]', '"improvement"]')
+    r = run("check")
+    assert r.exit_code == 1 and "unknown archive item 'improvement'; did you mean 'improvements'?" in r.stdout
+
+
+# bad input: one line, exit 2, nothing written ----------------------------------------
+
+
+def test_bad_inspection_and_incident_input_is_one_line_and_writes_nothing(run, ledgers_unchanged):
+    iid, _ = _incident(run)
+    with ledgers_unchanged():
+        for args, by, message in (
+            (("inspect", "volume", "a09", "5"), "l01", "error: AGENT a09: unknown staff member; did you mean 'a03'?\n"),
+            (("inspect", "volume", "a01", "5", "--date", "23/11"), "l01",
+             "error: --date '23/11': write a day like 2026-11-23\n"),
+            (("inspect", "record", "a01", "C-1", "--score", "120"), "l01", "error: --score 120: a QA score goes from 0 to 100\n"),
+            (("inspect", "review", "ZZZZ", "谈过"), "l01", "error: unknown inspection 'ZZZZ'; `aftersales inspect owed` lists them\n"),
+            (("incident", "review", iid, *[x for k in ("what", "why", "who", "when", "where", "how") for x in (f"--{k}", k)]),
+             "m01", f"error: incident {iid} is not resolved; the review follows the resolution (`incident resolve`)\n"),
+            (("incident", "approve", iid), "m01",
+             f"error: incident {iid} has no solution to approve; record it with `aftersales incident resolve`\n"),
+        ):
+            r = run(*args, by=by, now=at("12:00"))
+            assert (r.exit_code, r.stderr) == (2, message)
+
+
+def test_init_creates_the_inspections_ledger(shop):
+    assert (shop / "ledgers" / "inspections.csv").read_text(encoding="utf-8") == \
+        "id,at,by,type,agent,day,ref,score,count,text\n"
