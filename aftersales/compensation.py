@@ -45,11 +45,13 @@ class Approver(NamedTuple):
     note: str
 
 
-def authority(policy: Policy, role: str, t) -> Limit:
+def authority(policy: Policy, role: str, t, liability: str = "") -> Limit:
     """(the most `role` may pay in total on ticket `t`, the rule that gives it).
 
     A role may pay up to the highest cap held by it or any lower-ranked role for the
-    ticket's category. (None, "") when no rule gives the role any authority here.
+    ticket's category and, for a rule that names liabilities, for a payment with one of
+    them (seed 001: a courier or warehouse at fault may be paid more). (None, "") when no
+    rule gives the role any authority here.
     """
     comp = policy.compensation
     if comp is None or role not in policy.roles:
@@ -58,6 +60,8 @@ def authority(policy: Policy, role: str, t) -> Limit:
     best, note = None, ""
     for a in comp.authority:
         if a.categories and t.category not in a.categories:
+            continue
+        if a.liabilities and liability not in a.liabilities:
             continue
         if policy.roles[a.role].rank > rank or policy.roles[a.role].rank == 0:
             continue
@@ -109,12 +113,12 @@ def paid_by_ticket(root: Path) -> dict:
 # ------------------------------------------------------------------ paying
 
 
-def required_role(policy: Policy, t: Ticket, total: Decimal) -> Approver:
+def required_role(policy: Policy, t: Ticket, total: Decimal, liability: str = "") -> Approver:
     """(the lowest-ranked role whose authority covers `total` on ticket `t`, its cap note)."""
     for role, r in sorted(policy.roles.items(), key=lambda kv: kv[1].rank):
         if r.rank == 0:
             continue
-        cap, note = authority(policy, role, t)
+        cap, note = authority(policy, role, t, liability)
         if cap is not None and total <= cap:
             return Approver(role, note)
     return Approver(None, "")
@@ -169,7 +173,7 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
         note = f"{AGAIN} {note}".strip()  # `as check` knows the second payment was meant
     payer = policy.staff_member(actor)
     assert payer is not None  # the actor is checked against the roster (Workspace.actor)
-    cap, _note = authority(policy, payer.role, t)
+    cap, _note = authority(policy, payer.role, t, liability)
     approver = ""
     if approved_by:  # an approval, needed or not, is a person of the roster other than the payer
         who = policy.staff_member(approved_by)
@@ -180,7 +184,7 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
         if not who.active:
             raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
     if cap is None or total > cap:
-        need, need_note = required_role(policy, t, total)
+        need, need_note = required_role(policy, t, total, liability)
         if need is None:
             missing = [f for f in ("order_amount", "item_amount", "shipping_fee") if not t.fields.get(f)]
             hint = (f"; the ticket has no {', '.join(missing)}, which the caps are shares of "

@@ -190,6 +190,8 @@ TYPES: dict = {d.name: d for d in (
     EventType("sla", made_by=POLICY),
     EventType("escalate", made_by=POLICY),
     EventType("sent"),
+    # a complaint taken beyond the shop (a regulator, the platform, the media): seed 004 §6 escalation rate
+    EventType("escalated", allowed=STATUSES, needs_text="why the customer escalated"),
 )}
 
 NAMES = tuple(TYPES)

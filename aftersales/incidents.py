@@ -2,9 +2,15 @@
 
 An incident is the fold of its rows in ledgers/incidents.csv: open (type, title, media,
 injury), join (a ticket), flag (media exposure or injury learned later), grade (the level
-it reached, recorded whenever it changes), resolve, close. The level is the most severe
-one whose thresholds hold: enough complaints, or media exposure / injury where the level
-names them.
+it reached, recorded whenever it changes), respond (customers contacted), resolve (the
+solution), cause (the cause analysis), approve (the solution approved by the level's
+owner), confirm (customers confirmed the result), review (the 5W1H review), improve (an
+item of the improvement list), close. The level is the most severe one whose thresholds
+hold: enough complaints, or media exposure / injury where the level names them.
+
+Time limits (seed 002): the response limit of the level runs from the opening or, after
+a regrade, from the regrade; the review limit from the resolution. An incident closes
+only with its archive complete (policy `incident_archive`, seed 002 §4.4).
 """
 
 from __future__ import annotations
@@ -36,6 +42,15 @@ class Incident:
     resolved_at: Optional[dt.datetime] = None
     closed_at: Optional[dt.datetime] = None
     events: list = field(default_factory=list)
+    response_from: Optional[dt.datetime] = None  # the opening, or the last regrade
+    responded_at: Optional[dt.datetime] = None  # the first response since response_from
+    solution: str = ""
+    cause: str = ""
+    approved_by: str = ""
+    confirmed: bool = False
+    reviewed_at: Optional[dt.datetime] = None
+    review: dict = field(default_factory=dict)  # the 5W1H
+    improvements: list = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -56,6 +71,27 @@ class IncidentEvent(NamedTuple):
 def _open(inc: Incident, e: IncidentEvent) -> None:
     inc.opened_at, inc.opened_by, inc.kind, inc.title = e.at, e.by, e.ref, e.text
     inc.media, inc.injury = bool(e.data.get("media")), bool(e.data.get("injury"))
+    inc.response_from = e.at
+
+
+def _grade(inc: Incident, e: IncidentEvent) -> None:
+    if inc.level and e.ref != inc.level:  # a regrade: the new level's response limit starts now
+        inc.response_from = e.at
+        inc.responded_at = None
+    inc.level = e.ref
+
+
+def _respond(inc: Incident, e: IncidentEvent) -> None:
+    if inc.responded_at is None:
+        inc.responded_at = e.at
+
+
+def _resolve(inc: Incident, e: IncidentEvent) -> None:
+    inc.resolved_at, inc.solution = e.at, e.text
+
+
+def _review(inc: Incident, e: IncidentEvent) -> None:
+    inc.reviewed_at, inc.review = e.at, dict(e.data)
 
 
 def _join(inc: Incident, e: IncidentEvent) -> None:
@@ -73,10 +109,22 @@ APPLY = {
     "open": _open,
     "join": _join,
     "flag": _flag,
-    "grade": lambda inc, e: setattr(inc, "level", e.ref),
-    "resolve": lambda inc, e: setattr(inc, "resolved_at", e.at),
+    "grade": _grade,
+    "respond": _respond,
+    "resolve": _resolve,
+    "cause": lambda inc, e: setattr(inc, "cause", e.text),
+    "approve": lambda inc, e: setattr(inc, "approved_by", e.by),
+    "confirm": lambda inc, e: setattr(inc, "confirmed", True),
+    "review": _review,
+    "improve": lambda inc, e: inc.improvements.append(e.text),
     "close": lambda inc, e: setattr(inc, "closed_at", e.at),
 }
+
+#: the incident event types (the ledger's `type` column takes these and "note")
+TYPES = tuple(APPLY) + ("note",)
+
+#: the 5W1H of a review (seed 002 §4.2)
+FIVE_W_ONE_H = ("what", "why", "who", "when", "where", "how")
 
 
 def fold(root: Path) -> dict:
@@ -154,12 +202,114 @@ def leaders(policy: Policy, level: str) -> list:
 
 
 def deadlines(policy: Policy, inc: Incident) -> dict:
-    """Response due from the opening; review due from the resolution (seed 002)."""
+    """Response due from the opening or the last regrade; review due from the resolution (seed 002)."""
     lv = policy.incident_levels.get(inc.level)
     if lv is None:
         return {}
     assert inc.opened_at is not None  # fold() keeps only opened incidents
-    out = {"response": inc.opened_at + lv.response.timedelta()}
+    out = {"response": (inc.response_from or inc.opened_at) + lv.response.timedelta()}
     if inc.resolved_at:
         out["review"] = inc.resolved_at + lv.review.timedelta()
     return out
+
+
+def states(policy: Policy, inc: Incident, now) -> dict:
+    """"response" and "review": met, late (done after the deadline), OVERDUE (not done, the
+    deadline passed), due (not done yet), or "" when there is no deadline yet."""
+    due = deadlines(policy, inc)
+    out = {}
+    for what, done in (("response", inc.responded_at), ("review", inc.reviewed_at)):
+        d = due.get(what)
+        if d is None:
+            out[what] = ""
+        elif done is not None:
+            out[what] = "met" if done <= d else "late"
+        else:
+            out[what] = "OVERDUE" if now > d and inc.status != "closed" else "due"
+    return out
+
+
+def owner_role(policy: Policy, level: str) -> str:
+    lv = policy.incident_levels.get(level)
+    return (lv.approve_role or lv.lead_role) if lv else ""
+
+
+def check_approver(policy: Policy, inc: Incident, by: str) -> None:
+    """Seed 002: the solution is approved by the level's owner; InputError otherwise."""
+    if not inc.level:
+        raise InputError(f"incident {inc.id} has no level; nobody owns its solution yet")
+    if not inc.solution:
+        raise InputError(f"incident {inc.id} has no solution to approve; record it with `aftersales incident resolve`")
+    need = owner_role(policy, inc.level)
+    member = policy.staff_member(by)
+    assert member is not None  # the actor is checked against the roster (Workspace.actor)
+    if policy.rank(by) < policy.roles[need].rank:
+        raise InputError(f"incident {inc.id} is {inc.level}: its solution is approved by a {need} "
+                         f"({policy.roles[need].name}) or higher; {by} is {member.role} ({policy.roles[member.role].name})")
+
+
+ARCHIVE_WHAT = {
+    "grading": ("grading form (事件等级判定表)", "a level recorded"),
+    "records": ("problem records (客户问题信息表)", "`incident join` its tickets"),
+    "cause": ("cause analysis (原因分析报告)", "`incident cause`"),
+    "approval": ("solution approval (解决方案审批表)", "`incident approve` by the level's owner"),
+    "confirmation": ("customer confirmation (问题解决确认单)", "`incident confirm`"),
+    "review": ("review report (复盘报告)", "`incident review` with the 5W1H"),
+    "improvements": ("improvement list (改进措施清单)", "`incident improve`"),
+}
+
+
+def archive(policy: Policy, inc: Incident) -> dict:
+    """The archive of seed 002 §4.4 as item -> True/False, in the policy's order."""
+    have = {"grading": bool(inc.level), "records": bool(inc.tickets), "cause": bool(inc.cause),
+            "approval": bool(inc.approved_by), "confirmation": inc.confirmed, "review": inc.reviewed_at is not None,
+            "improvements": bool(inc.improvements)}
+    return {item: have.get(item, False) for item in policy.incident_archive}
+
+
+# ------------------------------------------------------------------ reports
+
+
+def _keys(inc: Incident, tickets: dict) -> set:
+    """What an incident is about, to find it again: its tickets' models and batches, else its title."""
+    keys = set()
+    for tid in inc.tickets:
+        t = tickets.get(tid)
+        if t is not None:
+            for f in ("model", "batch"):
+                if t.fields.get(f):
+                    keys.add((f, t.fields[f]))
+    return keys or {("title", inc.title)}
+
+
+def recurrences(incidents: list, tickets: dict) -> set:
+    """IDs of incidents that recur: an earlier incident of the same type is about the same
+    product model, batch or (with neither) title."""
+    out = set()
+    seen: list = []
+    for inc in sorted(incidents, key=lambda i: (i.opened_at, i.id)):
+        k = _keys(inc, tickets)
+        if any(kind == inc.kind and k & keys for kind, keys in seen):
+            out.add(inc.id)
+        seen.append((inc.kind, k))
+    return out
+
+
+def monthly(policy: Policy, incidents: list, tickets: dict, months: list, tz, now) -> list:
+    """Per month (first days, ascending): incidents opened, by level, responded in time,
+    closed, recurrences and the recurrence rate (seed 002 §5 metrics: the monthly trend)."""
+    incidents = [i for i in incidents if i.opened_at <= now]
+    rec = recurrences(incidents, tickets)
+    rows = []
+    for first in months:
+        nxt = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        opened = [i for i in incidents if first <= i.opened_at.astimezone(tz).date() < nxt]
+        row = {"month": first.strftime("%Y-%m"), "opened": len(opened)}
+        for lv in policy.incident_levels:
+            row[lv] = sum(1 for i in opened if i.level == lv)
+        row["responded_in_time"] = sum(1 for i in opened if states(policy, i, now)["response"] == "met")
+        row["closed"] = sum(1 for i in incidents if i.closed_at and first <= i.closed_at.astimezone(tz).date() < nxt)
+        row["recurrences"] = sum(1 for i in opened if i.id in rec)
+        row["recurrence_rate"] = round(row["recurrences"] / len(opened), 4) if opened else None
+        rows.append(row)
+    return rows

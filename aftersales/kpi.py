@@ -10,8 +10,10 @@ Definitions (each a function of the ledgers and the period [start, end), measure
   tickets reopened;
 - complaint first feedback: complaints opened in the period answered within
   kpi.complaint_first_feedback, over complaints opened (the target: all of them);
-- escalation rate: tickets opened in the period that became abnormal, went to a group or
-  were escalated (红头), over tickets opened;
+- escalation rate (seed 004 §6, 投诉升级率): complaints opened in the period that the
+  customer escalated beyond the shop (`ticket escalated`: a regulator, the platform, the
+  media) because of a service failure (kpi.escalation_service_failure_only), over
+  complaints opened; abnormal tickets and red-header copies are internal and not counted;
 - 24-hour finish rate: tickets opened in the period at least 24 h before `now` that were
   closed within 24 h, over those tickets;
 - compensation: the period's payments by liability and by method;
@@ -70,7 +72,7 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt
     first_res = fcr = 0
     reopened = again = 0
     complaints = answered = 0
-    opened = escalated = 0
+    escalated = 0
     due = finished = 0
     limit = k.complaint_first_feedback.timedelta()
     for t in tickets.values():
@@ -88,11 +90,10 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt
                 break
         if not start <= t.opened_at < end:
             continue
-        opened += 1
-        if t.abnormal or t.group or "escalate" in t.types:
-            escalated += 1
         if t.kind == "complaint":
             complaints += 1
+            escalated += any(e.type == "escalated" and (e.data.get("service_failure", True)
+                                                        or not k.escalation_service_failure_only) for e in t.events)
             r = _first(t, "reply")
             answered += r is not None and r.at - t.opened_at <= limit
         if now - t.opened_at >= DAY:
@@ -102,7 +103,9 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt
     share("first-contact resolution", fcr, first_res, k.first_contact_resolution, "≤ 1 reply before the solution, not reopened")
     share("second resolution", again, reopened, k.second_resolution, "reopened tickets resolved again")
     share("complaint first feedback", answered, complaints, 1.0, f"first reply within {k.complaint_first_feedback}")
-    share("escalation rate", escalated, opened, k.escalation_rate_max, "abnormal, to a group or escalated", at_most=True)
+    share("escalation rate", escalated, complaints, k.escalation_rate_max,
+          "complaints escalated beyond the shop" + (" for a service failure" if k.escalation_service_failure_only else ""),
+          at_most=True)
     share("24-hour finish rate", finished, due, k.finish_24h, "closed within 24 h of opening")
     pays = [p for p in payments if start <= p["at"] < end]
     for what in ("liability", "method"):

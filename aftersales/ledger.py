@@ -133,7 +133,8 @@ LEDGERS = {
         ), "satisfaction surveys (满意度回访), scores 1-5"),
         Schema("incidents", (
             _c("incident", "id", True), _c("at", "time", True), _c("by", "staff", True),
-            _c("type", "enum", True, choices=("open", "join", "flag", "grade", "note", "resolve", "close")),
+            _c("type", "enum", True, choices=("open", "join", "flag", "grade", "note", "resolve", "close", "respond", "cause",
+                                              "approve", "confirm", "review", "improve")),
             _c("ref"), _c("text"), _c("data", "json"),
         ), "incidents (应急事件) as events, like tickets"),
         # issue 15 (corrections): one ledger of corrections for every other ledger; see aftersales/corrections.py
@@ -145,6 +146,13 @@ LEDGERS = {
             _c("ticket", "ticket"), _c("reason", required=True), _c("approved_by", "staff"),
             _c("data", "json", doc="for supersede: the replacing values"),
         ), "corrections (更正): a void or a superseding of an earlier record, with who, when and why"),
+        Schema("inspections", (
+            _c("id", "id", True), _c("at", "time", True), _c("by", "staff", True),
+            _c("type", "enum", True, choices=("volume", "inspect", "review")),
+            _c("agent", "staff", True), _c("day", "date", True),
+            _c("ref", doc="inspect: the conversation; review: the inspection reviewed"),
+            _c("score", "int"), _c("count", "int", doc="volume: the agent's conversations that day"), _c("text"),
+        ), "quality inspections (质检, seed 001): conversations per agent and day, scores, one-to-one reviews"),
     )
 }
 

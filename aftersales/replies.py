@@ -48,6 +48,20 @@ def render(text: str, values: dict, what: str) -> str:
     return text.format(**values)
 
 
+def check_fields(s, values: dict, what: str) -> None:
+    """The filled fields against the format's checks (seed 001 remark formats); InputError
+    naming the option and what it lacks."""
+    import re
+
+    for c in s.checks:
+        value = values.get(c.field, "")
+        if not value or (c.when and not re.search(c.when, value)):
+            continue
+        if not re.search(c.pattern, value):
+            raise InputError(f"{what}: --{c.field.replace('_', '-')} '{value}' lacks {c.says}; "
+                             f"the remark format ({s.name}) asks for it")
+
+
 def script(policy: Policy, name: str):
     from .schema import closest
 

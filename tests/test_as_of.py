@@ -42,8 +42,8 @@ def test_later_records_do_not_change_an_earlier_answer(run, shop):
 
 
 def test_kpis_and_surveys_count_only_what_happened_by_now(run):
-    run.new(now=at(2))
-    run.new(now=at(20), summary="再不处理就曝光")
+    t = run.new(now=at(2), category="attitude", model=None, summary="态度差")
+    run("ticket", "escalated", t, "客户向12315投诉", "--to", "regulator", now=at(20))
     rows = {r["kpi"]: r for r in json.loads(run("report", "kpi", "--month", "2026-11", "--format", "json",
                                                 now=at(5)).stdout)}
     assert rows["escalation rate"]["count"] == "0/1"

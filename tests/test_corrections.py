@@ -24,8 +24,9 @@ def rows(shop, name):
         return list(csv.DictReader(f))
 
 
-def pay(run, tid, amount, by="a01", now=None, **opts):
-    args = ["compensate", tid, "--amount", amount, "--method", "balance", "--liability", "courier", "--format", "json"]
+def pay(run, tid, amount, by="a01", now=None, liability="shop", **opts):
+    # the shop at fault: the agent's plain cap (a courier at fault lets an agent pay more, seed 001)
+    args = ["compensate", tid, "--amount", amount, "--method", "balance", "--liability", liability, "--format", "json"]
     for k, v in opts.items():
         args += [f"--{k.replace('_', '-')}", v] if v is not True else [f"--{k}"]
     r = run(*args, by=by, now=now or at("10:00"))
@@ -107,9 +108,9 @@ def test_supersede_an_amount_and_void_the_correction_to_restore_it(run, shop, ke
 
 
 def test_reports_count_payments_as_corrected(run, shop, kettle):
-    _, pid = pay(run, kettle, "8.00")
+    _, pid = pay(run, kettle, "8.00", liability="courier")
     run("correct", "void", pid, "--reason", "错付", by="a01", now=at("10:05"))
-    pay(run, kettle, "5.00", now=at("10:06"))
+    pay(run, kettle, "5.00", now=at("10:06"), liability="courier")
     doc = json.loads(run("report", "kpi", "--month", "2026-11", "--format", "json", now=at("12:00")).stdout)
     by_kpi = {r["kpi"]: r["value"] for r in doc}
     assert Decimal(str(by_kpi["compensation by liability: courier"])) == Decimal("5.00")
@@ -200,9 +201,9 @@ def test_two_clones_each_pay_8_then_a_lead_voids_one_after_the_merge(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for c in (a, b):
         git(tmp_path, "clone", str(origin), str(c))
-    pa = json.loads(cmd(a, "compensate", tid, "--amount", "8.00", "--method", "balance", "--liability", "courier",
+    pa = json.loads(cmd(a, "compensate", tid, "--amount", "8.00", "--method", "balance", "--liability", "shop",
                         "--format", "json", by="a01", now=at("10:00")))[0]["id"]
-    cmd(b, "compensate", tid, "--amount", "8.00", "--method", "balance", "--liability", "courier",
+    cmd(b, "compensate", tid, "--amount", "8.00", "--method", "balance", "--liability", "shop",
         by="a02", now=at("10:03"))
     git(a, "commit", "-am", "a pays")
     git(a, "push")
@@ -212,7 +213,7 @@ def test_two_clones_each_pay_8_then_a_lead_voids_one_after_the_merge(tmp_path):
     # the lead voids a01's payment: it needed a total of ¥8 then, now the later one is the only one
     cmd(b, "correct", "void", pa, "--reason", "两人重复打款", by="l01", now=at("10:30"))
     assert compensation.paid_by_ticket(b)[tid] == Decimal("8.00")
-    cmd(b, "compensate", tid, "--amount", "2.00", "--method", "balance", "--liability", "courier",
+    cmd(b, "compensate", tid, "--amount", "2.00", "--method", "balance", "--liability", "shop",
         by="a02", now=at("10:31"))
     git(b, "commit", "-am", "correct")
     git(b, "push")

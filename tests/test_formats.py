@@ -50,7 +50,7 @@ def test_reply_and_remark_print_json(run):
     r = run("reply", "greeting", tid, "--format", "json", now=NOW)
     [doc] = json.loads(r.stdout)
     assert doc["script"] == "greeting" and doc["ticket"] == tid and "客服" in doc["text"] and doc["sent"] is False
-    r = run("remark", "address", "--address", "浙江省杭州市 王女士", "--format", "json", now=NOW)
+    r = run("remark", "address", "--address", "浙江省杭州市西湖区文三路1号 王女士 13812345678", "--format", "json", now=NOW)
     [doc] = json.loads(r.stdout)
     assert doc["remark"] == "address" and "浙江省杭州市" in doc["text"] and doc["agent"] == "a01"
 

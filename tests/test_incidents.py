@@ -33,20 +33,21 @@ def test_an_incident_is_regraded_as_tickets_join_and_media_reports(run, shop):
                       ("grade", "L1", "media exposure")]
     doc = json.loads(run("incident", "show", iid, "--format", "json", now="2026-11-23T12:30:00+08:00").stdout)
     assert (doc["level"], doc["lead_role"], doc["leads"], doc["satisfaction_target"]) == ("L1", "manager", ["gm"], 0.9)
-    assert doc["response_due"] == "2026-11-23T09:30:00+08:00" and doc["review_due"] is None
-    shown = run("incident", "show", iid, now="2026-11-23T12:30:00+08:00").stdout
+    # the regrade at 12:00 starts L1's 30-minute response limit (seed 002), not the opening at 09:00
+    assert doc["response_due"] == "2026-11-23T12:30:00+08:00" and doc["review_due"] is None
+    shown = run("incident", "show", iid, now="2026-11-23T12:45:00+08:00").stdout
     assert "led by: 总经理 (manager): gm 赵总" in shown and "OVERDUE" in shown and "satisfaction target: ≥ 90%" in shown
     run("incident", "resolve", iid, "该批次密封圈供应商换料, 已召回", now="2026-11-24T10:00:00+08:00")
     doc = json.loads(run("incident", "show", iid, "--format", "json").stdout)
     assert doc["review_due"] == "2026-11-25T10:00:00+08:00"  # L1 review within 24 h of resolution
 
 
-def test_a_single_service_failure_is_l3_led_by_the_lead(run):
+def test_a_single_service_failure_is_l3_led_by_the_cs_manager(run):
     t = run.new(category="attitude", model=None, summary="客服态度差")
     iid = run("incident", "open", "--type", "service", "--title", "夜班客服态度", t, now=T0).stdout.split()[1]
     listed = json.loads(run("incident", "list", "--format", "json").stdout)
     assert [(x["incident"], x["level"], x["leads"], x["response_due"]) for x in listed] == [
-        (iid, "L3", ["l01"], "2026-11-23T11:00:00+08:00")]
+        (iid, "L3", ["m01"], "2026-11-23T11:00:00+08:00")]
 
 
 def test_unknown_incident_and_ticket_are_refused(run, ledgers_unchanged):

@@ -25,7 +25,7 @@ def payments(shop):
 
 def pay(run, tid, amount, by="a01", now=None, **opts):
     args = ["compensate", tid, "--amount", amount, "--method", opts.pop("method", "balance"),
-            "--liability", opts.pop("liability", "courier")]
+            "--liability", opts.pop("liability", "shop")]  # courier/warehouse at fault raise caps (seed 001)
     for k, v in opts.items():
         args += [f"--{k.replace('_', '-')}", v] if v is not True else [f"--{k}"]
     return run(*args, by=by, now=now or at("10:00"))
@@ -40,11 +40,11 @@ def kettle(run):
 def test_an_agent_may_pay_up_to_10_yuan_for_a_quality_problem(run, shop, kettle):
     r = pay(run, kettle, "8.00")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.split(": ", 1)[1] == (f"paid ¥8.00 on {kettle[:7]} (balance, liability courier); "
+    assert r.stdout.split(": ", 1)[1] == (f"paid ¥8.00 on {kettle[:7]} (balance, liability shop); "
                                           "total paid ¥8.00 of the ticket's limit ¥29.90 (lead: 10% item_amount)\n")
     [row] = payments(shop)
     assert (row["ticket"], row["by"], row["amount"], row["method"], row["liability"], row["approved_by"], row["order"]) == (
-        kettle, "a01", "8.00", "balance", "courier", "", "TB20261123001")
+        kettle, "a01", "8.00", "balance", "shop", "", "TB20261123001")
 
 
 def test_limits_count_what_was_already_paid(run, shop, kettle, ledgers_unchanged):
@@ -62,7 +62,7 @@ def test_limits_count_what_was_already_paid(run, shop, kettle, ledgers_unchanged
 @pytest.mark.parametrize("approver, message", [
     ("a02", "--approved-by a02 has the role agent (售后客服专员); a total of ¥20.00 needs a lead (客服组长) or higher"),
     ("a01", "the payer cannot approve their own payment; --approved-by must name someone else"),
-    ("x99", "--approved-by x99: unknown staff member; known: a01, a02, a03, d01, e01, gm, l01, o01, p01, q01, w01"),
+    ("x99", "--approved-by x99: unknown staff member; known: a01, a02, a03, d01, e01, gm, l01, m01, o01, p01, q01, w01"),
 ])
 def test_approval_by_the_wrong_person_is_refused(run, kettle, ledgers_unchanged, approver, message):
     with ledgers_unchanged():
@@ -93,8 +93,9 @@ def test_out_of_stock_at_most_30_percent_of_the_order(run):
 
 def test_a_wrong_item_normally_no_more_than_the_shipping_fee(run):
     tid = run.new(category="short_wrong", model=None, shipping_fee="8.00", order_amount="99.00", summary="发错颜色")
-    assert pay(run, tid, "8.00", by="l01", liability="warehouse").exit_code == 0
-    assert pay(run, tid, "1.00", by="l01", liability="warehouse", now=at("10:05")).exit_code == 2
+    assert pay(run, tid, "8.00", liability="shop").exit_code == 0
+    r = pay(run, tid, "1.00", liability="shop", now=at("10:05"))
+    assert r.exit_code == 2 and "needs the approval of a lead" in r.stderr  # the next superior first
 
 
 def test_no_authority_without_the_amount_a_cap_is_a_share_of(run):
@@ -223,7 +224,7 @@ def test_short_shipment_needs_its_fields(run, ledgers_unchanged):
 
 def test_monthly_claims_statement_per_courier(run, shop):
     k = run.new(item_amount="299.00", order_amount="309.00", courier="sf", now=at("09:00", day=3))
-    pay(run, k, "8.00", now=at("10:00", day=3), reason="外箱破损")
+    pay(run, k, "8.00", liability="courier", now=at("10:00", day=3), reason="外箱破损")
     pay(run, k, "6.00", liability="shop", now=at("10:00", day=4), approved_by="l01")  # the shop's own fault: not claimed
     lid = run("lost", "new", "--order", "TB7", "--waybill", "SF999", "--courier", "sf", now=at("10:00", day=5)).stdout.split()[1].rstrip(":")
     run("lost", "update", lid, "--status", "claimed", "--amount", "59.00", now=at("10:00", day=6))
@@ -231,7 +232,7 @@ def test_monthly_claims_statement_per_courier(run, shop):
     iid = run("intercept", "new", "--order", "ZT1", "--waybill", "ZT88", "--courier", "zto", "--reason", "地址错误",
               now=at("10:00", day=7)).stdout.split()[1].rstrip(":")
     run("intercept", "update", iid, "--status", "failed", now=at("10:00", day=8))
-    pay(run, k, "1.00", now=at("10:00", day=1).replace("11-01", "10-31"), again=True)  # October: not in November
+    pay(run, k, "1.00", liability="courier", now=at("10:00", day=1).replace("11-01", "10-31"), again=True)  # October: not in November
 
     rows = {x["courier"]: x for x in json.loads(run("report", "claims", "--month", "2026-11", "--format", "json").stdout)}
     assert set(rows) == {"sf", "zto"}

@@ -234,7 +234,7 @@ REFERENCES = [
     ),
     pytest.param(
         "staff.toml", 'reports_to = "gm"', 'reports_to = "gn"',
-        "unknown staff member 'gn'; known: a01, a02, a03, d01, e01, gm, l01, o01, p01, q01, w01",
+        "unknown staff member 'gn'; known: a01, a02, a03, d01, e01, gm, l01, m01, o01, p01, q01, w01",
         id="staff-reports-to",
     ),
     pytest.param(
@@ -246,7 +246,7 @@ REFERENCES = [
         "unknown priority 'P9'; known: P0, P1, P2, P3", id="category-priority",
     ),
     pytest.param(
-        "tickets.toml", 'evidence = ["item"]', 'evidence = ["itme"]',
+        "tickets.toml", 'evidence = ["item", "six_sides"]', 'evidence = ["itme", "six_sides"]',
         "unknown evidence kind 'itme'; did you mean 'item'?", id="category-evidence",
     ),
     pytest.param(
@@ -394,7 +394,7 @@ def _four_problems(shop) -> list[tuple[str, int, str]]:
         ("policies/routing.toml", line_no(routing, 'department = "warehous"'),
          "unknown department 'warehous'; did you mean 'warehouse'?"),
         ("policies/staff.toml", line_no(staff, 'reports_to = "gn"'),
-         "unknown staff member 'gn'; known: a01, a02, a03, d01, e01, gm, l01, o01, p01, q01, w01"),
+         "unknown staff member 'gn'; known: a01, a02, a03, d01, e01, gm, l01, m01, o01, p01, q01, w01"),
         ("policies/staff.toml", line_no(staff, 'role = "specialst"'),
          "unknown role 'specialst'; did you mean 'specialist'?"),
         ("policies/tickets.toml", line_no(tickets, 'kind = "complain"'),

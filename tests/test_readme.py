@@ -38,7 +38,7 @@ from conftest import REPO, installed_command
 
 README = REPO / "README.md"
 PLACEHOLDERS = {"ID", "TEXT", "FILE", "STAFF", "DEPT", "LEDGER", "MAPPING", "DIR", "SOLUTION", "FIELD", "VALUE",
-                "KIND", "REASON", "REF", "SHELL", "TICKET", "WORDS", "QUERY", "REV1", "REV2", "REV", "TIME", "FILE…"}
+                "KIND", "REASON", "REF", "SHELL", "INSPECTION", "TICKET", "WORDS", "QUERY", "REV1", "REV2", "REV", "TIME", "FILE…"}
 ID_TOKEN = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{7,12}\b")
 
 

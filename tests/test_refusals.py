@@ -81,7 +81,11 @@ def test_incidents_count_each_ticket_once_and_refuse_bad_input(run, ledgers_unch
     with ledgers_unchanged():
         one_line_refusal(run("incident", "open", "--type", "quality", "--title", " ", tid, now=T0), "--title is empty")
         one_line_refusal(run("incident", "flag", iid, "--media", now="2020-01-01T00:00:00+08:00"), "before its last event")
-    run("incident", "close", iid, now="2026-11-24T09:00:00+08:00")
+    day = "2026-11-24T09:00:00+08:00"
+    for verb, args in (("resolve", ["召回"]), ("cause", ["来料"]), ("approve", []), ("confirm", ["已确认"]),
+                       ("review", [x for k in ("what", "why", "who", "when", "where", "how") for x in (f"--{k}", k)]),
+                       ("improve", ["来料检验"]), ("close", [])):
+        assert run("incident", verb, iid, *args, by="m01", now=day).exit_code == 0, verb
     one_line_refusal(run("incident", "join", iid, tid, now="2026-11-24T10:00:00+08:00"), "is closed")
 
 

@@ -103,7 +103,8 @@ def test_kpis_on_a_fixed_ledger(run):
     run("ticket", "resolve", t2, "已到账", now=at(5, "10:00"))
     t3 = run.new(now=at(4), category="attitude", model=None, summary="态度差")  # complaint answered in 3 h
     run("ticket", "reply", t3, "抱歉", now=at(4, "12:00"))
-    run.new(now=at(6), summary="再不处理就曝光")  # abnormal: escalated
+    run("ticket", "escalated", t3, "客户向12315投诉客服态度", "--to", "regulator", now=at(4, "13:00"))
+    run.new(now=at(6), summary="再不处理就曝光")  # abnormal, but not a complaint escalated (seed 004 §6)
     run("survey", "record", t1, "--speed", "5", "--result", "5", "--attitude", "4", now=at(3))
     run("survey", "record", t2, "--speed", "2", "--result", "3", "--attitude", "3", now=at(6))
     rows = {r["kpi"]: r for r in json.loads(run("report", "kpi", "--month", "2026-11", "--orders", "2000",
@@ -112,7 +113,7 @@ def test_kpis_on_a_fixed_ledger(run):
     assert rows["first-contact resolution"]["count"] == "1/2"
     assert (rows["second resolution"]["count"], rows["second resolution"]["verdict"]) == ("1/1", "met")
     assert rows["complaint first feedback"]["count"] == "0/1"
-    assert (rows["escalation rate"]["count"], rows["escalation rate"]["verdict"]) == ("1/4", "ABOVE")  # 25 % > 5 %
+    assert (rows["escalation rate"]["count"], rows["escalation rate"]["verdict"]) == ("1/1", "ABOVE")  # 100 % > 5 %
     assert rows["24-hour finish rate"]["count"] == "1/4"
     assert rows["complaints per 10,000 orders"]["value"] == 5.0  # a number, like every other value
     assert all(isinstance(r["value"], (int, float)) or r["value"] is None for r in rows.values())

@@ -102,7 +102,7 @@ def test_unknown_or_missing_actor_is_refused(run, ledgers_unchanged):
 
 def test_quality_complaint_from_intake_to_close_with_evidence(run, shop, tmp_path):
     """Seed 000: create, first contact within 30 min, identity, photos, solution, acceptance, close."""
-    tid = run.new(now=at("09:00"))
+    tid = run.new(now=at("09:00"), purchased="2026-11-12", member="gold")  # seed 000 §3: all five on file
     short_id = ids.short(tid)
     r = run("ticket", "reply", short_id, "您好, 非常抱歉给您带来不便, 麻烦您拍一下包裹的6个面哦~", now=at("09:12"))
     assert r.stdout == f"{short_id}: reply recorded (first contact, 12m after opening)\n"
@@ -111,14 +111,15 @@ def test_quality_complaint_from_intake_to_close_with_evidence(run, shop, tmp_pat
     assert tickets.load_ticket(shop, tid).status == "waiting"
     assert run("ticket", "message", short_id, "照片发您了", now=at("10:02")).exit_code == 0
     assert run("ticket", "resume", short_id, now=at("10:03")).exit_code == 0
-    for kind in ("item", "box", "waybill"):
+    for kind in ("item", "box", "waybill", "six_sides"):
         r = run("ticket", "evidence", short_id, kind, photo(tmp_path, f"{kind}.jpg", kind.encode()), now=at("10:05"))
         assert r.exit_code == 0, r.stderr
     assert run("ticket", "resolve", short_id, "换新, 顺丰寄出", now=at("10:20")).exit_code == 0
     assert run("ticket", "accept", short_id, "客户同意换新", now=at("10:21")).exit_code == 0
     r = run("ticket", "close", short_id, "--cause", "出库前质检漏检", now=at("10:30"))
     assert r.exit_code == 0, r.stderr
-    assert r.stdout == f"{short_id}: closed\n"
+    assert r.stdout == (f"{short_id}: closed\n"  # no reply script was used: the official wording is N
+                        "  checklist: identity Y, evidence Y, wording N, first_contact Y, accepted Y, cause Y\n")
 
     got = [(x["at"][11:16], x["by"], x["type"], x["ref"]) for x in rows(shop)]
     assert got == [
@@ -126,6 +127,7 @@ def test_quality_complaint_from_intake_to_close_with_evidence(run, shop, tmp_pat
         ("09:12", "a01", "reply", ""), ("09:13", "a01", "verify", ""), ("09:14", "a01", "wait", ""),
         ("10:02", "a01", "message", ""), ("10:03", "a01", "resume", ""),
         ("10:05", "a01", "evidence", "item"), ("10:05", "a01", "evidence", "box"), ("10:05", "a01", "evidence", "waybill"),
+        ("10:05", "a01", "evidence", "six_sides"),
         ("10:20", "a01", "resolve", ""), ("10:21", "a01", "accept", ""),
         ("10:30", "a01", "cause", ""), ("10:30", "a01", "close", ""),
     ]
@@ -148,7 +150,7 @@ def test_quality_complaint_from_intake_to_close_with_evidence(run, shop, tmp_pat
 
 
 def test_close_refused_for_missing_evidence(run, shop, tmp_path, ledgers_unchanged):
-    tid = run.new(now=at("09:00"))
+    tid = run.new(now=at("09:00"), purchased="2026-11-12", member="gold")
     run("ticket", "verify", tid[:6], now=at("09:05"))
     run("ticket", "evidence", tid[:6], "item", photo(tmp_path, "a.jpg"), now=at("09:06"))
     run("ticket", "accept", tid[:6], now=at("09:30"))
@@ -158,7 +160,7 @@ def test_close_refused_for_missing_evidence(run, shop, tmp_path, ledgers_unchang
     assert r.stdout == ""
     assert r.stderr == (
         f"{ids.short(tid)}: not closed; the closing checklist misses:\n"
-        "  - evidence missing: box (外箱图), waybill (面单图) (`ticket evidence`)\n"
+        "  - evidence missing: box (外箱图), waybill (面单图), six_sides (包裹六面图) (`ticket evidence`)\n"
         "a lead may close it anyway with --force REASON\n"
     )
     assert tickets.load_ticket(shop, tid).status == "open"
@@ -174,14 +176,16 @@ def test_forced_close_needs_a_lead_and_records_the_reason(run, shop, ledgers_unc
     assert r.exit_code == 0, r.stderr
     last = rows(shop)[-1]
     assert (last["by"], last["type"], last["text"]) == ("l01", "close", "客户失联三天")
-    assert json.loads(last["data"]) == {"forced": True, "missing": ["identity", "evidence", "accepted", "cause"]}
+    assert json.loads(last["data"]) == {"forced": True, "missing": ["identity", "evidence", "accepted", "cause"],
+                                        "checklist": {"identity": "N", "evidence": "N", "wording": "N",
+                                                      "first_contact": "N", "accepted": "N", "cause": "N"}}
     # a director may force too (higher rank)
     tid2 = run.new(now=at("09:00"))
     assert run("ticket", "close", tid2, "--force", "重复工单", by="d01", now=at("12:00")).exit_code == 0
 
 
 def test_reopen_after_close_needs_acceptance_again(run, shop, tmp_path):
-    tid = run.new(category="usage", model=None, order=None, now=at("09:00"))  # no evidence needed
+    tid = run.new(category="usage", model=None, purchased="2026-11-12", member="gold", now=at("09:00"))  # no evidence needed
     for verb, args in (("verify", []), ("resolve", ["已发送使用视频"]), ("accept", []), ("cause", ["说明书不清楚"])):
         assert run("ticket", verb, tid, *args, now=at("09:10")).exit_code == 0
     assert run("ticket", "close", tid, now=at("09:20")).exit_code == 0

@@ -81,6 +81,8 @@ def add_history():
                  customer="老客户", phone=f"1390000{i:04d}", summary="历史工单: 已处理")
         if model:
             f.update(model=model, batch=batch)
+        if cat == "attitude":  # a complaint records the customer's core demand (seed 003 §2.1.2)
+            f.update(demand="apology")
         tid = new(t(day, hm), by=("a01", "a02", "a03")[i % 3], **f)
         run("ticket", "reply", tid, "您好, 马上为您处理", by="a01", now=t(day, hm))
         run("ticket", "resolve", tid, "已处理", now=t(day, hm))
@@ -110,12 +112,12 @@ def main():
             phone="13812345678", purchased="2026-11-12", member="gold", model="K-200", batch="B2611",
             item_amount="299.00", order_amount="309.00", summary="收到的电水壶底部有裂纹, 一加水就漏", demand="exchange")
     run("ticket", "reply", a, "您好, 非常抱歉给您带来不好的体验, 麻烦您拍一下包裹的6个面和产品照片哦~", now=t(16, "09:18"))
-    run("ticket", "verify", a, "订单号与手机号一致", now=t(16, "09:19"))
+    run("ticket", "verify", a, "订单号与手机号一致", now=t(16, "09:19"))  # order, channel, phone, purchase, level on file
     run("ticket", "wait", a, "等客户拍照", now=t(16, "09:20"))
     run("ticket", "message", a, "照片发您了, 外箱也压坏了", now=t(16, "11:02"))
     run("ticket", "resume", a, now=t(16, "11:05"))
-    for kind in ("item", "box", "waybill"):
-        run("ticket", "evidence", a, kind, EVIDENCE / f"{kind}.svg", now=t(16, "11:06"))
+    for kind in ("item", "box", "waybill", "six_sides"):
+        run("ticket", "evidence", a, kind, EVIDENCE / f"{'box' if kind == 'six_sides' else kind}.svg", now=t(16, "11:06"))
     run("ticket", "resolve", a, "换新, 顺丰寄出, 旧件无需寄回", now=t(16, "11:30"))
     run("ticket", "accept", a, "客户同意换新", now=t(16, "11:31"))
     run("ticket", "visit", a, "回访: 新品已收到, 客户满意", now=t(17, "10:00"))
@@ -159,9 +161,12 @@ def main():
 
     # 8. A reopened return request.
     h = new(t(18, "11:00"), channel="taobao", category="return_request", order="TB20261110077", customer="孙女士",
-            phone="13200007777", summary="七天无理由退货", demand="refund", order_amount="89.00")
+            phone="13200007777", summary="七天无理由退货", demand="refund", order_amount="89.00",
+            purchased="2026-11-10", member="regular")
     run("ticket", "reply", h, "您好, 已为您发送退货地址", now=t(18, "11:10"))
     run("ticket", "verify", h, now=t(18, "11:11"))
+    for kind in ("item", "six_sides"):
+        run("ticket", "evidence", h, kind, EVIDENCE / f"{'box' if kind == 'six_sides' else kind}.svg", now=t(18, "11:15"))
     run("ticket", "resolve", h, "已同意退货退款", now=t(18, "11:20"))
     run("ticket", "accept", h, now=t(18, "11:21"))
     run("ticket", "close", h, "--cause", "客户不喜欢颜色", now=t(18, "11:30"))

@@ -108,13 +108,78 @@ def flag(app, incident, media, injury):
     click.echo(f"incident {inc.id}: level {inc.level}{change}")
 
 
+@cli.command("respond")
+@click.argument("incident")
+@click.argument("text")
+@click.pass_obj
+def respond(app, incident, text):
+    """Record the response: the customers contacted (apology, explanation, demand, promised time)."""
+    _simple(app, incident, "respond", text)
+
+
 @cli.command("resolve")
 @click.argument("incident")
 @click.argument("solution")
 @click.pass_obj
 def resolve(app, incident, solution):
-    """Record the incident's root cause and solution; its review deadline starts."""
+    """Record the incident's solution; its review deadline starts."""
     _simple(app, incident, "resolve", solution)
+
+
+@cli.command("cause")
+@click.argument("incident")
+@click.argument("text")
+@click.pass_obj
+def cause(app, incident, text):
+    """Record the cause analysis (root and direct cause)."""
+    _simple(app, incident, "cause", text)
+
+
+@cli.command("approve")
+@click.argument("incident")
+@click.argument("text", required=False, default="")
+@click.pass_obj
+def approve(app, incident, text):
+    """Approve the solution (--by the level's owner: L1 manager, L2 director, L3 CS manager, or higher)."""
+    _simple(app, incident, "approve", text)
+
+
+@cli.command("confirm")
+@click.argument("incident")
+@click.argument("text")
+@click.pass_obj
+def confirm(app, incident, text):
+    """Record the customers' confirmation of the result (问题解决确认单)."""
+    _simple(app, incident, "confirm", text)
+
+
+@cli.command("review")
+@click.argument("incident")
+@click.option("--what", required=True, help="What happened (事件概况).")
+@click.option("--why", required=True, help="Root and direct cause.")
+@click.option("--who", required=True, help="Who took part, and how they did.")
+@click.option("--when", "when_", required=True, help="The timeline.")
+@click.option("--where", required=True, help="Where in the chain it happened.")
+@click.option("--how", required=True, help="What worked and what failed.")
+@click.pass_obj
+def review(app, incident, what, why, who, when_, where, how):
+    """Record the 5W1H review (复盘) after the resolution."""
+    from ..errors import InputError
+
+    data = {"what": what, "why": why, "who": who, "when": when_, "where": where, "how": how}
+    for k, v in data.items():
+        if not v.strip():
+            raise InputError(f"--{k} is empty; the review answers each of the 5W1H")
+    _simple(app, incident, "review", what, data)
+
+
+@cli.command("improve")
+@click.argument("incident")
+@click.argument("text")
+@click.pass_obj
+def improve(app, incident, text):
+    """Add an item to the improvement list (改进措施清单)."""
+    _simple(app, incident, "improve", text)
 
 
 @cli.command("close")
@@ -122,22 +187,48 @@ def resolve(app, incident, solution):
 @click.argument("text", required=False, default="")
 @click.pass_obj
 def close(app, incident, text):
-    """Close the incident after its review."""
+    """Close the incident; refused (exit 1) while its archive (seed 002 §4.4) misses an item."""
     _simple(app, incident, "close", text)
 
 
-def _simple(app, incident, typ, text):
+_DONE = {"respond": "response recorded", "resolve": "resolved", "cause": "cause analysis recorded",
+         "approve": "solution approved", "confirm": "customer confirmation recorded", "review": "review recorded",
+         "improve": "improvement recorded", "close": "closed"}
+
+
+def _simple(app, incident, typ, text, data=None):
     from .. import incidents, ledger
     from ..errors import InputError
 
     ws = app.ws()
+    policy, by = ws.policy, ws.actor()
+    note = ""
     with ledger.locked(ws.root):
         inc = incidents.resolve_id(ws.root, incident)
         incidents.check_open(inc, ws.now)
         if typ == "resolve" and inc.status == "resolved":
             raise InputError(f"incident {inc.id} is already resolved")
-        _append(ws, [{"incident": inc.id, "at": ws.now, "by": ws.actor(), "type": typ, "text": text}])
-    click.echo(f"incident {inc.id}: {typ}d" if typ == "close" else f"incident {inc.id}: resolved")
+        if typ == "review" and not inc.resolved_at:
+            raise InputError(f"incident {inc.id} is not resolved; the review follows the resolution (`incident resolve`)")
+        if typ == "approve":
+            incidents.check_approver(policy, inc, by)
+        if typ == "close":
+            missing = [k for k, ok in incidents.archive(policy, inc).items() if not ok]
+            if missing:
+                click.echo(f"incident {inc.id}: not closed; the archive misses:", err=True)
+                for k in missing:
+                    name, how = incidents.ARCHIVE_WHAT[k]
+                    click.echo(f"  - {name}: {how}", err=True)
+                click.get_current_context().exit(1)
+        if typ == "respond":
+            due = incidents.deadlines(policy, inc).get("response")
+            if due is not None and inc.responded_at is None:
+                note = f" ({'in time' if ws.now <= due else 'late'}, due {due.astimezone(policy.tz()).strftime('%m-%d %H:%M')})"
+        if typ == "review":
+            due = incidents.deadlines(policy, inc)["review"]
+            note = f" ({'in time' if ws.now <= due else 'late'}, due {due.astimezone(policy.tz()).strftime('%m-%d %H:%M')})"
+        _append(ws, [{"incident": inc.id, "at": ws.now, "by": by, "type": typ, "text": text, "data": data or {}}])
+    click.echo(f"incident {inc.id}: {_DONE[typ]}{note}")
 
 
 def _view(policy, inc, now):
@@ -145,10 +236,13 @@ def _view(policy, inc, now):
 
     lv = policy.incident_levels.get(inc.level)
     due = incidents.deadlines(policy, inc)
+    st = incidents.states(policy, inc, now)
     return {"incident": inc.id, "status": inc.status, "level": inc.level, "type": inc.kind, "title": inc.title,
             "tickets": len(inc.tickets), "media": inc.media, "injury": inc.injury,
             "lead_role": lv.lead_role if lv else "", "leads": [s.id for s in incidents.leaders(policy, inc.level)],
             "opened_at": inc.opened_at, "response_due": due.get("response"), "review_due": due.get("review"),
+            "response": st["response"], "review": st["review"], "approved_by": inc.approved_by,
+            "archive": incidents.archive(policy, inc),
             "satisfaction_target": lv.satisfaction if lv else None, "ticket_ids": list(inc.tickets)}
 
 
@@ -164,8 +258,8 @@ def list_(app, all_, fmt):
     ws = app.ws()
     rows = [_view(ws.policy, inc, ws.now) for inc in sorted(incidents.fold(ws.root).values(), key=lambda i: i.opened_at)
             if all_ or inc.status != "closed"]
-    cols = ["incident", "status", "level", "type", "title", "tickets", "leads", "response_due", "review_due",
-            "satisfaction_target"]
+    cols = ["incident", "status", "level", "type", "title", "tickets", "leads", "response_due", "response", "review_due",
+            "review", "satisfaction_target"]
     out = listing(rows, cols, fmt_of(app, fmt))
     click.echo(out or "no incidents", nl=bool(not out))
 
@@ -199,15 +293,56 @@ def show(app, incident, fmt):
         leads = ", ".join(f"{s} {staff[s]}" for s in v["leads"]) or "nobody in the roster"
         lines.append(f"  led by: {policy.roles[lv.lead_role].name} ({lv.lead_role}): {leads}")
         resp = v["response_due"]
-        lines.append(f"  response due: {resp.astimezone(tz).strftime('%Y-%m-%d %H:%M')} ({lv.response} after opening)"
-                     + (" - OVERDUE" if ws.now > resp and inc.status == "open" else ""))
+        since = "opening" if inc.response_from == inc.opened_at else "the regrade"
+        lines.append(f"  response due: {resp.astimezone(tz).strftime('%Y-%m-%d %H:%M')} ({lv.response} after {since})"
+                     + f" - {v['response']}")
         if v["review_due"]:
-            lines.append(f"  review due: {v['review_due'].astimezone(tz).strftime('%Y-%m-%d %H:%M')} ({lv.review} after resolution)")
+            lines.append(f"  review due: {v['review_due'].astimezone(tz).strftime('%Y-%m-%d %H:%M')} ({lv.review} after resolution)"
+                         + f" - {v['review']}")
         else:
             lines.append(f"  review due: {lv.review} after resolution")
+        owner = incidents.owner_role(policy, inc.level)
+        lines.append(f"  solution approved: {inc.approved_by or 'no'} (by a {owner} or higher)")
         lines.append(f"  satisfaction target: ≥ {lv.satisfaction:.0%}")
+    lines.append("  archive: " + ", ".join(f"{k} {'Y' if ok else 'N'}" for k, ok in v["archive"].items()))
     lines.append("  tickets: " + (", ".join(ids.short(t) for t in inc.tickets) or "none"))
     lines.append("history:")
     for at, by, typ, ref, text, _data in inc.events:  # IncidentEvent fields, in order
         lines.append(f"  {at.astimezone(tz).strftime('%Y-%m-%d %H:%M')}  {typ:<7} {by}: {' '.join(x for x in (ids.short(ref) if typ == 'join' else ref, text) if x)}")
     click.echo("\n".join(lines))
+
+
+@cli.command("report")
+@click.option("--months", default=6, show_default=True, help="How many months, ending with the month of --now.")
+@output_format
+@click.pass_obj
+def report(app, months, fmt):
+    """Incidents per month: opened by level, responded in time, closed, recurrences and the recurrence rate.
+
+    An incident recurs when an earlier incident of the same type was about the same
+    product model or batch (of its tickets), or has the same title when its tickets name
+    neither (seed 002: recurrence rate and the monthly trend).
+    """
+    import datetime as dt
+
+    from .. import incidents
+    from ..errors import InputError
+    from ..render import listing
+    from ..tickets import load_tickets
+
+    if not 1 <= months <= 120:
+        raise InputError(f"--months {months}: give 1 to 120 months")
+    ws = app.ws()
+    policy, tz = ws.policy, ws.policy.tz()
+    first = ws.now.astimezone(tz).date().replace(day=1)
+    firsts = [first]
+    for _ in range(months - 1):
+        firsts.insert(0, (firsts[0] - dt.timedelta(days=1)).replace(day=1))
+    rows = incidents.monthly(policy, list(incidents.fold(ws.root).values()), load_tickets(ws.root), firsts, tz, ws.now)
+    f = fmt_of(app, fmt)
+    if f == "table":
+        for r in rows:
+            r["recurrence_rate"] = "-" if r["recurrence_rate"] is None else f"{r['recurrence_rate']:.0%}"
+    cols = ["month", "opened"] + list(policy.incident_levels) + ["responded_in_time", "closed", "recurrences",
+                                                                 "recurrence_rate"]
+    click.echo(listing(rows, cols, f), nl=False)

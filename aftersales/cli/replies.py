@@ -95,6 +95,7 @@ def remark(app, kind, ticket, address, product, quantity, courier, ship_date, te
         if v:
             values[k] = v
     rendered = replies.render(r.text, values, f"remark '{kind}'")
+    replies.check_fields(r, values, f"remark '{kind}'")
     if record:
         from .. import actions, ids
         from ..errors import InputError

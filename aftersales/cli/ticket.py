@@ -287,6 +287,21 @@ def close(app, ticket, cause_text, force):
         click.echo(f"{ids.short(t.id)}: closed by force ({', '.join(closing.data['missing'])} missing): {closing.text}")
     else:
         click.echo(f"{ids.short(t.id)}: closed")
+    if closing.data.get("checklist"):
+        click.echo("  checklist: " + ", ".join(f"{k} {v}" for k, v in closing.data["checklist"].items()))
+
+
+@cli.command("escalated")
+@click.argument("ticket")
+@click.argument("text")
+@click.option("--to", "to", required=True, metavar="TARGET",
+              help="Where the customer took it: regulator, platform, media (policies: escalation_targets).")
+@click.option("--service-failure/--not-service-failure", default=True, show_default=True,
+              help="Whether a service failure of the shop caused it (seed 004 §6 counts only these).")
+@click.pass_obj
+def escalated(app, ticket, text, to, service_failure):
+    """Record that the customer escalated the complaint beyond the shop (投诉升级, e.g. to 12315)."""
+    _record(app, ticket, "escalated", ref=to, text=text, data={"service_failure": service_failure})
 
 
 @cli.command("reopen")
@@ -452,7 +467,8 @@ def show(app, ticket, full_phone, fmt):
                "escalation_level": level,
                "assignee": t.assignee, "group": t.group, "abnormal": t.abnormal, "opened_at": t.opened_at,
                "opened_by": t.opened_by, "fields": fields, "evidence": sorted(t.evidence),
-               "checklist_missing": missing, "timeline": timeline, "payments": payments, "corrections": fixes}
+               "checklist_missing": missing, "timeline": timeline, "payments": payments, "corrections": fixes,
+               "closing_checklist": (t._close.data.get("checklist") or {}) if t._close is not None else {}}
         if f == "csv":  # one table: every part of the ticket as rows of a section
             from ..render import listing
 
@@ -492,6 +508,10 @@ def show(app, ticket, full_phone, fmt):
             lines.append(f"  {k}: {fields[k]}")
     lines.append(f"  summary: {t.summary}")
     lines.append(f"  evidence: {', '.join(sorted(t.evidence)) or 'none'}")
+    if t._close is not None and t._close.data.get("checklist"):
+        ck = t._close.data["checklist"]  # in the policy's order (the ledger keeps JSON keys sorted)
+        order = [k for k in policy.closing.record if k in ck] + sorted(k for k in ck if k not in policy.closing.record)
+        lines.append("  closing checklist: " + ", ".join(f"{k} {ck[k]}" for k in order))
     if missing:
         lines.append("  to close: " + "; ".join(missing))
     # a closed ticket may still owe a follow-up visit (on_close = "continue")

@@ -191,14 +191,28 @@ def _check_compensation(p: Policy, src):
         for j, cat in enumerate(a.categories):
             if cat not in p.categories:
                 yield _ref(src, "compensation", ("authority", i, "categories", j), "category", cat, p.categories)
+        for j, li in enumerate(a.liabilities):
+            if li not in c.liabilities:
+                yield _ref(src, "compensation", ("authority", i, "liabilities", j), "liability", li, c.liabilities)
 
 
 def _check_incidents(p: Policy, src):
     for lv, level in p.incident_levels.items():
         if level.lead_role not in p.roles:
             yield _ref(src, "incident_levels", (lv, "lead_role"), "role", level.lead_role, p.roles)
+        if level.approve_role and level.approve_role not in p.roles:
+            yield _ref(src, "incident_levels", (lv, "approve_role"), "role", level.approve_role, p.roles)
         if not 0 < level.satisfaction <= 1:
             yield src.problem("incident_levels", (lv, "satisfaction"), f"satisfaction must be a share between 0 and 1, not {level.satisfaction}")
+    from ..incidents import ARCHIVE_WHAT
+
+    for i, item in enumerate(p.incident_archive):
+        if item not in ARCHIVE_WHAT:
+            yield src.problem("incident_archive", (i,), f"unknown archive item '{item}'; {schema.closest(item, ARCHIVE_WHAT)}")
+    if p.inspection.inspector_role not in p.roles:
+        yield _ref(src, "inspection", ("inspector_role",), "role", p.inspection.inspector_role, p.roles)
+    if not 0 < p.inspection.coverage <= 1:
+        yield src.problem("inspection", ("coverage",), f"coverage must be a share between 0 and 1 (e.g. 0.40), not {p.inspection.coverage}")
 
 
 _FORMATTER = string.Formatter()

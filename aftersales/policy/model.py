@@ -20,8 +20,8 @@ TICKET_FIELDS = (
     "model", "batch", "waybill", "courier", "bug_details", "address",
 )
 
-#: Items the closing checklist may require (seed 000 §6).
-CHECKLIST_ITEMS = ("identity", "evidence", "accepted", "cause")
+#: Items the closing checklist may require or record (seed 000 §6).
+CHECKLIST_ITEMS = ("identity", "evidence", "wording", "first_contact", "accepted", "cause")
 
 from ..events import TIMER_STARTS, TIMER_STOPS  # noqa: E402  (what events can start and stop a timer)
 PAUSE_STATES = ("waiting",)
@@ -114,13 +114,22 @@ class Category:
 
 @dataclass(frozen=True)
 class Closing:
-    checklist: tuple[str, ...] = CHECKLIST_ITEMS
+    checklist: tuple[str, ...] = ("identity", "evidence", "accepted", "cause")  # a close needs these
     force_role: str = "lead"  # the lowest role that may force a close past the checklist
+    #: items recorded with every close as Y/N (seed 000 §6), required or not
+    record: tuple[str, ...] = CHECKLIST_ITEMS
+    first_contact_within: Duration = Duration(Decimal(30), "min")  # the "first_contact" item
+    #: what `ticket verify` needs on file (seed 000 §3: order, channel, phone, purchase time, member level)
+    identity_fields: tuple[str, ...] = ()
 
     def validate(self):
-        for i, item in enumerate(self.checklist):
-            if item not in CHECKLIST_ITEMS:
-                yield ("checklist", i), f"unknown checklist item '{item}'; {schema.closest(item, CHECKLIST_ITEMS)}"
+        for key in ("checklist", "record"):
+            for i, item in enumerate(getattr(self, key)):
+                if item not in CHECKLIST_ITEMS:
+                    yield (key, i), f"unknown checklist item '{item}'; {schema.closest(item, CHECKLIST_ITEMS)}"
+        for i, f in enumerate(self.identity_fields):
+            if f not in TICKET_FIELDS:
+                yield ("identity_fields", i), f"unknown ticket field '{f}'; {schema.closest(f, TICKET_FIELDS)}"
 
 
 @dataclass(frozen=True)
@@ -345,6 +354,7 @@ class Authority:
     cap: Cap
     categories: tuple[str, ...] = ()  # empty: every category
     note: str = ""
+    liabilities: tuple[str, ...] = ()  # empty: whoever is at fault (seed 001: liability decides generosity)
 
 
 @dataclass(frozen=True)
@@ -384,10 +394,30 @@ class Logistics:
 
 
 @dataclass(frozen=True)
+class FieldCheck:
+    """A remark field must match `pattern` (a regular expression), only when `when` matches it if given."""
+
+    field: str
+    pattern: str
+    says: str  # what the pattern asks for, in words
+    when: str = ""
+
+    def validate(self):
+        import re
+
+        for key in ("pattern", "when"):
+            try:
+                re.compile(getattr(self, key))
+            except re.error as e:
+                yield (key,), f"not a regular expression: {e}"
+
+
+@dataclass(frozen=True)
 class Script:
     name: str
     text: str
     seed: str = ""
+    checks: tuple[FieldCheck, ...] = ()  # what the filled fields must contain (seed 001 remark formats)
 
 
 @dataclass(frozen=True)
@@ -400,6 +430,7 @@ class IncidentLevel:
     satisfaction: float
     media: bool = False  # media exposure makes this level
     injury: bool = False  # injury or property loss makes this level
+    approve_role: str = ""  # the lowest role that may approve the solution; empty: lead_role
 
 
 @dataclass(frozen=True)
@@ -411,8 +442,20 @@ class Kpi:
     finish_24h: float = 0.95
     complaint_first_feedback: Duration = Duration(Decimal(2), "h")
     satisfied_at: int = 4  # a survey score at or above this counts as satisfied
+    #: escalation rate (seed 004 §6): complaints escalated outside (`ticket escalated`) over complaints
+    #: opened; true: only escalations caused by a service failure count
+    escalation_service_failure_only: bool = True
     #: the categories the weekly brief counts as quality problems, for purchasing
     quality_categories: tuple[str, ...] = ("quality", "batch_defect", "transit_damage", "product_complaint")
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """Quality inspection of conversations (质检, seed 001, 售前组长)."""
+
+    coverage: float = 0.40  # share of each agent's conversations inspected each day, at least
+    pass_score: int = 90  # a score under this is reviewed one-to-one
+    inspector_role: str = "lead"  # the lowest role that may inspect
 
 
 @dataclass(frozen=True)
@@ -489,6 +532,13 @@ class Policy:
     incident_types: Mapping[str, Named] = field(default_factory=lambda: {
         "quality": Named("产品质量"), "service": Named("服务失误"), "special": Named("特殊场景")})
     kpi: Kpi = Kpi()
+    inspection: Inspection = Inspection()
+    #: escalation targets (`ticket escalated --to`): where a complaint went beyond the shop (seed 004 §6)
+    escalation_targets: Mapping[str, Named] = field(default_factory=lambda: {
+        "regulator": Named("监管部门(12315等)"), "platform": Named("平台介入"), "media": Named("媒体")})
+    #: the archive an incident cannot close without (seed 002 §4.4), in order
+    incident_archive: tuple[str, ...] = ("grading", "records", "cause", "approval", "confirmation", "review",
+                                         "improvements")
     reviews: Reviews = Reviews()
     returns: Returns = Returns()
     imports: Mapping[str, ImportMap] = field(default_factory=dict)

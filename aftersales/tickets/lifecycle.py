@@ -135,6 +135,14 @@ def event(policy: Policy, t: Ticket, now: dt.datetime, by: str, typ: str, ref: s
     if typ == "assign":
         if policy.staff_member(ref) is None:
             raise InputError(f"--to {ref}: unknown staff member; {closest(ref, [s.id for s in policy.staff])}")
+    elif typ == "verify":
+        missing = [f for f in policy.closing.identity_fields if not t.fields.get(f)]
+        if missing:
+            raise InputError(f"ticket {ids.short(t.id)}: cannot verify the identity: not on file: {', '.join(missing)}; "
+                             f"add them with `aftersales ticket set {ids.short(t.id)} FIELD VALUE`")
+    elif typ == "escalated":
+        if ref not in policy.escalation_targets:
+            raise InputError(f"--to {ref}: unknown escalation target; {closest(ref, policy.escalation_targets)}")
     elif typ == "department":
         if ref not in policy.departments:
             raise InputError(f"--department {ref}: unknown; {closest(ref, policy.departments)}")
@@ -155,11 +163,18 @@ def event(policy: Policy, t: Ticket, now: dt.datetime, by: str, typ: str, ref: s
     return Event(t.id, now, by, typ, ref, text, data or {})
 
 
-def missing_for_close(policy: Policy, t: Ticket, extra_cause: str = "") -> list:
+def checklist(policy: Policy, t: Ticket, extra_cause: str = "") -> dict:
+    """Every item of seed 000 §6 the policy records with a close, as "Y" or "N"."""
+    items = policy.closing.record
+    missing = {m for m, _ in missing_for_close(policy, t, extra_cause, items)}
+    return {item: "N" if item in missing else "Y" for item in items}
+
+
+def missing_for_close(policy: Policy, t: Ticket, extra_cause: str = "", items=None) -> list:
     """Checklist items not yet done, as (item, what to do) pairs."""
     out = []
     cat = policy.categories.get(t.category)
-    for item in policy.closing.checklist:
+    for item in policy.closing.checklist if items is None else items:
         if item == "identity" and not t.identity_verified:
             out.append(("identity", "identity not checked against the order (`ticket verify`)"))
         elif item == "evidence" and cat is not None:
@@ -171,6 +186,12 @@ def missing_for_close(policy: Policy, t: Ticket, extra_cause: str = "") -> list:
             out.append(("accepted", "customer has not accepted the solution (`ticket accept`)"))
         elif item == "cause" and not (t.cause or extra_cause.strip()):
             out.append(("cause", "no cause analysis recorded (`ticket close --cause` or `ticket cause`)"))
+        elif item == "wording" and not any(e.type == "reply" and e.data.get("script") for e in t.events):
+            out.append(("wording", "no reply used the shop's official wording (`reply SCRIPT TICKET --send`)"))
+        elif item == "first_contact":
+            within = policy.closing.first_contact_within
+            if t.first_reply_at is None or t.first_reply_at - t.opened_at > within.timedelta():
+                out.append(("first_contact", f"no first contact within {within} of creation"))
     return out
 
 
@@ -205,5 +226,7 @@ def close(policy: Policy, t: Ticket, now: dt.datetime, by: str, cause: str = "",
                 f"{by} is {member.role}"
             )
         data = {"forced": True, "missing": [m for m, _ in missing]}
+    if policy.closing.record:
+        data["checklist"] = checklist(policy, t, cause)
     events.append(Event(t.id, now, by, "close", "", force.strip() if missing else "", data))
     return events
