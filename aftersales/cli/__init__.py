@@ -24,7 +24,7 @@ COMMANDS = {
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
     "eligibility": ("aftersales.cli.logistics:eligibility", "Say which return and refund options an order qualifies for at --now, and why."),
     "export": ("aftersales.cli.export", "Write a spreadsheet-safe copy of a ledger (UTF-8 with BOM, CRLF) for Excel or WPS."),
-    "import": ("aftersales.cli.importer", "Import a CSV export into a ledger by a policy [imports.MAPPING] entry, all or nothing."),
+    "import": ("aftersales.cli.importer", "Import a platform export, or a CSV file by a policy [imports.MAPPING] entry, all or nothing."),
     "incident": ("aftersales.cli.incident", "Group tickets that share a cause into an incident graded L1-L3 (seed 002)."),
     "policy": ("aftersales.cli.policy", "Review policy changes: the diff by meaning, and a replay against past ledgers."),
     "remark": ("aftersales.cli.replies:remark", "Print an order remark in the shop's format, with the agent ID and the date."),
