@@ -72,7 +72,24 @@ def check_tickets(ctx: CheckContext) -> list:
     return check_ticket_ledger(ctx)
 
 
-CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets]
+# --- issue 14 (platforms): the orders ledger (declared in platforms.py; merge: move it into
+# ledger.LEDGERS) and the shop's platform profiles in policies/platforms/.
+def check_platform_profiles(ctx: CheckContext) -> list:
+    from .platforms import check_profiles
+
+    return check_profiles(ctx)
+
+
+def _register_platform_ledgers() -> None:
+    from .platforms import register_ledgers
+
+    register_ledgers()
+
+
+_register_platform_ledgers()
+# --- end issue 14
+
+CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets, check_platform_profiles]
 
 
 def run_checks(root: Path) -> list:

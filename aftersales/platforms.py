@@ -698,8 +698,9 @@ def deadline_cycles(policy, t, now: dt.datetime) -> list:
 
     It runs from the opening to the deadline and stops when the ticket is resolved or
     closed, or the platform says the request is done. Hooked into sla.evaluate."""
-    f = t.fields
-    deadline = f.get("platform_deadline")
+    if not _may_have_deadline(t):
+        return []
+    deadline = t.fields.get("platform_deadline")
     if not deadline:
         return []
     from .ledger import parse_time
@@ -730,6 +731,20 @@ def deadline_cycles(policy, t, now: dt.datetime) -> list:
     c.used = (now - start).total_seconds() / total
     c.state = "breached" if now > due else ("warning" if c.used >= timer.warn_at else "ok")
     return [c]
+
+
+def _may_have_deadline(t) -> bool:
+    """Cheap: does any field event mention a platform deadline? (most tickets: no JSON parsed)."""
+    for e in getattr(t, "_field_events", ()):
+        if e.type == "set":
+            if e.ref == "platform_deadline":
+                return True
+        elif e._data is None:
+            if "platform_deadline" in e._raw:
+                return True
+        elif "platform_deadline" in e._data:
+            return True
+    return False
 
 
 def _deadline_timer(Timer, Duration, span: dt.timedelta):

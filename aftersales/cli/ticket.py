@@ -63,6 +63,11 @@ def new(app, fmt, **values):
 
     ws, policy = _ctx(app)
     by = ws.actor()
+    # --- issue 14 (platforms): an imported order fills in amounts, phone, address, waybill.
+    from ..platforms import fill_from_order
+
+    values = fill_from_order(ws.root, values)
+    # --- end issue 14
     events = tickets.intake(policy, ws.now, by, values)
     opened = events[0]
     t = tickets.fold(events)[opened.ticket]
