@@ -7,7 +7,7 @@ from .common import fmt_of, output_format
 
 
 @click.command("import")
-@click.argument("mapping", metavar="[MAPPING]")
+@click.argument("mapping", metavar="[MAPPING]", required=False)
 @click.argument("file", metavar="FILE", required=False)
 @click.option("--profile", metavar="NAME", help="Read FILE with this platform profile instead of recognising it "
               "from its header (`--profiles` lists them).")
@@ -49,6 +49,8 @@ def cli(app, mapping, file, profile, list_profiles, encoding, dry_run, keep_goin
     """
     if list_profiles:
         return _list_profiles(app, fmt)
+    if mapping is None:
+        raise click.UsageError("give FILE (a platform export, or a folder of them), or MAPPING FILE")
     if keep_going != bool(rejects):
         raise click.UsageError("--keep-going and --rejects FILE go together: the rejected rows must go somewhere")
     if file is None:
@@ -158,7 +160,7 @@ def _platform(app, path, profile, encoding, dry_run, keep_going, rejects, fmt):
         if len(files) > 1:
             raise click.UsageError("--rejects takes one FILE, not a folder")
     actor = app.by_opt or os.environ.get("AS_USER") or None
-    if actor is not None:
+    if actor is not None and actor != "system":  # system: the cron job
         actor = ws.actor()
     f = fmt_of(app, fmt)
     results, failed, worst = [], [], 0

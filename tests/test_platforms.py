@@ -1,0 +1,409 @@
+"""Platform exports in (issue 14): one synthetic file per platform and kind, in its real
+encoding and with its quirks; idempotent re-imports; IDs that survive spreadsheets;
+.xlsx out; the platform's deadline as a time limit."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import platform_files as pf
+from aftersales import ledger
+from aftersales.platforms import (Progress, clean, id_problem, load_profiles, norm_header, recognise,
+                                  register_ledgers, strip_status)
+from aftersales.spreadsheet import keep_digits
+
+NOW = "2026-11-23T10:00:00+08:00"
+LATER = "2026-11-23T11:00:00+08:00"
+
+register_ledgers()
+
+
+def rows_of(shop: Path, name: str) -> list:
+    path = ledger.ledger_path(shop, name)
+    if not path.exists():
+        return []
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def ledger_bytes(shop: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted((shop / "ledgers").glob("*.csv"))}
+
+
+# ------------------------------------------------------------------ recognising and cleaning
+
+
+def test_header_names_are_compared_without_their_quirks():
+    assert norm_header(" 商家备注等级\n（等级1-5为由高到低） ") == "商家备注等级(等级1-5为由高到低)"
+    assert norm_header("\ufeff订单编号 ") == "订单编号"
+    assert norm_header("邮费（元）") == "邮费(元)"
+
+
+@pytest.mark.parametrize("raw, cell", [
+    ('="4567890123456789012"', "4567890123456789012"),
+    ("\t003456789012345678", "003456789012345678"),
+    ("-", ""), ("--", ""), ("无退款申请", ""),
+    ("'13812345678", "13812345678"),
+    ("  王女士 ", "王女士"),
+    ("-12.50", "-12.50"),
+])
+def test_cells_lose_the_platforms_quirks(raw, cell):
+    assert clean(raw) == cell
+
+
+def test_status_prefixes_are_dropped():
+    assert strip_status("(删除)等待出库") == "等待出库"
+    assert strip_status("（锁定）等待出库") == "等待出库"
+    assert strip_status("等待出库") == "等待出库"
+
+
+def test_an_id_in_scientific_notation_is_refused_with_the_fix():
+    msg = id_problem("订单编号", "3.45679E+18")
+    assert msg.startswith("column 订单编号: '3.45679E+18' is a number in scientific notation")
+    assert "Download the export again" in msg
+    assert id_problem("订单编号", "003456789012345678") is None
+
+
+@pytest.mark.parametrize("kind", sorted(pf.HEADERS))
+def test_each_export_is_recognised_from_its_header(kind):
+    assert recognise(pf.HEADERS[kind], load_profiles()).name == kind
+
+
+# ------------------------------------------------------------------ importing each platform's file
+
+EXPECT = {  # kind -> (orders, shipments, tickets opened) for pf.write(kind, n=8)
+    "taobao_orders": (8, 6, 0),
+    "taobao_orders_v2": (8, 6, 2),
+    "jd_orders": (8, 0, 0),
+    "pdd_orders": (8, 6, 2),
+    "douyin_orders": (8, 0, 2),
+    "tmall_refunds": (0, 0, 8),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(pf.HEADERS))
+def test_each_platform_file_is_imported_in_its_real_encoding(run, shop, tmp_path, kind):
+    f = tmp_path / f"{kind}.csv"
+    ids = pf.write(kind, f, 8)
+    raw = f.read_bytes()
+    if pf.ENCODINGS[kind] in ("gbk", "gb18030"):
+        with pytest.raises(UnicodeDecodeError):
+            raw.decode("utf-8")  # really GBK
+    r = run("import", f, now=NOW)
+    assert r.exit_code == 0, r.stderr + r.stdout
+    n_orders, n_ship, n_tickets = EXPECT[kind]
+    orders = rows_of(shop, "orders")
+    assert len(orders) == n_orders
+    if n_orders:
+        assert [o["order"] for o in orders] == ids  # text, leading zeros and all 19 digits kept
+        assert pf.order_id(3) in ids  # the file has an ID Excel would break
+    assert len(rows_of(shop, "shipments")) == n_ship
+    opened = [t for t in rows_of(shop, "tickets") if t["type"] == "open"]
+    assert len(opened) == n_tickets
+    assert f"{n_orders} new, 0 changed, 0 unchanged, 0 rejected" in r.stdout or not n_orders
+    if n_tickets:
+        assert f"{n_tickets} new (tickets opened)" in r.stdout
+
+
+def test_taobao_order_facts_land_in_the_orders_ledger(run, shop, tmp_path):
+    pf.write("taobao_orders", tmp_path / "tb.csv", 3)
+    assert run("import", tmp_path / "tb.csv", now=NOW).exit_code == 0
+    o = rows_of(shop, "orders")[1]
+    assert o == {**o, "order": "4567890123456796931", "platform": "taobao", "buyer": "buyer1", "receiver": "王女士",
+                 "phone": "13812340001", "item_amount": "59.00", "shipping_fee": "6.00", "order_amount": "65.00",
+                 "paid_at": "2026-11-20T10:05:00+08:00", "waybill": "YT7000000000001", "courier": "顺丰速运",
+                 "destination": "江苏省杭州市", "source": "taobao_orders"}
+    s = rows_of(shop, "shipments")[0]
+    assert (s["waybill"], s["order"], s["courier"]) == ("YT7000000000001", "4567890123456796931", "sf")
+
+
+def test_jd_items_of_one_order_become_one_order_and_prefixes_go(run, shop, tmp_path):
+    pf.write("jd_orders", tmp_path / "jd.csv", 4)
+    r = run("import", tmp_path / "jd.csv", now=NOW)
+    assert "jd_orders, gb18030), 6 rows" in r.stdout  # orders 0 and 3 have two items
+    orders = rows_of(shop, "orders")
+    assert len(orders) == 4
+    assert orders[0]["status"] == "等待出库" and orders[0]["product"] == "电水壶 K-200；电水壶 K-201"
+
+
+def test_pdd_promised_ship_time_and_douyin_dashes(run, shop, tmp_path):
+    pf.write("pdd_orders", tmp_path / "pdd.csv", 2)
+    pf.write("douyin_orders", tmp_path / "dy.csv", 2)
+    assert run("import", tmp_path / "pdd.csv", now=NOW).exit_code == 0
+    assert run("import", tmp_path / "dy.csv", now=NOW).exit_code == 0
+    pdd, dy = rows_of(shop, "orders")[0], rows_of(shop, "orders")[2]
+    assert pdd["ship_by"] == "2026-11-22T10:05:00+08:00" and pdd["shipping_fee"] == "6.00"
+    assert pdd["destination"] == "浙江省杭州市"
+    assert (dy["platform"], dy["order"], dy["remark"], dy["after_sales"]) == ("douyin", "4567890123456789012", "", "")
+
+
+# ------------------------------------------------------------------ idempotence
+
+
+def test_importing_the_same_file_again_adds_nothing(run, shop, tmp_path):
+    for kind in ("taobao_orders_v2", "tmall_refunds", "pdd_orders"):
+        pf.write(kind, tmp_path / f"{kind}.csv", 8)
+        assert run("import", tmp_path / f"{kind}.csv", now=NOW).exit_code == 0
+    before = ledger_bytes(shop)
+    for kind in ("taobao_orders_v2", "tmall_refunds", "pdd_orders"):
+        r = run("import", tmp_path / f"{kind}.csv", now=LATER)
+        assert r.exit_code == 0, r.stderr
+        assert "0 new" in r.stdout and "0 changed" in r.stdout
+    assert ledger_bytes(shop) == before
+
+
+def test_an_overlapping_export_adds_only_what_is_new_or_changed(run, shop, tmp_path):
+    text = pf.text("pdd_orders", 8).splitlines(keepends=True)
+    (tmp_path / "a.csv").write_text("".join(text[:6]), encoding="utf-8")  # orders 0-4
+    changed = text[5].replace("已发货，待收货", "已签收")  # order 4 now signed
+    assert changed != text[5]
+    (tmp_path / "b.csv").write_text(text[0] + text[4] + changed + "".join(text[6:]), encoding="utf-8")  # orders 3-7
+    assert run("import", tmp_path / "a.csv", now=NOW).exit_code == 0
+    r = run("import", tmp_path / "b.csv", now=LATER)
+    assert "orders: 3 new, 1 changed, 1 unchanged, 0 rejected" in r.stdout
+    assert len(rows_of(shop, "orders")) == 9  # 5, then 3 new and 1 changed
+    r = run("import", tmp_path / "b.csv", now=LATER)
+    assert "orders: 0 new, 0 changed, 5 unchanged, 0 rejected" in r.stdout
+
+
+def test_a_drop_folder_is_imported_file_by_file(run, shop, tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    pf.write("taobao_orders", drop / "1.csv", 3)
+    pf.write("tmall_refunds", drop / "2.csv", 2)
+    r = run("import", drop, by="system", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert "orders: 3 new" in r.stdout and "2 new (tickets opened)" in r.stdout
+    assert "\r" not in r.stderr  # no progress line when not on a terminal (cron)
+    r = run("import", drop, by="system", now=LATER, )
+    assert r.stdout.count("0 new") == 2
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def test_an_excel_mangled_order_number_is_refused_and_nothing_written(run, shop, tmp_path):
+    text = pf.text("pdd_orders", 3).replace("4567890123456796931", "4.56789E+18")
+    (tmp_path / "x.csv").write_text(text, encoding="utf-8")
+    before = ledger_bytes(shop)
+    r = run("import", tmp_path / "x.csv", now=NOW)
+    assert r.exit_code == 2
+    assert f"{tmp_path / 'x.csv'}:3: column 订单号: '4.56789E+18' is a number in scientific notation" in r.stderr
+    assert "nothing was imported" in r.stdout
+    assert ledger_bytes(shop) == before
+
+
+def test_keep_going_imports_the_good_rows_and_writes_the_rejects(run, shop, tmp_path):
+    text = pf.text("pdd_orders", 3).replace("4567890123456796931", "4.56789E+18")
+    (tmp_path / "x.csv").write_text(text, encoding="utf-8")
+    r = run("import", tmp_path / "x.csv", "--keep-going", "--rejects", tmp_path / "bad.csv", now=NOW)
+    assert r.exit_code == 1
+    assert len(rows_of(shop, "orders")) == 2
+    bad = (tmp_path / "bad.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(bad) == 2 and bad[0].endswith(",error") and "scientific notation" in bad[1]
+
+
+def test_an_unknown_file_names_the_profiles_and_the_fix(run, shop, tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    r = run("import", tmp_path / "x.csv", now=NOW)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "no platform profile recognises this file (its first columns: a, b); pass --profile NAME" in r.stderr
+    assert "policies/platforms/NAME.toml" in r.stderr
+
+
+def test_a_file_that_is_not_its_encoding_names_the_option(run, shop, tmp_path):
+    pf.write("taobao_orders", tmp_path / "tb.csv", 2)
+    r = run("import", tmp_path / "tb.csv", "--encoding", "utf-8", now=NOW)
+    assert r.exit_code == 2 and "not utf-8-sig text; pass --encoding gb18030" in r.stderr
+
+
+def test_a_shop_adds_a_profile_in_policy(run, shop, tmp_path):
+    (shop / "policies" / "platforms").mkdir()
+    (shop / "policies" / "platforms" / "kuaishou_orders.toml").write_text(
+        'title = "快手小店 订单"\nplatform = "social"\nkind = "orders"\nrecognise = ["订单号", "快手昵称"]\n'
+        '[columns]\norder = "订单号"\nbuyer = "快手昵称"\norder_amount = "实付款"\n', encoding="utf-8")
+    (tmp_path / "ks.csv").write_text("订单号,快手昵称,实付款\n\t2411230000000001,小王,12.5元\n", encoding="utf-8")
+    r = run("import", tmp_path / "ks.csv", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert "快手小店 订单 (kuaishou_orders" in r.stdout
+    o = rows_of(shop, "orders")[0]
+    assert (o["order"], o["buyer"], o["order_amount"], o["platform"]) == ("2411230000000001", "小王", "12.50", "social")
+    assert "kuaishou_orders" in run("import", "--profiles", "--format", "csv").stdout
+    (shop / "policies" / "platforms" / "bad.toml").write_text('kind = "parcels"\n', encoding="utf-8")
+    r = run("check")
+    assert r.exit_code == 1 and "policies/platforms/bad.toml: kind = 'parcels': use one of orders, refunds" in r.stdout
+
+
+# ------------------------------------------------------------------ what imports feed
+
+
+def test_a_refund_opens_a_ticket_with_the_platforms_deadline_and_status_changes_follow(run, shop, tmp_path):
+    pf.write("taobao_orders", tmp_path / "tb.csv", 2)
+    assert run("import", tmp_path / "tb.csv", now=NOW).exit_code == 0
+    pf.write("tmall_refunds", tmp_path / "rf.csv", 2)
+    assert run("import", tmp_path / "rf.csv", now=NOW).exit_code == 0
+    opened = [t for t in rows_of(shop, "tickets") if t["type"] == "open"]
+    assert [t["ref"] for t in opened] == ["return_request", "return_request"]
+    assert '"platform_deadline":"2026-11-24T09:00:00+08:00"' in opened[1]["data"]
+    assert '"order_amount":"65.00"' in opened[1]["data"] and '"shipping_fee":"6.00"' in opened[1]["data"]
+    tid = opened[1]["ticket"]
+    r = run("sla-check", "--format", "csv", now="2026-11-24T09:30:00+08:00")
+    line = [x for x in r.stdout.splitlines() if x.startswith(tid) and "platform_deadline" in x]
+    assert line and ",breached,2026-11-24T09:00:00+08:00," in line[0]
+    # the platform says the refund succeeded: a set event, and the deadline stops
+    text = pf.text("tmall_refunds", 2).replace("买家已经申请退款，等待卖家同意", "退款成功")
+    (tmp_path / "rf2.csv").write_text(text, encoding="gb18030")
+    r = run("import", tmp_path / "rf2.csv", now="2026-11-23T12:00:00+08:00")
+    assert "0 new (tickets opened), 2 changed (tickets updated)" in r.stdout
+    sets = [(t["ref"], t["text"]) for t in rows_of(shop, "tickets") if t["type"] == "set" and t["ticket"] == tid]
+    assert sets == [("platform_status", "退款成功"), ("platform_done", "yes")]
+    r = run("sla-check", "--format", "csv", now="2026-11-24T09:30:00+08:00")
+    assert not [x for x in r.stdout.splitlines() if x.startswith(tid) and "platform_deadline" in x]
+
+
+def test_ticket_new_with_an_imported_order_fills_in_its_facts(run, shop, tmp_path):
+    pf.write("pdd_orders", tmp_path / "pdd.csv", 3)
+    assert run("import", tmp_path / "pdd.csv", now=NOW).exit_code == 0
+    r = run("ticket", "new", "--channel", "pdd", "--category", "transit_damage", "--order", "4567890123456796931",
+            "--summary", "外箱破损", now=LATER)
+    assert r.exit_code == 0, r.stderr
+    r = run("ticket", "show", r.stdout.split()[0], "--format", "json", now=LATER)
+    for text in ('"order_amount": "65.00"', '"shipping_fee": "6.00"', '"customer": "王女士"', '"phone": "138****0001"',
+                 '"waybill": "YT7000000000001"', '"address": "江苏省 杭州市 西湖区 文三路1号"'):
+        assert text in r.stdout, r.stdout
+
+
+# ------------------------------------------------------------------ spreadsheets out
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_any_id_survives_a_csv_export_and_an_import(order):
+    from aftersales.spreadsheet import table_csv
+
+    data, _ = table_csv((("order", "text"), ("waybill", "text")), [[order, "W" + order]])
+    cells = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1]
+    if len(order) >= 12 or (order.startswith("0") and len(order) > 1):
+        assert cells[0] == f'="{order}"'  # what Excel, WPS and LibreOffice show as text
+    else:
+        assert cells[0] == order  # a spreadsheet keeps it as it is
+    assert clean(cells[0]) == order  # what `aftersales import` reads back
+
+
+def test_ids_survive_export_then_import_through_the_cli(run, shop, tmp_path):
+    ids = ["7", "0", "007", "003456789012345678", "4567890123456789012", "12345678901234567890"]
+    ledger.append(shop, "shipments", [{"waybill": f"SF{i}", "at": NOW, "order": o} for i, o in enumerate(ids)])
+    assert run("export", "shipments", "-o", tmp_path / "s.csv", now=NOW).exit_code == 0
+    other = tmp_path / "other"
+    from aftersales.scaffold import init_workspace
+
+    init_workspace(other)
+    with open(other / "policies" / "imports.toml", "w", encoding="utf-8") as f:
+        f.write('[imports.back]\nledger = "shipments"\n[imports.back.columns]\nwaybill = "waybill"\norder = "order"\n')
+    r = run.__class__(other)("import", "back", tmp_path / "s.csv", now=NOW)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert [s["order"] for s in rows_of(other, "shipments")] == ids
+
+
+def test_a_mapping_import_refuses_an_id_in_scientific_notation(run, shop, tmp_path):
+    with open(shop / "policies" / "imports.toml", "w", encoding="utf-8") as f:
+        f.write('[imports.back]\nledger = "shipments"\n[imports.back.columns]\nwaybill = "运单号"\norder = "订单号"\n')
+    (tmp_path / "s.csv").write_text("运单号,订单号\nSF1,3.45679E+18\n", encoding="utf-8")
+    r = run("import", "back", tmp_path / "s.csv", now=NOW)
+    assert r.exit_code == 2
+    assert ":2: column 订单号: '3.45679E+18' is a number in scientific notation" in r.stdout
+
+
+def test_xlsx_export_has_text_ids_real_times_and_two_decimal_amounts(run, shop, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    pf.write("taobao_orders", tmp_path / "tb.csv", 4)
+    assert run("import", tmp_path / "tb.csv", now=NOW).exit_code == 0
+    r = run("export", "orders", "-o", tmp_path / "o.xlsx", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == f"exported 4 rows of orders to {tmp_path / 'o.xlsx'}\n"
+    ws = openpyxl.load_workbook(tmp_path / "o.xlsx").active
+    head = [c.value for c in ws[1]]
+    row = {h: c for h, c in zip(head, ws[5])}
+    assert row["order"].data_type == "s" and row["order"].value == pf.order_id(3)
+    assert row["phone"].data_type == "s" and row["phone"].value == "138****0003"
+    assert row["waybill"].data_type == "s" and row["waybill"].value == "YT7000000000003"
+    assert isinstance(row["paid_at"].value, dt.datetime) and row["paid_at"].value == dt.datetime(2026, 11, 20, 10, 5)
+    assert row["order_amount"].data_type == "n" and row["order_amount"].number_format == "0.00"
+    assert float(row["order_amount"].value) == 65.0
+    assert not any(c.data_type == "f" for r_ in ws.iter_rows() for c in r_)
+
+
+def test_xlsx_never_writes_a_formula(run, shop, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    tid = run.new(summary='=HYPERLINK("http://x","点我")', now=NOW)
+    assert run("export", "tickets", "-o", tmp_path / "t.xlsx", "--full-phone", now=NOW).exit_code == 0
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx").active
+    head = [c.value for c in ws[1]]
+    row = {h: c for h, c in zip(head, ws[2])}
+    assert row["ticket"].value == tid
+    assert row["summary"].data_type == "s" and row["summary"].value.startswith("=HYPERLINK")
+    assert row["phone"].value == "13812345678"
+
+
+def test_xlsx_without_openpyxl_is_one_line_naming_the_extra(run, shop, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    r = run("export", "tickets", "-o", tmp_path / "t.xlsx", now=NOW)
+    assert (r.exit_code, r.stderr) == (2, "error: writing .xlsx needs openpyxl: pip install 'aftersales[xlsx]' "
+                                          "(or write a .csv)\n")
+    assert not list(tmp_path.glob("t.xlsx*"))
+
+
+def test_export_tickets_is_one_row_per_ticket_with_phones_masked(run, shop, tmp_path):
+    a = run.new(now=NOW)
+    run("ticket", "reply", a, "您好", now=LATER)
+    run.new(now=LATER, phone="13900001111")
+    r = run("export", "tickets", "-o", "-", now=LATER)
+    rows = list(csv.DictReader(io.StringIO(r.stdout_bytes.decode("utf-8-sig"))))
+    assert [x["ticket"] for x in rows][0] == a and len(rows) == 2
+    assert rows[0]["first_reply_at"] == LATER and rows[0]["status"] == "open"
+    assert [x["phone"] for x in rows] == ["138****5678", "139****1111"]
+    assert "data" not in rows[0]
+    r = run("export", "tickets", "-o", "-", "--full-phone", now=LATER)
+    assert "13900001111" in r.stdout_bytes.decode("utf-8-sig")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
+@pytest.mark.slow
+def test_libreoffice_round_trip_keeps_ids(run, shop, tmp_path):
+    ids = ["003456789012345678", "4567890123456789012"]
+    ledger.append(shop, "shipments", [{"waybill": f"SF{i}", "at": NOW, "order": o} for i, o in enumerate(ids)])
+    assert run("export", "shipments", "-o", tmp_path / "s.csv", now=NOW).exit_code == 0
+    subprocess.run(["soffice", "--headless", "--convert-to", "xlsx", "--outdir", str(tmp_path / "lo"),
+                    str(tmp_path / "s.csv")], check=True, capture_output=True, timeout=120)
+    openpyxl = pytest.importorskip("openpyxl")
+    ws = openpyxl.load_workbook(tmp_path / "lo" / "s.xlsx").active
+    assert [str(r[2].value) for r in ws.iter_rows(min_row=2)] == ids
+
+
+# ------------------------------------------------------------------ progress
+
+
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_rows_rate_and_time_left_on_a_terminal_only():
+    out = Tty()
+    p = Progress(out, 1000, every=0)
+    p.update(500, 250)
+    assert "500 rows" in out.getvalue() and "rows/s" in out.getvalue() and "left" in out.getvalue()
+    quiet = io.StringIO()
+    p = Progress(quiet, 1000, every=0)
+    p.update(500, 250)
+    assert quiet.getvalue() == ""
