@@ -219,8 +219,13 @@ SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
 
 def clean(value: str) -> str:
     """A cell without the platforms' quirks: padding, `="…"`, a leading ', dashes for empty."""
-    s = unwrap(value.strip().replace("\u3000", " ").strip())
-    if s.startswith("'") and s[1:].strip().isdigit():
+    s = value.strip()
+    if not s:
+        return s
+    c = s[0]
+    if c == "=":
+        s = unwrap(s)
+    elif c == "'" and s[1:].strip().isdigit():
         s = s[1:].strip()
     return "" if s in EMPTY else s
 
@@ -232,6 +237,8 @@ def strip_status(value: str) -> str:
 
 def id_problem(column: str, value: str) -> Optional[str]:
     """What is wrong with an ID cell, with the fix; None when it is fine."""
+    if "." not in value and "e" not in value and "E" not in value:
+        return None
     if SCIENTIFIC.match(value):
         return (f"column {column}: '{value}' is a number in scientific notation: a spreadsheet rounded this ID and its "
                 "digits are lost. Download the export again from the platform and import it without opening and "
@@ -862,156 +869,152 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                   keep_going: bool = False, progress_stream=None, batch: int = 20000) -> Outcome:
     """Import one platform export: orders into `orders` and `shipments`, requests as tickets.
 
-    Two passes over the file, streaming: the first checks every row and counts what is
-    new, changed, unchanged and rejected; the second, only when writing and (without
-    `keep_going`) nothing was rejected, appends the new and changed rows in batches.
-    Tickets are opened and updated at the end. Re-running the same file adds nothing.
-    InputError when the file as a whole cannot be used."""
+    One streaming pass over the file checks every row and counts what is new, changed,
+    unchanged and rejected against the ledgers; the new and changed orders wait in a
+    temporary spool file. Only when writing and (without `keep_going`) nothing was
+    rejected are they appended, in batches, and the tickets opened and updated. Memory
+    stays flat: one row at a time, plus a hash per known order. Re-running the same
+    file adds nothing. InputError when the file as a whole cannot be used."""
+    import marshal
+    import tempfile
+
     from . import ledger
-    from .ledger import check_row, format_time
+    from .ledger import format_time, parse_time
 
     register_ledgers()
     root = Path(root)
     profiles = load_profiles(root)
     tz = policy.tz()
     now_text = format_time(now)
-    o_schema, s_schema = ledger.schema_of("orders"), ledger.schema_of("shipments")
+    op = open_export(path, profiles, profile, encoding)
+    out = Outcome(op.file, op.profile, op.encoding, header=list(op.header))
+    prof = op.profile
+    state = _order_state(root) if prof.kind == "orders" else {}
+    prog = Progress(progress_stream, op.size, "")
+    spool = tempfile.TemporaryFile()
+    requests: list = []
+    pending = None  # the order being read: its rows are adjacent (one per item)
 
-    def one_pass(writing: bool, out: Outcome, state: dict, label: str):
-        op = open_export(path, profiles, profile or (out.profile.name if out else None), encoding)
-        if out is None:
-            out = Outcome(op.file, op.profile, op.encoding, header=list(op.header))
-        prof = op.profile
-        prog = Progress(progress_stream, op.size, label)
-        obatch, sbatch = [], []
-        pending = None  # [order row, first line] of the order being read (its rows are adjacent)
-        counting = not writing  # counts are taken in the first pass
-        rows = 0
-
-        def flush():
-            nonlocal pending
-            if pending is None:
-                return
-            o = pending
-            pending = None
-            key = hash((o["platform"], o["order"], o["source"]))  # each layout against its own last row
-            new_val = state_value(o)
-            old = state.get(key)
-            state[key] = new_val
+    def flush():
+        nonlocal pending
+        o, pending = pending, None
+        key = hash((o["platform"], o["order"], o["source"]))  # each layout against its own last row
+        new_val = state_value(o)
+        old = state.get(key)
+        state[key] = new_val
+        if old is not None and old[0] == new_val[0]:
+            out.orders.unchanged += 1
+            return
+        if old is None:
+            out.orders.new += 1
+        else:
+            out.orders.changed += 1
+        ship = bool(o["waybill"]) and (old is None or old[1] != new_val[1])
+        if ship:
             if old is None:
-                kind = "new"
-            elif old[0] == new_val[0]:
-                kind = "unchanged"
+                out.shipments.new += 1
             else:
-                kind = "changed"
-            if counting:
-                setattr(out.orders, kind, getattr(out.orders, kind) + 1)
-            ship = bool(o["waybill"]) and (old is None or old[1] != new_val[1])
-            if ship and counting:
-                if old is None:
-                    out.shipments.new += 1
-                else:
-                    out.shipments.changed += 1
-            if writing and kind != "unchanged":
-                obatch.append(o)
-                if ship:
-                    sbatch.append(shipment_row(o, policy, now_text))
-                if len(obatch) >= batch:
-                    ledger.append(root, "orders", obatch, policy)
-                    obatch.clear()
-                    if sbatch:
-                        ledger.append(root, "shipments", sbatch, policy)
-                        sbatch.clear()
+                out.shipments.changed += 1
+        marshal.dump((tuple(o[c] for c in ORDER_COLUMNS), ship), spool)
 
+    try:
+        rows = 0
         for line, raw in op.rows:
             rows += 1
-            if rows % 2048 == 0:
+            if rows % 4096 == 0:
                 prog.update(rows, op.position())
             rec = read_row(op, line, raw, tz)
-            msgs = rec.problems
-            v = rec.values
-            o = None
+            msgs, v, o = rec.problems, rec.values, None
             if not msgs and prof.kind == "orders":
                 o = order_row(v, prof, policy, now_text)
-                msgs = _row_problems(check_row(o_schema, [o[c] for c in ORDER_COLUMNS], policy), op)
-                if not msgs and o["waybill"]:
-                    s = shipment_row(o, policy, now_text)
-                    msgs = _row_problems(check_row(s_schema, [s[c] for c in s_schema.column_names], policy), op,
-                                         s_schema.file)
+                if o["shipped_at"] and o["signed_at"] and parse_time(o["shipped_at"]) > parse_time(o["signed_at"]):
+                    msgs = [f"column {op.names.get('signed_at', 'signed_at')}: signed at {o['signed_at']}, before it "
+                            f"was shipped ({o['shipped_at']}); one of them is wrong"]
             if msgs:
-                if counting:
-                    msg = "; ".join(msgs)
-                    out.problems.append(Problem(op.file, line, msg, _csv_text(raw)))
-                    out.rejected_rows.append((line, raw, msg))
-                    if prof.kind == "orders":
-                        out.orders.rejected += 1
-                    else:
-                        out.requests.rejected += 1
+                msg = "; ".join(msgs)
+                out.problems.append(Problem(op.file, line, msg, _csv_text(raw)))
+                out.rejected_rows.append((line, raw, msg))
+                if prof.kind == "orders":
+                    out.orders.rejected += 1
+                else:
+                    out.requests.rejected += 1
                 continue
-            if counting:
-                req = request_of(v, prof)
-                if req is not None:
-                    requests.append((line, raw, req, v, o))
+            req = request_of(v, prof)
+            if req is not None:
+                requests.append((line, raw, req, v, o))
             if o is None:
                 continue
             if pending is not None and pending["order"] == o["order"]:
                 pending = merge_rows(pending, o)
             else:
-                flush()
+                if pending is not None:
+                    flush()
                 pending = o
-        flush()
-        if writing:
-            if obatch:
-                ledger.append(root, "orders", obatch, policy)
-            if sbatch:
-                ledger.append(root, "shipments", sbatch, policy)
-        prog.done()
+        if pending is not None:
+            flush()
         out.rows = rows
-        return out
-
-    requests: list = []
-    out = one_pass(False, None, _order_state(root), "checking ")
-    prof = out.profile
-    # the after-sales requests: tickets to open or update, decided once
-    events: list = []
-    if requests:
-        known = existing_requests(root)
-        need = {v["order"] for _l, _r, _q, v, o in requests if o is None}
-        facts = order_facts(root, need) if need else {}
-        by = actor
-        seen = set()
-        for line, raw, req, v, o in requests:
-            if req["ref"] in seen:
-                continue
-            seen.add(req["ref"])
-            if by is None:
-                raise InputError(f"{out.file}: it holds after-sales requests, which open tickets; pass --by STAFF_ID "
-                                 "or set AS_USER (use --by system in cron)")
+        prog.done()
+        # the after-sales requests: tickets to open or update, decided once
+        events: list = []
+        if requests:
+            known = existing_requests(root)
+            need = {v["order"] for _l, _r, _q, v, o in requests if o is None}
+            facts = order_facts(root, need) if need else {}
+            seen = set()
+            for line, raw, req, v, o in requests:
+                if req["ref"] in seen:
+                    continue
+                seen.add(req["ref"])
+                if actor is None:
+                    raise InputError(f"{out.file}: it holds after-sales requests, which open tickets; pass --by "
+                                     "STAFF_ID or set AS_USER (--by system in cron)")
+                try:
+                    evs = request_events(policy, now, actor, req, v, prof, o or facts.get(v["order"], {}),
+                                         known.get(req["ref"]))
+                except InputError as e:
+                    out.problems.append(Problem(out.file, line, e.message, _csv_text(raw)))
+                    out.rejected_rows.append((line, raw, e.message))
+                    out.requests.rejected += 1
+                    continue
+                if not evs:
+                    out.requests.unchanged += 1
+                elif evs[0].type == "open":
+                    out.requests.new += 1
+                else:
+                    out.requests.changed += 1
+                events.extend(evs)
+        out.problems.sort(key=Problem.sort_key)
+        if not write or (out.problems and not keep_going):
+            return out
+        spool.seek(0)
+        obatch, sbatch = [], []
+        while True:
             try:
-                evs = request_events(policy, now, by, req, v, prof, o or facts.get(v["order"], {}), known.get(req["ref"]))
-            except InputError as e:
-                out.problems.append(Problem(out.file, line, e.message, _csv_text(raw)))
-                out.rejected_rows.append((line, raw, e.message))
-                out.requests.rejected += 1
-                continue
-            if not evs:
-                out.requests.unchanged += 1
-            elif evs[0].type == "open":
-                out.requests.new += 1
-            else:
-                out.requests.changed += 1
-            events.extend(evs)
-    out.problems.sort(key=Problem.sort_key)
-    if not write or (out.problems and not keep_going):
-        return out
-    if prof.kind == "orders" and (out.orders.new or out.orders.changed):
-        one_pass(True, out, _order_state(root), "importing ")
-    if events:
-        from .tickets import append_events
+                values, ship = marshal.load(spool)
+            except EOFError:
+                values = None
+            if values is not None:
+                o = dict(zip(ORDER_COLUMNS, values))
+                obatch.append(o)
+                if ship:
+                    sbatch.append(shipment_row(o, policy, now_text))
+            if obatch and (values is None or len(obatch) >= batch):
+                ledger.append(root, "orders", obatch, policy)
+                obatch = []
+                if sbatch:
+                    ledger.append(root, "shipments", sbatch, policy)
+                    sbatch = []
+            if values is None:
+                break
+        if events:
+            from .tickets import append_events
 
-        append_events(root, events, policy)
-    out.written = True
-    return out
+            append_events(root, events, policy)
+        out.written = True
+        return out
+    finally:
+        spool.close()
+        op.close()
 
 
 def _row_problems(messages: list, op: Opened, ledger_file: str = "") -> list:
