@@ -33,15 +33,17 @@ from .errors import InputError, Problem
 
 PROFILE_DIR = Path(__file__).parent / "pack" / "profiles"
 SHOP_PROFILE_DIR = Path("policies") / "platforms"
-KINDS = ("orders", "refunds")
+KINDS = ("orders", "refunds", "tracking")
 
 #: Canonical fields a profile may map; IDs are kept as text and checked for number damage.
 ID_FIELDS = ("order", "sub_order", "refund", "waybill", "return_waybill", "phone")
-TIME_FIELDS = ("created_at", "paid_at", "ship_by", "shipped_at", "signed_at", "applied_at", "deadline", "finished_at")
+TIME_FIELDS = ("created_at", "paid_at", "ship_by", "shipped_at", "signed_at", "applied_at", "deadline", "finished_at",
+               "time")
 MONEY_FIELDS = ("item_amount", "shipping_fee", "order_amount", "refund_amount")
 STATUS_FIELDS = ("status", "after_sales")
 TEXT_FIELDS = ("buyer", "receiver", "address", "province", "city", "district", "street", "product", "courier",
-               "remark", "goods_status", "type", "reason", "description", "return_courier")
+               "remark", "goods_status", "type", "reason", "description", "return_courier",
+               "state", "detail", "context")  # the last three: tracking feeds (快递100, 快递鸟)
 FIELDS = ID_FIELDS + TIME_FIELDS + MONEY_FIELDS + STATUS_FIELDS + TEXT_FIELDS
 
 #: Platform-neutral after-sales types (kept next to the raw platform status).
@@ -70,13 +72,16 @@ def _schemas():
 
 
 def register_ledgers() -> None:
-    """Declare the `orders` ledger next to the others (idempotent).
+    """Declare the `orders` and `tracking` ledgers next to the others (idempotent).
 
     Merge note: move the schema into ledger.LEDGERS and drop this function."""
     from . import ledger
 
     for s in _schemas():
         ledger.LEDGERS.setdefault(s.name, s)
+    from .tracking import register_ledger
+
+    register_ledger()
 
 
 ORDER_COLUMNS = ("order", "at", "platform", "status", "buyer", "receiver", "phone", "address", "destination",
@@ -101,6 +106,8 @@ class Profile:
     categories: Mapping[str, str] = field(default_factory=dict)  # after-sales type -> ticket category
     done: tuple = ()  # raw statuses that end the request (the platform deadline stops)
     file: str = ""
+    provider: str = ""  # tracking: kuaidi100 | kdniao
+    locker_remind_after: str = "24h"  # tracking: remind the customer of a parcel in a locker after this
 
 
 _FULLWIDTH = str.maketrans({"（": "(", "）": ")", "：": ":", "，": ",", "　": ""})
@@ -125,7 +132,8 @@ def _profile_from(data: dict, name: str, file: str) -> Profile:
     def bad(msg):
         return InputError(f"{file}: {msg}")
 
-    known = {"title", "platform", "kind", "encoding", "recognise", "columns", "types", "categories", "done"}
+    known = {"title", "platform", "kind", "encoding", "recognise", "columns", "types", "categories", "done",
+             "provider", "locker_remind_after"}
     extra = set(data) - known
     if extra:
         raise bad(f"unknown key '{sorted(extra)[0]}'; a profile has {', '.join(sorted(known))}")
@@ -133,8 +141,11 @@ def _profile_from(data: dict, name: str, file: str) -> Profile:
     if kind not in KINDS:
         raise bad(f"kind = '{kind}': use one of {', '.join(KINDS)}")
     cols = data.get("columns") or {}
-    if not isinstance(cols, dict) or "order" not in cols:
-        raise bad("[columns] must map at least 'order' to the file's order-number column")
+    key = "waybill" if kind == "tracking" else "order"
+    if not isinstance(cols, dict) or key not in cols:
+        raise bad(f"[columns] must map at least '{key}' to the file's {key} column")
+    if kind == "tracking" and data.get("provider") not in ("kuaidi100", "kdniao"):
+        raise bad("a tracking profile needs provider = \"kuaidi100\" or \"kdniao\" (whose status codes it carries)")
     out = {}
     for f, src in cols.items():
         if f not in FIELDS:
@@ -154,7 +165,8 @@ def _profile_from(data: dict, name: str, file: str) -> Profile:
         raise bad("recognise must list the header names that identify the file")
     return Profile(name, str(data.get("platform", "")), kind, str(data.get("title", name)), out, recognise,
                    str(data.get("encoding", "")), types, dict(data.get("categories") or {}),
-                   tuple(data.get("done") or ()), file)
+                   tuple(data.get("done") or ()), file, str(data.get("provider", "")),
+                   str(data.get("locker_remind_after", "24h")))
 
 
 def load_profiles(root: Optional[Path] = None) -> dict:
@@ -443,6 +455,11 @@ def read_row(op: Opened, line: int, raw: list, tz) -> Record:
             v[f_] = strip_status(cell)
         else:
             v[f_] = " ".join(cell.split())
+    if op.profile.kind == "tracking":
+        for f_ in ("waybill", "state", "time"):
+            if not v.get(f_) and not msgs:
+                msgs.append(f"column {op.names.get(f_) or f_}: empty; every tracking row needs a waybill, a state and a time")
+        return Record(line, raw, v, msgs)
     if not v.get("order"):
         msgs.append(f"column {op.names.get('order') or 'order'}: the order number is empty; every row needs one")
     if op.profile.kind == "refunds" and not v.get("refund"):
@@ -889,6 +906,14 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     op = open_export(path, profiles, profile, encoding)
     out = Outcome(op.file, op.profile, op.encoding, header=list(op.header))
     prof = op.profile
+    if prof.kind == "tracking":
+        from .tracking import import_tracking
+
+        try:
+            return import_tracking(root, policy, op, out, now, write=write, keep_going=keep_going,
+                                   progress=Progress(progress_stream, op.size, ""))
+        finally:
+            op.close()
     state = _order_state(root) if prof.kind == "orders" else {}
     prog = Progress(progress_stream, op.size, "")
     spool = tempfile.TemporaryFile()

@@ -407,3 +407,71 @@ def test_progress_shows_rows_rate_and_time_left_on_a_terminal_only():
     p = Progress(quiet, 1000, every=0)
     p.update(500, 250)
     assert quiet.getvalue() == ""
+
+
+# ------------------------------------------------------------------ tracking states
+
+
+def test_every_documented_tracking_code_has_a_canonical_state():
+    from aftersales.tracking import CODES, STATES, canonical
+
+    documented = {"kuaidi100": "0 1 2 3 4 5 6 7 8 14 101 102 103 1001 1002 1003 501 301 302 303 304 401",
+                  "kdniao": "0 1 2 3 4 5 6 10 201 202 204 205 211 301 302 304 311 401 402 403 404 405 406 407 412 "
+                            "413 414 415 416 417 419 420 421 422 423"}
+    for provider, codes in documented.items():
+        assert sorted(CODES[provider], key=int) == sorted(codes.split(), key=int)
+        assert all(canonical(provider, c)[0] in STATES for c in codes.split())
+    assert canonical("kuaidi100", "303")[0] == "delivered_proxy" and canonical("kdniao", "311")[0] == "delivered_locker"
+    assert canonical("kdniao", "413")[0] == "intercepted" and canonical("kuaidi100", "14")[0] == "refused"
+    assert canonical("kdniao", "999") is None
+
+
+def _shipments(shop, n=5):
+    ledger.append(shop, "shipments", [{"waybill": f"ZT{i}", "at": "2026-11-20T10:00:00+08:00", "order": f"TB{i}",
+                                       "courier": "zto", "destination": "浙江杭州",
+                                       "shipped_at": "2026-11-20T10:00:00+08:00"} for i in range(n)])
+
+
+def test_tracking_states_drive_the_chase_list(run, shop, tmp_path):
+    _shipments(shop)
+    (tmp_path / "kdn.csv").write_text(
+        "LogisticCode,ShipperCode,State,StateEx,AcceptTime,AcceptStation\n"
+        "ZT0,ZTO,2,201,2026-11-21 10:00:00,到达杭州\n"
+        "ZT0,ZTO,2,211,2026-11-21 18:00:00,已放入菜鸟驿站\n"      # at a locker since the 21st
+        "ZT1,ZTO,4,420,2026-11-22 09:00:00,地址不详\n"            # problem
+        "ZT2,ZTO,3,304,2026-11-23 08:00:00,门卫代收\n"            # 代签: verify with the courier
+        "ZT3,ZTO,4,404,2026-11-22 15:00:00,客户拒收\n"            # refused
+        "ZT4,ZTO,2,202,2026-11-23 09:00:00,派件中\n", encoding="utf-8")
+    r = run("import", tmp_path / "kdn.csv", now=NOW)
+    assert r.exit_code == 0, r.stderr
+    assert "traces: 6 new, 0 unchanged, 0 rejected" in r.stdout and "shipments: 5 updated" in r.stdout
+    r = run("logistics", "check", "--format", "csv", now=NOW)
+    rules = {row["waybill"]: row["rule"] for row in csv.DictReader(io.StringIO(r.stdout))}
+    assert rules == {"ZT0": "locker_reminder", "ZT1": "tracking_problem", "ZT2": "verify_signer",
+                     "ZT3": "tracking_refused"}
+    s = {x["waybill"]: x for x in rows_of(shop, "shipments") if x["source"] == "kdniao"}
+    assert (s["ZT2"]["signed_at"], s["ZT2"]["signed_by"]) == ("2026-11-23T08:00:00+08:00", "代签")
+    assert s["ZT0"]["collected_at"] == "2026-11-21T10:00:00+08:00"
+    before = ledger_bytes(shop)
+    r = run("import", tmp_path / "kdn.csv", now=LATER)
+    assert "traces: 0 new, 6 unchanged" in r.stdout and ledger_bytes(shop) == before
+
+
+def test_a_stopped_tracking_feed_is_chased(run, shop, tmp_path):
+    _shipments(shop, 1)
+    (tmp_path / "k.csv").write_text("nu,com,state,statusCode,ftime,context\n"
+                                    "ZT0,zhongtong,0,1002,2026-11-21 08:00:00,干线运输\n", encoding="utf-8")
+    assert run("import", tmp_path / "k.csv", now="2026-11-21T09:00:00+08:00").exit_code == 0
+    r = run("logistics", "check", "--format", "csv", now=NOW)
+    assert [(x["waybill"], x["rule"]) for x in csv.DictReader(io.StringIO(r.stdout))] == [("ZT0", "no_update")]
+    r = run("logistics", "check", "--format", "csv", now="2026-11-21T20:00:00+08:00")
+    assert r.exit_code == 0 and r.stdout.count("\n") == 1  # header only: 12 h after the last trace is fine
+
+
+def test_an_unknown_tracking_code_is_refused(run, shop, tmp_path):
+    (tmp_path / "k.csv").write_text("nu,com,state,statusCode,ftime,context\nZT0,zto,0,999,2026-11-21 08:00:00,?\n",
+                                    encoding="utf-8")
+    before = ledger_bytes(shop)
+    r = run("import", tmp_path / "k.csv", now=NOW)
+    assert r.exit_code == 2 and ":2: column statusCode: unknown 快递100 status code '999'; known: 0, 1, 2" in r.stderr
+    assert ledger_bytes(shop) == before

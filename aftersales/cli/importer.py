@@ -213,6 +213,10 @@ def _summary(out, dry_run, keep_going, rejects) -> str:
     head = f"{out.file}: {pr.title} ({pr.name}, {out.encoding}), {out.rows} row{'s' if out.rows != 1 else ''}"
     lines = [head]
     o, s, r = out.orders, out.shipments, out.requests
+    if pr.kind == "tracking":
+        lines.append(f"  traces: {r.new} new, {r.unchanged} unchanged, {r.rejected} rejected -> ledgers/tracking.csv")
+        lines.append(f"  shipments: {s.changed} updated (collected, last update, signed) -> ledgers/shipments.csv")
+        r = type(r)()  # no after-sales line
     if pr.kind == "orders":
         lines.append(f"  orders: {o.new} new, {o.changed} changed, {o.unchanged} unchanged, {o.rejected} rejected"
                      f" -> ledgers/orders.csv")
