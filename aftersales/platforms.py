@@ -537,8 +537,13 @@ _ORDER_FP = tuple(c for c in ORDER_COLUMNS if c not in ("at", "source"))
 _SHIP_FP = ("waybill", "courier", "destination", "shipped_at", "signed_at")
 
 
-def state_value(row: dict) -> tuple:
-    return (fingerprint(row, _ORDER_FP), fingerprint(row, _SHIP_FP))
+_M32 = 0xFFFFFFFF
+
+
+def state_value(row: dict) -> int:
+    """One int per order (memory: ~105 bytes an order in the state dict): the high 32 bits
+    fingerprint the order's facts, the low 32 bits its shipment."""
+    return ((fingerprint(row, _ORDER_FP) & _M32) << 32) | (fingerprint(row, _SHIP_FP) & _M32)
 
 
 # ------------------------------------------------------------------ after-sales requests
@@ -871,7 +876,8 @@ def _order_state(root: Path) -> dict:
     fs = [names.index(c) for c in _SHIP_FP]
     pi, oi, si = names.index("platform"), names.index("order"), names.index("source")
     for _line, row in ledger.records(root, "orders"):
-        out[hash((row[pi], row[oi], row[si]))] = (hash(tuple(row[i] for i in fo)), hash(tuple(row[i] for i in fs)))
+        out[hash((row[pi], row[oi], row[si]))] = (((hash(tuple(row[i] for i in fo)) & _M32) << 32)
+                                                   | (hash(tuple(row[i] for i in fs)) & _M32))
     return out
 
 
@@ -927,14 +933,14 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         new_val = state_value(o)
         old = state.get(key)
         state[key] = new_val
-        if old is not None and old[0] == new_val[0]:
+        if old is not None and old >> 32 == new_val >> 32:
             out.orders.unchanged += 1
             return
         if old is None:
             out.orders.new += 1
         else:
             out.orders.changed += 1
-        ship = bool(o["waybill"]) and (old is None or old[1] != new_val[1])
+        ship = bool(o["waybill"]) and (old is None or old & _M32 != new_val & _M32)
         if ship:
             if old is None:
                 out.shipments.new += 1
@@ -1011,6 +1017,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         out.problems.sort(key=Problem.sort_key)
         if not write or (out.problems and not keep_going):
             return out
+        state.clear()  # not needed any more: the write phase has its own memory
         spool.seek(0)
         obatch, sbatch = [], []
         while True:
