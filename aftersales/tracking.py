@@ -212,27 +212,39 @@ def attach_states(root: Path, parcels: dict, until=None) -> None:
     """Put each parcel's latest tracking state (as known at `until`) on it: tracking_state,
     tracking_code, tracking_provider, tracking_since (when that state began), locker_after."""
     from . import ledger
-    from .ledger import parse_time
+    from .ledger import format_time, parse_time
 
     register_ledger()
     if not parcels or not ledger.ledger_path(root, "tracking").exists():
         return
     latest: dict = {}
+    collected: dict = {}
     for _line, row in ledger.records(root, "tracking"):
         wb, at, provider, code, state, event_at = row[:6]
         if wb not in parcels:
             continue
-        if until is not None and (parse_time(at) > until or parse_time(event_at) > until):
+        t = parse_time(event_at)
+        if until is not None and (parse_time(at) > until or t > until):
             continue
+        if state != "not_collected" and (wb not in collected or t < collected[wb]):
+            collected[wb] = t
         cur = latest.get(wb)
-        if cur is None or event_at >= cur[3]:
+        if cur is None or t >= cur[3]:
             since = cur[4] if cur is not None and cur[2] == state else event_at
-            latest[wb] = (provider, code, state, event_at, since)
+            latest[wb] = (provider, code, state, t, since)
     locker = _locker_limits(root)
-    for wb, (provider, code, state, _event_at, since) in latest.items():
+    for wb, (provider, code, state, t, since) in latest.items():
         p = parcels[wb]
         p["tracking_provider"], p["tracking_code"], p["tracking_state"], p["tracking_since"] = provider, code, state, since
         p["locker_after"] = locker.get(provider, dt.timedelta(hours=24))
+        # what the traces say, whether or not the shipments ledger has it yet (a feed imported first)
+        if not p.get("last_update_at") or parse_time(p["last_update_at"]) < t:
+            p["last_update_at"] = format_time(t)
+        if wb in collected and not p.get("collected_at"):
+            p["collected_at"] = format_time(collected[wb])
+        if state in DELIVERED:
+            p["signed_at"] = p.get("signed_at") or format_time(t)
+            p["signed_by"] = p.get("signed_by") or DELIVERED[state]
 
 
 def _locker_limits(root: Path) -> dict:
