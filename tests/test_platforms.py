@@ -475,3 +475,18 @@ def test_an_unknown_tracking_code_is_refused(run, shop, tmp_path):
     r = run("import", tmp_path / "k.csv", now=NOW)
     assert r.exit_code == 2 and ":2: column statusCode: unknown 快递100 status code '999'; known: 0, 1, 2" in r.stderr
     assert ledger_bytes(shop) == before
+
+
+def test_order_facts_for_one_order_agree_with_a_full_read(run, shop, tmp_path):
+    from aftersales.platforms import order_facts
+
+    pf.write("pdd_orders", tmp_path / "pdd.csv", 12)
+    assert run("import", tmp_path / "pdd.csv", now=NOW).exit_code == 0
+    every = order_facts(shop, {pf.order_id(i) for i in range(12)})  # more than 8: the full read
+    assert len(every) == 12
+    for i in (0, 3, 11):
+        assert order_facts(shop, {pf.order_id(i)}) == {pf.order_id(i): every[pf.order_id(i)]}  # the fast path
+    assert order_facts(shop, {"4567"}) == {}  # a prefix of an order number is not that order
+    ledger.append(shop, "orders", [{"order": pf.order_id(3), "at": LATER, "platform": "pdd",
+                                    "remark": "第一行\n第二行"}])  # a line break inside a cell
+    assert order_facts(shop, {pf.order_id(3)})[pf.order_id(3)]["remark"] == "第一行\n第二行"
