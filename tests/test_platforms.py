@@ -490,3 +490,13 @@ def test_order_facts_for_one_order_agree_with_a_full_read(run, shop, tmp_path):
     ledger.append(shop, "orders", [{"order": pf.order_id(3), "at": LATER, "platform": "pdd",
                                     "remark": "第一行\n第二行"}])  # a line break inside a cell
     assert order_facts(shop, {pf.order_id(3)})[pf.order_id(3)]["remark"] == "第一行\n第二行"
+
+
+def test_check_reads_the_orders_and_tracking_ledgers(run, shop, tmp_path):
+    pf.write("pdd_orders", tmp_path / "pdd.csv", 2)
+    assert run("import", tmp_path / "pdd.csv", now=NOW).exit_code == 0
+    assert run("check").exit_code == 0
+    with open(shop / "ledgers" / "orders.csv", "a", encoding="utf-8") as f:
+        f.write("X1,2026-11-23T10:00:00+08:00,pdd" + ",abc" * 20 + "\n")
+    r = run("check")
+    assert r.exit_code == 1 and "ledgers/orders.csv:4: 'item_amount' value 'abc' is not valid" in r.stdout
