@@ -1112,3 +1112,52 @@ def write_rejects(out: Outcome, target) -> None:
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(codecs.BOM_UTF8 + buf.getvalue().encode("utf-8"))
     tmp.replace(target)
+
+
+# ------------------------------------------------------------------ the platform's ship-by deadline
+
+
+@dataclass
+class ShipDue:
+    order: str
+    platform: str
+    ship_by: dt.datetime
+    status: str
+    state: str  # overdue | due
+
+
+def ship_by_due(root: Path, now: dt.datetime, within: dt.timedelta) -> list:
+    """Orders not shipped whose platform ship-by time (承诺发货时间) has passed or falls
+    within `within` of `now`, as known at `now`; streaming, one small tuple per order
+    that has a ship-by time."""
+    from . import ledger
+    from .ledger import parse_time
+
+    register_ledgers()
+    path = ledger.ledger_path(root, "orders")
+    if not path.exists():
+        return []
+    names = ledger.schema_of("orders").column_names
+    ix = {c: names.index(c) for c in ("order", "at", "platform", "status", "ship_by", "shipped_at", "waybill")}
+    state: dict = {}
+    for _line, row in ledger.records(root, "orders"):
+        key = (row[ix["platform"]], row[ix["order"]])
+        cur = state.get(key)
+        if cur is None and not row[ix["ship_by"]]:
+            continue
+        if cur is not None and parse_time(row[ix["at"]]) > now:
+            continue  # an update written after `now`
+        shipped = bool(row[ix["shipped_at"]] or row[ix["waybill"]])
+        if cur is None:
+            state[key] = (row[ix["ship_by"]], row[ix["status"]], shipped)
+        else:
+            state[key] = (row[ix["ship_by"]] or cur[0], row[ix["status"]] or cur[1], cur[2] or shipped)
+    out = []
+    for (platform, order), (ship_by, status, shipped) in state.items():
+        if shipped:
+            continue
+        t = parse_time(ship_by)
+        if t - now <= within:
+            out.append(ShipDue(order, platform, t, status, "overdue" if t < now else "due"))
+    out.sort(key=lambda d: (d.ship_by, d.order))
+    return out

@@ -500,3 +500,21 @@ def test_check_reads_the_orders_and_tracking_ledgers(run, shop, tmp_path):
         f.write("X1,2026-11-23T10:00:00+08:00,pdd" + ",abc" * 20 + "\n")
     r = run("check")
     assert r.exit_code == 1 and "ledgers/orders.csv:4: 'item_amount' value 'abc' is not valid" in r.stdout
+
+
+def test_orders_check_lists_orders_near_or_past_the_platforms_ship_by_time(run, shop, tmp_path):
+    pf.write("pdd_orders", tmp_path / "pdd.csv", 6)  # orders 0 and 5 have no waybill; ship-by 11-22 10:05
+    assert run("import", tmp_path / "pdd.csv", now="2026-11-21T08:00:00+08:00").exit_code == 0
+    r = run("orders", "check", "--format", "csv", now="2026-11-21T08:00:00+08:00")
+    assert (r.exit_code, r.stdout.count("\n")) == (0, 1)  # 26 h left: nothing yet
+    r = run("orders", "check", "--format", "csv", now="2026-11-22T08:00:00+08:00")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert r.exit_code == 1
+    assert [(x["order"], x["state"], x["left"]) for x in rows] == [(pf.order_id(0), "due", "7500"),
+                                                                   (pf.order_id(5), "due", "7500")]
+    r = run("orders", "check", now="2026-11-22T11:00:00+08:00")
+    assert r.stdout.count("overdue") == 2
+    r = run("orders", "show", pf.order_id(1), "--format", "json")
+    assert '"value": "138****0001"' in r.stdout and '"value": "YT7000000000001"' in r.stdout
+    r = run("orders", "show", "123")
+    assert r.exit_code == 2 and "order '123' is in no imported export" in r.stderr

@@ -38,6 +38,7 @@ COMMANDS = {
     "reviews": ("aftersales.cli.reviews", "Follow up bad reviews (评价维护): contact within 1 h, count problems per product."),
     "route": ("aftersales.cli.route", "Apply the routing rules to a ticket (or --all open ones) and record what changes."),
     "sla-check": ("aftersales.cli.sla", "Check every open ticket's time limits at --now; exit 1 if any is breached."),
+    "orders": ("aftersales.cli.orders", "Orders imported from platform exports: their facts and the platform's ship-by deadline."),
 }
 
 _VALUE_OPTIONS = ("--workspace", "-w", "--now", "--format", "--by")
