@@ -422,10 +422,27 @@ class Record:
     problems: list  # messages
 
 
-def read_row(op: Opened, line: int, raw: list, tz) -> Record:
-    from .ledger import format_time
-    from .spreadsheet import parse_source_amount, parse_source_time
+_AMOUNTS: dict = {}  # cell -> normalised amount: a file repeats its prices and fees
 
+
+def _amount(cell: str) -> str:
+    got = _AMOUNTS.get(cell)
+    if got is None:
+        from .spreadsheet import parse_source_amount
+
+        got = str(parse_source_amount(cell))  # ValueError says what is wrong
+        if len(_AMOUNTS) < 50000:
+            _AMOUNTS[cell] = got
+    return got
+
+
+def read_row(op: Opened, line: int, raw: list, tz, _fns: list = []) -> Record:
+    if not _fns:
+        from .ledger import format_time
+        from .spreadsheet import parse_source_time
+
+        _fns.extend((format_time, parse_source_time))
+    format_time, parse_source_time = _fns
     v: dict = {}
     msgs: list = []
     n = len(raw)
@@ -448,7 +465,7 @@ def read_row(op: Opened, line: int, raw: list, tz) -> Record:
                 v[f_] = ""
         elif f_ in MONEY_FIELDS:
             try:
-                v[f_] = str(parse_source_amount(cell))
+                v[f_] = _amount(cell)
             except ValueError as e:
                 msgs.append(f"column {col}: {e}")
                 v[f_] = ""
