@@ -971,6 +971,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                                    progress=Progress(progress_stream, op.size, ""))
         finally:
             op.close()
+    size_before = _size(ledger.ledger_path(root, "orders"))
     state = _order_state(root) if prof.kind == "orders" else {}
     prog = Progress(progress_stream, op.size, "")
     spool = tempfile.TemporaryFile()
@@ -1069,30 +1070,9 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         if not write or (out.problems and not keep_going):
             return out
         state.clear()  # not needed any more: the write phase has its own memory
-        spool.seek(0)
-        obatch, sbatch = [], []
-        while True:
-            try:
-                values, ship = marshal.load(spool)
-            except EOFError:
-                values = None
-            if values is not None:
-                o = dict(zip(ORDER_COLUMNS, values))
-                obatch.append(o)
-                if ship:
-                    sbatch.append(shipment_row(o, policy, now_text))
-            if obatch and (values is None or len(obatch) >= batch):
-                ledger.append(root, "orders", obatch, policy)
-                obatch = []
-                if sbatch:
-                    ledger.append(root, "shipments", sbatch, policy)
-                    sbatch = []
-            if values is None:
-                break
-        if events:
-            from .tickets import append_events
-
-            append_events(root, events, policy)
+        with ledger.locked(root):
+            _still_current(root, size_before, events, known if requests else {})
+            _write_spool(root, policy, spool, events, batch, now_text)
         out.written = True
         return out
     finally:
@@ -1100,16 +1080,56 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         op.close()
 
 
-def _row_problems(messages: list, op: Opened, ledger_file: str = "") -> list:
-    """Ledger check messages in the source's words: the column as the file names it."""
-    out = []
-    for m in messages:
-        mm = re.match(r"'(\w+)' (.*)", m)
-        if mm and mm.group(1) in op.names:
-            out.append(f"column {op.names[mm.group(1)]}: {mm.group(2)}")
-        else:
-            out.append(f"{ledger_file + ': ' if ledger_file else ''}{m}")
-    return out
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _still_current(root: Path, orders_size: int, events: list, known: dict) -> None:
+    """Under the lock, before writing: refuse when another import wrote the same things
+    meanwhile (the counts would be wrong and rows doubled); running again is safe."""
+    from . import ledger
+
+    if _size(ledger.ledger_path(root, "orders")) != orders_size:
+        raise InputError("ledgers/orders.csv changed while this file was read (another import?); nothing was "
+                         "written: run the import again, it adds only what is new")
+    opening = {e.data.get("platform_ref") for e in events if e.type == "open"}
+    if opening and (set(existing_requests(root)) - set(known)) & opening:
+        raise InputError("another import opened tickets for the same requests while this file was read; nothing "
+                         "was written: run the import again, it adds only what is new")
+
+
+def _write_spool(root: Path, policy, spool, events: list, batch: int, now_text: str) -> None:
+    import marshal
+
+    from . import ledger
+
+    spool.seek(0)
+    obatch, sbatch = [], []
+    while True:
+        try:
+            values, ship = marshal.load(spool)
+        except EOFError:
+            values = None
+        if values is not None:
+            o = dict(zip(ORDER_COLUMNS, values))
+            obatch.append(o)
+            if ship:
+                sbatch.append(shipment_row(o, policy, now_text))
+        if obatch and (values is None or len(obatch) >= batch):
+            ledger.append(root, "orders", obatch, policy)
+            obatch = []
+            if sbatch:
+                ledger.append(root, "shipments", sbatch, policy)
+                sbatch = []
+        if values is None:
+            break
+    if events:
+        from .tickets import append_events
+
+        append_events(root, events, policy)
 
 
 def _csv_text(row: list) -> str:

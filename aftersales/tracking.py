@@ -118,7 +118,7 @@ def import_tracking(root: Path, policy, op, out, now: dt.datetime, *, write: boo
     unchanged) and `out.orders.changed` stays 0. Returns `out`."""
     from . import ledger
     from .ledger import check_row, format_time, parse_time
-    from .platforms import _csv_text, courier_id, read_row
+    from .platforms import _csv_text, read_row
 
     register_ledger()
     prof = op.profile

@@ -10,7 +10,6 @@ import io
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ import platform_files as pf
 from aftersales import ledger
 from aftersales.platforms import (Progress, clean, id_problem, load_profiles, norm_header, recognise,
                                   register_ledgers, strip_status)
-from aftersales.spreadsheet import keep_digits
 
 NOW = "2026-11-23T10:00:00+08:00"
 LATER = "2026-11-23T11:00:00+08:00"
@@ -518,3 +516,22 @@ def test_orders_check_lists_orders_near_or_past_the_platforms_ship_by_time(run, 
     assert '"value": "138****0001"' in r.stdout and '"value": "YT7000000000001"' in r.stdout
     r = run("orders", "show", "123")
     assert r.exit_code == 2 and "order '123' is in no imported export" in r.stderr
+
+
+def test_an_import_that_raced_another_writes_nothing(run, shop, tmp_path, monkeypatch):
+    import aftersales.platforms as platforms
+
+    pf.write("pdd_orders", tmp_path / "pdd.csv", 3)
+    real = platforms._order_state
+
+    def meanwhile(root):  # another import appends while this one reads the file
+        state = real(root)
+        ledger.append(root, "orders", [{"order": "X1", "at": NOW, "platform": "pdd"}])
+        return state
+
+    monkeypatch.setattr(platforms, "_order_state", meanwhile)
+    r = run("import", tmp_path / "pdd.csv", now=NOW)
+    assert r.exit_code == 2 and "ledgers/orders.csv changed while this file was read" in r.stderr
+    assert [o["order"] for o in rows_of(shop, "orders")] == ["X1"]
+    monkeypatch.setattr(platforms, "_order_state", real)
+    assert "3 new" in run("import", tmp_path / "pdd.csv", now=NOW).stdout

@@ -55,7 +55,7 @@ def cli(app, ledger_name, output, start, end, force, full_phone, events):
         raise InputError(f"{target}: already exists; pass --force to overwrite it, or choose another file with -o")
     if xlsx:
         try:
-            import openpyxl  # noqa: F401
+            import openpyxl  # noqa: F401  (is it installed? say so before reading anything)
         except ImportError:
             from ..spreadsheet import XLSX_MISSING
 
