@@ -17,6 +17,8 @@ HEADERS = {
                       "联系手机", "订单创建时间", "订单付款时间 ", "宝贝标题 ", "宝贝种类 ", "物流单号 ", "物流公司",
                       "订单备注", "宝贝总数量", "店铺Id", "店铺名称", "订单关闭原因", "确认收货时间", "打款商家金额",
                       "异常信息"],
+    "taobao_items": ["订单编号", "标题", "价格", "购买数量", "外部系统编号", "商品属性", "套餐信息", "备注", "订单状态",
+                     "商家编码"],
     "taobao_orders_v2": ["主订单编号", "子订单编号", "买家应付货款", "标题", "订单状态", "订单创建时间", "物流单号",
                          "物流公司", "购买数量", "退款状态", "退款金额", "发货时间"],
     "tmall_refunds": ["订单编号", "退款编号", "支付宝交易号", "订单付款时间", "商家编码", "退款完结时间", "买家会员名称",
@@ -37,7 +39,7 @@ HEADERS = {
                       "售后状态", "订单类型", "商家备注"],
 }
 
-ENCODINGS = {"taobao_orders": "gbk", "taobao_orders_v2": "utf-8", "tmall_refunds": "gb18030", "jd_orders": "gbk",
+ENCODINGS = {"taobao_orders": "gbk", "taobao_items": "gbk", "taobao_orders_v2": "utf-8", "tmall_refunds": "gb18030", "jd_orders": "gbk",
              "pdd_orders": "utf-8", "douyin_orders": "utf-8-sig"}
 
 PROVINCES = ["浙江省", "江苏省", "上海", "广东省", "新疆维吾尔自治区", "北京"]
@@ -67,6 +69,9 @@ def rows(kind: str, n: int):
                    f"{prov} 杭州市 西湖区 文三路{i}号", "快递", "", f"'1381234{i % 10000:04d}",
                    _t(20, 10), _t(20, 10, 5), "电水壶 K-200", "1", wb, cour, "", "1", "12345", "示例小店", "",
                    _t(22, 18) if i % 3 == 0 and wb else "", "0.00", ""]
+        elif kind == "taobao_items":
+            for k in range(1 + (i % 2 == 0)):  # every other order has two items
+                yield [f'="{oid}"', f"电水壶 K-20{k}", "59.00", "1", "", "颜色分类:白色", "", "", "交易成功", f"K-20{k}"]
         elif kind == "taobao_orders_v2":
             yield [oid, f"{int(oid) + 1}", "59.00元", "电水壶 K-200", "交易成功" if wb else "买家已付款", _t(20, 10),
                    wb, cour, "1", "买家已经申请退款，等待卖家同意" if i % 4 == 1 else "无退款申请",

@@ -82,6 +82,7 @@ def test_each_export_is_recognised_from_its_header(kind):
 EXPECT = {  # kind -> (orders, shipments, tickets opened) for pf.write(kind, n=8)
     "taobao_orders": (8, 6, 0),
     "taobao_orders_v2": (8, 6, 2),
+    "taobao_items": (8, 0, 0),
     "jd_orders": (8, 0, 0),
     "pdd_orders": (8, 6, 2),
     "douyin_orders": (8, 0, 2),
