@@ -1,10 +1,13 @@
 """Spreadsheets as clients: a formula-safe export of a ledger, and import of CSV exports.
 
-Export (`export_csv`) writes what Excel and WPS open cleanly: UTF-8 with a BOM, CRLF line
-ends, the ledger's header. A text cell that a spreadsheet would run as a formula (it
-starts with = + - @, tab or CR) gets a leading single quote (OWASP CSV injection). Cells
-of numeric and time columns (money, int, time, date) are left exactly as they are, so
-amounts stay numbers; the rule is by column type, not by value. The ledger is only read.
+Export (`export_csv`, `table_csv`) writes what Excel and WPS open cleanly: UTF-8 with a
+BOM, CRLF line ends, the ledger's header. A text cell that a spreadsheet would run as a
+formula (it starts with = + - @, tab or CR) gets a leading single quote (OWASP CSV
+injection). Cells of numeric and time columns (money, int, time, date) are left exactly
+as they are, so amounts stay numbers; the rule is by column type, not by value. Long
+digit strings in text columns are written as ="…" so a spreadsheet keeps every digit.
+`table_xlsx` writes the same tables as .xlsx (openpyxl, optional). `ticket_table` is
+`export tickets`: one row per ticket. The ledger is only read.
 
 Import (`read_import`) reads a CSV file from a spreadsheet or a platform export (UTF-8
 with or without BOM, or GBK/GB18030; LF or CRLF), maps each row to a ledger record by a
@@ -88,36 +91,15 @@ def parse_day(text: str, option: str) -> dt.date:
         raise InputError(f"{option} {text}: not a date; write it like 2026-11-23") from None
 
 
-def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None) -> tuple:
+def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None,
+               full_phone: bool = True) -> tuple:
     """(bytes, rows) of ledger `name` as a spreadsheet-safe CSV.
 
     `start`/`end` keep only rows whose `at` falls on those days in zone `tz`, both
     inclusive. InputError for an unknown ledger, an unreadable one, or a row whose `at`
     cannot be read while filtering.
     """
-    from .ledger import parse_time, records, schema_of
-
-    schema = schema_of(name)
-    if start and end and start > end:
-        raise InputError(f"--from {start} is after --to {end}; swap them")
-    types = [c.type for c in schema.columns]
-    at = schema.column_names.index("at") if "at" in schema.column_names else None
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(schema.column_names)
-    n = 0
-    for line, row in records(root, name):
-        if (start or end) and at is not None:
-            try:
-                day = parse_time(row[at]).astimezone(tz).date()
-            except ValueError as e:
-                raise InputError(f"{schema.file}:{line}: 'at' value '{row[at]}' is not a time ({e}); "
-                                 "fix the row (`aftersales check` lists every problem)") from None
-            if (start and day < start) or (end and day > end):
-                continue
-        w.writerow([safe_cell(t, v) if t in _KEEP else keep_digits(safe_cell(t, v)) for t, v in zip(types, row)])
-        n += 1
-    return buf.getvalue().encode(EXCEL_ENCODING), n
+    return table_csv(*ledger_table(root, name, tz, start, end, full_phone))
 
 
 # ------------------------------------------------------------------ export: tables and .xlsx (issue 14)
