@@ -379,14 +379,26 @@ def test_export_tickets_is_one_row_per_ticket_with_phones_masked(run, shop, tmp_
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
 @pytest.mark.slow
 def test_libreoffice_round_trip_keeps_ids(run, shop, tmp_path):
-    ids = ["003456789012345678", "4567890123456789012"]
+    openpyxl = pytest.importorskip("openpyxl")
+    ids = ["003456789012345678", "4567890123456789012", "12345678901234567890", "0", "7"]
     ledger.append(shop, "shipments", [{"waybill": f"SF{i}", "at": NOW, "order": o} for i, o in enumerate(ids)])
     assert run("export", "shipments", "-o", tmp_path / "s.csv", now=NOW).exit_code == 0
-    subprocess.run(["soffice", "--headless", "--convert-to", "xlsx", "--outdir", str(tmp_path / "lo"),
-                    str(tmp_path / "s.csv")], check=True, capture_output=True, timeout=120)
-    openpyxl = pytest.importorskip("openpyxl")
-    ws = openpyxl.load_workbook(tmp_path / "lo" / "s.xlsx").active
-    assert [str(r[2].value) for r in ws.iter_rows(min_row=2)] == ids
+    (tmp_path / "raw.csv").write_text("order\n" + "\n".join(ids) + "\n", encoding="utf-8")  # what we avoid
+
+    def calc(name):  # open the CSV in LibreOffice Calc as a user would (UTF-8, comma), save as .xlsx
+        subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+                        "--infilter=CSV:44,34,76,1", "--convert-to", "xlsx", "--outdir", str(tmp_path / "lo"),
+                        str(tmp_path / name)], check=True, capture_output=True, timeout=180)
+        ws = openpyxl.load_workbook(tmp_path / "lo" / name.replace(".csv", ".xlsx"), data_only=True).active
+        return ws
+
+    ws = calc("s.csv")
+    head = [c.value for c in ws[1]]
+    shown = [r[head.index("order")].value for r in ws.iter_rows(min_row=2)]
+    assert shown[:3] == ids[:3]  # text: every digit, every leading zero
+    assert [str(v) for v in shown[3:]] == ids[3:]  # short IDs may be numbers: they show the same digits
+    raw = calc("raw.csv")
+    assert [r[0].value for r in raw.iter_rows(min_row=2)][:2] == [3456789012345678, 4.56789012345679e+18]
 
 
 # ------------------------------------------------------------------ progress
