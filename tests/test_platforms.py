@@ -398,7 +398,8 @@ def test_libreoffice_round_trip_keeps_ids(run, shop, tmp_path):
     assert shown[:3] == ids[:3]  # text: every digit, every leading zero
     assert [str(v) for v in shown[3:]] == ids[3:]  # short IDs may be numbers: they show the same digits
     raw = calc("raw.csv")
-    assert [r[0].value for r in raw.iter_rows(min_row=2)][:2] == [3456789012345678, 4.56789012345679e+18]
+    damaged = [r[0] for r in raw.iter_rows(min_row=2)][:3]
+    assert all(c.data_type == "n" and str(c.value) != i for c, i in zip(damaged, ids))  # zeros dropped, digits rounded
 
 
 # ------------------------------------------------------------------ progress
