@@ -400,6 +400,13 @@ def test_libreoffice_round_trip_keeps_ids(run, shop, tmp_path):
     raw = calc("raw.csv")
     damaged = [r[0] for r in raw.iter_rows(min_row=2)][:3]
     assert all(c.data_type == "n" and str(c.value) != i for c, i in zip(damaged, ids))  # zeros dropped, digits rounded
+    # and our .xlsx, opened in Calc and saved as CSV: IDs as text, amounts with two decimals
+    assert run("export", "shipments", "-o", tmp_path / "s.xlsx", now=NOW).exit_code == 0
+    subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless", "--convert-to",
+                    "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "lo2"), str(tmp_path / "s.xlsx")],
+                   check=True, capture_output=True, timeout=180)
+    back = list(csv.DictReader(io.StringIO((tmp_path / "lo2" / "s.csv").read_text(encoding="utf-8-sig"))))
+    assert [r["order"] for r in back] == ids
 
 
 # ------------------------------------------------------------------ progress
