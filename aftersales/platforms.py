@@ -1072,7 +1072,9 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         state.clear()  # not needed any more: the write phase has its own memory
         with ledger.locked(root):
             _still_current(root, size_before, events, known if requests else {})
-            _write_spool(root, policy, spool, events, batch, now_text)
+            total = out.orders.new + out.orders.changed
+            _write_spool(root, policy, spool, events, batch, now_text,
+                         Progress(progress_stream, total, "writing ") if total > batch else None)
         out.written = True
         return out
     finally:
@@ -1101,13 +1103,14 @@ def _still_current(root: Path, orders_size: int, events: list, known: dict) -> N
                          "was written: run the import again, it adds only what is new")
 
 
-def _write_spool(root: Path, policy, spool, events: list, batch: int, now_text: str) -> None:
+def _write_spool(root: Path, policy, spool, events: list, batch: int, now_text: str, prog=None) -> None:
     import marshal
 
     from . import ledger
 
     spool.seek(0)
     obatch, sbatch = [], []
+    written = 0
     while True:
         try:
             values, ship = marshal.load(spool)
@@ -1120,12 +1123,17 @@ def _write_spool(root: Path, policy, spool, events: list, batch: int, now_text: 
                 sbatch.append(shipment_row(o, policy, now_text))
         if obatch and (values is None or len(obatch) >= batch):
             ledger.append(root, "orders", obatch, policy)
+            written += len(obatch)
             obatch = []
             if sbatch:
                 ledger.append(root, "shipments", sbatch, policy)
                 sbatch = []
+            if prog is not None:
+                prog.update(written, written)  # the total is in rows here
         if values is None:
             break
+    if prog is not None:
+        prog.done()
     if events:
         from .tickets import append_events
 
