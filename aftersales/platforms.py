@@ -682,7 +682,8 @@ def ticket_values(facts: dict, given: dict) -> dict:
 
             if Decimal(facts["item_amount"]) <= Decimal(facts["order_amount"]):
                 pairs["item_amount"] = facts["item_amount"]
-        out = {k: x for k, x in pairs.items() if x}
+        out = {k: x for k, x in pairs.items() if x and not (k in ("order_amount", "shipping_fee", "item_amount")
+                                                           and x.strip("0.") == "")}  # free shipping: no fee
     out.update({k: x for k, x in given.items() if x not in (None, "")})
     return out
 

@@ -556,3 +556,14 @@ def test_an_import_that_raced_another_writes_nothing(run, shop, tmp_path, monkey
     assert [o["order"] for o in rows_of(shop, "orders")] == ["X1"]
     monkeypatch.setattr(platforms, "_order_state", real)
     assert "3 new" in run("import", tmp_path / "pdd.csv", now=NOW).stdout
+
+
+def test_free_shipping_does_not_stop_ticket_new(run, shop, tmp_path):
+    text = pf.text("pdd_orders", 2).replace("6.00元", "0.00")
+    (tmp_path / "pdd.csv").write_text(text, encoding="utf-8")
+    assert run("import", tmp_path / "pdd.csv", now=NOW).exit_code == 0
+    r = run("ticket", "new", "--channel", "pdd", "--category", "transit_damage", "--order", pf.order_id(1),
+            "--summary", "外箱破损", now=LATER)
+    assert r.exit_code == 0, r.stderr
+    r = run("ticket", "show", r.stdout.split()[0], "--format", "json", now=LATER)
+    assert '"order_amount": "65.00"' in r.stdout and "shipping_fee" not in r.stdout
