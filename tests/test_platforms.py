@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -567,3 +568,21 @@ def test_free_shipping_does_not_stop_ticket_new(run, shop, tmp_path):
     assert r.exit_code == 0, r.stderr
     r = run("ticket", "show", r.stdout.split()[0], "--format", "json", now=LATER)
     assert '"order_amount": "65.00"' in r.stdout and "shipping_fee" not in r.stdout
+
+
+@given(st.lists(st.text(alphabet="0123456789", min_size=1, max_size=20), min_size=1, max_size=5))
+@settings(max_examples=40, deadline=None)
+def test_any_id_survives_an_xlsx_export_as_text(orders):
+    openpyxl = pytest.importorskip("openpyxl")
+    import zoneinfo
+
+    from aftersales.spreadsheet import table_xlsx
+
+    with tempfile.TemporaryDirectory() as d:
+        target = Path(d) / "x.xlsx"
+        table_xlsx((("order", "text"), ("waybill", "id"), ("phone", "phone")), [[o, o, o] for o in orders], target,
+                   zoneinfo.ZoneInfo("Asia/Shanghai"))
+        ws = openpyxl.load_workbook(target).active
+        cells = [c for row in ws.iter_rows(min_row=2) for c in row]
+    assert all(c.data_type == "s" for c in cells)
+    assert [c.value for c in cells] == [o for o in orders for _ in range(3)]
