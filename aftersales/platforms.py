@@ -347,8 +347,9 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
         handle.close()
         if isinstance(e, UnicodeDecodeError):
             other = "utf-8" if enc == "gb18030" else "gb18030"
-            return InputError(f"{file}:{line}: not {enc} text; pass --encoding {other} (the platform's export "
-                              "is UTF-8 or GBK/GB18030)")
+            shown = {"utf-8-sig": "UTF-8", "gb18030": "GBK/GB18030"}.get(enc, enc)
+            return InputError(f"{file}:{line}: not {shown} text; pass --encoding {other} (the platforms export "
+                              "UTF-8 or GBK/GB18030)")
         return InputError(f"{file}:{line}: malformed CSV: {e}; fix the quoting on that line")
 
     prev_end = 0

@@ -224,7 +224,8 @@ def test_an_unknown_file_names_the_profiles_and_the_fix(run, shop, tmp_path):
 def test_a_file_that_is_not_its_encoding_names_the_option(run, shop, tmp_path):
     pf.write("taobao_orders", tmp_path / "tb.csv", 2)
     r = run("import", tmp_path / "tb.csv", "--encoding", "utf-8", now=NOW)
-    assert r.exit_code == 2 and "not utf-8-sig text; pass --encoding gb18030" in r.stderr
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert f"{tmp_path / 'tb.csv'}:1: not UTF-8 text; pass --encoding gb18030" in r.stderr
 
 
 def test_a_shop_adds_a_profile_in_policy(run, shop, tmp_path):
