@@ -317,6 +317,8 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
     InputError when the file cannot be read or decoded, or no profile recognises it."""
     file = str(path)
     p = Path(path)
+    if p.suffix.lower() == ".xlsx":
+        return _open_xlsx(p, profiles, profile_name)
     try:
         size = p.stat().st_size
         raw = open(p, "rb")
@@ -404,6 +406,100 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
             handle.close()
 
     return Opened(file, enc, prof, header, header_line, index, names, size, rows(), handle)
+
+
+def _cell_text(v) -> str:
+    """A workbook cell as the text a CSV export would have held."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if abs(v) >= 1e15:
+            return f"{v:.15G}"  # an ID stored as a number: its digits are gone (refused as such)
+        return repr(round(v, 6))
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, dt.time):
+        return v.strftime("%H:%M:%S")
+    return str(v)
+
+
+def _open_xlsx(p: Path, profiles: dict, profile_name: Optional[str]) -> Opened:
+    """A platform export saved as .xlsx, read as a stream (openpyxl's read-only mode), first sheet."""
+    file = str(p)
+    try:
+        from openpyxl import load_workbook
+    except ImportError:
+        raise InputError(f"{file}: reading .xlsx needs openpyxl: pip install 'aftersales[xlsx]' (or save the "
+                         "export as CSV)") from None
+    try:
+        wb = load_workbook(p, read_only=True, data_only=True)
+    except OSError as e:
+        raise InputError(f"{file}: cannot read: {e.strerror}") from None
+    except Exception as e:  # not a workbook (zip or XML errors)
+        raise InputError(f"{file}: not a readable .xlsx workbook ({e}); open it and save it again, or export CSV") from None
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    forced = profiles.get(profile_name) if profile_name else None
+    if profile_name and forced is None:
+        from .schema import closest
+
+        wb.close()
+        raise InputError(f"--profile {profile_name}: unknown profile; {closest(profile_name, profiles)}")
+    header = prof = None
+    header_line = 0
+    seen = []
+    for n, values in enumerate(it, 1):
+        row = [_cell_text(v) for v in values]
+        if not any(c.strip() for c in row):
+            continue
+        seen.append(row)
+        prof = (forced if _covers(forced, row) else None) if forced is not None else recognise(row, profiles)
+        if prof is not None:
+            header, header_line = row, n
+            break
+        if len(seen) >= 20:
+            break
+    if header is None:
+        wb.close()
+        cols = ", ".join(clean(c) for c in (seen[0] if seen else [])[:8] if c.strip())
+        raise InputError(f"{file}: no platform profile recognises its first sheet (its first columns: {cols or 'none'}); "
+                         f"pass --profile NAME (known: {', '.join(sorted(profiles))}), or describe the export in "
+                         f"{SHOP_PROFILE_DIR}/NAME.toml")
+    normed = [norm_header(h) for h in header]
+    index, names = {}, {}
+    for f_, alts in prof.columns.items():
+        for a in alts:
+            if a in normed:
+                index[f_] = normed.index(a)
+                names[f_] = clean(header[index[f_]]).replace("\n", "")
+                break
+
+    class _Handle:
+        buffer = None
+
+        def close(self):
+            wb.close()
+
+    def rows():
+        try:
+            for n, values in enumerate(it, header_line + 1):
+                row = [_cell_text(v) for v in values]
+                if any(c.strip() for c in row):
+                    yield n, row
+        finally:
+            wb.close()
+
+    return Opened(file, "xlsx", prof, header, header_line, index, names, 0, rows(), _Handle())
 
 
 def _covers(p: Profile, row: list) -> bool:
@@ -862,8 +958,8 @@ class Progress:
         self.last = t
         el = max(t - self.started, 1e-6)
         rate = rows / el
-        left = (self.total - pos) / (pos / el) if pos else 0
-        self.stream.write(f"\r{self.label}{rows:,} rows  {rate:,.0f} rows/s  {_clock(left)} left   ")
+        left = f"  {_clock((self.total - pos) / (pos / el))} left" if pos and self.total else ""
+        self.stream.write(f"\r{self.label}{rows:,} rows  {rate:,.0f} rows/s{left}   ")
         self.stream.flush()
         self.shown = True
 

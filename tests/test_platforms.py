@@ -587,3 +587,27 @@ def test_any_id_survives_an_xlsx_export_as_text(orders):
         cells = [c for row in ws.iter_rows(min_row=2) for c in row]
     assert all(c.data_type == "s" for c in cells)
     assert [c.value for c in cells] == [o for o in orders for _ in range(3)]
+
+
+def test_an_export_saved_as_xlsx_is_read_too(run, shop, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["抖店订单导出 2026-11-23"])  # a title row above the header
+    ws.append(pf.HEADERS["douyin_orders"])
+    for i, row in enumerate(pf.rows("douyin_orders", 3)):
+        row = [c.strip() for c in row]
+        row[8] = 65.0  # amounts as numbers
+        row[10] = dt.datetime(2026, 11, 20, 10, 0)  # times as times
+        if i == 2:
+            row[0] = 4.56789012345679e18  # an order number the spreadsheet turned into a number
+        ws.append(row)
+    wb.save(tmp_path / "dy.xlsx")
+    r = run("import", tmp_path / "dy.xlsx", now=NOW)
+    assert r.exit_code == 2
+    assert f"{tmp_path / 'dy.xlsx'}:5: column 主订单编号: '4.56789012345679E+18' is a number in scientific notation" in r.stderr
+    r = run("import", tmp_path / "dy.xlsx", "--keep-going", "--rejects", tmp_path / "bad.csv", now=NOW)
+    assert r.exit_code == 1 and "抖店 订单导出 (douyin_orders, xlsx), 3 rows" in r.stdout
+    o = rows_of(shop, "orders")
+    assert [(x["order"], x["order_amount"], x["created_at"]) for x in o] == [
+        (pf.order_id(0), "65.00", "2026-11-20T10:00:00+08:00"), (pf.order_id(1), "65.00", "2026-11-20T10:00:00+08:00")]

@@ -29,7 +29,7 @@ def cli(app, mapping, file, profile, list_profiles, encoding, dry_run, keep_goin
     overrides one in policies/platforms/NAME.toml). Orders go to ledgers/orders.csv and,
     with a waybill, ledgers/shipments.csv; refunds and after-sales requests open tickets.
     Importing the same or an overlapping export again adds only what is new or changed.
-    FILE may be a folder: every *.csv in it is imported (a drop folder for cron). On a
+    FILE may be a folder: every *.csv (and *.xlsx) in it is imported (a drop folder for cron). On a
     terminal a progress line shows rows, rows per second and the time left.
 
     With MAPPING FILE: the mapping names the ledger and, for each ledger column, the
@@ -151,7 +151,7 @@ def _platform(app, path, profile, encoding, dry_run, keep_going, rejects, fmt):
     ws = app.ws()
     policy = ws.policy
     p = Path(path)
-    files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix.lower() in (".csv", ".txt")) if p.is_dir() else [p]
+    files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix.lower() in (".csv", ".txt", ".xlsx")) if p.is_dir() else [p]
     if p.is_dir() and not files:
         click.echo(f"{path}: no *.csv file to import", err=True)
         return
