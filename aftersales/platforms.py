@@ -1042,12 +1042,14 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     """Import one platform export: orders into `orders` and `shipments`, requests as tickets.
 
     One streaming pass over the file checks every row and counts what is new, changed,
-    unchanged and rejected against the ledgers; the new and changed orders wait in a
-    temporary spool file. Only when writing and (without `keep_going`) nothing was
-    rejected are they appended, in batches, and the tickets opened and updated. Memory
-    stays flat: one row at a time, plus a hash per known order. Re-running the same
-    file adds nothing. InputError when the file as a whole cannot be used."""
+    unchanged and rejected against the ledgers; the new and changed orders, and the
+    events of the tickets to open or update, wait in temporary spool files. Only when
+    writing and (without `keep_going`) nothing was rejected are they appended, in
+    batches, under the ledger lock. Memory stays flat: one row at a time, plus an int per
+    known order and a small record per known platform request. Re-running the same file
+    adds nothing. InputError when the file as a whole cannot be used."""
     import marshal
+    import pickle
     import tempfile
 
     from . import ledger
@@ -1072,9 +1074,14 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     size_before = _size(ledger.ledger_path(root, "orders"))
     state = _order_state(root) if prof.kind == "orders" else {}
     prog = Progress(progress_stream, op.size, "")
-    spool = tempfile.TemporaryFile()
-    requests: list = []
+    spool = tempfile.TemporaryFile()  # the new and changed orders
+    ev_spool = tempfile.TemporaryFile()  # the ticket events, in batches
+    refunds: list = []  # refund rows: their tickets need the orders ledger, read once after the pass
     pending = None  # the order being read: its rows are adjacent (one per item)
+    known: Optional[dict] = None  # platform ref -> its ticket, read at the first request
+    seen: set = set()  # refs handled in this file
+    opening: set = set()  # refs this import opens a ticket for
+    n_events = 0
 
     def flush():
         nonlocal pending
@@ -1097,6 +1104,36 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
             else:
                 out.shipments.changed += 1
         marshal.dump((tuple(o[c] for c in ORDER_COLUMNS), ship), spool)
+
+    def request(line, raw, req, v, facts):
+        """Decide one after-sales request now; its events wait in the events spool."""
+        nonlocal known, n_events
+        if req["ref"] in seen:
+            return
+        seen.add(req["ref"])
+        if actor is None:
+            raise InputError(f"{out.file}: it holds after-sales requests, which open tickets; pass --by "
+                             "STAFF_ID or set AS_USER (--by system in cron)")
+        if known is None:
+            known = existing_requests(root)
+        try:
+            evs = request_events(policy, now, actor, req, v, prof, facts, known.get(req["ref"]))
+        except InputError as e:
+            out.problems.append(Problem(out.file, line, e.message, _csv_text(raw)))
+            out.rejected_rows.append((line, raw, e.message))
+            out.requests.rejected += 1
+            return
+        if not evs:
+            out.requests.unchanged += 1
+            return
+        if evs[0].type == "open":
+            out.requests.new += 1
+            opening.add(req["ref"])
+        else:
+            out.requests.changed += 1
+        pickle.dump([{"ticket": e.ticket, "at": format_time(e.at), "by": e.by, "type": e.type, "ref": e.ref,
+                      "text": e.text, "data": e.data} for e in evs], ev_spool)
+        n_events += len(evs)
 
     try:
         rows = 0
@@ -1122,7 +1159,10 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 continue
             req = request_of(v, prof)
             if req is not None:
-                requests.append((line, raw, req, v, o))
+                if o is not None:
+                    request(line, raw, req, v, o)  # an order file: the row has the order's facts
+                else:
+                    refunds.append((line, raw, req, v))
             if o is None:
                 continue
             if pending is not None and pending["order"] == o["order"]:
@@ -1135,48 +1175,25 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
             flush()
         out.rows = rows
         prog.done()
-        # the after-sales requests: tickets to open or update, decided once
-        events: list = []
-        if requests:
-            known = existing_requests(root)
-            need = {v["order"] for _l, _r, _q, v, o in requests if o is None}
-            facts = order_facts(root, need) if need else {}
-            seen = set()
-            for line, raw, req, v, o in requests:
-                if req["ref"] in seen:
-                    continue
-                seen.add(req["ref"])
-                if actor is None:
-                    raise InputError(f"{out.file}: it holds after-sales requests, which open tickets; pass --by "
-                                     "STAFF_ID or set AS_USER (--by system in cron)")
-                try:
-                    evs = request_events(policy, now, actor, req, v, prof, o or facts.get(v["order"], {}),
-                                         known.get(req["ref"]))
-                except InputError as e:
-                    out.problems.append(Problem(out.file, line, e.message, _csv_text(raw)))
-                    out.rejected_rows.append((line, raw, e.message))
-                    out.requests.rejected += 1
-                    continue
-                if not evs:
-                    out.requests.unchanged += 1
-                elif evs[0].type == "open":
-                    out.requests.new += 1
-                else:
-                    out.requests.changed += 1
-                events.extend(evs)
+        if refunds:
+            facts = order_facts(root, {v["order"] for _l, _r, _q, v in refunds})
+            for line, raw, req, v in refunds:
+                request(line, raw, req, v, facts.get(v["order"], {}))
         out.problems.sort(key=Problem.sort_key)
         if not write or (out.problems and not keep_going):
             return out
         state.clear()  # not needed any more: the write phase has its own memory
         with ledger.locked(root):
-            _still_current(root, size_before, events, known if requests else {})
+            _still_current(root, size_before, opening, set(known or ()))
             total = out.orders.new + out.orders.changed
-            _write_spool(root, policy, spool, events, batch, now_text,
+            _write_spool(root, policy, spool, batch, now_text,
                          Progress(progress_stream, total, "writing ") if total > batch else None)
+            _write_events(root, policy, ev_spool, n_events)
         out.written = True
         return out
     finally:
         spool.close()
+        ev_spool.close()
         op.close()
 
 
@@ -1187,7 +1204,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _still_current(root: Path, orders_size: int, events: list, known: dict) -> None:
+def _still_current(root: Path, orders_size: int, opening: set, known: set) -> None:
     """Under the lock, before writing: refuse when another import wrote the same things
     meanwhile (the counts would be wrong and rows doubled); running again is safe."""
     from . import ledger
@@ -1195,13 +1212,34 @@ def _still_current(root: Path, orders_size: int, events: list, known: dict) -> N
     if _size(ledger.ledger_path(root, "orders")) != orders_size:
         raise InputError("ledgers/orders.csv changed while this file was read (another import?); nothing was "
                          "written: run the import again, it adds only what is new")
-    opening = {e.data.get("platform_ref") for e in events if e.type == "open"}
-    if opening and (set(existing_requests(root)) - set(known)) & opening:
+    if opening and (set(existing_requests(root)) - known) & opening:
         raise InputError("another import opened tickets for the same requests while this file was read; nothing "
                          "was written: run the import again, it adds only what is new")
 
 
-def _write_spool(root: Path, policy, spool, events: list, batch: int, now_text: str, prog=None) -> None:
+def _write_events(root: Path, policy, ev_spool, n: int, batch: int = 5000) -> None:
+    """The ticket events of an import, from its spool, in batches (one batch holds whole tickets)."""
+    import pickle
+
+    from . import ledger
+
+    if not n:
+        return
+    ev_spool.seek(0)
+    rows: list = []
+    while True:
+        try:
+            rows.extend(pickle.load(ev_spool))
+        except EOFError:
+            break
+        if len(rows) >= batch:
+            ledger.append(root, "tickets", rows, policy)
+            rows = []
+    if rows:
+        ledger.append(root, "tickets", rows, policy)
+
+
+def _write_spool(root: Path, policy, spool, batch: int, now_text: str, prog=None) -> None:
     import marshal
 
     from . import ledger
@@ -1232,10 +1270,6 @@ def _write_spool(root: Path, policy, spool, events: list, batch: int, now_text: 
             break
     if prog is not None:
         prog.done()
-    if events:
-        from .tickets import append_events
-
-        append_events(root, events, policy)
 
 
 def _csv_text(row: list) -> str:
