@@ -53,8 +53,11 @@ def plan_open(policy: Policy, now: dt.datetime, by: str, values: dict) -> Opened
 
 
 def open_ticket(ws: Workspace, values: dict) -> Opened:
-    """`ticket new`: open and route one ticket, written in one append."""
-    return open_tickets(ws, [values])[0]
+    """`ticket new`: open and route one ticket, written in one append. An order imported
+    from a platform export fills in what the form leaves out (amounts, phone, address …)."""
+    from .platforms import fill_from_order
+
+    return open_tickets(ws, [fill_from_order(ws.root, values)])[0]
 
 
 def open_tickets(ws: Workspace, forms: list, also: Optional[Callable[[list], dict]] = None) -> list:

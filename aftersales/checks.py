@@ -189,9 +189,27 @@ def check_tickets(ctx: CheckContext) -> list:
     return check_ticket_ledger(ctx)
 
 
+# --- issue 14 (platforms): the orders ledger (declared in platforms.py; merge: move it into
+# ledger.LEDGERS) and the shop's platform profiles in policies/platforms/.
+def check_platform_profiles(ctx: CheckContext) -> list:
+    from .platforms import check_profiles
+
+    return check_profiles(ctx)
+
+
+def _register_platform_ledgers() -> None:
+    from .platforms import register_ledgers
+
+    register_ledgers()
+
+
+_register_platform_ledgers()
+# --- end issue 14
+
+
 from . import ledger_checks  # noqa: E402  (the checks across ledgers; light: ids, errors, ledger)
 
-CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets, *ledger_checks.CHECKS]
+CHECKS = [check_policies, check_policy_gaps, check_ledgers, check_tickets, *ledger_checks.CHECKS, check_platform_profiles]
 
 
 def run_checks(root: Path) -> list:

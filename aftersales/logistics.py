@@ -54,7 +54,13 @@ class Chase:
 
 def parcels(root: Path, until: Optional[dt.datetime] = None) -> dict:
     """waybill -> its state (a dict by column) as known at `until`, later rows filling in earlier ones."""
-    return ledger.latest(root, "shipments", "waybill", until)
+    out = ledger.latest(root, "shipments", "waybill", until)
+    # --- issue 14 (platforms): each parcel's canonical tracking state (快递100 / 快递鸟).
+    from .tracking import attach_states
+
+    attach_states(root, out, until)
+    # --- end issue 14
+    return out
 
 
 def zone_of(policy: Policy, destination: str) -> Optional[str]:
@@ -128,6 +134,18 @@ def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set |
         zone = lg.zones[zid]
         if now - last > zone.stale_after.timedelta():
             hit("no_update", f"{zone.name}: no tracking update for {_hours(now - last)} (limit {zone.stale_after})", last)
+    # --- issue 14 (platforms): tracking states add their rules and replace the generic ones.
+    from .tracking import chase_states
+
+    def make(p, wb, rule, why, since):
+        zid = zone_of(policy, p["destination"])
+        return Chase(wb, p["order"], p["courier"], p["destination"], zid or "", rule, why, since)
+
+    tracked = chase_states(policy, parcels_, now, make)
+    if tracked:
+        specific = {c.waybill for c in tracked}
+        out = [c for c in out if c.waybill not in specific] + tracked
+    # --- end issue 14
     out.sort(key=lambda c: (c.since, c.waybill))
     return out, unzoned
 

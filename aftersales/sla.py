@@ -276,6 +276,11 @@ def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict]
                 continue
             _settle(c, clk, now, wall_td)
             result.append(c)
+    # --- issue 14 (platforms): the platform's own deadline (超时时间) of an imported request.
+    from .platforms import deadline_cycles
+
+    result.extend(deadline_cycles(policy, t, now))
+    # --- end issue 14
     return result
 
 
@@ -499,6 +504,8 @@ def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.dateti
     for t in tickets:
         for c in evaluate(policy, t, at, clocks):
             if not start <= c.start < end:
+                continue
+            if c.timer_id not in policy.timers:  # issue 14: the platform's deadline is not a policy timer
                 continue
             who = ""
             if group_by == "department":

@@ -1,10 +1,13 @@
 """Spreadsheets as clients: a formula-safe export of a ledger, and import of CSV exports.
 
-Export (`export_csv`) writes what Excel and WPS open cleanly: UTF-8 with a BOM, CRLF line
-ends, the ledger's header. A text cell that a spreadsheet would run as a formula (it
-starts with = + - @, tab or CR) gets a leading single quote (OWASP CSV injection). Cells
-of numeric and time columns (money, int, time, date) are left exactly as they are, so
-amounts stay numbers; the rule is by column type, not by value. The ledger is only read.
+Export (`export_csv`, `table_csv`) writes what Excel and WPS open cleanly: UTF-8 with a
+BOM, CRLF line ends, the ledger's header. A text cell that a spreadsheet would run as a
+formula (it starts with = + - @, tab or CR) gets a leading single quote (OWASP CSV
+injection). Cells of numeric and time columns (money, int, time, date) are left exactly
+as they are, so amounts stay numbers; the rule is by column type, not by value. Long
+digit strings in text columns are written as ="…" so a spreadsheet keeps every digit.
+`table_xlsx` writes the same tables as .xlsx (openpyxl, optional). `ticket_table` is
+`export tickets`: one row per ticket. The ledger is only read.
 
 Import (`read_import`) reads a CSV file from a spreadsheet or a platform export (UTF-8
 with or without BOM, or GBK/GB18030; LF or CRLF), maps each row to a ledger record by a
@@ -67,6 +70,19 @@ def safe_cell(col_type: str, value: str) -> str:
     return neutralise(value)
 
 
+#: Digit strings a spreadsheet would damage when it opens a CSV: a leading zero is
+#: dropped, 12 digits or more are shown as 4.56789E+18 and rounded after 15.
+LONG_DIGITS = re.compile(r"^(?:0\d+|\d{12,})$")
+
+
+def keep_digits(value: str) -> str:
+    """`value` wrapped as ="…" when a spreadsheet opening the CSV would turn it into a number.
+
+    Excel, WPS and LibreOffice all show ="003456789012345678" as the text 003456789012345678
+    (the Taobao exports use the same wrapper); `aftersales import` unwraps it again."""
+    return f'="{value}"' if LONG_DIGITS.match(value) else value
+
+
 def parse_day(text: str, option: str) -> dt.date:
     """A --from/--to date, YYYY-MM-DD; InputError naming the option otherwise."""
     try:
@@ -96,38 +112,184 @@ def _mask_ticket_row(row: list) -> list:
 
 
 def export_csv(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None,
-               full_phone: bool = False) -> tuple:
+               full_phone: bool = True) -> tuple:
     """(bytes, rows) of ledger `name` as a spreadsheet-safe CSV.
 
     `start`/`end` keep only rows whose `at` falls on those days in zone `tz`, both
     inclusive. InputError for an unknown ledger, an unreadable one, or a row whose `at`
     cannot be read while filtering.
     """
+    return table_csv(*ledger_table(root, name, tz, start, end, full_phone))
+
+
+# ------------------------------------------------------------------ export: tables and .xlsx (issue 14)
+
+#: The columns of `export tickets`: one row per ticket, its current state.
+TICKET_COLUMNS = (
+    ("ticket", "id"), ("opened_at", "time"), ("status", "text"), ("priority", "text"), ("kind", "text"),
+    ("category", "text"), ("channel", "text"), ("order", "id"), ("customer", "text"), ("phone", "phone"),
+    ("waybill", "id"), ("courier", "text"), ("department", "text"), ("assignee", "text"), ("abnormal", "text"),
+    ("summary", "text"), ("order_amount", "money"), ("first_reply_at", "time"), ("resolved_at", "time"),
+    ("closed_at", "time"), ("last_event_at", "time"), ("platform_status", "text"), ("platform_deadline", "time"),
+)
+
+
+def _in_days(t: Optional[dt.datetime], tz, start, end) -> bool:
+    if not (start or end):
+        return True
+    if t is None:
+        return False
+    day = t.astimezone(tz).date()
+    return not ((start and day < start) or (end and day > end))
+
+
+def ticket_table(root: Path, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None,
+                 full_phone: bool = False) -> tuple:
+    """(columns, rows) of `export tickets`: one row per ticket with its current state, by
+    opening time; phones masked unless `full_phone`; --from/--to match the opening day."""
+    from .ledger import format_time
+    from .tickets import load_tickets, mask_phone
+
+    if start and end and start > end:
+        raise InputError(f"--from {start} is after --to {end}; swap them")
+    rows = []
+    for t in sorted(load_tickets(root).values(), key=lambda t: (t.opened_at or dt.datetime.min, t.id)):
+        if not _in_days(t.opened_at, tz, start, end):
+            continue
+        f = t.fields
+        phone = f.get("phone", "")
+        last = t.events[-1].at if t.events else None
+        values = {
+            "ticket": t.id, "opened_at": t.opened_at, "status": t.status, "priority": t.priority, "kind": t.kind,
+            "category": t.category, "channel": f.get("channel", ""), "order": f.get("order", ""),
+            "customer": f.get("customer", ""), "phone": phone if full_phone or not phone else mask_phone(phone),
+            "waybill": f.get("waybill", ""), "courier": f.get("courier", ""), "department": t.department or t.group,
+            "assignee": t.assignee, "abnormal": t.abnormal, "summary": t.summary,
+            "order_amount": f.get("order_amount", ""), "first_reply_at": t.first_reply_at,
+            "resolved_at": t.resolved_at, "closed_at": t.closed_at, "last_event_at": last,
+            "platform_status": f.get("platform_status", ""), "platform_deadline": f.get("platform_deadline", ""),
+        }
+        rows.append([format_time(v) if isinstance(v, dt.datetime) else ("" if v is None else str(v))
+                     for v in (values[c] for c, _t in TICKET_COLUMNS)])
+    return TICKET_COLUMNS, rows
+
+
+def ledger_table(root: Path, name: str, tz, start: Optional[dt.date] = None, end: Optional[dt.date] = None,
+                 full_phone: bool = False) -> tuple:
+    """(columns as (name, type), iterator of rows) of ledger `name`, filtered by `at` day."""
     from .ledger import parse_time, records, schema_of
+    from .tickets import mask_phone
 
     schema = schema_of(name)
     if start and end and start > end:
         raise InputError(f"--from {start} is after --to {end}; swap them")
-    types = [c.type for c in schema.columns]
+    cols = tuple((c.name, "phone" if c.name == "phone" else c.type) for c in schema.columns)
     at = schema.column_names.index("at") if "at" in schema.column_names else None
+    phone = schema.column_names.index("phone") if "phone" in schema.column_names and not full_phone else None
+
+    def rows():
+        for line, row in records(root, name):
+            if (start or end) and at is not None:
+                try:
+                    t = parse_time(row[at])
+                except ValueError as e:
+                    raise InputError(f"{schema.file}:{line}: 'at' value '{row[at]}' is not a time ({e}); "
+                                     "fix the row (`aftersales check` lists every problem)") from None
+                if not _in_days(t, tz, start, end):
+                    continue
+            if phone is not None and row[phone]:
+                row = list(row)
+                row[phone] = mask_phone(row[phone])
+            if name == "tickets" and not full_phone:  # the opening row's data, a `set … phone` row
+                row = _mask_ticket_row(row)
+            yield row
+
+    return cols, rows()
+
+
+def table_csv(columns, rows) -> tuple:
+    """(bytes, rows) of a table as a spreadsheet-safe CSV: UTF-8 with BOM, CRLF, formulas
+    neutralised, long digit strings kept as text."""
+    types = [("text" if t in ("phone", "id") else t) for _n, t in columns]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(schema.column_names)
+    w.writerow([n for n, _t in columns])
     n = 0
-    for line, row in records(root, name):
-        if (start or end) and at is not None:
-            try:
-                day = parse_time(row[at]).astimezone(tz).date()
-            except ValueError as e:
-                raise InputError(f"{schema.file}:{line}: 'at' value '{row[at]}' is not a time ({e}); "
-                                 "fix the row (`aftersales check` lists every problem)") from None
-            if (start and day < start) or (end and day > end):
-                continue
-        if name == "tickets" and not full_phone:
-            row = _mask_ticket_row(row)
-        w.writerow([safe_cell(t, v) for t, v in zip(types, row)])
+    for row in rows:
+        w.writerow([safe_cell(t, v) if t in _KEEP else keep_digits(safe_cell(t, v)) for t, v in zip(types, row)])
         n += 1
     return buf.getvalue().encode(EXCEL_ENCODING), n
+
+
+XLSX_MISSING = "writing .xlsx needs openpyxl: pip install 'aftersales[xlsx]' (or write a .csv)"
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def table_xlsx(columns, rows, target, tz, sheet: str = "Sheet1") -> int:
+    """Write a table as .xlsx, streaming (openpyxl's write-only mode); the number of rows.
+
+    IDs, waybills, phones and every other text are text cells (never a formula, even when
+    they start with =); times are times in the shop's zone; amounts are numbers shown
+    with two decimals; counts are whole numbers."""
+    try:
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+    except ImportError:
+        raise InputError(XLSX_MISSING) from None
+    from decimal import Decimal
+
+    from .ledger import parse_time
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(sheet[:31])
+    widths = {"time": 20, "date": 12, "money": 12, "int": 8, "id": 22, "phone": 16}
+    from openpyxl.utils import get_column_letter
+
+    for i, (name, typ) in enumerate(columns, 1):
+        ws.column_dimensions[get_column_letter(i)].width = widths.get(typ, 16)
+    ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+    head = []
+    for name, _t in columns:
+        c = WriteOnlyCell(ws, value=name)
+        c.font = bold
+        head.append(c)
+    ws.append(head)
+
+    def cell(typ, v):
+        if v != "":
+            try:
+                if typ == "time":
+                    c = WriteOnlyCell(ws, value=parse_time(v).astimezone(tz).replace(tzinfo=None))
+                    c.number_format = "yyyy-mm-dd hh:mm:ss"
+                    return c
+                if typ == "date":
+                    c = WriteOnlyCell(ws, value=dt.date.fromisoformat(v))
+                    c.number_format = "yyyy-mm-dd"
+                    return c
+                if typ in ("money", "signed_money"):
+                    c = WriteOnlyCell(ws, value=Decimal(v))
+                    c.number_format = "0.00"
+                    return c
+                if typ == "int":
+                    return WriteOnlyCell(ws, value=int(v))
+            except (ValueError, ArithmeticError):
+                pass  # not a well-formed value of its type: kept as text below
+        c = WriteOnlyCell(ws, value=_ILLEGAL.sub("", v))
+        c.data_type = "s"  # text, even "=SUM(A1)" or "003456789012345678"
+        c.number_format = "@"
+        return c
+
+    n = 0
+    for row in rows:
+        ws.append([cell(t, v) for (_n, t), v in zip(columns, row)])
+        n += 1
+    try:
+        wb.save(str(target))
+    except OSError as e:
+        raise InputError(f"{target}: cannot write: {e.strerror}") from None
+    return n
 
 
 # ------------------------------------------------------------------ import: reading the file
@@ -442,6 +604,7 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
                              "pass --by STAFF_ID or set AS_USER")
         fixed["by"] = actor
 
+    index_names = {col: source.header[i] for col, i in index.items()}
     rows, problems = [], []
     for line, src in source.rows:
         if any((src[i].strip() if i < len(src) else "") not in allowed for i, allowed in filters):
@@ -459,6 +622,14 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
                 continue
             i = index[col.name]
             value = src[i].strip() if i < len(src) else ""
+            value = _unwrap(value)  # ="003456789012345678", as our exports and Taobao's write it
+            if col.name in _ID_COLUMNS and col.type not in _KEEP:
+                from .platforms import id_problem
+
+                bad = id_problem(index_names[col.name], value)
+                if bad:
+                    messages.append(bad)
+                    bad_columns.add(col.name)
             value = m.values.get(col.name, {}).get(value, value)
             value, err = _normalise(col, value, tz)
             record[col.name] = value
@@ -477,6 +648,16 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
         else:
             rows.append(record)
     return rows, problems
+
+
+#: Ledger columns that hold IDs: refused when a spreadsheet turned them into numbers.
+_ID_COLUMNS = frozenset(("order", "waybill", "new_waybill", "review", "id", "ticket", "phone", "product"))
+
+
+def _unwrap(value: str) -> str:
+    if value.startswith('="') and value.endswith('"') and len(value) >= 3:
+        return value[2:-1].strip()
+    return value
 
 
 def _safe_canonical(encoding: str) -> str:

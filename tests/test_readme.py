@@ -135,6 +135,7 @@ def _copy_demo(tmp: Path) -> Path:
     shop = tmp / "demo"
     for part in ("policies", "ledgers", "evidence"):
         shutil.copytree(REPO / part, shop / part, ignore=shutil.ignore_patterns(".lock"))
+    shutil.copytree(REPO / "tests" / "data" / "platforms", shop / "tests" / "data" / "platforms")  # README's samples
     shared = _shared_data()
     if shared is not None:
         (tmp / "shared").symlink_to(shared)

@@ -166,7 +166,10 @@ def test_export_default_file_is_named_by_ledger_and_day(run, shop, tmp_path):
     r = run("export", "tickets", now="2026-11-22T20:00:00+00:00")  # already the 23rd in Shanghai
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "exported 0 rows of tickets to tickets-20261123.csv\n"
-    assert (tmp_path / "tickets-20261123.csv").read_bytes() == BOM + b"ticket,at,by,type,ref,text,data\r\n"
+    header = (tmp_path / "tickets-20261123.csv").read_bytes()
+    assert header.startswith(BOM + b"ticket,opened_at,status,") and header.count(b"\r\n") == 1  # one row per ticket
+    assert run("export", "tickets", "--events", "-o", "ev.csv").exit_code == 0  # the raw events on request
+    assert (tmp_path / "ev.csv").read_bytes() == BOM + b"ticket,at,by,type,ref,text,data\r\n"
 
 
 def test_export_from_to_are_days_in_the_shops_zone(run, shop, tmp_path):

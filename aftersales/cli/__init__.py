@@ -26,7 +26,7 @@ COMMANDS = {
     "ticket": ("aftersales.cli.ticket", "Open, update, close and read tickets."),
     "eligibility": ("aftersales.cli.logistics:eligibility", "Say which return and refund options an order qualifies for at --now, and why."),
     "export": ("aftersales.cli.export", "Write a spreadsheet-safe copy of a ledger (UTF-8 with BOM, CRLF) for Excel or WPS."),
-    "import": ("aftersales.cli.importer", "Import a CSV export into a ledger by a policy [imports.MAPPING] entry, all or nothing."),
+    "import": ("aftersales.cli.importer", "Import a platform export, or a CSV file by a policy [imports.MAPPING] entry, all or nothing."),
     "inspect": ("aftersales.cli.inspect", "Quality inspection (质检, seed 001): leads inspect ≥ 40 % of conversations a day; under 90 points, one-to-one."),
     "incident": ("aftersales.cli.incident", "Group tickets that share a cause into an incident graded L1-L3 (seed 002)."),
     "policy": ("aftersales.cli.policy", "Review policy changes: the diff by meaning, and a replay against past ledgers."),
@@ -46,6 +46,7 @@ COMMANDS = {
     "notify": ("aftersales.cli.notify", "Deliver news to WeCom, DingTalk, Feishu, e-mail or a webhook; see the outbox."),
     "sync": ("aftersales.cli.sync", "Commit this workspace's records, pull the others' (ledgers merge by union), push."),
     "cron": ("aftersales.cli.cron", "Sync, route, check time limits and deliver notifications: the one quiet cron line."),
+    "orders": ("aftersales.cli.orders", "Orders imported from platform exports: their facts and the platform's ship-by deadline."),
 }
 
 _VALUE_OPTIONS = ("--workspace", "-w", "--now", "--format", "--by")
