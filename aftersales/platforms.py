@@ -804,15 +804,13 @@ def fill_from_order(root: Path, values: dict) -> dict:
 def open_ticket(policy, now: dt.datetime, by: str, values: dict, platform: dict) -> list:
     """The events that open a ticket for an imported request: intake, then routing.
 
-    The one call site of intake for imports. Merge note (issue 12): switch this body to the
-    "open a ticket" action; `platform` (ref, status, deadline, type) rides in the open row's data."""
-    from . import routing, tickets
+    Intake and routing are `actions.plan_open`, as for `ticket new`, logistics and reviews;
+    `platform` (ref, status, deadline, type) rides in the open row's data."""
+    from .actions import plan_open
 
-    evs = tickets.intake(policy, now, by, values)
-    evs[0].data.update({k: x for k, x in platform.items() if x})
-    t = tickets.fold(evs)[evs[0].ticket]
-    routed, _ = routing.route_ticket(policy, t, now)
-    return evs + routed
+    o = plan_open(policy, now, by, values)  # the one "open a ticket" of every command
+    o.events[0].data.update({k: x for k, x in platform.items() if x})
+    return o.events
 
 
 def summary_of(req: dict, v: dict, profile: Profile) -> str:
