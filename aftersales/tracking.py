@@ -198,10 +198,11 @@ def import_tracking(root: Path, policy, op, out, now: dt.datetime, *, write: boo
     out.problems.sort(key=Problem.sort_key)
     if not write or (out.problems and not keep_going):
         return out
-    if traces:
-        ledger.append(root, "tracking", [t for _l, _r, t in traces], policy)
-    if ship_rows:
-        ledger.append(root, "shipments", ship_rows, policy)
+    with ledger.locked(root):  # the traces and the shipments they update: one batch, all or nothing
+        if traces:
+            ledger.append(root, "tracking", [t for _l, _r, t in traces], policy)
+        if ship_rows:
+            ledger.append(root, "shipments", ship_rows, policy)
     out.written = True
     return out
 
