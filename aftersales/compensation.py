@@ -129,6 +129,22 @@ def payments_of(root: Path, ticket_id: str) -> list:
     return [(p["at"], p["amount"]) for p in payments(root) if p["ticket"] == ticket_id]
 
 
+def check_approver(policy: Policy, actor: str, approved_by: str, own: str):
+    """The approver of money, a person of the roster who is active and not `actor`; InputError
+    otherwise (`own` says why one cannot approve one's own). Returns their roster entry."""
+    from .errors import InputError
+    from .schema import closest
+
+    who = policy.staff_member(approved_by)
+    if who is None:
+        raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")
+    if approved_by == actor:
+        raise InputError(f"{own}; --approved-by must name someone else")
+    if not who.active:
+        raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
+    return who
+
+
 def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, actor: str, amount_text: str, method: str,
                  liability: str, reason: str = "", approved_by: str = "", again: bool = False, note: str = "") -> dict:
     """Check a payment against the policy; return the ledger row, or raise InputError saying why not."""
@@ -176,13 +192,7 @@ def plan_payment(policy: Policy, t: Ticket, payments: list, now: dt.datetime, ac
     cap, _note = authority(policy, payer.role, t, liability)
     approver = ""
     if approved_by:  # an approval, needed or not, is a person of the roster other than the payer
-        who = policy.staff_member(approved_by)
-        if who is None:
-            raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")
-        if approved_by == actor:
-            raise InputError("the payer cannot approve their own payment; --approved-by must name someone else")
-        if not who.active:
-            raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
+        check_approver(policy, actor, approved_by, "the payer cannot approve their own payment")
     if cap is None or total > cap:
         need, need_note = required_role(policy, t, total, liability)
         if need is None:

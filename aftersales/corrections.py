@@ -304,7 +304,6 @@ def _payment_of(target: Target, before: State) -> Optional[str]:
 def _check_approval(policy, t, actor: str, approved_by: str, need_total: Decimal, what: str) -> str:
     """The approver to record; InputError when `actor` lacks the authority for `need_total` on `t`."""
     from . import compensation
-    from .schema import closest
 
     payer = policy.staff_member(actor)
     cap, _ = compensation.authority(policy, payer.role, t)
@@ -319,13 +318,9 @@ def _check_approval(policy, t, actor: str, approved_by: str, need_total: Decimal
         raise InputError(f"{what} concerns a total of ¥{need_total} on ticket {ids.short(t.id)}, over {actor}'s authority "
                          f"({payer.role}: {have}); it needs the approval of a {need} ({policy.roles[need].name}, "
                          f"{need_note}): add --approved-by STAFF")
-    who = policy.staff_member(approved_by)
-    if who is None:
-        raise InputError(f"--approved-by {approved_by}: unknown staff member; {closest(approved_by, [s.id for s in policy.staff])}")
-    if approved_by == actor:
-        raise InputError("you cannot approve your own correction; --approved-by must name someone else")
-    if not who.active:
-        raise InputError(f"--approved-by {approved_by}: {who.name} is no longer active")
+    from .compensation import check_approver
+
+    who = check_approver(policy, actor, approved_by, "you cannot approve your own correction")
     if policy.roles[who.role].rank < policy.roles[need].rank:
         raise InputError(f"--approved-by {approved_by} has the role {who.role} ({policy.roles[who.role].name}); "
                          f"a total of ¥{need_total} needs a {need} ({policy.roles[need].name}) or higher")

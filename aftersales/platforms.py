@@ -285,6 +285,19 @@ def detect_encoding(head: bytes, file: str) -> str:
                          "pass --encoding with the file's encoding (e.g. --encoding big5)") from None
 
 
+def _columns_of(prof: Profile, header: list) -> tuple:
+    """(canonical field -> column index, canonical field -> the header name as the file writes it)."""
+    normed = [norm_header(h) for h in header]
+    index, names = {}, {}
+    for f_, alts in prof.columns.items():
+        for a in alts:
+            if a in normed:
+                index[f_] = normed.index(a)
+                names[f_] = clean(header[index[f_]]).replace("\n", "")
+                break
+    return index, names
+
+
 @dataclass
 class Opened:
     """A platform file being read: its profile, header and where each field is."""
@@ -383,15 +396,8 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
         raise InputError(f"{file}: no platform profile recognises this file (its first columns: {cols or 'none'}); "
                          f"pass --profile NAME (known: {', '.join(sorted(profiles))}), or describe the export in "
                          f"{SHOP_PROFILE_DIR}/NAME.toml")
-    normed = [norm_header(h) for h in header]
-    index, names = {}, {}
     assert prof is not None and header_line is not None  # found above, or refused
-    for f_, alts in prof.columns.items():
-        for a in alts:
-            if a in normed:
-                index[f_] = normed.index(a)
-                names[f_] = clean(header[index[f_]]).replace("\n", "")
-                break
+    index, names = _columns_of(prof, header)
 
     def rows():
         nonlocal prev_end
@@ -476,15 +482,8 @@ def _open_xlsx(p: Path, profiles: dict, profile_name: Optional[str]) -> Opened:
         raise InputError(f"{file}: no platform profile recognises its first sheet (its first columns: {cols or 'none'}); "
                          f"pass --profile NAME (known: {', '.join(sorted(profiles))}), or describe the export in "
                          f"{SHOP_PROFILE_DIR}/NAME.toml")
-    normed = [norm_header(h) for h in header]
-    index, names = {}, {}
     assert prof is not None and header_line is not None  # found above, or refused
-    for f_, alts in prof.columns.items():
-        for a in alts:
-            if a in normed:
-                index[f_] = normed.index(a)
-                names[f_] = clean(header[index[f_]]).replace("\n", "")
-                break
+    index, names = _columns_of(prof, header)
 
     class _Handle:
         buffer = None
