@@ -187,8 +187,9 @@ TYPES: dict = {d.name: d for d in (
     EventType("route", made_by=POLICY),
     EventType("abnormal", made_by=POLICY, starts=("abnormal",), apply=_attr("abnormal")),
     EventType("alert", made_by=POLICY, apply=_alert),
-    EventType("sla", made_by=POLICY),
-    EventType("escalate", made_by=POLICY),
+    # time-limit notices: a follow-up visit can be owed, and late, after the close
+    EventType("sla", made_by=POLICY, allowed=STATUSES),
+    EventType("escalate", made_by=POLICY, allowed=STATUSES),
     EventType("sent"),
     # a complaint taken beyond the shop (a regulator, the platform, the media): seed 004 §6 escalation rate
     EventType("escalated", allowed=STATUSES, needs_text="why the customer escalated"),

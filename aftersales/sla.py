@@ -58,6 +58,28 @@ class Cycle:
         return self.state in RUNNING_STATES
 
 
+def owed_after_close(policy: Policy) -> Optional[dt.timedelta]:
+    """How long after a close a timer that a close does not end (`on_close = "continue"`,
+    the follow-up visit) can still be running and escalating: its target on the wall
+    clock (on a business clock or in working days: the target in days plus ten days, a
+    generous bound over nights, weekends and holidays) plus the red-header escalation's
+    whole run. None when no timer goes on past the close. sla-check lists closed tickets
+    within it; `report sla` counts the visit met or missed whenever it was."""
+    spans = []
+    for timer in policy.timers.values():
+        if timer.on_close != "continue":
+            continue
+        target = timer.target
+        if timer.clock == "calendar" and not target.working_days:
+            spans.append(target.timedelta())
+        else:
+            days = float(target.amount) if target.working_days else target.seconds() / 3600 / 8
+            spans.append(dt.timedelta(days=days + 10))
+    if not spans:
+        return None
+    return max(spans) + dt.timedelta(seconds=policy.escalation.every.seconds() * policy.escalation.levels)
+
+
 def older_than(policy: Policy, d: Duration, now: dt.datetime) -> Callable[[dt.datetime], bool]:
     """A test of an opening time: was a ticket opened then older than duration `d` at
     `now`? Working days count on the shop's business calendar (n working days have passed

@@ -80,6 +80,28 @@ def test_the_follow_up_visit_stays_owed_after_the_close(run):
     assert report(run, at("12:00", day=24))["followup_visit"] == (2, 1, 1, 0, 0)
 
 
+def test_sla_check_lists_a_visit_owed_on_a_closed_ticket_and_warns_of_it(run):
+    """Seed 004 §3 again, as the cron sees it: the ticket closed at 10:30 still owes its visit,
+    so `sla-check` lists it (warning near the deadline, breached after it), `--notify`
+    records the breach on the closed ticket, and once the visit is made it is gone."""
+    tid = run.new(now=at("09:00"))
+    run("ticket", "reply", tid, "您好", now=at("09:05"))
+    run("ticket", "resolve", tid, "换新", now=at("10:00"))
+    run("ticket", "close", tid, "--force", "客户确认", by="l01", now=at("10:30"))
+    assert check(run, at("11:00"))[(tid, "followup_visit")]["state"] == "ok"
+    assert check(run, at("09:00", day=24))[(tid, "followup_visit")]["state"] == "warning"
+    late = at("11:00", day=24)
+    assert check(run, late)[(tid, "followup_visit")]["state"] == "breached"
+    r = run("sla-check", "--notify", "--format", "json", now=late)
+    assert r.exit_code == 1
+    assert [(x["ticket"], x["timer"], x["state"]) for x in json.loads(r.stdout)] == [(tid, "followup_visit", "breached")]
+    assert run("check").exit_code == 0  # time-limit notices on a closed ticket are not "events after a close"
+    run("ticket", "visit", tid, "客户满意", now=at("12:00", day=24))
+    assert (tid, "followup_visit") not in check(run, at("12:30", day=24))
+    # long after the deadline and its escalation, the closed ticket leaves the list (report sla counts the miss)
+    assert all(k[0] != tid for k in check(run, at("12:00", day=27)))
+
+
 def test_after_a_reopen_the_visit_runs_from_the_second_resolution(run):
     """Resolved Monday 10:00, reopened 12:00, resolved again Tuesday 15:00: the visit is due
     Wednesday 15:00 (not Tuesday 10:00, before the resolution it follows)."""

@@ -86,7 +86,8 @@ def cli(app, notify, states, reminders, fmt):
                        "", "", "", 0, "" if f == "csv" else [], "")
 
     with ledger.locked(ws.root) if notify else nullcontext():
-        open_tickets = tickets.load_open_tickets(ws.root)
+        window = sla.owed_after_close(policy)  # a closed ticket may still owe its follow-up visit
+        open_tickets = tickets.load_open_tickets(ws.root, closed_after=now - window if window else None)
         rows = produce(open_tickets)
         if notify or f == "table":
             rows = list(rows)  # record before printing; a table needs every row for its widths

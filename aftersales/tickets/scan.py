@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from .. import ledger
 from ..errors import InputError
 from .model import LEDGER, _event, fold
 
 
-def load_open_tickets(root: Path) -> dict:
-    """The tickets not closed, folded from the ledger faster than csv.reader reads it.
+def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) -> dict:
+    """The tickets not closed, folded from the ledger faster than csv.reader reads it; with
+    `closed_after`, also those closed at or after it (a follow-up visit may still be owed).
 
     See `scan_open_records`: only the records of tickets still open are parsed, so time
     and memory follow the number of open tickets, not the length of the history.
@@ -32,7 +34,8 @@ def load_open_tickets(root: Path) -> dict:
             from .. import corrections  # a voided close must not hide a ticket's rows
 
             fixes = corrections.state(root)
-            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode(), keep=set(fixes.events))
+            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode(), keep=set(fixes.events),
+                                        closed_after=closed_after)
             events = []
             for row in csv.reader(records, strict=True):
                 if row:
@@ -41,11 +44,17 @@ def load_open_tickets(root: Path) -> dict:
         except (UnicodeDecodeError, csv.Error, ValueError, InputError):
             ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
             raise
-        return {tid: t for tid, t in fold(events).items() if t.opened_at is not None and t.is_open}
+        return {tid: t for tid, t in fold(events).items() if t.opened_at is not None and (
+            t.is_open or closed_after is not None and t.closed_at is not None and t.closed_at >= closed_after)}
     finally:
         gc.freeze()  # what was loaded lives to the end: keep later collections from rescanning it
         if gc_was:
             gc.enable()
+
+
+def _at(rec: bytes) -> dt.datetime:
+    """The time of a ledger record (its second field), read without csv-parsing the record."""
+    return ledger.parse_time(rec[13:rec.find(b",", 13)].decode("ascii"))
 
 
 _CHUNK = 1 << 17
@@ -66,7 +75,7 @@ def _odd_lines(body: bytes) -> list:
     return odd
 
 
-def scan_open_records(path: Path, header: bytes, keep: Iterable = ()) -> list:
+def scan_open_records(path: Path, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None) -> list:
     """The records (decoded) of the tickets that are not closed, each ticket's in file order.
 
     Reads the file backwards, a chunk at a time. Going backwards, the first close or
@@ -120,12 +129,13 @@ def scan_open_records(path: Path, header: bytes, keep: Iterable = ()) -> list:
                     continue
                 if known is None:  # its last close or reopen row not met yet: is this one? (the 4th field)
                     k = rec.find(b",", rec.find(b",", 13) + 1) + 1
-                    if rec.startswith(b"close,", k):
+                    if rec.startswith(b"close,", k) and not (
+                            closed_after is not None and _at(rec) >= closed_after):
                         closed[tid] = True
                         closed_set.add(tid)
                         rows.pop(tid, None)
                         continue
-                    if rec.startswith(b"reopen,", k):
+                    if rec.startswith(b"reopen,", k) or rec.startswith(b"close,", k):  # a recent close: read it all
                         closed[tid] = False  # reopened last: open, and every earlier row counts
                 lst = rows.get(tid)
                 if lst is None:
