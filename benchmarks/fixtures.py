@@ -12,7 +12,7 @@ reproducible:
   `ledger.encode_rows(schema, rows, policy)`, which validates it against the shop's policy.
 - `write_olist_orders(dirpath, n, seed)` writes olist_orders_dataset.csv (n orders) and
   olist_customers_dataset.csv (one customer per order) in the columns of the public Olist
-  export, which the `olist_orders` mapping of /work/main/policies/imports.toml reads.
+  export, which the `olist_orders` mapping of the demo shop's policies/imports.toml reads.
 """
 
 from __future__ import annotations
