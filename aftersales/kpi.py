@@ -44,11 +44,24 @@ def _first(t, typ, after=None):
 
 
 def as_of(tickets: dict, now: dt.datetime) -> dict:
-    """The tickets as they were at `now`: later events left out (replays)."""
+    """The tickets as they were at `now`: later events left out (replays). A ticket's
+    events are in time order, so only the tickets with an event after `now` are folded
+    again; the others are taken as they are."""
     from .tickets import fold
 
-    return {tid: t for tid, t in fold(e for t in tickets.values() for e in t.events if e.at <= now).items()
-            if t.opened_at is not None}
+    later = [t for t in tickets.values() if t.events and t.events[-1].at > now]
+    if not later:
+        return {tid: t for tid, t in tickets.items() if t.opened_at is not None}
+    refolded = fold(e for t in later for e in t.events if e.at <= now)
+    out = {}
+    for tid, t in tickets.items():
+        if t.events and t.events[-1].at > now:
+            t = refolded.get(tid)
+            if t is None:
+                continue  # opened after now
+        if t.opened_at is not None:
+            out[tid] = t
+    return out
 
 
 def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt.datetime, end: dt.datetime,
