@@ -253,21 +253,7 @@ def test_check_changes_no_ledger(run, shop, kettle):
 
 # ------------------------------------------------------------------ two clones, one merge
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd, *args):
-    import os
-
-    env = dict(os.environ, **GIT_ENV, HOME=str(cwd))
-    r = subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "pull.rebase=false", *args], cwd=cwd,
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 0, f"git {' '.join(args)}: {r.stdout}{r.stderr}"
-    return r.stdout
+from test_git import git  # noqa: E402  (real git, with a fixed author and no system config)
 
 
 def aftersales(ws, *args, by="a01", now=None, code=0):

@@ -66,16 +66,7 @@ def cli(app, mapping, file, profile, list_profiles, encoding, dry_run, keep_goin
     m = import_map(policy, mapping)
     actor = ws.actor() if needs_actor(policy, mapping) else None
     if rejects:
-        from pathlib import Path
-
-        from ..errors import InputError
-
-        target = Path(rejects).resolve()
-        ws.refuse_inside(target, f"--rejects {rejects}")
-        if target.exists():
-            raise InputError(f"--rejects {rejects}: already exists (the export itself?); choose a new file")
-        if not target.parent.is_dir():
-            raise InputError(f"--rejects {rejects}: no folder {target.parent}")
+        _check_rejects(ws, rejects)
     skipped: list = []
     rows, problems = read_import(policy, mapping, file, encoding=encoding, now=ws.now, actor=actor, skipped=skipped)
     total = len(rows) + len(problems)
