@@ -105,7 +105,7 @@ SHORT_USAGE = """usage: {prog} [-w DIR] [--now TIME] [--by STAFF] [--format tabl
 Global options go before COMMAND. In scripts call it `aftersales`: `as` is also the assembler.
 """
 
-_GLOBAL_OPTIONS = ("--now", "--by", "--workspace", "-w", "--format")
+_GLOBAL_OPTIONS = ("--now", "--by", "--workspace", "-w", "--format", "--no-cache")
 
 
 def _usage_message(e) -> str:
@@ -148,12 +148,18 @@ class App:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default=None,
               help="Output format of listings (default: table).")
 @click.option("--by", metavar="STAFF", help="Staff ID of the person acting (default: $AS_USER).")
+@click.option("--no-cache", is_flag=True, help="Read the ledgers cold: neither use nor write the derived cache "
+              "(.aftersales/cache/; also AFTERSALES_NO_CACHE=1).")
 @click.version_option(__version__, "--version", prog_name="aftersales")
 @click.pass_context
-def cli(ctx, workspace, now, fmt, by):
+def cli(ctx, workspace, now, fmt, by, no_cache):
     """Run a shop's after-sales desk from TOML policies and append-only CSV ledgers.
 
     In cron jobs and scripts call it as `aftersales` (`as` is also the system assembler).
     Exit status: 0 fine, 1 the data shows a problem, 2 bad usage or unreadable input.
     """
     ctx.obj = App(workspace, now, fmt, by)
+    if no_cache or "aftersales.cache" in sys.modules:  # the flag holds for this invocation only
+        from .. import cache
+
+        cache.enabled = not no_cache and cache.env_enabled()

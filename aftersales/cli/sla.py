@@ -42,6 +42,7 @@ def cli(app, notify, states, reminders, fmt):
 
     def produce(open_tickets):
         clocks: dict = {}
+        tells: dict = {}  # (responsible, level) -> who to tell: the roster walk once per pair
         for t in sorted(open_tickets.values(), key=attrgetter("opened_at", "id")):
             cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
             if not cycles:
@@ -51,7 +52,13 @@ def cli(app, notify, states, reminders, fmt):
                 if c.state == "breached":
                     state["breach"] = True
                 lvl = level if c.state == "breached" else 0
-                tell = sla.to_tell(policy, t, lvl) if c.state != "ok" else []
+                if c.state == "ok":
+                    tell = []
+                else:
+                    key = (sla.responsible(policy, t), lvl)
+                    tell = tells.get(key)
+                    if tell is None:
+                        tell = tells[key] = sla.to_tell(policy, t, lvl)
                 if notify:
                     fresh = sla.notices(t, c, now, tell)
                     if not fresh:

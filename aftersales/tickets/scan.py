@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -15,8 +16,9 @@ def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) ->
     """The tickets not closed, folded from the ledger faster than csv.reader reads it; with
     `closed_after`, also those closed at or after it (a follow-up visit may still be owed).
 
-    See `scan_open_records`: only the records of tickets still open are parsed, so time
-    and memory follow the number of open tickets, not the length of the history.
+    See `_scan`: only the records of tickets still open are parsed, so time and memory
+    follow the number of open tickets, not the length of the history. With the derived
+    cache (aftersales/cache.py), only the records appended since the last run are read.
     """
     import csv
     import gc
@@ -34,22 +36,55 @@ def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) ->
             from .. import corrections  # a voided close must not hide a ticket's rows
 
             fixes = corrections.state(root)
-            records = scan_open_records(path, ledger.schema_of(LEDGER).header.encode(), keep=set(fixes.events),
-                                        closed_after=closed_after)
-            events = []
-            for row in csv.reader(records, strict=True):
-                if row:
-                    events.append(_event(0, row, rel))
+            rows = open_rows(root, path, set(fixes.events), closed_after)
+            events = [_event(0, row, rel) for row in rows if row]
             events = list(corrections.honour_events(root, events, fixes))
         except (UnicodeDecodeError, csv.Error, ValueError, InputError):
             ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
             raise
-        return {tid: t for tid, t in fold(events).items() if t.opened_at is not None and (
-            t.is_open or closed_after is not None and t.closed_at is not None and t.closed_at >= closed_after)}
+        found = [t for t in fold(events).values() if t.opened_at is not None and (
+            t.is_open or closed_after is not None and t.closed_at is not None and t.closed_at >= closed_after)]
+        found.sort(key=lambda t: (t.opened_at, t.id))  # one order, whether the rows came from the cache or not
+        return {t.id: t for t in found}
     finally:
         gc.freeze()  # what was loaded lives to the end: keep later collections from rescanning it
         if gc_was:
             gc.enable()
+
+
+def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datetime]) -> list:
+    """The rows (lists of strings) of every ticket not closed (or closed at or after
+    `closed_after`, or in `keep`): from the cache and what was appended since when the
+    cache holds, else from a cold scan (which then writes the cache)."""
+    import csv
+
+    from .. import cache
+
+    header = ledger.schema_of(LEDGER).header.encode()
+    with open(path, "rb") as f:
+        data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)  # these bytes, even if a writer appends now
+        size = len(data)
+        if not cache.enabled or size == 0:
+            return list(csv.reader(_scan(data, header, keep, closed_after)[0], strict=True))
+        fixes = cache.corrections_bytes(root)
+        cut = closed_after.isoformat() if closed_after is not None else None
+        rec = cache.load(root)
+        if rec is not None and cache.usable(rec, data, fixes, cut, ledger.parse_time):
+            old = rec.size
+            if old == size or cache.extend(rec, data[old:], keep, ledger.parse_time):
+                dropped = cache.advance(rec, cut, keep, ledger.parse_time)
+                if size - old >= cache.SAVE_AFTER or dropped:  # else the next run reads the few new rows again
+                    rec.size, rec.crc = size, data.crc(old, size, rec.crc)
+                    cache.save(root, rec)
+                return [row for lst in rec.rows.values() for row in lst]
+        records, closed = _scan(data, header, keep, closed_after)
+        rows = list(csv.reader(records, strict=True))
+        by_ticket: dict = {}
+        for row in rows:
+            if row:
+                by_ticket.setdefault(row[0], []).append(row)
+        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, cut, by_ticket, closed))
+        return rows
 
 
 def _at(rec: bytes) -> dt.datetime:
@@ -76,7 +111,45 @@ def _odd_lines(body: bytes) -> list:
 
 
 def scan_open_records(path: Path, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None) -> list:
-    """The records (decoded) of the tickets that are not closed, each ticket's in file order.
+    """The records (decoded) of the tickets that are not closed, each ticket's in file order."""
+    with open(path, "rb") as f:
+        return _scan(_Bytes(f.fileno(), os.fstat(f.fileno()).st_size), header, keep, closed_after)[0]
+
+
+class _Bytes:
+    """The first `size` bytes of an open file, read on demand: slices are `os.pread`s, so a
+    scan holds one chunk at a time, and a writer appending meanwhile changes nothing here."""
+
+    def __init__(self, fd: int, size: int):
+        self.fd, self.size = fd, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop = s.start or 0, self.size if s.stop is None else min(s.stop, self.size)
+        return os.pread(self.fd, stop - start, start) if stop > start else b""
+
+    def first_line_end(self) -> int:
+        """The offset after the header's newline (the whole file when it has none)."""
+        head = self[0:1 << 16]
+        return head.find(b"\n") + 1 or self.size
+
+    def crc(self, start: int = 0, stop: Optional[int] = None, value: int = 0) -> int:
+        """CRC-32 of bytes [start, stop), continued from `value`; a megabyte at a time."""
+        import zlib
+
+        stop = self.size if stop is None else stop
+        while start < stop:
+            n = min(1 << 20, stop - start)
+            value = zlib.crc32(self[start:start + n], value)
+            start += n
+        return value
+
+
+def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None) -> tuple:
+    """(records, closed): the records (decoded) of the tickets in the ledger bytes `data`
+    that are not closed, each ticket's in file order; and the IDs of the closed ones.
 
     Reads the file backwards, a chunk at a time. Going backwards, the first close or
     reopen row met for a ticket is its last one: at a close the ticket is known closed
@@ -88,60 +161,58 @@ def scan_open_records(path: Path, header: bytes, keep: Iterable = (), closed_aft
     closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
     closed_set: set = set()  # the IDs known closed
     rows: dict = {}  # ticket ID -> its records, last first
-    with open(path, "rb") as f:
-        first = f.readline()
-        if first.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.rstrip(b"\n"):
-            raise ValueError("header")
-        begin = f.tell()
-        pos = f.seek(0, 2)
-        carry = b""  # the start of the later chunk, not yet whole records
-        while pos > begin:
-            n = min(_CHUNK, pos - begin)
-            pos -= n
-            f.seek(pos)
-            buf = f.read(n) + carry
-            cut = buf.find(b"\n") + 1 if pos > begin else 0  # the first line may have begun earlier
-            if pos > begin and cut == 0:
-                carry = buf
+    begin = data.first_line_end()
+    first = data[:begin]
+    if first.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.rstrip(b"\n"):
+        raise ValueError("header")
+    pos = len(data)
+    carry = b""  # the start of the later chunk, not yet whole records
+    while pos > begin:
+        n = min(_CHUNK, pos - begin)
+        pos -= n
+        buf = data[pos:pos + n] + carry
+        cut = buf.find(b"\n") + 1 if pos > begin else 0  # the first line may have begun earlier
+        if pos > begin and cut == 0:
+            carry = buf
+            continue
+        body = buf[cut:]
+        odd = _odd_lines(body)
+        if len(odd) & 1:  # the first odd line ends a record that began earlier
+            if pos == begin:
+                raise ValueError("unterminated quote")
+            end = 0
+            for _ in range(odd[0] + 1):
+                end = body.index(b"\n", end) + 1
+            cut += end
+            body = body[end:]
+            odd = [o - odd[0] - 1 for o in odd[1:]]
+        carry = buf[:cut]
+        lines = body.split(b"\n")
+        lines.pop()  # after the last newline
+        for a, b in reversed(list(zip(odd[0::2], odd[1::2]))):
+            lines[a:b + 1] = [b"\n".join(lines[a:b + 1])]
+        done = closed_set
+        get = closed.get
+        for rec in [rec for rec in reversed(lines) if rec[:12] not in done]:  # skip known-closed cheaply
+            tid = rec[:12]
+            known = get(tid)
+            if known:
                 continue
-            body = buf[cut:]
-            odd = _odd_lines(body)
-            if len(odd) & 1:  # the first odd line ends a record that began earlier
-                if pos == begin:
-                    raise ValueError("unterminated quote")
-                end = 0
-                for _ in range(odd[0] + 1):
-                    end = body.index(b"\n", end) + 1
-                cut += end
-                body = body[end:]
-                odd = [o - odd[0] - 1 for o in odd[1:]]
-            carry = buf[:cut]
-            lines = body.split(b"\n")
-            lines.pop()  # after the last newline
-            for a, b in reversed(list(zip(odd[0::2], odd[1::2]))):
-                lines[a:b + 1] = [b"\n".join(lines[a:b + 1])]
-            done = closed_set
-            get = closed.get
-            for rec in [rec for rec in reversed(lines) if rec[:12] not in done]:  # skip known-closed cheaply
-                tid = rec[:12]
-                known = get(tid)
-                if known:
+            if known is None:  # its last close or reopen row not met yet: is this one? (the 4th field)
+                k = rec.find(b",", rec.find(b",", 13) + 1) + 1
+                if rec.startswith(b"close,", k) and not (
+                        closed_after is not None and _at(rec) >= closed_after):
+                    closed[tid] = True
+                    closed_set.add(tid)
+                    rows.pop(tid, None)
                     continue
-                if known is None:  # its last close or reopen row not met yet: is this one? (the 4th field)
-                    k = rec.find(b",", rec.find(b",", 13) + 1) + 1
-                    if rec.startswith(b"close,", k) and not (
-                            closed_after is not None and _at(rec) >= closed_after):
-                        closed[tid] = True
-                        closed_set.add(tid)
-                        rows.pop(tid, None)
-                        continue
-                    if rec.startswith(b"reopen,", k) or rec.startswith(b"close,", k):  # a recent close: read it all
-                        closed[tid] = False  # reopened last: open, and every earlier row counts
-                lst = rows.get(tid)
-                if lst is None:
-                    rows[tid] = [rec]
-                else:
-                    lst.append(rec)
-        if carry.strip():
-            raise ValueError("a record before the first line")
-    return [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)]
+                if rec.startswith(b"reopen,", k) or rec.startswith(b"close,", k):  # a recent close: read it all
+                    closed[tid] = False  # reopened last: open, and every earlier row counts
+            lst = rows.get(tid)
+            if lst is None:
+                rows[tid] = [rec]
+            else:
+                lst.append(rec)
+    if carry.strip():
+        raise ValueError("a record before the first line")
+    return [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)], {t.decode() for t in closed_set}

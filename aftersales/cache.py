@@ -1,0 +1,156 @@
+"""A derived cache of the ticket ledger: the records of the tickets still open, as they
+were at byte N of tickets.csv, so that a command reads only what was appended since.
+
+The ledger is append-only, so what was true of its first N bytes stays true while those
+bytes are unchanged. The cache is never the source of truth:
+
+- it lives in `.aftersales/cache/` (per machine, untracked: a `.gitignore` of `*` sits
+  beside it, as ruff and pytest do with their caches) and can be deleted at any time;
+- before use, the first N bytes of tickets.csv are checked against the CRC-32 and size
+  recorded when the cache was written, and corrections.csv must be byte for byte what it
+  was (a correction can void the close that hid a ticket). A git merge that inserted rows
+  in the middle, an edited byte, a truncated or replaced file: the check fails and the
+  cache is rebuilt from the ledger, the same way a cold run reads it;
+- it only ever covers whole records: a torn last line is never cached (the careful reader
+  reports it, as without a cache);
+- it holds nothing the policy decides. A policy change therefore needs no rebuild: every
+  decision is taken again from the records on each run.
+
+`--no-cache` (or AFTERSALES_NO_CACHE=1) reads the ledger cold and leaves the cache alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Optional
+
+VERSION = 1
+DIR = Path(".aftersales") / "cache"
+FILE = "open-tickets.pickle"
+
+def env_enabled() -> bool:
+    return os.environ.get("AFTERSALES_NO_CACHE", "") in ("", "0")
+
+
+#: False under the global `--no-cache` option or AFTERSALES_NO_CACHE=1.
+enabled = env_enabled()
+
+
+def path(root: Path) -> Path:
+    return root / DIR / FILE
+
+
+#: Below this many appended bytes the cache is not rewritten: the next run reads them again.
+SAVE_AFTER = 256 * 1024
+
+
+def corrections_bytes(root: Path) -> bytes:
+    try:
+        return (root / "ledgers" / "corrections.csv").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+class OpenRecords:
+    """The rows (lists of 7 strings, file order) of every ticket that was not closed at
+    byte `size` of tickets.csv, or was closed at or after `closed_after` (ISO text); and
+    the IDs of the tickets that were closed before it."""
+
+    __slots__ = ("size", "crc", "fixes", "closed_after", "rows", "closed")
+
+    def __init__(self, size: int, crc: int, fixes: bytes, closed_after: Optional[str], rows: dict, closed: set):
+        self.size, self.crc, self.fixes, self.closed_after = size, crc, fixes, closed_after
+        self.rows, self.closed = rows, closed
+
+
+def load(root: Path) -> Optional[OpenRecords]:
+    try:
+        with open(path(root), "rb") as f:
+            obj = pickle.load(f)
+    except Exception:  # missing, unreadable, another version, half-written by a crash: rebuild
+        return None
+    if not isinstance(obj, tuple) or len(obj) != 2 or obj[0] != VERSION:
+        return None
+    return OpenRecords(*obj[1])
+
+
+def save(root: Path, rec: OpenRecords) -> None:
+    """Write the cache atomically; a read-only workspace simply goes without."""
+    d = root / DIR
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        ignore = d / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# derived, rebuildable: never commit\n*\n", encoding="utf-8")
+        tmp = d / f".{FILE}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump((VERSION, (rec.size, rec.crc, rec.fixes, rec.closed_after, rec.rows, rec.closed)), f,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, d / FILE)
+    except OSError:
+        try:
+            tmp.unlink()  # type: ignore[possibly-undefined]
+        except (OSError, NameError):
+            pass
+
+
+def usable(rec: OpenRecords, data, fixes: bytes, closed_after: Optional[str], parse_time) -> bool:
+    """True when `rec` still describes the first `rec.size` bytes of `data` (the ledger's
+    bytes now), with the same corrections, and keeps every ticket `closed_after` needs."""
+    if rec.size > len(data) or rec.fixes != fixes:
+        return False
+    if closed_after is not None and (rec.closed_after is None or
+                                     parse_time(closed_after) < parse_time(rec.closed_after)):
+        return False  # an earlier --now: tickets closed before the cached cut are needed
+    return data.crc(0, rec.size) == rec.crc
+
+
+def advance(rec: OpenRecords, closed_after: Optional[str], keep, parse_time) -> bool:
+    """Move the cut up to `closed_after`: the tickets closed before it are dropped.
+    True when anything was dropped."""
+    if closed_after is None or rec.closed_after is None or closed_after == rec.closed_after:
+        return False
+    cut = parse_time(closed_after)
+    gone = []
+    for tid, lst in rec.rows.items():
+        if tid in keep:
+            continue
+        last = next((r for r in reversed(lst) if len(r) > 3 and r[3] in ("close", "reopen")), None)
+        if last is not None and last[3] == "close" and parse_time(last[1]) < cut:
+            gone.append(tid)
+    for tid in gone:
+        del rec.rows[tid]
+        rec.closed.add(tid)
+    rec.closed_after = closed_after
+    return bool(gone)
+
+
+def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
+    """Fold the records appended since into `rec`, as a cold scan of the whole file would
+    have found them: a ticket whose last close or reopen row is a close (before the cut)
+    is closed, unless it has corrections (`keep`); anything else is open. False when a
+    ticket closed before the cut comes back (a reopen): its earlier rows are not cached,
+    so the caller rebuilds. Raises csv.Error / UnicodeDecodeError on a bad tail."""
+    cut = parse_time(rec.closed_after) if rec.closed_after is not None else None
+    rows, closed = rec.rows, rec.closed
+    for row in csv.reader(io.StringIO(tail.decode("utf-8"), newline=""), strict=True):
+        if not row:
+            continue
+        tid = row[0]
+        typ = row[3] if len(row) > 3 else ""
+        if tid in closed:
+            if typ == "reopen" or typ == "close" and cut is not None and parse_time(row[1]) >= cut:
+                return False
+            continue
+        lst = rows.get(tid)
+        if lst is None:
+            rows[tid] = lst = []
+        lst.append(row)
+        if typ == "close" and tid not in keep and (cut is None or parse_time(row[1]) < cut):
+            del rows[tid]
+            closed.add(tid)
+    return True

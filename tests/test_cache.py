@@ -1,0 +1,189 @@
+"""The derived cache of open tickets (aftersales/cache.py): warm answers equal cold ones,
+and the cache is rebuilt, never trusted, when the ledger's bytes or corrections change."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aftersales import cache, ids, ledger, tickets
+from aftersales.policy import load_policy
+
+from test_open_scan import T0, ev, opened, write
+
+NOW = "2026-11-23T12:00:00+08:00"
+
+
+def state(shop, closed_after=None, warm=True):
+    """What load_open_tickets gives, as plain values, with the cache on or off."""
+    was = cache.enabled
+    cache.enabled = warm
+    try:
+        got = tickets.load_open_tickets(shop, closed_after)
+    finally:
+        cache.enabled = was
+    return [(t.id, t.status, t.priority, t.assignee, t.closed_at, [(e.at, e.type, e.text) for e in t.events])
+            for t in got.values()]
+
+
+def cached(shop):
+    return cache.load(shop)
+
+
+def tickets_csv(shop):
+    return ledger.ledger_path(shop, "tickets")
+
+
+def test_cold_run_writes_the_cache_and_a_warm_run_reads_only_the_tail(shop):
+    a, b = ids.new_id(), ids.new_id()
+    write(shop, [opened(a), opened(b, 1), ev(b, 5, "close")])
+    assert state(shop) == state(shop, warm=False)
+    rec = cached(shop)
+    assert rec is not None and rec.size == tickets_csv(shop).stat().st_size
+    assert set(rec.rows) == {a} and rec.closed == {b}
+    assert (shop / ".aftersales/cache/.gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+    c = ids.new_id()
+    write(shop, [opened(c, 10), ev(a, 11, "close")])
+    assert [x[0] for x in state(shop)] == [c]
+    assert state(shop) == state(shop, warm=False)
+
+
+def test_a_union_merge_that_inserts_rows_mid_file_rebuilds_the_cache(shop):
+    a, b = ids.new_id(), ids.new_id()
+    write(shop, [opened(a), opened(b, 1), ev(a, 2, "message", "在吗")])
+    assert [x[0] for x in state(shop)] == [a, b]
+    path = tickets_csv(shop)
+    lines = path.read_bytes().splitlines(keepends=True)
+    close_b = f"{b},2026-11-20T09:03:00+08:00,a02,close,,,\n".encode()
+    path.write_bytes(b"".join(lines[:3] + [close_b] + lines[3:]))  # what a union merge of another clone does
+    assert [x[0] for x in state(shop)] == [a]  # a blind cache would still list b
+    assert state(shop) == state(shop, warm=False)
+
+
+def test_an_edited_byte_rebuilds_the_cache(shop):
+    a = ids.new_id()
+    write(shop, [opened(a), tickets.Event(a, T0, "a01", "priority", "P2", "default")])
+    assert state(shop)[0][2] == "P2"
+    path = tickets_csv(shop)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b",priority,P2,", b",priority,P1,"))  # same size, one byte changed
+    assert state(shop)[0][2] == "P1"
+    assert state(shop) == state(shop, warm=False)
+
+
+def test_a_policy_change_is_decided_again_from_the_cached_records(shop, run):
+    """The cache holds records, not decisions: a changed time limit shows at once."""
+    tid = run.new()
+    before = run("--format", "csv", "sla-check", now="2026-11-23T09:20:00+08:00")
+    timers = shop / "policies" / "timers.toml"
+    text = timers.read_text(encoding="utf-8")
+    assert 'target = "30m"' in text
+    timers.write_text(text.replace('target = "30m"', 'target = "10m"', 1), encoding="utf-8")
+    after = run("--format", "csv", "sla-check", now="2026-11-23T09:20:00+08:00")
+    cold = run("--no-cache", "--format", "csv", "sla-check", now="2026-11-23T09:20:00+08:00")
+    assert after.output == cold.output and after.exit_code == cold.exit_code
+    assert after.output != before.output and tid in after.output
+
+
+def test_a_torn_tail_is_reported_as_without_a_cache_and_never_cached(shop, run):
+    a = ids.new_id()
+    write(shop, [opened(a)])
+    state(shop)
+    size = cached(shop).size
+    path = tickets_csv(shop)
+    with open(path, "ab") as f:
+        f.write(f"{a},2026-11-20T09:30:00+08:00,a01,mess".encode())  # a write cut off by a crash
+    warm = run("ticket", "list")
+    cold = run("--no-cache", "ticket", "list")
+    assert warm.exit_code == cold.exit_code == 2 and warm.output == cold.output
+    assert cached(shop).size == size
+    assert run("repair").exit_code == 0
+    write(shop, [ev(a, 40, "message", "还在吗")])
+    assert state(shop) == state(shop, warm=False)
+    assert len(state(shop)[0][5]) == 2
+
+
+def test_a_changed_correction_rebuilds_the_cache(shop, run):
+    a = ids.new_id()
+    write(shop, [opened(a), ev(a, 5, "close")])
+    assert state(shop) == []
+    assert cached(shop).closed == {a}
+    shown = run("ticket", "show", a)
+    ref = next(line.split()[2] for line in shown.output.splitlines() if " close " in line)
+    fix = run("correct", "void", f"{ids.short(a)}.{ref}", "--reason", "误关单", now="2026-11-20T10:00:00+08:00")
+    assert fix.exit_code == 0, fix.output
+    assert [x[0] for x in state(shop)] == [a]
+    assert state(shop) == state(shop, warm=False)
+
+
+def test_an_earlier_cut_than_the_cached_one_is_read_cold(shop):
+    a, b = ids.new_id(), ids.new_id()
+    write(shop, [opened(a), opened(b), ev(a, 10, "close"), ev(b, 3000, "close")])
+    late = T0 + dt.timedelta(days=1)
+    assert [x[0] for x in state(shop, closed_after=late)] == [b]
+    assert [x[0] for x in state(shop, closed_after=T0)] == [a, b]
+    assert state(shop, closed_after=T0) == state(shop, closed_after=T0, warm=False)
+
+
+def test_no_cache_neither_reads_nor_writes_it(shop, run):
+    write(shop, [opened(ids.new_id())])
+    assert run("--no-cache", "ticket", "list").exit_code == 0
+    assert not (shop / ".aftersales/cache").exists()
+    assert run("ticket", "list").exit_code == 0
+    assert cache.path(shop).exists()
+
+
+def test_a_damaged_cache_file_is_rebuilt(shop):
+    a = ids.new_id()
+    write(shop, [opened(a)])
+    state(shop)
+    cache.path(shop).write_bytes(b"not a pickle")
+    assert [x[0] for x in state(shop)] == [a]
+    assert cached(shop) is not None
+
+
+# one step of a shop's day: (ticket index, minutes after the last step, what happens)
+STEP = st.tuples(st.integers(0, 7), st.integers(1, 600),
+                 st.sampled_from(["open", "message", "note", "close", "reopen", "priority"]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(STEP, min_size=1, max_size=12), min_size=1, max_size=6),
+       cut_hours=st.one_of(st.none(), st.integers(0, 72)))
+def test_warm_equals_cold_after_random_appends(shop, batches, cut_hours):
+    """Whatever is appended between runs, the cached answer is the cold one."""
+    path = tickets_csv(shop)
+    path.write_bytes(ledger.schema_of("tickets").header.encode())
+    cache.path(shop).unlink(missing_ok=True)
+    save_after, cache.SAVE_AFTER = cache.SAVE_AFTER, 0  # every warm run writes the cache it extended
+    try:
+        _appends(shop, batches, cut_hours)
+    finally:
+        cache.SAVE_AFTER = save_after
+
+
+def _appends(shop, batches, cut_hours):
+    policy = load_policy(shop)
+    tids = [ids.new_id() for _ in range(8)]
+    opened_ = set()
+    minutes = 0
+    for batch in batches:
+        rows = []
+        for i, gap, what in batch:
+            minutes += gap
+            tid = tids[i]
+            if tid not in opened_ or what == "open":
+                if tid in opened_:
+                    continue
+                opened_.add(tid)
+                rows.append(opened(tid, minutes, "屏幕碎了\n还能修吗, \"急\""))
+            elif what == "priority":
+                rows.append(tickets.Event(tid, T0 + dt.timedelta(minutes=minutes), "a01", "priority", "P1", "x"))
+            else:
+                rows.append(ev(tid, minutes, what, "好的" if what in ("message", "note", "reopen") else ""))
+        if rows:
+            tickets.append_events(shop, rows, policy)
+        cut = None if cut_hours is None else T0 + dt.timedelta(hours=cut_hours)
+        assert state(shop, cut) == state(shop, cut, warm=False)
