@@ -189,7 +189,7 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     """The Friday brief's numbers for ISO week `label`, as they were at `now`."""
     from . import reviews as rv
     from . import sla
-    from .tickets import load_tickets
+    from .tickets import load_since
 
     tz = policy.tz()
     first = week_start(label)
@@ -197,7 +197,7 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = start + 7 * DAY
     span_start = dt.datetime.combine(weeks[0], dt.time(), tzinfo=tz)
-    tks = as_of(load_tickets(root), now)
+    tks = as_of(load_since(root, span_start), now)  # every ticket with a row in the span
     names = {c: v.name for c, v in policy.categories.items()}
     trend = category_trend(policy, tks, weeks, tz)
     top = sorted(trend.items(), key=lambda kv: (-kv[1][-1], -sum(kv[1]), kv[0]))

@@ -47,7 +47,7 @@ def sla(app, month, week, from_, to, group_by, fmt):
         start, end, label = period(month, week, from_, to, policy.tz(), now)
     except (ValueError, OverflowError) as e:
         raise InputError(str(e) if str(e).startswith("--") else f"the period is out of range ({e}); give a year before 9999") from None
-    loaded = [t for t in tickets.load_tickets(ws.root).values() if t.events[-1].at >= start and t.opened_at < end]
+    loaded = [t for t in tickets.load_since(ws.root, start).values() if t.events[-1].at >= start and t.opened_at < end]
     rows = s.attainment(policy, loaded, start, end, now, group_by or "")
     f = fmt_of(app, fmt)
     cols = ["timer", "name"] + (["group"] if group_by else []) + ["target", "cycles", "met", "missed", "pending", "not_applicable",
@@ -144,7 +144,7 @@ def kpi(app, month, orders, fmt):
         raise InputError(str(e)) from None
     from .. import compensation
 
-    rows = k.kpis(policy, tickets.load_tickets(ws.root), replies.surveys(ws.root), compensation.payments(ws.root),
+    rows = k.kpis(policy, tickets.load_since(ws.root, start), replies.surveys(ws.root), compensation.payments(ws.root),
                   start, end, now, orders)
     f = fmt_of(app, fmt)
     if f == "json":  # issue 15: every value a number (money too), an empty count null

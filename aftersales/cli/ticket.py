@@ -387,35 +387,42 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
 
     older = older_than(policy, limits["older"], now) if "older" in limits else None
     newer = older_than(policy, limits["newer"], now) if "newer" in limits else None
-    rows = []
+    f = fmt_of(app, fmt)
     if orders:  # issue 15: only the tickets whose records hold the order number are read
         from .. import search
 
         loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
                                                         [(v, None) for o in orders for v in search._variants(o.strip())]))
-    else:
-        loaded = tickets.load_open_tickets(ws.root) if status in tickets.STATUSES[:3] else tickets.load_tickets(ws.root)
-    for t in sorted(loaded.values(), key=lambda t: (t.opened_at, t.id)):
+        source = iter(loaded.values())
+    elif status in tickets.STATUSES[:3]:
+        source = iter(tickets.load_open_tickets(ws.root).values())
+    else:  # closed or all: the whole history, one ticket at a time (issue 18)
+        source = tickets.iter_tickets(ws.root)
+    cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
+            "customer", "phone", "summary"] if f == "table" else LIST_COLUMNS + ["abnormal"]
+    wanted = {o.strip().upper() for o in orders}
+    rows = []  # (opened at as a timestamp, ID, the row's values in `cols` order)
+    for t in source:
         if status == "open" and not t.is_open or status not in ("open", "all") and t.status != status:
             continue
-        r = _row(t, policy, now, full_phone, short=fmt_of(app, fmt) == "table")
+        r = _row(t, policy, now, full_phone, short=f == "table")
         if any(vals and r[k] not in vals for k, vals in filters.items()):
             continue
-        if orders and r["order"].upper() not in {o.strip().upper() for o in orders}:  # issue 15: --order
+        if orders and r["order"].upper() not in wanted:  # issue 15: --order
             continue
         if older is not None and not older(t.opened_at) or newer is not None and newer(t.opened_at):
             continue
-        rows.append(r)
-    f = fmt_of(app, fmt)
-    if f == "table":
-        for r in rows:  # issue 15: the table is fitted to the terminal (render.listing), whole in a pipe
+        if f == "table":
             r["opened_at"] = r["opened_at"].strftime("%m-%d %H:%M")
-        cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
-                "customer", "phone", "summary"]
-        out = listing(rows, cols, f)
-        click.echo(out if out else f"no {status if status != 'all' else ''} tickets".replace("  ", " "), nl=not out)
-    else:
-        click.echo(listing(rows, LIST_COLUMNS + ["abnormal"], f), nl=False)
+        rows.append((t.opened_at.timestamp(), t.id, tuple(r[c] for c in cols)))
+    rows.sort(key=lambda x: (x[0], x[1]))  # oldest first
+    import sys
+
+    from ..render import write_listing
+
+    n = write_listing((r[2] for r in rows), cols, f, sys.stdout)
+    if not n and f == "table":
+        click.echo(f"no {status if status != 'all' else ''} tickets".replace("  ", " "))
 
 
 @cli.command("show")

@@ -14,11 +14,11 @@ from .evidence import EVIDENCE_DIR, evidence_path, store_evidence
 from .lifecycle import ChecklistRefused, category_defaults, close, event, intake, missing_for_close
 from .model import (AMOUNT_FIELDS, LEDGER, OPEN_STATUSES, STATUSES, Event, Ticket, _event, append_events, fold,
                     iter_events, load_ticket, load_tickets, mask_phone, resolve_id)
-from .scan import load_open_tickets, scan_open_records
+from .scan import iter_tickets, load_open_tickets, load_since, scan_open_records
 
 __all__ = [
     "EVIDENCE_DIR", "evidence_path", "store_evidence", "ChecklistRefused", "category_defaults", "close", "event", "intake",
     "missing_for_close", "AMOUNT_FIELDS", "LEDGER", "OPEN_STATUSES", "STATUSES", "Event", "Ticket", "_event",
     "append_events", "fold", "iter_events", "load_ticket", "load_tickets", "mask_phone", "resolve_id",
-    "load_open_tickets", "scan_open_records",
+    "iter_tickets", "load_open_tickets", "load_since", "scan_open_records",
 ]

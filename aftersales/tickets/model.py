@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Optional
 
@@ -183,13 +184,17 @@ class Ticket:
 
 
 def _event(line: int, row: list, rel: str) -> Event:
-    """An event from a ledger record; its data cell is parsed on first use."""
+    """An event from a ledger record; its data cell is parsed on first use. The short
+    cells (ticket, by, type, ref) repeat from row to row: one string each is kept."""
     tid, at, by, typ, ref, text, data = row
     try:
         when = ledger.parse_time(at)
     except ValueError as e:
         raise InputError(f"{rel}:{line}: 'at' value '{at}' is not valid: {e}") from None
-    return Event(tid, when, by, typ, ref, text, None if data else {}, line, data)
+    return Event(_intern(tid), when, _intern(by), _intern(typ), _intern(ref), text, None if data else {}, line, data)
+
+
+_intern = sys.intern
 
 
 def iter_events(root: Path, only: Optional[set] = None) -> Iterable[Event]:

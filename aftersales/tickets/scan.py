@@ -147,20 +147,11 @@ class _Bytes:
         return value
 
 
-def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None) -> tuple:
-    """(records, closed): the records (decoded) of the tickets in the ledger bytes `data`
-    that are not closed, each ticket's in file order; and the IDs of the closed ones.
-
-    Reads the file backwards, a chunk at a time. Going backwards, the first close or
-    reopen row met for a ticket is its last one: at a close the ticket is known closed
-    and its earlier records cost a slice and a dictionary lookup each. Nothing is
-    csv-parsed here; records that span lines are found by quote parity, so a line inside
-    a customer's text is never taken for a record.
-    """
-    closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
-    closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
-    closed_set: set = set()  # the IDs known closed
-    rows: dict = {}  # ticket ID -> its records, last first
+def _chunks(data, header: bytes):
+    """The records of the ledger bytes `data`, from the end backwards: one list per chunk
+    of about 128 KiB, in file order within the list. Records that span lines (a quoted
+    text with line breaks) are joined, found by quote parity, never csv-parsed here.
+    ValueError when the header is not the ledger's or a quote is left open."""
     begin = data.first_line_end()
     first = data[:begin]
     if first.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.rstrip(b"\n"):
@@ -191,9 +182,28 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
         lines.pop()  # after the last newline
         for a, b in reversed(list(zip(odd[0::2], odd[1::2]))):
             lines[a:b + 1] = [b"\n".join(lines[a:b + 1])]
-        done = closed_set
-        get = closed.get
-        for rec in [rec for rec in reversed(lines) if rec[:12] not in done]:  # skip known-closed cheaply
+        yield lines
+    if carry.strip():
+        raise ValueError("a record before the first line")
+
+
+def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None) -> tuple:
+    """(records, closed): the records (decoded) of the tickets in the ledger bytes `data`
+    that are not closed, each ticket's in file order; and the IDs of the closed ones.
+
+    Reads the file backwards, a chunk at a time. Going backwards, the first close or
+    reopen row met for a ticket is its last one: at a close the ticket is known closed
+    and its earlier records cost a slice and a dictionary lookup each. Nothing is
+    csv-parsed here; records that span lines are found by quote parity, so a line inside
+    a customer's text is never taken for a record.
+    """
+    closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
+    closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
+    closed_set: set = set()  # the IDs known closed
+    rows: dict = {}  # ticket ID -> its records, last first
+    get = closed.get
+    for lines in _chunks(data, header):
+        for rec in [rec for rec in reversed(lines) if rec[:12] not in closed_set]:  # skip known-closed cheaply
             tid = rec[:12]
             known = get(tid)
             if known:
@@ -213,6 +223,130 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                 rows[tid] = [rec]
             else:
                 lst.append(rec)
-    if carry.strip():
-        raise ValueError("a record before the first line")
     return [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)], {t.decode() for t in closed_set}
+
+
+def load_since(root: Path, since: dt.datetime) -> dict:
+    """The tickets with at least one row at or after `since`, each folded whole (its
+    earlier rows too), as corrected: all that a report of a period from `since` counts.
+
+    One backward pass: going backwards a ticket's later rows come first, so once one of
+    them is at or after `since` every earlier row of that ticket is kept, and the rows of
+    every other ticket cost a slice and a comparison."""
+    import csv
+    import gc
+
+    rel = ledger.schema_of(LEDGER).file
+    path = ledger.ledger_path(root, LEDGER)
+    if not path.exists():
+        return {}
+    if ledger.ends_torn(path):
+        ledger.raise_first_problem(root, LEDGER)
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        try:
+            from .. import corrections
+
+            with open(path, "rb") as f:
+                data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+                if len(data) == 0:
+                    raise ValueError("empty")
+                records = _scan_since(data, ledger.schema_of(LEDGER).header.encode(), since)
+            events = [_event(0, row, rel) for row in csv.reader(records, strict=True) if row]
+            events = list(corrections.honour_events(root, events))
+        except (UnicodeDecodeError, csv.Error, ValueError, InputError):
+            ledger.raise_first_problem(root, LEDGER, check_values=True)
+            raise
+        found = [t for t in fold(events).values() if t.opened_at is not None]
+        found.sort(key=lambda t: (t.opened_at, t.id))
+        return {t.id: t for t in found}
+    finally:
+        gc.freeze()
+        if gc_was:
+            gc.enable()
+
+
+def _scan_since(data, header: bytes, since: dt.datetime):
+    """The records (decoded, each ticket's in file order) of the tickets with a row at or
+    after `since`. Times written as `since` is (same length and UTC offset) compare as
+    text; any other is parsed."""
+    key = since.isoformat().encode()
+    plain = len(key) == 25
+    off = key[19:]
+    rows: dict = {}
+    for lines in _chunks(data, header):
+        for rec in reversed(lines):
+            tid = rec[:12]
+            lst = rows.get(tid)
+            if lst is not None:
+                lst.append(rec)
+                continue
+            at = rec[13:rec.find(b",", 13)]
+            if (at >= key) if plain and len(at) == 25 and at[19:] == off else _at(rec) >= since:
+                rows[tid] = [rec]
+    return _drain(rows)
+
+
+def _drain(rows: dict):
+    """Each ticket's records decoded, in file order, freeing them as they are given out."""
+    while rows:
+        _tid, lst = rows.popitem()
+        for rec in reversed(lst):
+            yield rec.decode("utf-8")
+
+
+def iter_tickets(root: Path):
+    """Every ticket, folded whole and as corrected, one at a time: memory follows the
+    tickets that span one point of the ledger, not its length.
+
+    Two backward passes: the first counts each ticket's records; in the second a ticket is
+    complete, folded and given out when its count is reached, and its records are freed.
+    The order is that of each ticket's first record, latest first."""
+    import csv
+    import gc
+    from collections import Counter
+    from operator import itemgetter
+
+    from .. import corrections
+
+    rel = ledger.schema_of(LEDGER).file
+    path = ledger.ledger_path(root, LEDGER)
+    if not path.exists():
+        return
+    if ledger.ends_torn(path):
+        ledger.raise_first_problem(root, LEDGER)
+    fixes = corrections.state(root)
+    header = ledger.schema_of(LEDGER).header.encode()
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        with open(path, "rb") as f:
+            data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+            if len(data) == 0:
+                ledger.raise_first_problem(root, LEDGER, check_values=True)
+            counts: Counter = Counter()
+            first12 = itemgetter(slice(0, 12))
+            for lines in _chunks(data, header):
+                counts.update(map(first12, lines))
+            pending: dict = {}
+            for lines in _chunks(data, header):
+                for rec in reversed(lines):
+                    tid = rec[:12]
+                    lst = pending.get(tid)
+                    if lst is None:
+                        lst = pending[tid] = []
+                    lst.append(rec)
+                    if len(lst) == counts[tid]:
+                        del pending[tid]
+                        events = [_event(0, row, rel) for row in
+                                  csv.reader([r.decode("utf-8") for r in reversed(lst)], strict=True) if row]
+                        t = fold(corrections.honour_events(root, events, fixes)).get(tid.decode("utf-8"))
+                        if t is not None and t.opened_at is not None:
+                            yield t
+    except (UnicodeDecodeError, csv.Error, ValueError, InputError):
+        ledger.raise_first_problem(root, LEDGER, check_values=True)
+        raise
+    finally:
+        if gc_was:
+            gc.enable()
