@@ -81,20 +81,20 @@ def load(root: Path) -> Optional[OpenRecords]:
 def save(root: Path, rec: OpenRecords) -> None:
     """Write the cache atomically; a read-only workspace simply goes without."""
     d = root / DIR
+    tmp = d / f".{FILE}.{os.getpid()}.tmp"
     try:
         d.mkdir(parents=True, exist_ok=True)
         ignore = d / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# derived, rebuildable: never commit\n*\n", encoding="utf-8")
-        tmp = d / f".{FILE}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             pickle.dump((VERSION, (rec.size, rec.crc, rec.fixes, rec.closed_after, rec.rows, rec.closed)), f,
                         protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, d / FILE)
     except OSError:
         try:
-            tmp.unlink()  # type: ignore[possibly-undefined]
-        except (OSError, NameError):
+            tmp.unlink()
+        except OSError:
             pass
 
 
