@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import errno
 import io
+import itertools
 import json
 import os
 import stat
@@ -398,6 +399,119 @@ def latest(root: Path, name: str, key, until=None) -> dict:
         else:
             cur.update({c: v for c, v in rec.items() if v})
     return out
+
+
+def latest_each(root: Path, name: str, key, until=None) -> Iterator[tuple]:
+    """(position of its first row, key, state) for each record, the state as `latest` gives
+    it, without holding every record's state at once.
+
+    A first pass notes (by hash) the keys that have more than one row. In the second, a
+    record of one row is yielded as soon as it is read; the others are held and yielded
+    after the last row, in the order of their first rows. Memory follows the records that
+    have several rows, not the length of the ledger. Rows appended between the two passes
+    are left out, as if the ledger had been read before them."""
+    names = schema_of(name).column_names
+    cols = (key,) if isinstance(key, str) else tuple(key)
+    where = [names.index(c) for c in cols]
+    at = names.index("at")
+
+    def key_of(row):
+        return row[where[0]] if len(where) == 1 else tuple(row[i] for i in where)
+
+    counted = _first_field_counts(root, name) if where == [0] else None
+    if counted is None:
+        once: set = set()
+        more: set = set()  # hash collisions only put a one-row record among the held ones
+        n = 0
+        for row in fast_records(root, name):
+            h = hash(key_of(row))
+            if h in once:
+                more.add(h)
+            else:
+                once.add(h)
+            n += 1
+        del once
+    else:
+        more, n = counted
+    held: dict = {}
+    for i, row in enumerate(itertools.islice(fast_records(root, name), n)):
+        k = key_of(row)
+        if hash(k) not in more:
+            yield i, k, dict(zip(names, row))
+            continue
+        cur = held.get(k)
+        if cur is None:
+            held[k] = (i, dict(zip(names, row)))
+        elif until is None or parse_time(row[at]) <= until:
+            cur[1].update({c: v for c, v in zip(names, row) if v})
+    for k, (i, rec) in held.items():
+        yield i, k, rec
+
+
+def _first_field_counts(root: Path, name: str) -> Optional[tuple]:
+    """(hashes of the first fields that more than one record has, number of records) from the
+    raw bytes, when no line holds a quote or a lone CR (each line is then one record and its
+    first comma ends the first field); None otherwise, or when the file needs the careful
+    reader. Faster than csv.reader; the second pass checks every record."""
+    path = ledger_path(root, name)
+    if not path.is_file() or ends_torn(path):
+        return None
+    once: set = set()
+    more: set = set()
+    n = 0
+    try:
+        with open(path, "rb") as f:
+            f.readline()  # the header
+            carry = b""
+            while chunk := f.read(1 << 20):
+                buf = carry + chunk
+                cut = buf.rfind(b"\n") + 1
+                body, carry = buf[:cut], buf[cut:]  # carry: not a whole line yet (at the end: being appended)
+                if b'"' in body or b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+                    return None
+                for line in body.split(b"\n"):
+                    if line and line != b"\r":
+                        h = hash(line[:line.find(b",")].decode("utf-8"))
+                        if h in once:
+                            more.add(h)
+                        else:
+                            once.add(h)
+                        n += 1
+    except (OSError, UnicodeDecodeError):
+        return None
+    return more, n
+
+
+def fast_records(root: Path, name: str) -> Iterator[list]:
+    """The records of one ledger (lists of values) as `records` gives them, without their line
+    numbers, read by a bare csv.reader; at a problem, the careful reader names it."""
+    schema = schema_of(name)
+    path = ledger_path(root, name)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size == 0 or ends_torn(path):
+        for _line, row in records(root, name):  # what the careful reader says of it
+            yield row
+        return
+    width = len(schema.columns)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            if tuple(next(reader, ())) != schema.column_names:
+                raise ValueError("header")
+            for row in reader:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise ValueError("width")
+                yield row
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError):
+        raise_first_problem(root, name)
+        raise
 
 
 def scan(root: Path, name: str, policy=None) -> tuple:

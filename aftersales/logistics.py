@@ -26,6 +26,10 @@ From the open tickets (`ticket_chases`, the categories in policies: logistics):
 And from the reshipments register: send_waybill, a reshipment whose new waybill number
 has not yet been sent to the customer (seed 001: 一定要将补发单号主动留言给客户): owed
 until a reply on its ticket carries the number, or the record is delivered or cancelled.
+
+`logistics check` reads big ledgers without holding them (issue 18): `chase_ledger` judges
+each parcel as soon as its state is known, and the tickets come from the fast scan of
+open tickets (`open_tickets`), not from folding the whole ticket ledger.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from . import ledger
 from .policy import Policy
@@ -63,6 +67,23 @@ def parcels(root: Path, until: Optional[dt.datetime] = None) -> dict:
     return out
 
 
+def each_parcel(root: Path, until: Optional[dt.datetime] = None) -> Iterator[tuple]:
+    """(line of its first row, waybill, state) for each parcel, the state as `parcels` gives
+    it, one parcel at a time (`ledger.latest_each`): memory does not follow the ledger."""
+    from .tracking import _locker_limits, put_state, read_states
+
+    states: Optional[dict] = None
+    locker: dict = {}
+    for line, wb, p in ledger.latest_each(root, "shipments", "waybill", until):
+        if states is None:  # read after the shipments ledger, as `parcels` does
+            states = read_states(root, until)
+            locker = _locker_limits(root) if states else {}
+        st = states.get(wb)
+        if st is not None:
+            put_state(p, st, locker)
+        yield line, wb, p
+
+
 def zone_of(policy: Policy, destination: str) -> Optional[str]:
     lg = policy.logistics
     assert lg is not None  # callers check the policy has a [logistics] section
@@ -78,8 +99,10 @@ def _t(text: str) -> Optional[dt.datetime]:
 
 
 def _upto(text: str, now: dt.datetime) -> Optional[dt.datetime]:
-    t = _t(text)
-    return t if t is not None and t <= now else None
+    if not text:
+        return None
+    t = ledger.parse_time(text)
+    return t if t <= now else None
 
 
 def _hours(delta: dt.timedelta) -> str:
@@ -87,67 +110,156 @@ def _hours(delta: dt.timedelta) -> str:
     return f"{h:.0f} h" if h < 48 else f"{h / 24:.1f} d"
 
 
+class _Judge:
+    """Judges one parcel at a time at `now` (see `chase`), with the policy's limits read once:
+    `judge(wb, p)` is (the chase entry or None, whether its destination has no zone)."""
+
+    def __init__(self, policy: Policy, now: dt.datetime, lost_waybills):
+        from .sla import clock
+
+        lg = policy.logistics
+        assert lg is not None  # callers check the policy has a [logistics] section
+        self.policy, self.lg, self.now, self.lost = policy, lg, now, lost_waybills
+        self.cal = clock(policy, lg.calendar) if lg.calendar else None
+        self.verify = lg.verify_signed_within.timedelta()
+        self.report_lost = self.verify + lg.report_lost_after.timedelta()
+        self.uncollected = lg.uncollected_after.timedelta()
+        self.stale = {zid: zone.stale_after.timedelta() for zid, zone in lg.zones.items()}
+        self.zones: dict = {}  # destination -> zone_of(policy, destination)
+        self._promo: Optional[tuple] = None  # (the promotion period at `now` or None,) once asked
+
+    def zone(self, destination: str) -> Optional[str]:
+        try:
+            return self.zones[destination]
+        except KeyError:
+            zid = self.zones[destination] = zone_of(self.policy, destination)
+            return zid
+
+    def promotion(self):
+        if self._promo is None:
+            cal = self.cal
+            self._promo = (cal.promotion_at(self.now) if cal is not None and self.lg.suspend_uncollected_in_promotions
+                           else None,)
+        return self._promo[0]
+
+    def make(self, p: dict, wb: str, rule: str, why: str, since: dt.datetime) -> Chase:
+        return Chase(wb, p["order"], p["courier"], p["destination"], self.zone(p["destination"]) or "", rule, why, since)
+
+    def __call__(self, wb: str, p: dict) -> tuple:
+        # what was known at `now`: a later signing or update had not happened yet (replays)
+        now, lg = self.now, self.lg
+        found, unzoned = None, False
+        signed = _upto(p["signed_at"], now)
+        if signed is not None:
+            by = p["signed_by"]
+            if by and by not in lg.self_signed:
+                if now - signed <= self.verify:
+                    found = self.make(p, wb, "verify_signer", f"signed by {by} at "
+                                      f"{signed.astimezone(self.policy.tz()):%m-%d %H:%M}: verify with the courier "
+                                      f"within {lg.verify_signed_within}", signed)
+                elif now - signed > self.report_lost and wb not in self.lost:
+                    found = self.make(p, wb, "report_lost", f"signed by {by}, no answer "
+                                      f"{_hours(now - signed - self.verify)} after the verification was due: report "
+                                      "it lost (`aftersales lost new`)", signed)
+                elif wb not in self.lost:
+                    found = self.make(p, wb, "verify_signer", f"signed by {by}: verification overdue; report lost "
+                                      f"if the courier does not answer within {lg.report_lost_after}", signed)
+        elif (shipped := _upto(p["shipped_at"], now)) is not None:
+            collected = _upto(p["collected_at"], now)
+            if collected is None:
+                if now - shipped > self.uncollected and self.promotion() is None:
+                    found = self.make(p, wb, "not_collected", f"shipped {_hours(now - shipped)} ago and not "
+                                      f"collected by the courier (limit {lg.uncollected_after})", shipped)
+            else:
+                update = _upto(p["last_update_at"], now)
+                last = max(collected, shipped) if update is None else max(update, collected, shipped)
+                zid = self.zone(p["destination"])
+                if zid is None:
+                    unzoned = True
+                elif now - last > self.stale[zid]:
+                    zone = lg.zones[zid]
+                    found = self.make(p, wb, "no_update", f"{zone.name}: no tracking update for {_hours(now - last)} "
+                                      f"(limit {zone.stale_after})", last)
+        # --- issue 14 (platforms): a tracking state adds its rule and replaces the generic one.
+        if "tracking_state" in p:
+            from .tracking import chase_state
+
+            found = chase_state(self.policy, wb, p, now, self.make) or found
+        # --- end issue 14
+        return found, unzoned
+
+
 def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set | frozenset = frozenset()) -> tuple:
     """(parcels to chase, parcels whose destination has no zone) at `now`."""
-    from .sla import clock
-
-    lg = policy.logistics
-    assert lg is not None  # callers check the policy has a [logistics] section
-    cal = clock(policy, lg.calendar) if lg.calendar else None
+    judge = _Judge(policy, now, lost_waybills)
     out, unzoned = [], []
     for wb, p in parcels_.items():
-        # what was known at `now`: a later signing or update had not happened yet (replays)
-        shipped, collected, update, signed = (_upto(p["shipped_at"], now), _upto(p["collected_at"], now),
-                                               _upto(p["last_update_at"], now), _upto(p["signed_at"], now))
-        zid = zone_of(policy, p["destination"])
-
-        def hit(rule, why, since):
-            out.append(Chase(wb, p["order"], p["courier"], p["destination"], zid or "", rule, why, since))
-
-        if signed is not None:
-            if not p["signed_by"] or p["signed_by"] in lg.self_signed:
-                continue
-            verify = lg.verify_signed_within.timedelta()
-            if now - signed <= verify:
-                hit("verify_signer", f"signed by {p['signed_by']} at {signed.astimezone(policy.tz()):%m-%d %H:%M}: "
-                    f"verify with the courier within {lg.verify_signed_within}", signed)
-            elif now - signed > verify + lg.report_lost_after.timedelta() and wb not in lost_waybills:
-                hit("report_lost", f"signed by {p['signed_by']}, no answer {_hours(now - signed - verify)} after "
-                    "the verification was due: report it lost (`aftersales lost new`)", signed)
-            elif wb not in lost_waybills:
-                hit("verify_signer", f"signed by {p['signed_by']}: verification overdue; report lost if the courier "
-                    f"does not answer within {lg.report_lost_after}", signed)
-            continue
-        if shipped is None:
-            continue
-        if collected is None:
-            if now - shipped > lg.uncollected_after.timedelta():
-                promo = cal.promotion_at(now) if cal is not None and lg.suspend_uncollected_in_promotions else None
-                if promo is None:
-                    hit("not_collected", f"shipped {_hours(now - shipped)} ago and not collected by the courier "
-                        f"(limit {lg.uncollected_after})", shipped)
-            continue
-        last = max(t for t in (update, collected, shipped) if t is not None)
-        if zid is None:
+        found, nozone = judge(wb, p)
+        if found is not None:
+            out.append(found)
+        if nozone:
             unzoned.append(p)
-            continue
-        zone = lg.zones[zid]
-        if now - last > zone.stale_after.timedelta():
-            hit("no_update", f"{zone.name}: no tracking update for {_hours(now - last)} (limit {zone.stale_after})", last)
-    # --- issue 14 (platforms): tracking states add their rules and replace the generic ones.
-    from .tracking import chase_states
-
-    def make(p, wb, rule, why, since):
-        zid = zone_of(policy, p["destination"])
-        return Chase(wb, p["order"], p["courier"], p["destination"], zid or "", rule, why, since)
-
-    tracked = chase_states(policy, parcels_, now, make)
-    if tracked:
-        specific = {c.waybill for c in tracked}
-        out = [c for c in out if c.waybill not in specific] + tracked
-    # --- end issue 14
     out.sort(key=lambda c: (c.since, c.waybill))
     return out, unzoned
+
+
+def chase_ledger(root: Path, policy: Policy, now: dt.datetime, lost_waybills: set | frozenset = frozenset(),
+                 keep=frozenset()) -> tuple:
+    """`chase(policy, parcels(root, now), now, lost_waybills)` without holding every parcel:
+    each is judged as soon as its state is known (`each_parcel`). Returns (parcels to chase,
+    parcels whose destination has no zone, in ledger order, {waybill: state} of the parcels
+    whose waybill is in `keep`)."""
+    judge = _Judge(policy, now, lost_waybills)
+    out, unzoned, kept = [], [], {}
+    try:
+        for line, wb, p in each_parcel(root, now):
+            found, nozone = judge(wb, p)
+            if found is not None:
+                out.append(found)
+            if nozone:
+                unzoned.append((line, p))
+            if wb in keep:
+                kept[wb] = p
+    except ValueError:  # a time that does not parse: name its file and line
+        ledger.raise_first_problem(root, "shipments", check_values=True)
+        raise
+    out.sort(key=lambda c: (c.since, c.waybill))
+    unzoned.sort(key=lambda x: x[0])
+    return out, [p for _line, p in unzoned], kept
+
+
+def open_tickets(root: Path, now: dt.datetime) -> tuple:
+    """(the tickets open at `now`, every ticket known at `now` that was read) with the fast scan
+    of open tickets (`tickets.load_open_tickets`) instead of folding the whole ledger: each
+    ticket as folding its events up to `now` gives it; the open ones in the order they were
+    opened (by ID within a second)."""
+    from . import tickets
+
+    known = {}
+    for t in tickets.load_open_tickets(root, closed_after=now).values():
+        t = _as_of(t, now)
+        if t is not None:
+            known[t.id] = t
+    return sorted((t for t in known.values() if t.is_open), key=lambda t: (t.events[0].at, t.id)), known
+
+
+def tickets_at(root: Path, ids: set, now: dt.datetime) -> dict:
+    """The tickets `ids` as known at `now`, read from their own records only."""
+    if not ids:
+        return {}
+    from . import search
+
+    return {tid: t for tid, t in ((tid, _as_of(t, now)) for tid, t in search.load(root, ids).items()) if t is not None}
+
+
+def _as_of(t, now: dt.datetime):
+    """A folded ticket as it was at `now` (None if not opened by then): its events are in time order."""
+    from . import tickets
+
+    if t.events and t.events[-1].at <= now:
+        return t
+    t = tickets.fold([e for e in t.events if e.at <= now]).get(t.id)
+    return t if t is not None and t.opened_at is not None else None
 
 
 def ticket_chases(policy: Policy, open_tickets, parcels_: dict, now: dt.datetime,
@@ -208,8 +320,8 @@ def waybills_owed(policy: Policy, reshipments: dict, tickets_: dict, now: dt.dat
 
     out = []
     for rec in reshipments.values():
-        rows = [r for r in rec.history if _ledger.parse_time(r["at"]) <= now]
-        if not rows or rows[-1]["status"] != "shipped" or not rows[-1]["new_waybill"]:
+        rows = _shipped(rec, now)
+        if rows is None:
             continue
         first = _ledger.parse_time(rows[0]["at"])
         wb = rows[-1]["new_waybill"]
@@ -221,6 +333,18 @@ def waybills_owed(policy: Policy, reshipments: dict, tickets_: dict, now: dt.dat
                          f"reshipped as {wb}: send the new waybill number to the customer (一定要将补发单号主动留言给客户)"
                          + ("" if t is not None else "; no ticket to record it on"), first, t.id if t is not None else ""))
     return out
+
+
+def _shipped(rec, now: dt.datetime) -> Optional[list]:
+    """A reshipment's rows up to `now` if the last says shipped with a new waybill, else None."""
+    rows = [r for r in rec.history if ledger.parse_time(r["at"]) <= now]
+    return rows if rows and rows[-1]["status"] == "shipped" and rows[-1]["new_waybill"] else None
+
+
+def owed_tickets(reshipments: dict, now: dt.datetime) -> set:
+    """The tickets `waybills_owed` looks at: those of the reshipments shipped at `now`."""
+    return {rows[-1]["ticket"] for rows in (_shipped(rec, now) for rec in reshipments.values())
+            if rows is not None and rows[-1]["ticket"]}
 
 
 # ------------------------------------------------------------------ return eligibility

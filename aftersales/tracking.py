@@ -213,40 +213,64 @@ def import_tracking(root: Path, policy, op, out, now: dt.datetime, *, write: boo
 def attach_states(root: Path, parcels: dict, until=None) -> None:
     """Put each parcel's latest tracking state (as known at `until`) on it: tracking_state,
     tracking_code, tracking_provider, tracking_since (when that state began), locker_after."""
+    register_ledger()
+    if not parcels:
+        return
+    states = read_states(root, until, parcels)
+    if states:
+        locker = _locker_limits(root)
+        for wb, st in states.items():
+            put_state(parcels[wb], st, locker)
+
+
+def read_states(root: Path, until=None, only=None) -> dict:
+    """waybill -> its latest tracking state as known at `until` (for `put_state`), for the
+    waybills in `only` (any container) or every waybill the tracking ledger names."""
     from . import ledger
-    from .ledger import format_time, parse_time
+    from .ledger import parse_time
 
     register_ledger()
-    if not parcels or not ledger.ledger_path(root, "tracking").exists():
-        return
     latest: dict = {}
-    collected: dict = {}
+    if not ledger.ledger_path(root, "tracking").exists():
+        return latest
     for _line, row in ledger.records(root, "tracking"):
         wb, at, provider, code, state, event_at = row[:6]
-        if wb not in parcels:
+        if only is not None and wb not in only:
             continue
-        t = parse_time(event_at)
-        if until is not None and (parse_time(at) > until or t > until):
-            continue
-        if state != "not_collected" and (wb not in collected or t < collected[wb]):
-            collected[wb] = t
+        try:
+            t = parse_time(event_at)
+            if until is not None and (parse_time(at) > until or t > until):
+                continue
+        except ValueError:  # a time that does not parse: name its file and line
+            ledger.raise_first_problem(root, "tracking", check_values=True)
+            raise
         cur = latest.get(wb)
+        collected = cur[5] if cur is not None else None
+        if state != "not_collected" and (collected is None or t < collected):
+            collected = t
         if cur is None or t >= cur[3]:
             since = cur[4] if cur is not None and cur[2] == state else event_at
-            latest[wb] = (provider, code, state, t, since)
-    locker = _locker_limits(root)
-    for wb, (provider, code, state, t, since) in latest.items():
-        p = parcels[wb]
-        p["tracking_provider"], p["tracking_code"], p["tracking_state"], p["tracking_since"] = provider, code, state, since
-        p["locker_after"] = locker.get(provider, dt.timedelta(hours=24))
-        # what the traces say, whether or not the shipments ledger has it yet (a feed imported first)
-        if not p.get("last_update_at") or parse_time(p["last_update_at"]) < t:
-            p["last_update_at"] = format_time(t)
-        if wb in collected and not p.get("collected_at"):
-            p["collected_at"] = format_time(collected[wb])
-        if state in DELIVERED:
-            p["signed_at"] = p.get("signed_at") or format_time(t)
-            p["signed_by"] = p.get("signed_by") or DELIVERED[state]
+            latest[wb] = (provider, code, state, t, since, collected)
+        elif collected != cur[5]:
+            latest[wb] = cur[:5] + (collected,)
+    return latest
+
+
+def put_state(p: dict, st: tuple, locker: dict) -> None:
+    """Put a tracking state from `read_states` on a parcel; `locker` is `_locker_limits(root)`."""
+    from .ledger import format_time, parse_time
+
+    provider, code, state, t, since, collected = st
+    p["tracking_provider"], p["tracking_code"], p["tracking_state"], p["tracking_since"] = provider, code, state, since
+    p["locker_after"] = locker.get(provider, dt.timedelta(hours=24))
+    # what the traces say, whether or not the shipments ledger has it yet (a feed imported first)
+    if not p.get("last_update_at") or parse_time(p["last_update_at"]) < t:
+        p["last_update_at"] = format_time(t)
+    if collected is not None and not p.get("collected_at"):
+        p["collected_at"] = format_time(collected)
+    if state in DELIVERED:
+        p["signed_at"] = p.get("signed_at") or format_time(t)
+        p["signed_by"] = p.get("signed_by") or DELIVERED[state]
 
 
 def _locker_limits(root: Path) -> dict:
@@ -267,27 +291,25 @@ def _locker_limits(root: Path) -> dict:
     return out
 
 
-def chase_states(policy, parcels: dict, now: dt.datetime, make) -> list:
-    """The chase entries the tracking states call for at `now`; `make(p, wb, zone, rule, why, since)` builds one."""
+def chase_state(policy, wb: str, p: dict, now: dt.datetime, make):
+    """The chase entry a parcel's tracking state calls for at `now`, or None;
+    `make(p, wb, rule, why, since)` builds it."""
     from .ledger import parse_time
 
-    out = []
-    tz = policy.tz()
-    for wb, p in parcels.items():
-        state = p.get("tracking_state")
-        if not state:
-            continue
-        provider, code = p["tracking_provider"], p["tracking_code"]
-        since = parse_time(p["tracking_since"])
-        name = canonical(provider, code)
-        label = f"{PROVIDER_NAMES[provider]} {code} {name[1] if name else ''}".strip()
-        if state in ALERT:
-            out.append(make(p, wb, f"tracking_{state}", f"{label} ({NAMES[state]}) since "
-                            f"{since.astimezone(tz):%m-%d %H:%M}: call the courier and tell the customer", since))
-        elif state == "at_locker":
-            limit = p.get("locker_after") or dt.timedelta(hours=24)
-            if now - since > limit or (provider, code) in LOCKER_OVERDUE:
-                h = (now - since).total_seconds() / 3600
-                out.append(make(p, wb, "locker_reminder", f"{label}: in a locker/驿站 for {h:.0f} h (limit "
-                                f"{limit.total_seconds() / 3600:.0f}h): remind the customer to pick it up", since))
-    return out
+    state = p.get("tracking_state")
+    if not state:
+        return None
+    provider, code = p["tracking_provider"], p["tracking_code"]
+    since = parse_time(p["tracking_since"])
+    name = canonical(provider, code)
+    label = f"{PROVIDER_NAMES[provider]} {code} {name[1] if name else ''}".strip()
+    if state in ALERT:
+        return make(p, wb, f"tracking_{state}", f"{label} ({NAMES[state]}) since "
+                    f"{since.astimezone(policy.tz()):%m-%d %H:%M}: call the courier and tell the customer", since)
+    if state == "at_locker":
+        limit = p.get("locker_after") or dt.timedelta(hours=24)
+        if now - since > limit or (provider, code) in LOCKER_OVERDUE:
+            h = (now - since).total_seconds() / 3600
+            return make(p, wb, "locker_reminder", f"{label}: in a locker/驿站 for {h:.0f} h (limit "
+                        f"{limit.total_seconds() / 3600:.0f}h): remind the customer to pick it up", since)
+    return None

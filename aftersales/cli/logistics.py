@@ -35,12 +35,13 @@ def check(app, open_tickets, fmt):
     agent = app.by_opt or os.environ.get("AS_USER") or "<agent>"
     lost = {r.row["waybill"] for r in registers.load(ws.root, registers.SPECS["lost"]).values()
             if ledger.parse_time(r.history[0]["at"]) <= now}  # reported by then
-    parcels = logistics.parcels(ws.root, now)
-    todo, unzoned = logistics.chase(policy, parcels, now, lost)
-    every = {tid: t for tid, t in tickets.fold(e for e in tickets.iter_events(ws.root) if e.at <= now).items()
-             if t.opened_at is not None}  # as known at --now
-    todo += logistics.ticket_chases(policy, [t for t in every.values() if t.is_open], parcels, now, lost)
-    todo += logistics.waybills_owed(policy, registers.load(ws.root, registers.SPECS["reship"]), every, now)
+    open_, known = logistics.open_tickets(ws.root, now)  # as known at --now
+    todo, unzoned, parcels = logistics.chase_ledger(ws.root, policy, now, lost,
+                                                    keep={t.fields.get("waybill") for t in open_} - {"", None})
+    todo += logistics.ticket_chases(policy, open_, parcels, now, lost)
+    reship = registers.load(ws.root, registers.SPECS["reship"])
+    missing = logistics.owed_tickets(reship, now) - known.keys()
+    todo += logistics.waybills_owed(policy, reship, {**known, **logistics.tickets_at(ws.root, missing, now)}, now)
     todo.sort(key=lambda c: (c.since, c.waybill, c.rule))
     from ..replies import render
 
