@@ -97,38 +97,42 @@ def _amount(t, name: str, fieldname: str, least: Decimal) -> Check:
 
 def check_conditions(w: Conditions, t: Ticket, now: dt.datetime, facts: Facts) -> list:
     """Each given condition of `w` on ticket `t`, in a fixed order."""
-    out = []
+    return list(_conditions(w, t, now, facts))
+
+
+def _conditions(w: Conditions, t: Ticket, now: dt.datetime, facts: Facts):
+    """Each given condition's Check, in a fixed order, made as it is asked for."""
     if w.kinds:
-        out.append(_any_of("kinds", t.kind, w.kinds))
+        yield _any_of("kinds", t.kind, w.kinds)
     if w.categories:
-        out.append(_any_of("categories", t.category, w.categories))
+        yield _any_of("categories", t.category, w.categories)
     if w.channels:
-        out.append(_any_of("channels", t.fields.get("channel", ""), w.channels))
+        yield _any_of("channels", t.fields.get("channel", ""), w.channels)
     if w.member_levels:
-        out.append(_any_of("member_levels", t.fields.get("member_level", ""), w.member_levels))
+        yield _any_of("member_levels", t.fields.get("member_level", ""), w.member_levels)
     if w.priorities:
-        out.append(_any_of("priorities", t.priority, w.priorities))
+        yield _any_of("priorities", t.priority, w.priorities)
     if w.words:
-        out.append(_words(t, w.words))
+        yield _words(t, w.words)
     if w.item_amount_at_least is not None:
-        out.append(_amount(t, "item_amount_at_least", "item_amount", w.item_amount_at_least))
+        yield _amount(t, "item_amount_at_least", "item_amount", w.item_amount_at_least)
     if w.order_amount_at_least is not None:
-        out.append(_amount(t, "order_amount_at_least", "order_amount", w.order_amount_at_least))
+        yield _amount(t, "order_amount_at_least", "order_amount", w.order_amount_at_least)
     if w.older_than is not None:
         assert t.open_since is not None  # routing decides on opened tickets
         age = now - t.open_since
         limit = w.older_than.timedelta()
         since = "since reopened" if t.reopened_at else "since opened"
         if age > limit:
-            out.append(Check("older_than", True, f"open for {span(age)} {since}, over {w.older_than}"))
+            yield Check("older_than", True, f"open for {span(age)} {since}, over {w.older_than}")
         else:
-            out.append(Check("older_than", False, f"open for {span(age)} {since}, not over {w.older_than}"))
+            yield Check("older_than", False, f"open for {span(age)} {since}, not over {w.older_than}")
     if w.resolved is not None:
         resolved = t.status in ("resolved", "closed")
-        out.append(Check("resolved", resolved == w.resolved, f"ticket is {'resolved' if resolved else 'not resolved'} ({t.status})"))
+        yield Check("resolved", resolved == w.resolved, f"ticket is {'resolved' if resolved else 'not resolved'} ({t.status})")
     if w.abnormal is not None:
-        out.append(Check("abnormal", bool(t.abnormal) == w.abnormal,
-                         f"ticket is abnormal ({t.abnormal})" if t.abnormal else "ticket is not abnormal"))
+        yield Check("abnormal", bool(t.abnormal) == w.abnormal,
+                    f"ticket is abnormal ({t.abnormal})" if t.abnormal else "ticket is not abnormal")
     if w.compensation_over_limit is not None:
         total = facts.paid + facts.proposed
         if facts.limit is None:
@@ -138,15 +142,18 @@ def check_conditions(w: Conditions, t: Ticket, now: dt.datetime, facts: Facts) -
             detail = f"paid{' and proposed' if facts.proposed else ''} {total} {'>' if over else '≤'} limit {facts.limit}"
             if facts.limit_note:
                 detail += f" ({facts.limit_note})"
-        out.append(Check("compensation_over_limit", over == w.compensation_over_limit, detail))
+        yield Check("compensation_over_limit", over == w.compensation_over_limit, detail)
     for f in w.missing:
-        out.append(Check("missing", not t.fields.get(f), f"{f} is {'present' if t.fields.get(f) else 'missing'}"))
+        yield Check("missing", not t.fields.get(f), f"{f} is {'present' if t.fields.get(f) else 'missing'}")
     for f in w.present:
-        out.append(Check("present", bool(t.fields.get(f)), f"{f} is {'present' if t.fields.get(f) else 'missing'}"))
-    return out
+        yield Check("present", bool(t.fields.get(f)), f"{f} is {'present' if t.fields.get(f) else 'missing'}")
 
 
-def evaluate(policy: Policy, t: Ticket, now: dt.datetime, facts: Optional[Facts] = None) -> Decision:
+def evaluate(policy: Policy, t: Ticket, now: dt.datetime, facts: Optional[Facts] = None,
+             explain: bool = True) -> Decision:
+    """Every rule in order on ticket `t`. With explain=False (route --all) a rule's
+    conditions are checked only up to the first that fails, and its outcome keeps no
+    checks: the decision is the same."""
     facts = facts or Facts()
     d = Decision()
     stopped = ""
@@ -157,8 +164,11 @@ def evaluate(policy: Policy, t: Ticket, now: dt.datetime, facts: Optional[Facts]
         if stopped:
             o.skipped_by = stopped
             continue
-        o.checks = check_conditions(rule.when, t, now, facts)
-        o.matched = all(c.ok for c in o.checks)
+        if explain:
+            o.checks = check_conditions(rule.when, t, now, facts)
+            o.matched = all(c.ok for c in o.checks)
+        else:
+            o.matched = all(c.ok for c in _conditions(rule.when, t, now, facts))
         if not o.matched:
             continue
         a = rule.then

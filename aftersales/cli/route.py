@@ -52,13 +52,14 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
         clocks: dict = {}
         for t in todo:
             facts = routing.facts_for(policy, t, paid.get(t.id, ZERO))
-            d = routing.evaluate(policy, t, now, facts)
+            d = routing.evaluate(policy, t, now, facts, explain=explain or not all_)
             evs = routing.changes(policy, t, d, now, by)
             new_events.extend(evs)
             for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
                 t.apply(e)
             dep, missing = routing.missing_fields(policy, t, d)
-            cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
+            # only a supervised ticket has a red-header level: the others' timers are not needed here
+            cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running] if sla.supervised(t) else []
             level, since = sla.escalation_level(policy, t, cycles, now)
             reports.append({"ticket": t.id, "short": ids.short(t.id), "changes": evs, "department": dep,
                             "missing_fields": missing, "level": level, "since": since,

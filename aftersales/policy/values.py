@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from typing import Optional
 
@@ -46,11 +47,20 @@ class Duration:
         """Length in seconds; working days have no fixed length (use a calendar)."""
         if self.working_days:
             raise ValueError("a duration in working days needs a calendar")
-        per = {"s": 1, "min": 60, "h": 3600, "d": 86400}[self.unit]
-        return int(self.amount * per)
+        return self._seconds
+
+    @cached_property
+    def _seconds(self) -> int:  # worked out once: timers ask for it on every ticket
+        return int(self.amount * {"s": 1, "min": 60, "h": 3600, "d": 86400}[self.unit])
 
     def timedelta(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.seconds())
+        if self.working_days:
+            raise ValueError("a duration in working days needs a calendar")
+        return self._timedelta
+
+    @cached_property
+    def _timedelta(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self._seconds)
 
     def __str__(self) -> str:
         amount = self.amount.normalize()
