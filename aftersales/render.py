@@ -59,10 +59,18 @@ def printable(text: str) -> str:
 def _csv_cell(v) -> str:
     """CSV output is for spreadsheets: text that would run as a formula gets a leading '
     (numbers such as -12.50 and times stay as they are). JSON output is the raw data."""
+    text = printable(_cell(v))
+    if not text.startswith(_formula_starts()):  # nothing to neutralise (most cells: a fast path)
+        return text
     from .spreadsheet import _ISO, _NUMBER, neutralise
 
-    text = printable(_cell(v))
     return text if _NUMBER.match(text) or _ISO.match(text) else neutralise(text)
+
+
+def _formula_starts() -> tuple:
+    from .spreadsheet import FORMULA_STARTS
+
+    return FORMULA_STARTS
 
 
 def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) -> str:
@@ -104,7 +112,12 @@ def write_listing(rows, columns: list, fmt: str, out, headers: dict | None = Non
         return n
     cells = [[printable(_cell(v)) for v in r] for r in rows]
     if cells:
-        out.write(table(cells, [(headers or {}).get(c, c) for c in columns]))
+        heads = [(headers or {}).get(c, c) for c in columns]
+        if terminal_width():
+            out.write(table(cells, heads))
+        else:  # whole lines in a pipe: written one by one, not joined
+            for line in _simple_lines(cells, heads):
+                out.write(line + "\n")
     return len(cells)
 
 
@@ -136,22 +149,30 @@ def simple_table(cells: list, heads: list, min_padding: int = 2) -> str:
             return tabulate(cells, headers=heads, tablefmt="simple", disable_numparse=True)
         finally:
             tab.MIN_PADDING = padding
+    return "\n".join(_simple_lines(cells, heads, min_padding))
+
+
+def _simple_lines(cells: list, heads: list, min_padding: int = 2):
+    """The lines of `simple_table` (cells without line breaks or tabs). The cells are
+    stripped in place: a listing's rows are not copied."""
     dw = display_width
-    cols = list(zip(*[[c.strip() for c in r] for r in cells])) if cells else [() for _ in heads]
+    for r in cells:
+        for i, c in enumerate(r):
+            if c[:1].isspace() or c[-1:].isspace():
+                r[i] = c.strip()
     widths = []
-    for h, col in zip(heads, cols):
-        ascii_ = all(c.isascii() for c in col)
-        w = max(map(len, col), default=0) if ascii_ else max(map(dw, col), default=0)
+    for i, h in enumerate(heads):
+        col = [r[i] for r in cells]
+        w = max(len(c) if c.isascii() else dw(c) for c in col) if col else 0
         widths.append(max(w, dw(h) + min_padding))
 
     def line(values):
-        out = []
-        for v, w in zip(values, widths):
-            out.append(v + " " * (w - (len(v) if v.isascii() else dw(v))))
-        return "  ".join(out).rstrip()
+        return "  ".join([v + " " * (w - (len(v) if v.isascii() else dw(v))) for v, w in zip(values, widths)]).rstrip()
 
-    rows = [line(r) for r in zip(*cols)] if cells else []
-    return "\n".join([line(heads), "  ".join("-" * w for w in widths).rstrip()] + rows)
+    yield line(heads)
+    yield "  ".join("-" * w for w in widths).rstrip()
+    for r in cells:
+        yield line(r)
 
 
 # ------------------------------------------------------------------ issue 15: tables that fit the terminal

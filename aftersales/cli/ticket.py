@@ -415,12 +415,17 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         if f == "table":
             r["opened_at"] = r["opened_at"].strftime("%m-%d %H:%M")
         rows.append((t.opened_at.timestamp(), t.id, tuple(r[c] for c in cols)))
-    rows.sort(key=lambda x: (x[0], x[1]))  # oldest first
+    rows.sort(key=lambda x: (x[0], x[1]), reverse=True)  # oldest last: popped first
+
+    def drain():  # each row freed as it is written
+        while rows:
+            yield rows.pop()[2]
+
     import sys
 
     from ..render import write_listing
 
-    n = write_listing((r[2] for r in rows), cols, f, sys.stdout)
+    n = write_listing(drain(), cols, f, sys.stdout)
     if not n and f == "table":
         click.echo(f"no {status if status != 'all' else ''} tickets".replace("  ", " "))
 
