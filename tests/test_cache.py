@@ -187,3 +187,14 @@ def _appends(shop, batches, cut_hours):
             tickets.append_events(shop, rows, policy)
         cut = None if cut_hours is None else T0 + dt.timedelta(hours=cut_hours)
         assert state(shop, cut) == state(shop, cut, warm=False)
+
+
+def test_a_cache_cut_short_is_rebuilt(shop):
+    a = ids.new_id()
+    write(shop, [opened(a), ev(a, 3, "message", "你好")])
+    state(shop)
+    data = cache.path(shop).read_bytes()
+    cache.path(shop).write_bytes(data[:-5])
+    assert cache.load(shop) is None
+    assert [x[0] for x in state(shop)] == [a]
+    assert cache.path(shop).read_bytes() == data
