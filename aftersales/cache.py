@@ -60,11 +60,13 @@ class OpenRecords:
     byte `size` of tickets.csv, or was closed at or after `closed_after` (ISO text); and
     the IDs of the tickets that were closed before it."""
 
-    __slots__ = ("size", "crc", "fixes", "closed_after", "rows", "closed")
+    __slots__ = ("size", "crc", "fixes", "closed_after", "rows", "closed", "text")
 
-    def __init__(self, size: int, crc: int, fixes: bytes, closed_after: Optional[str], rows: dict, closed: set):
+    def __init__(self, size: int, crc: int, fixes: bytes, closed_after: Optional[str], rows: dict, closed: set,
+                 text: Optional[str] = None):
         self.size, self.crc, self.fixes, self.closed_after = size, crc, fixes, closed_after
         self.rows, self.closed = rows, closed
+        self.text = text  # the rows as CSV text, when the caller has it already (a cold scan)
 
 
 def load(root: Path) -> Optional[OpenRecords]:
@@ -80,6 +82,8 @@ def load(root: Path) -> Optional[OpenRecords]:
             return None  # cut short
         rows: dict = {}
         for row in csv.reader(io.StringIO(blob.decode("utf-8"), newline=""), strict=True):
+            if not row:
+                continue
             lst = rows.get(row[0])
             if lst is None:
                 rows[row[0]] = [row]
@@ -97,9 +101,12 @@ def save(root: Path, rec: OpenRecords) -> None:
     the closed IDs: plain data, nothing that runs when read."""
     if any("\n" in tid for tid in rec.closed):
         return
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(row for lst in rec.rows.values() for row in lst)
-    blob = buf.getvalue().encode("utf-8")
+    if rec.text is None:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(row for lst in rec.rows.values() for row in lst)
+        blob = buf.getvalue().encode("utf-8")
+    else:
+        blob = rec.text.encode("utf-8")
     closed = "\n".join(rec.closed).encode("utf-8")
     head = {"version": VERSION, "size": rec.size, "crc": rec.crc, "closed_after": rec.closed_after,
             "fixes": len(rec.fixes), "rows": len(blob), "closed": len(closed)}

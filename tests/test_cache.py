@@ -198,3 +198,13 @@ def test_a_cache_cut_short_is_rebuilt(shop):
     assert cache.load(shop) is None
     assert [x[0] for x in state(shop)] == [a]
     assert cache.path(shop).read_bytes() == data
+
+
+def test_blank_lines_in_the_ledger_do_not_defeat_the_cache(shop):
+    a = ids.new_id()
+    write(shop, [opened(a)])
+    with open(tickets_csv(shop), "ab") as f:
+        f.write(b"\n")
+    write(shop, [ev(a, 3, "message", "你好")])
+    assert state(shop) == state(shop, warm=False)
+    assert cache.load(shop) is not None and set(cache.load(shop).rows) == {a}

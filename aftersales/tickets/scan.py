@@ -79,11 +79,8 @@ def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datet
                 return [row for lst in rec.rows.values() for row in lst]
         records, closed = _scan(data, header, keep, closed_after)
         rows = list(csv.reader(records, strict=True))
-        by_ticket: dict = {}
-        for row in rows:
-            if row:
-                by_ticket.setdefault(row[0], []).append(row)
-        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, cut, by_ticket, closed))
+        text = "\n".join(records) + "\n" if records else ""  # each ticket's records together, as `load` groups them
+        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, cut, {}, closed, text))
         return rows
 
 
