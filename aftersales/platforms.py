@@ -228,6 +228,7 @@ EMPTY = frozenset(("-", "--", "—", "——", "null", "NULL", "None", "无退�
 _STATUS_PREFIX = re.compile(r"^\s*(?:[(（【\[][^)）】\]]*[)）】\]]\s*)+")
 #: What a spreadsheet makes of a long number: 3.45679E+18, 4.56789012345679e+18.
 SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
+_DECIMALS = re.compile(r"\d+\.0+")
 
 
 def clean(value: str) -> str:
@@ -256,7 +257,7 @@ def id_problem(column: str, value: str) -> Optional[str]:
         return (f"column {column}: '{value}' is a number in scientific notation: a spreadsheet rounded this ID and its "
                 "digits are lost. Download the export again from the platform and import it without opening and "
                 "saving it in Excel/WPS (or, in the spreadsheet, set the column to Text before pasting)")
-    if re.fullmatch(r"\d+\.0+", value):
+    if _DECIMALS.fullmatch(value):
         return (f"column {column}: '{value}' is an ID saved as a number with decimals by a spreadsheet; download the "
                 "export again, or set the column to Text and retype it")
     return None
