@@ -182,6 +182,8 @@ def format_time(t: dt.datetime) -> str:
 
 
 def format_value(v) -> str:
+    if type(v) is str:  # most values, first
+        return v
     if v is None:
         return ""
     if isinstance(v, dt.datetime):
@@ -899,7 +901,7 @@ def _check_tail(root: Path, name: str, path: Path) -> None:
 def _field(value: str) -> str:
     # csv.writer leaves a lone CR unquoted when the line terminator is LF, and a reader then
     # splits the record there; quote every field that holds a delimiter, quote, CR or LF.
-    if any(c in value for c in ',"\r\n'):
+    if "," in value or '"' in value or "\r" in value or "\n" in value:
         return '"' + value.replace('"', '""') + '"'
     return value
 

@@ -416,7 +416,7 @@ def _records(f, file: str) -> Iterator:
         lines = iter(f)
         first = next(lines, "").lstrip("\ufeff")  # any BOM the codec left, as `decode` drops them
         lines = chain([first] if first else [], lines)
-        pending = []  # the line csv.reader is to read next
+        pending: list = []  # the line csv.reader is to read next
 
         def feed():  # the pending line, then the lines a quoted field runs on to
             while True:
