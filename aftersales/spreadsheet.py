@@ -562,7 +562,7 @@ def _zone(policy, name: str, m):
 
 
 def _with_lookups(source: Source, m, name: str, folder: Path) -> tuple:
-    """(the header with each lookup's columns after the source's, the joins for `_joined`).
+    """(the header with each lookup's columns after the source's, the joins `Import.rows` makes).
 
     Each lookup file is read once, into a table of its key -> its columns (the first row
     with that key); the source rows are joined as they are read."""
@@ -594,15 +594,10 @@ def _table(other: Source, ki: int, wanted: list) -> dict:
     need = max(ki, *wanted) + 1
     pick = itemgetter(*wanted) if len(wanted) > 1 else (lambda row, i=wanted[0]: (row[i],))
     for _line, row in other.rows:
-        if len(row) >= need:
+        if ki < len(row):
             key = row[ki].strip()
             if key not in table:
-                values = pick(row)
-                table[key] = shared.setdefault(values, values)
-        elif ki < len(row):
-            key = row[ki].strip()
-            if key not in table:
-                values = tuple(row[i] if i < len(row) else "" for i in wanted)
+                values = pick(row) if len(row) >= need else tuple(row[i] if i < len(row) else "" for i in wanted)
                 table[key] = shared.setdefault(values, values)
     return table
 
