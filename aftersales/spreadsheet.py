@@ -23,8 +23,10 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gc
 import io
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import chain, compress, islice, repeat
@@ -655,7 +657,8 @@ class Import:
         if not encoding and m.encoding and _safe_canonical(m.encoding) != "utf-8":
             encoding, where = m.encoding, f"imports.{mapping_name}.encoding"
         source = self.source = read_source(path, encoding, where)
-        header, self.joins = _with_lookups(source, m, mapping_name, Path(path).parent)
+        with _collector_off():
+            header, self.joins = _with_lookups(source, m, mapping_name, Path(path).parent)
         self.header = header  # the source's columns, then the looked-up ones
         self.index = _source_columns(header, source, m, mapping_name)  # ledger column -> index in the row
         self.width = len(header)
@@ -782,15 +785,28 @@ class Import:
         ledger refuses, nothing more is yielded: the import will not be written."""
         fast = _fast_lines(self)
         rows = self.rows()
-        while batch := list(islice(rows, size)):
-            lines: list = fast([src for _line, src in batch]) if fast is not None else [None] * len(batch)
-            plain = len(lines) - lines.count(None)
-            self.good += plain
-            if plain < len(lines):
-                lines = [self._careful(line, src) if text is None else text for (line, src), text in zip(batch, lines)]
-                lines = [text for text in lines if text is not None]
-            if lines and self.too_long is None and (keep_going or not self.problems):
-                yield ("\n".join(lines) + "\n").encode("utf-8")
+        with _collector_off():
+            while batch := list(islice(rows, size)):
+                lines: list = fast([src for _line, src in batch]) if fast is not None else [None] * len(batch)
+                plain = len(lines) - lines.count(None)
+                self.good += plain
+                if plain < len(lines):
+                    lines = [self._careful(line, src) if text is None else text for (line, src), text in zip(batch, lines)]
+                    lines = [text for text in lines if text is not None]
+                if lines and self.too_long is None and (keep_going or not self.problems):
+                    yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+@contextmanager
+def _collector_off():
+    """The cyclic garbage collector off: an import makes many short-lived rows and no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _csv_text(row: list) -> str:
