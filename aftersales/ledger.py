@@ -183,6 +183,8 @@ def format_time(t: dt.datetime) -> str:
 
 
 def format_value(v) -> str:
+    if type(v) is str:  # most values, first
+        return v
     if v is None:
         return ""
     if isinstance(v, dt.datetime):
@@ -1013,7 +1015,7 @@ def _check_tail(root: Path, name: str, path: Path) -> None:
 def _field(value: str) -> str:
     # csv.writer leaves a lone CR unquoted when the line terminator is LF, and a reader then
     # splits the record there; quote every field that holds a delimiter, quote, CR or LF.
-    if any(c in value for c in ',"\r\n'):
+    if "," in value or '"' in value or "\r" in value or "\n" in value:
         return '"' + value.replace('"', '""') + '"'
     return value
 
@@ -1159,3 +1161,57 @@ def create(root: Path, name: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "x", encoding="utf-8", newline="") as f:
         f.write(LEDGERS[name].header)
+
+
+@contextmanager
+def appending(root: Path, name: str):
+    """A streaming append: yields `write(data)`, which appends bytes of records already
+    checked and encoded (as `encode_rows` makes them) as they come, inside the lock's batch.
+
+    Everything written in the block is one batch with the rest of the outermost `locked`
+    block: if the block raises, or the process dies before it ends, the journal rolls it
+    all back. The ledger is checked (its tail), journalled and opened at the first write:
+    nothing is touched when nothing is written. One fsync at the end."""
+    schema = schema_of(name)
+    path = ledger_path(root, name)
+    with locked(root):
+        sec = _sections[_key(root)]
+        fd = None
+
+        def fail(e: OSError):
+            try:
+                _rollback(sec)
+            except OSError:
+                pass  # the journal stays; the next command rolls back
+            return InputError(_os_message(schema.file, e))
+
+        def write(data: bytes) -> None:
+            nonlocal fd
+            try:
+                if fd is None:
+                    st = _lstat_ledger(path, schema.file)
+                    size = st.st_size if st else 0
+                    if name not in sec.before:
+                        if size and not _tail_known(root, name, st):
+                            _check_tail(root, name, path)
+                        sec.before[name] = {"size": size, "created": st is None, "ino": st.st_ino if st else 0,
+                                            "sig": _sig(path, size) if size else ""}
+                        _write_journal(sec)
+                    if size == 0:
+                        data = schema.header.encode("utf-8") + data
+                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+                                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o644)
+                _write_all(fd, data)
+            except OSError as e:
+                raise fail(e) from None
+
+        try:
+            yield write
+            if fd is not None:
+                try:
+                    os.fsync(fd)
+                except OSError as e:
+                    raise fail(e) from None
+        finally:
+            if fd is not None:
+                os.close(fd)

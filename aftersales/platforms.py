@@ -228,6 +228,7 @@ EMPTY = frozenset(("-", "--", "—", "——", "null", "NULL", "None", "无退�
 _STATUS_PREFIX = re.compile(r"^\s*(?:[(（【\[][^)）】\]]*[)）】\]]\s*)+")
 #: What a spreadsheet makes of a long number: 3.45679E+18, 4.56789012345679e+18.
 SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
+_DECIMALS = re.compile(r"\d+\.0+")
 
 
 def clean(value: str) -> str:
@@ -256,7 +257,7 @@ def id_problem(column: str, value: str) -> Optional[str]:
         return (f"column {column}: '{value}' is a number in scientific notation: a spreadsheet rounded this ID and its "
                 "digits are lost. Download the export again from the platform and import it without opening and "
                 "saving it in Excel/WPS (or, in the spreadsheet, set the column to Text before pasting)")
-    if re.fullmatch(r"\d+\.0+", value):
+    if _DECIMALS.fullmatch(value):
         return (f"column {column}: '{value}' is an ID saved as a number with decimals by a spreadsheet; download the "
                 "export again, or set the column to Text and retype it")
     return None
@@ -1073,7 +1074,8 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     size_before = _size(ledger.ledger_path(root, "orders"))
     state = _order_state(root) if prof.kind == "orders" else {}
     prog = Progress(progress_stream, op.size, "")
-    spool = tempfile.TemporaryFile()  # the new and changed orders
+    spool = tempfile.TemporaryFile()  # the new and changed orders, in lists of up to 1024
+    spooled: list = []  # the next list
     ev_spool = tempfile.TemporaryFile()  # the ticket events, in batches
     refunds: list = []  # refund rows: their tickets need the orders ledger, read once after the pass
     pending = None  # the order being read: its rows are adjacent (one per item)
@@ -1102,7 +1104,10 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 out.shipments.new += 1
             else:
                 out.shipments.changed += 1
-        marshal.dump((tuple(o[c] for c in ORDER_COLUMNS), ship), spool)
+        spooled.append((tuple(o[c] for c in ORDER_COLUMNS), ship))
+        if len(spooled) >= 1024:
+            marshal.dump(spooled, spool)
+            spooled.clear()
 
     def request(line, raw, req, v, facts):
         """Decide one after-sales request now; its events wait in the events spool."""
@@ -1172,6 +1177,8 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 pending = o
         if pending is not None:
             flush()
+        if spooled:
+            marshal.dump(spooled, spool)
         out.rows = rows
         prog.done()
         if refunds:
@@ -1243,14 +1250,19 @@ def _write_spool(root: Path, policy, spool, batch: int, now_text: str, prog=None
 
     from . import ledger
 
-    spool.seek(0)
+    def entries():  # (order values, ship) as `import_export` spooled them, in lists
+        spool.seek(0)
+        while True:
+            try:
+                yield from marshal.load(spool)
+            except EOFError:
+                return
+
+    spooled = entries()
     obatch, sbatch = [], []
     written = 0
     while True:
-        try:
-            values, ship = marshal.load(spool)
-        except EOFError:
-            values = None
+        values, ship = next(spooled, (None, False))
         if values is not None:
             o = dict(zip(ORDER_COLUMNS, values))
             obatch.append(o)

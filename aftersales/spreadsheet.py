@@ -9,11 +9,13 @@ digit strings in text columns are written as ="…" so a spreadsheet keeps every
 `table_xlsx` writes the same tables as .xlsx (openpyxl, optional). `ticket_table` is
 `export tickets`: one row per ticket. The ledger is only read.
 
-Import (`read_import`) reads a CSV file from a spreadsheet or a platform export (UTF-8
-with or without BOM, or GBK/GB18030; LF or CRLF), maps each row to a ledger record by a
-policy `[imports.NAME]` entry (ImportMap), normalises times and amounts, and validates
-every record with the ledger schema. It returns the good records and one Problem per
-bad row, by physical line in the source file; the caller decides what to append.
+Import (`Import`) reads a CSV file from a spreadsheet or a platform export (UTF-8
+with or without BOM, or GBK/GB18030; LF or CRLF) as a stream, maps each row to a ledger
+record by a policy `[imports.NAME]` entry (ImportMap), normalises times and amounts, and
+validates every record with the ledger schema, once. It yields the good records encoded
+for the ledger and keeps one Problem per bad row, by physical line in the source file;
+the caller decides what to append. Rows in the common plain form take a fast path that
+gives the same bytes (`_fast_lines`); any other row, and every bad one, the careful check.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gc
 import io
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from itertools import chain, compress, islice, repeat
+from operator import add, eq, gt, itemgetter, methodcaller, ne, not_
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from .errors import InputError, Problem
 
@@ -339,47 +345,107 @@ def _line_at(raw: bytes, pos: int) -> int:
     return raw[:pos].count(b"\n") + 1
 
 
+def _encoding_of(path, file: str, encoding: Optional[str], where: str) -> str:
+    """The encoding `decode` takes for the file, found by decoding it in 1 MB chunks (the
+    file is never held whole); `decode`'s own error, naming the line and byte, if none fits."""
+    if encoding:
+        try:
+            enc = _canonical(encoding)
+        except LookupError:
+            decode(b"", file, encoding, where)  # names the unknown encoding
+            raise
+        tries = ["utf-8-sig" if enc == "utf-8" else enc]
+    else:
+        tries = ["utf-8-sig", "gb18030"]
+    try:
+        with open(path, "rb") as f:
+            for enc in tries:
+                f.seek(0)
+                dec = codecs.getincrementaldecoder(enc)()
+                try:
+                    while chunk := f.read(1 << 20):
+                        dec.decode(chunk)
+                    dec.decode(b"", final=True)
+                    return enc
+                except UnicodeDecodeError:
+                    pass
+            f.seek(0)
+            raw = f.read()  # only to name the bad byte
+    except OSError as e:
+        raise InputError(f"{file}: cannot read: {e.strerror}") from None
+    return decode(raw, file, encoding, where)[1]
+
+
 @dataclass(frozen=True)
 class Source:
-    """A CSV file as read for import: its header and records by physical line."""
+    """A CSV file as read for import: its header, and its records by physical line as they are read."""
 
     file: str  # the path as given
-    encoding: str  # the encoding it was decoded with
+    encoding: str  # the encoding it is decoded with
     header_line: int
     header: tuple
-    rows: tuple  # (line, list of values); line is where the record starts
+    rows: Iterator  # (line, list of values); line is where the record starts. Read once, as it goes
 
 
 def read_source(path, encoding: Optional[str] = None, where: str = "--encoding") -> Source:
-    """A CSV file's header and records; InputError when it cannot be read or decoded.
+    """A CSV file's header, and a stream of its records; InputError when it cannot be read or
+    decoded, or (while its rows are read) when a record is malformed.
 
     The header is the first row that is not blank; header names are stripped of spaces.
     Rows that are entirely empty are skipped.
     """
     file = str(path)
+    enc = _encoding_of(path, file, encoding, where)
     try:
-        raw = Path(path).read_bytes()
+        f = open(path, encoding=enc, newline="")
     except OSError as e:
         raise InputError(f"{file}: cannot read: {e.strerror}") from None
-    text, used = decode(raw, file, encoding, where)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header, header_line = None, 0
-    rows = []
-    prev_end = 0
-    try:
-        for row in reader:
-            start, prev_end = prev_end + 1, reader.line_num
-            if not any(c.strip() for c in row):
-                continue
-            if header is None:
-                header, header_line = tuple(c.strip() for c in row), start
-            else:
-                rows.append((start, row))
-    except csv.Error as e:
-        raise InputError(f"{file}:{prev_end + 1}: malformed CSV: {e}; fix the quoting on that line") from None
-    if header is None:
+    rows = _records(f, file)
+    first = next(rows, None)
+    if first is None:
         raise InputError(f"{file}: empty file; it needs a header row naming its columns")
-    return Source(file, used, header_line, header, tuple(rows))
+    return Source(file, enc, first[0], tuple(c.strip() for c in first[1]), rows)
+
+
+def _records(f, file: str) -> Iterator:
+    """(line, row) of each record of an open CSV file that is not blank, exactly as
+    csv.reader(strict=True) reads them; closes the file.
+
+    A line without a quote (or NUL) is a record of comma-separated fields, and is split
+    as such, at a third of csv.reader's cost; csv.reader reads every other line, and the
+    lines a quoted field runs on to."""
+    with f:
+        lines = iter(f)
+        first = next(lines, "").lstrip("\ufeff")  # any BOM the codec left, as `decode` drops them
+        lines = chain([first] if first else [], lines)
+        pending: list = []  # the line csv.reader is to read next
+
+        def feed():  # the pending line, then the lines a quoted field runs on to
+            while True:
+                if not pending:
+                    line = next(lines, None)
+                    if line is None:
+                        return
+                    pending.append(line)
+                yield pending.pop()
+
+        reader = csv.reader(feed(), strict=True)
+        end = 0  # the physical lines read so far
+        for text in lines:
+            start = end + 1
+            if '"' not in text and "\x00" not in text:
+                end = start
+                row = text.rstrip("\r\n").split(",")
+            else:
+                pending.append(text)
+                read = reader.line_num
+                try:
+                    row = next(reader)
+                except csv.Error as e:
+                    raise InputError(f"{file}:{start}: malformed CSV: {e}; fix the quoting on that line") from None
+                end += reader.line_num - read
+            if any(map(str.strip, row)):
+                yield start, row
 
 
 # ------------------------------------------------------------------ import: values
@@ -497,40 +563,53 @@ def _zone(policy, name: str, m):
                          "use an IANA name such as 'Asia/Shanghai'") from None
 
 
-def _with_lookups(source: Source, m, name: str, folder: Path) -> Source:
-    """The source with each lookup's columns joined on (empty where the key has no match)."""
-    if not m.lookups:
-        return source
+def _with_lookups(source: Source, m, name: str, folder: Path) -> tuple:
+    """(the header with each lookup's columns after the source's, the joins `Import.rows` makes).
+
+    Each lookup file is read once, into a table of its key -> its columns (the first row
+    with that key); the source rows are joined as they are read."""
     header = list(source.header)
-    rows = [(line, list(row)) for line, row in source.rows]
+    joins = []  # (index of the key in a source row, table, the values when nothing matches)
     for lname, lk in m.lookups.items():
         if all(c in header for c in lk.columns):  # joined already (a rejects file): keep its values
             continue
         other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding")
-        for col in (lk.key, *lk.columns.values()):
-            if col not in other.header:
-                raise InputError(f"{other.file}:{other.header_line}: no column '{col}', which imports.{name}.lookups.{lname} needs")
+        missing = [col for col in (lk.key, *lk.columns.values()) if col not in other.header]
+        if missing or lk.on not in header:
+            for _ in other.rows:  # a malformed record of that file is named first
+                pass
+        if missing:
+            raise InputError(f"{other.file}:{other.header_line}: no column '{missing[0]}', which imports.{name}.lookups.{lname} needs")
         if lk.on not in header:
             raise InputError(f"{source.file}:{source.header_line}: no column '{lk.on}', which imports.{name}.lookups.{lname} joins on")
-        ki = other.header.index(lk.key)
-        wanted = [other.header.index(c) for c in lk.columns.values()]
-        table: dict = {}
-        for _line, row in other.rows:
-            if ki < len(row):
-                table.setdefault(row[ki].strip(), [row[i] if i < len(row) else "" for i in wanted])  # the first match
-        on = header.index(lk.on)
-        blank = [""] * len(wanted)
-        for _line, row in rows:
-            row.extend(table.get(row[on].strip() if on < len(row) else "", blank))
+        joins.append((header.index(lk.on), _table(other, other.header.index(lk.key),
+                                                  [other.header.index(c) for c in lk.columns.values()]),
+                      ("",) * len(lk.columns)))
         header.extend(lk.columns)
-    return Source(source.file, source.encoding, source.header_line, tuple(header), tuple(rows))
+    return tuple(header), joins
 
 
-def _source_columns(source: Source, m, name: str) -> dict:
-    """ledger column -> index in the source row; InputError for a missing source column."""
+def _table(other: Source, ki: int, wanted: list) -> dict:
+    """key -> the wanted columns of the first row with that key; equal values are one tuple."""
+    table: dict = {}
+    shared: dict = {}
+    need = max(ki, *wanted) + 1
+    pick = itemgetter(*wanted) if len(wanted) > 1 else (lambda row, i=wanted[0]: (row[i],))
+    for _line, row in other.rows:
+        if ki < len(row):
+            key = row[ki].strip()
+            if key not in table:
+                values = pick(row) if len(row) >= need else tuple(row[i] if i < len(row) else "" for i in wanted)
+                table[key] = shared.setdefault(values, values)
+    return table
+
+
+def _source_columns(header: tuple, source: Source, m, name: str) -> dict:
+    """ledger column -> index in the row (`header`: the source's columns and the looked-up
+    ones); InputError for a missing source column."""
     from .schema import closest
 
-    header, file = source.header, source.file
+    file = source.file
     index: dict = {}
     for i, h in enumerate(header):
         index.setdefault(h, i)
@@ -550,72 +629,99 @@ def _source_columns(source: Source, m, name: str) -> dict:
     return {col: index[src] for col, src in m.columns.items()}
 
 
-def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None, now: Optional[dt.datetime] = None,
-                actor: Optional[str] = None, skipped: Optional[list] = None) -> tuple:
-    """Read and check a CSV file for import by the policy's `[imports.NAME]` mapping.
+class Import:
+    """A CSV file being imported by the policy's `[imports.NAME]` mapping, one pass over its rows.
 
-    Returns (rows, problems): `rows` are the good records as dicts by ledger column,
-    ready for `ledger.append(root, mapping.ledger, rows, policy)`; `problems` holds one
-    Problem per bad row (file = `path` as given, line = the physical line where the row
-    starts, record = the source row as CSV). Raises InputError when the file as a whole
-    cannot be used: unknown mapping, unreadable or undecodable file, missing columns.
+    Opening it reads the header and any lookup files, and raises InputError when the file
+    as a whole cannot be used: unknown mapping, unreadable or undecodable file, missing
+    columns. `chunks()` then reads the rows once: each is checked (`check`: every problem
+    of the row) and the good ones come out encoded for the ledger; bad rows are kept as
+    `problems` (file = `path` as given, line = the physical line where the row starts,
+    record = the source row as CSV) and, with their source values, in `rejected`.
 
     Encoding: `encoding`, else the mapping's if it is not the default "utf-8", else
     UTF-8 (with or without BOM) and then GB18030. Unmapped `at` is `now`; unmapped
     `by` (where the ledger has one) is `actor`; other unmapped columns stay empty.
     """
-    from .ledger import check_row, format_time, schema_of
 
-    m = import_map(policy, mapping_name)
-    schema = schema_of(m.ledger)
-    tz = _zone(policy, mapping_name, m)
-    file = str(path)
-    where = "--encoding"
-    if not encoding and m.encoding and _safe_canonical(m.encoding) != "utf-8":
-        encoding, where = m.encoding, f"imports.{mapping_name}.encoding"
-    source = _with_lookups(read_source(path, encoding, where), m, mapping_name, Path(path).parent)
-    index = _source_columns(source, m, mapping_name)
-    width = len(source.header)
-    conditions = []  # (index in the source row, value -> ledger columns it requires)
-    for src_col, by_value in m.require_when.items():
-        if src_col not in source.header:
-            raise InputError(f"{file}:{source.header_line}: the header has no column '{src_col}', which "
-                             f"imports.{mapping_name}.require_when names")
-        conditions.append((src_col, source.header.index(src_col), by_value))
-    filters = []  # (index in the source row, values a row must have to be imported)
-    for src_col, allowed in m.only_when.items():
-        if src_col not in source.header:
-            raise InputError(f"{file}:{source.header_line}: the header has no column '{src_col}', which "
-                             f"imports.{mapping_name}.only_when names")
-        filters.append((source.header.index(src_col), set(allowed)))
+    def __init__(self, policy, mapping_name: str, path, encoding: Optional[str] = None,
+                 now: Optional[dt.datetime] = None, actor: Optional[str] = None):
+        from .ledger import format_time, schema_of
 
-    fixed: dict = {}
-    if "at" in schema.column_names and "at" not in m.columns:
-        if now is None:
-            from .clock import system_now
+        m = self.mapping = import_map(policy, mapping_name)
+        self.policy = policy
+        schema = self.schema = schema_of(m.ledger)
+        self.tz = tz = _zone(policy, mapping_name, m)
+        file = self.file = str(path)
+        where = "--encoding"
+        if not encoding and m.encoding and _safe_canonical(m.encoding) != "utf-8":
+            encoding, where = m.encoding, f"imports.{mapping_name}.encoding"
+        source = self.source = read_source(path, encoding, where)
+        with _collector_off():
+            header, self.joins = _with_lookups(source, m, mapping_name, Path(path).parent)
+        self.header = header  # the source's columns, then the looked-up ones
+        self.index = _source_columns(header, source, m, mapping_name)  # ledger column -> index in the row
+        self.width = len(header)
+        self.conditions = []  # (source column, its index, value -> ledger columns it requires)
+        for src_col, by_value in m.require_when.items():
+            if src_col not in header:
+                raise InputError(f"{file}:{source.header_line}: the header has no column '{src_col}', which "
+                                 f"imports.{mapping_name}.require_when names")
+            self.conditions.append((src_col, header.index(src_col), by_value))
+        self.filters = []  # (index in the row, values a row must have to be imported)
+        for src_col, allowed in m.only_when.items():
+            if src_col not in header:
+                raise InputError(f"{file}:{source.header_line}: the header has no column '{src_col}', which "
+                                 f"imports.{mapping_name}.only_when names")
+            self.filters.append((header.index(src_col), set(allowed)))
 
-            now = system_now(tz)
-        fixed["at"] = format_time(now)
-    if "source" in schema.column_names and "source" not in m.columns:
-        fixed["source"] = mapping_name  # where the row came from
-    if "by" in schema.column_names and "by" not in m.columns:
-        if not actor:
-            raise InputError(f"importing into {schema.file} needs the acting staff for its 'by' column; "
-                             "pass --by STAFF_ID or set AS_USER")
-        fixed["by"] = actor
+        fixed: dict = {}
+        self.fixed = fixed
+        if "at" in schema.column_names and "at" not in m.columns:
+            if now is None:
+                from .clock import system_now
 
-    index_names = {col: source.header[i] for col, i in index.items()}
-    rows, problems = [], []
-    for line, src in source.rows:
-        if any((src[i].strip() if i < len(src) else "") not in allowed for i, allowed in filters):
-            if skipped is not None:
-                skipped.append(line)
-            continue
+                now = system_now(tz)
+            fixed["at"] = format_time(now)
+        if "source" in schema.column_names and "source" not in m.columns:
+            fixed["source"] = mapping_name  # where the row came from
+        if "by" in schema.column_names and "by" not in m.columns:
+            if not actor:
+                raise InputError(f"importing into {schema.file} needs the acting staff for its 'by' column; "
+                                 "pass --by STAFF_ID or set AS_USER")
+            fixed["by"] = actor
+        self.index_names = {col: header[i] for col, i in self.index.items()}
+        self.skipped = 0  # rows that only_when leaves out
+        self.good = 0
+        self.problems: list = []
+        self.rejected: list = []  # (line, row, message) of each bad row
+        self.too_long: Optional[InputError] = None  # a good row the ledger refuses to hold (MAX_FIELD)
+
+    def rows(self) -> Iterator:
+        """(line, row with the looked-up columns) of each row the mapping's only_when keeps;
+        counts the others."""
+        joins, filters = self.joins, self.filters
+        for line, src in self.source.rows:
+            for on, table, blank in joins:
+                src.extend(table.get(src[on].strip() if on < len(src) else "", blank))
+            for i, allowed in filters:
+                if (src[i].strip() if i < len(src) else "") not in allowed:
+                    self.skipped += 1
+                    break
+            else:
+                yield line, src
+
+    def check(self, src: list) -> tuple:
+        """(ledger values, messages) of one row: every problem it has, by the schema."""
+        from .ledger import check_row
+
+        schema, index, tz, m = self.schema, self.index, self.tz, self.mapping
+        width = self.width
         messages = []
         if len(src) > width and any(c.strip() for c in src[width:]):
             messages.append(f"has {len(src)} fields, the header has {width}")
         record = dict.fromkeys(schema.column_names, "")
-        record.update(fixed)
+        record.update(self.fixed)
         bad_columns = set()
         for col in schema.columns:
             if col.name not in index:
@@ -626,7 +732,7 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
             if col.name in _ID_COLUMNS and col.type not in _KEEP:
                 from .platforms import id_problem
 
-                bad = id_problem(index_names[col.name], value)
+                bad = id_problem(self.index_names[col.name], value)
                 if bad:
                     messages.append(bad)
                     bad_columns.add(col.name)
@@ -636,18 +742,261 @@ def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None,
             if err:
                 messages.append(err)
                 bad_columns.add(col.name)
-        for src_col, i, by_value in conditions:
+        for src_col, i, by_value in self.conditions:
             value = src[i].strip() if i < len(src) else ""
             lacking = [c for c in by_value.get(value, ()) if not record.get(c)]
             if lacking:
                 messages.append(f"{src_col} is '{value}' but {', '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} empty")
-        checked = check_row(schema, [record[c] for c in schema.column_names], policy)
+        values = [record[c] for c in schema.column_names]
+        checked = check_row(schema, values, self.policy)
         messages += [msg for msg in checked if not any(msg.startswith(f"'{c}' ") for c in bad_columns)]
+        return values, messages
+
+    def _encode(self, values: list) -> Optional[str]:
+        """A checked record as a ledger line without its line break (as `ledger.encode_rows`
+        writes it); None, and `too_long` set, when a field is over the ledger's limit."""
+        from .ledger import MAX_FIELD, _field
+
+        for n, v in zip(self.schema.column_names, values):
+            if len(v) > MAX_FIELD:
+                if self.too_long is None:
+                    self.too_long = InputError(
+                        f"{self.schema.file}: refusing to write a record whose '{n}' has {len(v)} characters; "
+                        f"the limit is {MAX_FIELD}: shorten it (a long text can go in as an evidence file)")
+                return None
+        return ",".join(_field(v) for v in values)
+
+    def _careful(self, line: int, src: list) -> Optional[str]:
+        """A row the fast path left: its ledger line, or None (a bad row, kept as a problem;
+        or one too long for the ledger, which stops the import)."""
+        values, messages = self.check(src)
         if messages:
-            problems.append(Problem(file, line, "; ".join(messages), _csv_text(src)))
+            msg = "; ".join(messages)
+            self.problems.append(Problem(self.file, line, msg, _csv_text(src)))
+            self.rejected.append((line, src, msg))
+            return None
+        self.good += 1
+        return self._encode(values)
+
+    def chunks(self, keep_going: bool = False, size: int = 4096) -> Iterator:
+        """The good rows as ledger bytes, `size` rows at a time, in the file's order.
+
+        Every row is checked; after the first bad row (unless `keep_going`), or a row the
+        ledger refuses, nothing more is yielded: the import will not be written."""
+        fast = _fast_lines(self)
+        rows = self.rows()
+        with _collector_off():
+            while batch := list(islice(rows, size)):
+                lines: list = fast([src for _line, src in batch]) if fast is not None else [None] * len(batch)
+                plain = len(lines) - lines.count(None)
+                self.good += plain
+                if plain < len(lines):
+                    lines = [self._careful(line, src) if text is None else text for (line, src), text in zip(batch, lines)]
+                    lines = [text for text in lines if text is not None]
+                if lines and self.too_long is None and (keep_going or not self.problems):
+                    yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+@contextmanager
+def _collector_off():
+    """The cyclic garbage collector off: an import makes many short-lived rows and no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _csv_text(row: list) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(row)
+    return buf.getvalue()[:300]
+
+
+# ------------------------------------------------------------------ import: the fast path
+
+#: ":MM:SS" of every minute and second: the end of a source time the fast path takes as it is.
+_MINUTE_SECOND = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
+_REST_OK = _MINUTE_SECOND | {""}  # "" for no time (and for a value without the seconds: its length tells)
+_HOUR = re.compile(r"\d{4}-\d\d-\d\d[ T](?:[01]\d|2[0-3])", re.ASCII)
+_HOUR_OF, _REST_OF = itemgetter(slice(0, 13)), itemgetter(slice(13, None))
+_PREFIX, _OFFSET, _UTC = itemgetter(0), itemgetter(1), itemgetter(2)
+_WRAPPED = methodcaller("startswith", '="')
+_NUMBER_CHARS = "0123456789+-.eE"  # all an ID that a spreadsheet made a number can hold (ASCII)
+
+
+class _Hours(dict):
+    """The hours of source times in a zone, for the fast path: "2017-10-02 10" -> (its ledger
+    prefix "2017-10-02T10", the zone's offset "+08:00", the same hour in UTC "2017-10-02T02"),
+    when the hour is plain: a valid time, one offset all hour long, a whole number of hours
+    from UTC; () otherwise. "" (no time) -> ("", "", "")."""
+
+    def __init__(self, tz):
+        super().__init__({"": ("", "", "")})
+        self.tz = tz
+
+    def __missing__(self, key: str) -> tuple:
+        value = self[key] = self._hour(key)
+        return value
+
+    def _hour(self, key: str) -> tuple:
+        from .ledger import format_time
+
+        if not _HOUR.fullmatch(key):
+            return ()
+        try:
+            t = parse_source_time(key + ":00:00", self.tz)
+            end = t.replace(minute=59, second=59)
+            if len({x.utcoffset() for x in (t, t.replace(fold=1), end, end.replace(fold=1))}) != 1:
+                return ()  # the offset changes within this hour
+            offset = t.utcoffset()
+            if offset is None or offset % dt.timedelta(hours=1):
+                return ()
+            text, utc = format_time(t), t.astimezone(dt.timezone.utc).isoformat()
+        except (ValueError, OverflowError):
+            return ()
+        return text[:13], text[19:], utc[:13]
+
+    def column(self, values: list, care: set) -> tuple:
+        """(ledger times, UTC times to compare) of a column of source times ("" for none):
+        each as `format_time(parse_source_time(value, tz))`; the rows whose value is not a
+        plain "2017-10-02 10:56:33" in a plain hour go into `care` (their values become "")."""
+        info = list(map(self.__getitem__, map(_HOUR_OF, values)))
+        rest = list(map(_REST_OF, values))
+        lengths = set(map(len, values))
+        if () in info or not lengths <= {0, 19} or not all(map(_REST_OK.__contains__, rest)):
+            every = range(len(values))
+            bad = set(compress(every, map(not_, info)))
+            bad.update(compress(every, map(not_, map(_REST_OK.__contains__, rest))))
+            if not lengths <= {0, 19}:
+                bad.update(r for r in every if len(values[r]) not in (0, 19))  # e.g. "2017-10-02 10"
+            for r in bad:
+                info[r], rest[r] = self[""], ""
+            care.update(bad)
+        return (list(map(add, map(add, map(_PREFIX, info), rest), map(_OFFSET, info))),
+                list(map(add, map(_UTC, info), rest)))
+
+
+def _fast_lines(imp: Import):
+    """A function of a batch of rows -> their ledger lines (without the line break), exactly
+    as `check` and `_encode` make them, for the rows where that is plain; None for each row
+    that has or may have a problem, or needs quoting, unwrapping or a careful time parse
+    (`check` decides those). The batch goes column by column, mostly through map and zip.
+    None instead of the function when the mapping's fixed or unmapped columns already need
+    the careful path."""
+    from .ledger import MAX_FIELD, check_value
+    from .platforms import id_problem
+
+    schema, policy, tz = imp.schema, imp.policy, imp.tz
+    names = schema.column_names
+    position = {n: k for k, n in enumerate(names)}
+    base = []  # each ledger column's value before the row's: fixed, else ""
+    for col in schema.columns:
+        v = imp.fixed.get(col.name, "")
+        if col.name not in imp.index and (check_value(col, v, policy) or any(c in v for c in ',"\r\n\x00')):
+            return None
+        base.append(v)
+    hours = _Hours(tz)
+    targets = []  # (ledger position, index in the row, header name if an ID column, translation, type, required)
+    for k, col in enumerate(schema.columns):
+        if col.name in imp.index:
+            targets.append((k, imp.index[col.name],
+                            imp.index_names[col.name] if col.name in _ID_COLUMNS and col.type not in _KEEP else None,
+                            imp.mapping.values.get(col.name) or None, col, col.required))
+    conditions = []  # (index in the row, value -> the ledger positions it requires, None for an unknown column)
+    for _src_col, i, by_value in imp.conditions:
+        conditions.append((i, {value: (None if any(c not in position for c in cols) else [position[c] for c in cols])
+                               for value, cols in by_value.items() if cols}))
+    for pair in schema.order:  # compared in `lines` when both are mapped times; else one must stay empty
+        for c in pair:
+            if (schema.columns[position[c]].type != "time") if c in imp.index else base[position[c]]:
+                return None
+    width, commas = imp.width, len(names) - 1
+
+    def convert(col, values: list, care: set) -> list:
+        out = []
+        for r, v in enumerate(values):
+            if v:
+                v, err = _normalise(col, v, tz)
+                if err or check_value(col, v, policy):
+                    care.add(r)
+                    v = ""
+            out.append(v)
+        return out
+
+    def lines(rows: list) -> list:
+        n = len(rows)
+        every = range(n)
+        care = set(compress(every, map(ne, map(len, rows), repeat(width))))
+        if care:
+            blank = [""] * width
+            rows = [blank if r in care else src for r, src in enumerate(rows)]
+        cols = list(zip(*rows))
+        out: list = [repeat(v, n) for v in base]
+        utc: dict = {}  # ledger position -> UTC times, for the order checks
+        for k, i, id_name, translation, col, required in targets:
+            v = list(map(str.strip, cols[i]))
+            if any(map(_WRAPPED, v)):
+                v = list(map(_unwrap, v))
+            if id_name is not None and not ("".join(v).isascii()
+                                            and all(map(str.strip, filter(None, v), repeat(_NUMBER_CHARS)))):
+                care.update(r for r in every if id_problem(id_name, v[r]))
+            if translation is not None:
+                v = list(map(translation.get, v, v))
+            if required and not all(v):
+                care.update(compress(every, map(not_, v)))
+            if col.type == "time":
+                v, utc[k] = hours.column(v, care)
+            elif col.type != "text":
+                v = convert(col, v, care)
+            out[k] = v
+        for i, need in conditions:
+            keys = list(map(str.strip, cols[i]))
+            for value, ks in need.items():
+                hit = list(compress(every, map(eq, keys, repeat(value))))
+                if hit and ks is None:
+                    care.update(hit)
+                for k in ks or ():
+                    if isinstance(out[k], list):
+                        care.update(r for r in hit if not out[k][r])
+                    elif not base[k]:
+                        care.update(hit)
+        for a, b in schema.order:
+            ua, ub = utc.get(position[a]), utc.get(position[b])
+            if ua is not None and ub is not None:
+                care.update(r for r in compress(every, map(gt, ua, ub)) if ub[r])
+        text: list = list(map(",".join, zip(*out)))
+        joined = "\n".join(text)
+        if ('"' in joined or "\r" in joined or "\x00" in joined or joined.count(",") != commas * n
+                or joined.count("\n") != n - 1 or max(map(len, text), default=0) > MAX_FIELD):
+            care.update(r for r, x in enumerate(text) if x.count(",") != commas or len(x) > MAX_FIELD
+                        or any(c in x for c in '"\r\n\x00'))
+        for r in care:
+            text[r] = None
+        return text
+
+    return lines
+
+
+def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None, now: Optional[dt.datetime] = None,
+                actor: Optional[str] = None) -> tuple:
+    """Read and check a CSV file for import by the policy's `[imports.NAME]` mapping, whole.
+
+    Returns (rows, problems): `rows` are the good records as dicts by ledger column,
+    ready for `ledger.append(root, mapping.ledger, rows, policy)`; `problems` as in
+    `Import`, which `aftersales import` uses to stream a file of any size."""
+    imp = Import(policy, mapping_name, path, encoding, now, actor)
+    names = imp.schema.column_names
+    rows = []
+    for line, src in imp.rows():
+        values, messages = imp.check(src)
+        if messages:
+            imp.problems.append(Problem(imp.file, line, "; ".join(messages), _csv_text(src)))
         else:
-            rows.append(record)
-    return rows, problems
+            rows.append(dict(zip(names, values)))
+    return rows, imp.problems
 
 
 #: Ledger columns that hold IDs: refused when a spreadsheet turned them into numbers.
@@ -667,27 +1016,15 @@ def _safe_canonical(encoding: str) -> str:
         return encoding
 
 
-def _csv_text(row: list) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(row)
-    return buf.getvalue()[:300]
-
-
-def write_rejects(source_path, rejects_path, problems: list, encoding: Optional[str] = None, m=None,
-                  name: str = "") -> None:
+def write_rejects(rejects_path, header, rejected: list) -> None:
     """The rejected rows, in the source's own columns (with any looked-up ones) plus
     'error', UTF-8 with BOM: fix them in a spreadsheet and import the file again with the
-    same mapping, from anywhere."""
-    source = read_source(source_path, encoding)
-    if m is not None:
-        source = _with_lookups(source, m, name, Path(source_path).parent)
-    by_line = {p.line: p.message for p in problems}
+    same mapping, from anywhere. `rejected` holds (line, source row, message)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(list(source.header) + ["error"])
-    for line, row in source.rows:
-        if line in by_line:
-            w.writerow(list(row) + [by_line[line]])
+    w.writerow(list(header) + ["error"])
+    for _line, row, message in rejected:
+        w.writerow(list(row) + [message])
     target = Path(rejects_path)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode("utf-8"))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftersales import ledger
@@ -237,13 +237,175 @@ def test_import_utf8_with_bom(run, imports, tmp_path):
     assert run("check").exit_code == 0
 
 
-def test_import_is_one_append(run, imports, tmp_path, monkeypatch):
+def test_import_is_one_batch(run, imports, tmp_path, monkeypatch):
     source(tmp_path, GOOD, encoding="gbk")
-    calls = []
-    real = ledger.append
-    monkeypatch.setattr(ledger, "append", lambda *a, **k: (calls.append(a[1:3]), real(*a, **k)))
+    journals = []
+    real = ledger._write_journal
+    monkeypatch.setattr(ledger, "_write_journal", lambda sec: (journals.append(dict(sec.before)), real(sec)))
     assert run("import", "sf", "in.csv", now=NOW).exit_code == 0
-    assert [(name, len(rows)) for name, rows in calls] == [("shipments", 3)]
+    assert [list(j) for j in journals] == [["shipments"]]  # one ledger, journalled once: rolled back whole
+
+
+# ------------------------------------------------------------------ import: streaming (issue 18)
+
+MANY = 10_000  # more rows than one written chunk
+
+
+def many(n: int, bad: dict = {}) -> str:
+    """`n` good rows of the sf mapping (line i + 1), with row i replaced by bad[i]."""
+    rows = [f"SF{i:06d},TB{i:06d},顺丰,2017-10-02 10:{i % 60:02d}:33,,\"杭州市, 西湖区\"" for i in range(n)]
+    for i, row in bad.items():
+        rows[i] = row
+    return SF_HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+def test_a_bad_row_after_many_good_ones_leaves_every_ledger_byte(run, imports, tmp_path):
+    source(tmp_path, many(MANY, {MANY - 1: "SF9,TB9,韵达,2017-10-02 10:00:00,,杭州"}), encoding="gbk")
+    ledger.append(imports, "shipments", [{"waybill": "SF0", "at": AT, "order": "TB0"}])
+    before = snapshot(imports)
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert r.exit_code == 2
+    assert r.stdout.startswith(f"in.csv:{MANY + 1}: 'courier' value '韵达' is not allowed")
+    assert r.stderr == f"1 of {MANY} rows is bad; nothing was imported\n"
+    assert snapshot(imports) == before
+    assert not ledger.journal_path(imports).exists()
+
+
+def test_keep_going_streams_the_good_rows_and_rejects_the_bad(run, imports, tmp_path):
+    bad = {3: "SF3,TB3,韵达,2017-10-02 10:00:00,,杭州", MANY - 2: "SF8,,顺丰,2017-10-02,,杭州"}
+    source(tmp_path, many(MANY, bad), encoding="gbk")
+    r = run("import", "sf", "in.csv", "--keep-going", "--rejects", tmp_path / "rejects.csv", now=NOW)
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"imported {MANY - 2} of {MANY} rows into ledgers/shipments.csv; 2 rejected")
+    lines = shipments(imports).splitlines()
+    assert len(lines) == 1 + MANY - 2
+    assert lines[1] == "SF000000,2026-11-23T09:00:00+08:00,TB000000,sf,\"杭州市, 西湖区\",2017-10-02T10:00:33+08:00,,,,,sf"
+    rejects = (tmp_path / "rejects.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [x.split(",")[0] for x in rejects] == ["运单号", "SF3", "SF8"]
+    assert run("check").exit_code == 0
+
+
+def test_a_field_over_the_ledger_limit_is_refused_with_nothing_written(run, imports, tmp_path):
+    long = "长" * (ledger.MAX_FIELD + 1)
+    source(tmp_path, many(MANY, {5000: f"SF1,TB1,顺丰,2017-10-02,,{long}"}), encoding="utf-8")
+    before = snapshot(imports)
+    r = run("import", "sf", "in.csv", now=NOW)
+    assert (r.exit_code, r.stderr) == (2, (
+        f"error: ledgers/shipments.csv: refusing to write a record whose 'destination' has {ledger.MAX_FIELD + 1} "
+        f"characters; the limit is {ledger.MAX_FIELD}: shorten it (a long text can go in as an evidence file)\n"))
+    assert snapshot(imports) == before
+    r = run("import", "sf", "in.csv", "--dry-run", now=NOW)  # a dry run checks rows, not the ledger's limit
+    assert (r.exit_code, r.stdout) == (0, f"would import {MANY} rows into ledgers/shipments.csv (dry run: nothing written)\n")
+
+
+DST_MAP = """
+[imports.dst]
+ledger = "shipments"
+timezone = "America/Sao_Paulo"
+columns = { waybill = "w", order = "o", courier = "c", destination = "d", shipped_at = "s", collected_at = "k", signed_at = "g" }
+values.courier = { "顺丰" = "sf", "中通" = "zto" }
+
+[imports.dst.require_when.status]
+delivered = ["signed_at"]
+signed = ["signed_by"]
+"""
+
+
+@pytest.fixture(scope="module")
+def dst_import(tmp_path_factory):
+    from aftersales.scaffold import init_workspace
+    from aftersales.spreadsheet import Import
+
+    root = tmp_path_factory.mktemp("dst") / "shop"
+    init_workspace(root)
+    (root / "policies" / "imports.toml").write_text(IMPORTS_TOML + DST_MAP, encoding="utf-8")
+    src = root.parent / "in.csv"
+    src.write_text("w,o,c,d,s,k,g,status\n", encoding="utf-8")
+    return Import(load_policy(root), "dst", src, now=AT)
+
+
+# Values the fast path must take exactly as the careful check does, or leave to it: mostly
+# plain ones, times in Sao Paulo around its DST changes (a gap on 2017-10-15, a repeated
+# hour on 2018-02-17) and in any order; now and then an invalid or unusual time, an ID a
+# spreadsheet made a number, a cell to quote or unwrap, a missing or extra cell.
+def _mostly(plain, odd):
+    return st.one_of(plain, plain, plain, st.sampled_from(odd))
+
+
+_TIMES = _mostly(st.one_of(
+    st.just(""),
+    st.datetimes(dt.datetime(2017, 10, 14, 22), dt.datetime(2017, 10, 15, 2)).map(lambda t: f"{t:%Y-%m-%d %H:%M:%S}"),
+    st.datetimes(dt.datetime(2018, 2, 17, 22), dt.datetime(2018, 2, 18, 1)).map(lambda t: f"{t:%Y-%m-%dT%H:%M:%S}"),
+    st.datetimes(dt.datetime(2016, 1, 1), dt.datetime(2019, 1, 1)).map(lambda t: f"{t:%Y-%m-%d %H:%M:%S}")),
+    ["2017-02-30 10:00:00", "2017-10-02 24:00:00", "2017-10-02 10:60:00", "2017-10-02 10:56", "2017/10/2 9:05",
+     " 2017-10-02 10:56:33 ", "2017-10-02 10:56:33+08:00", "2017-10-02", "1890-01-01 12:00:00", "２017-10-02 10:56:33"])
+_IDS = _mostly(st.sampled_from(["SF1", "TB1", "89e7d", "ab12"]),
+               ["1.5E+18", "12.00", "1e5", '="0012"', '="1.5E+18"', " TB2 ", "a,b", 'x"y', "", "１e5", "T\nB", "ab\x00"])
+_ROW = st.tuples(_IDS, _IDS, _mostly(st.sampled_from(["顺丰", "中通", "sf", ""]), ["dhl", " sf "]),
+                 _mostly(st.sampled_from(["杭州", "", "a b"]), ["a,b", '"', "\n", "\r", "\x00", "=1"]),
+                 _TIMES, _TIMES, _TIMES, _mostly(st.sampled_from(["delivered", "shipped", ""]), [" delivered", "signed"]),
+                 _mostly(st.just(8), [7, 9]), st.sampled_from(["", " ", "x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=40))
+def test_the_fast_path_gives_the_careful_bytes_or_leaves_the_row_to_it(dst_import, rows):
+    from aftersales.spreadsheet import _fast_lines
+
+    srcs = []
+    for *cells, width, extra in rows:
+        src = list(cells)[:width] if width < 8 else list(cells) + [extra] * (width - 8)
+        srcs.append(src)
+    fast = _fast_lines(dst_import)(srcs)
+    for src, line in zip(srcs, fast):
+        values, messages = dst_import.check(src)
+        if messages:
+            assert line is None, (src, messages)
+        elif line is not None:
+            assert line == dst_import._encode(values), src
+
+
+def test_the_fast_path_takes_plain_rows(dst_import):
+    from aftersales.spreadsheet import _fast_lines
+
+    src = ["SF1", "TB1", "顺丰", "杭州", "2017-10-02 10:56:33", "2017-10-03 08:00:00", "2017-10-05 12:00:00", "delivered"]
+    dst = ["SF2", "TB2", "sf", "", "2017-10-14 23:00:00", "2017-10-15 01:30:00", "2018-02-18 00:30:00", "shipped"]
+    assert _fast_lines(dst_import)([src, dst]) == [
+        "SF1,2026-11-23T09:00:00+08:00,TB1,sf,杭州,2017-10-02T10:56:33-03:00,2017-10-03T08:00:00-03:00,,"
+        "2017-10-05T12:00:00-03:00,,dst",
+        "SF2,2026-11-23T09:00:00+08:00,TB2,sf,,2017-10-14T23:00:00-03:00,2017-10-15T01:30:00-02:00,,"
+        "2018-02-18T00:30:00-03:00,,dst"]
+
+
+_CSV = st.text(alphabet=["a", "中", ",", '"', "\n", "\r", " ", "\x00", "\ufeff"], max_size=30)
+
+
+@given(_CSV)
+def test_records_are_what_csv_reader_reads(text):
+    """The quote-free lines are split without csv.reader: the same records, lines and errors."""
+    from aftersales.spreadsheet import _records
+
+    def read(records):
+        out = []
+        try:
+            for rec in records:
+                out.append(rec)
+        except InputError as e:
+            out.append(e.message)
+        return out
+
+    def reference():
+        reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
+        end = 0
+        try:
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if any(c.strip() for c in row):
+                    yield start, row
+        except csv.Error as e:
+            raise InputError(f"f:{end + 1}: malformed CSV: {e}; fix the quoting on that line") from None
+
+    assert read(_records(io.StringIO(text, newline=""), "f")) == read(reference())
 
 
 def test_import_with_bad_rows_imports_nothing_and_lists_each(run, imports, tmp_path):

@@ -59,7 +59,7 @@ def cli(app, mapping, file, profile, list_profiles, encoding, dry_run, keep_goin
         raise click.UsageError("--profile reads a platform export: give FILE alone, without a MAPPING")
     from .. import ledger
     from ..render import problems as render_problems
-    from ..spreadsheet import import_map, needs_actor, read_import
+    from ..spreadsheet import Import, import_map, needs_actor, write_rejects
 
     ws = app.ws()
     policy = ws.policy
@@ -67,24 +67,41 @@ def cli(app, mapping, file, profile, list_profiles, encoding, dry_run, keep_goin
     actor = ws.actor() if needs_actor(policy, mapping) else None
     if rejects:
         _check_rejects(ws, rejects)
-    skipped: list = []
-    rows, problems = read_import(policy, mapping, file, encoding=encoding, now=ws.now, actor=actor, skipped=skipped)
-    total = len(rows) + len(problems)
-    if skipped:
-        click.echo(f"skipped {len(skipped)} row{'s' if len(skipped) != 1 else ''} that imports.{mapping}.only_when leaves out",
-                   err=True)
+    imp = Import(policy, mapping, file, encoding=encoding, now=ws.now, actor=actor)
+
+    def skipped():
+        if imp.skipped:
+            click.echo(f"skipped {imp.skipped} row{'s' if imp.skipped != 1 else ''} that imports.{mapping}.only_when "
+                       "leaves out", err=True)
+
+    if dry_run:
+        for _ in imp.chunks(keep_going):
+            pass
+        skipped()
+    else:
+        # One streaming pass, written as it goes in one batch: rolled back whole unless every
+        # row is good (or, with --keep-going, every good row is in and the rejects are out).
+        try:
+            with ledger.appending(ws.root, m.ledger) as write:
+                for data in imp.chunks(keep_going):
+                    write(data)
+                skipped()
+                if imp.problems and not keep_going:
+                    raise _NotImported
+                if imp.problems:
+                    write_rejects(rejects, imp.header, imp.rejected)
+                if imp.too_long is not None:
+                    raise imp.too_long
+        except _NotImported:
+            pass
+    problems = imp.problems
+    total = imp.good + len(problems)
     target = ledger.schema_of(m.ledger).file
     fmt = fmt_of(app, fmt)
     if problems and keep_going:
-        from ..spreadsheet import write_rejects
-
-        if not dry_run:
-            write_rejects(file, rejects, problems, encoding, m, mapping)
-            if rows:
-                ledger.append(ws.root, m.ledger, rows, policy)
         click.echo(render_problems(problems, fmt), nl=False)
         verb = "would import" if dry_run else "imported"
-        click.echo(f"{verb} {len(rows)} of {total} rows into {target}; {len(problems)} rejected"
+        click.echo(f"{verb} {imp.good} of {total} rows into {target}; {len(problems)} rejected"
                    + ("" if dry_run else f", written to {rejects} with their reasons"), err=True)
         click.get_current_context().exit(1)
     if problems:
@@ -96,9 +113,11 @@ def cli(app, mapping, file, profile, list_profiles, encoding, dry_run, keep_goin
     if dry_run:
         click.echo(f"would import {total} row{plural} into {target} (dry run: nothing written)")
         return
-    if rows:
-        ledger.append(ws.root, m.ledger, rows, policy)
     click.echo(f"imported {total} row{plural} into {target}")
+
+
+class _NotImported(Exception):
+    """Raised inside the import's batch to roll back what it wrote (a row was bad)."""
 
 
 # ------------------------------------------------------------------ platform exports (issue 14)
