@@ -100,7 +100,12 @@ def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
                 ls = buf.rfind(b"\n", 0, cut - 1) + 1
                 quotes -= buf.count(b'"', ls, cut)
                 cut = ls
-            if cut == 1 and chunk or cut < len(buf) and not chunk:
+            if cut == 1 and chunk:  # no record ends in this chunk: read on
+                if len(buf) > 64 * _CHUNK:  # no record is that long: a quote left open
+                    raise _Unsure("a quoted field left open")
+                carry = buf
+                continue
+            if cut < len(buf) and not chunk:
                 raise _Unsure("a quoted field left open")
             seen, quotes = 1, 0  # the quotes in buf[1:seen]
             for m in opens.finditer(buf, 0, cut):
