@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +68,14 @@ _WIDTH = len(ledger.schema_of(tickets.LEDGER).columns)
 
 
 def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
-    """ticket ID -> [(line, record)], in file order, for the tickets opened in
-    [start, end); _Unsure when only the careful reader can tell.
+    """ticket ID -> [line, record, line, record, ...] (records as bytes, in file order) for
+    the tickets opened in [start, end); _Unsure when only the careful reader can tell.
 
     Nothing is csv-parsed here, and little is held: a ticket's records all come after its
     open row, so until the first open row of the period only open rows dated near it are
     looked at (a regex finds them, see _open_rows); from there on the records of the
-    period's tickets are kept as text, for `_events` to parse one ticket at a time.
+    period's tickets are kept, as compact as they come, for `_events` to parse one ticket
+    at a time.
     Chunks end between records, and a line that continues a quoted field (a customer's
     text over several lines) is told from a record by the parity of the quotes before it.
     The ledger is not read backwards with a stop: intake takes any --now and clones
@@ -112,28 +114,25 @@ def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
                 quotes += buf.count(b'"', seen, m.start() + 1)
                 seen = m.start() + 1
                 if not quotes & 1 and _within(m[2], start, end):  # a record, not a line in a quoted field
-                    out.setdefault(_text(m[1]), [])
+                    out.setdefault(m[1], [])
             if out:
                 body = buf[1:cut]
-                try:
-                    lines = body.decode("utf-8").split("\n")
-                except UnicodeDecodeError:
-                    raise _Unsure("not UTF-8") from None
+                lines = body.split(b"\n")
                 lines.pop()  # after the last newline
                 nums = list(range(line, line + len(lines)))
                 for a, b in reversed(list(zip(*[iter(_odd_lines(body))] * 2))):  # records over several lines
-                    lines[a:b + 1] = ["\n".join(lines[a:b + 1])]
+                    lines[a:b + 1] = [b"\n".join(lines[a:b + 1])]
                     nums[a:b + 1] = [nums[a]]
                 get = out.get
                 for n, rec in zip(nums, lines):
                     recs = get(rec[:ids.LENGTH])
                     if recs is not None:
-                        recs.append((n, rec))
+                        recs += n, rec
             line += buf.count(b"\n", 1, cut)
             carry = buf[cut - 1:]
             if not chunk:
                 break
-    return out
+    return {_text(tid): recs for tid, recs in out.items()}
 
 
 def _open_rows(start: dt.datetime, end: dt.datetime) -> re.Pattern:
@@ -169,16 +168,26 @@ def _text(cell: bytes) -> str:
 def _events(root: Path, tid: str, records: list, fixes) -> list:
     """The events of one ticket from its records (see _period_records), as corrected, in time order."""
     rel = ledger.schema_of(tickets.LEDGER).file
+    lines, recs = records[0::2], records[1::2]
+    evs = []
     try:
-        rows = list(csv.reader([rec for _line, rec in records], strict=True))
-        if len(rows) != len(records) or any(len(row) != _WIDTH for row in rows):
+        rows = list(csv.reader(b"\0".join(recs).decode("utf-8").split("\0"), strict=True))  # a record holds no NUL
+        if len(rows) != len(recs):
             raise _Unsure("not one record a line")
-        evs = [tickets._event(line, row, rel) for (line, _rec), row in zip(records, rows) if row[0] == tid]
+        for line, row in zip(lines, rows):
+            if len(row) != _WIDTH:
+                raise _Unsure("not one record a line")
+            if row[0] == tid:
+                evs.append(tickets._event(line, row, rel))
     except (UnicodeDecodeError, csv.Error, InputError):
         raise _Unsure("a record") from None
-    evs = list(corrections.honour_events(root, evs, fixes))
-    evs.sort(key=lambda e: e.at)
+    if tid in fixes.events:
+        evs = list(corrections.honour_events(root, evs, fixes))
+    evs.sort(key=_AT)
     return evs
+
+
+_AT = operator.attrgetter("at")
 
 
 def payments(root: Path) -> dict:
@@ -340,9 +349,9 @@ class _TimerChange:
                 sides[int(side)].append((timer, c))
         out = []
         for cycles in sides:
-            o = Outcome(timers=_states(cycles))
-            o.level = sla.escalation_level(self.policy, self.stand_in, [c for _, c in cycles if c.running], until).level
-            out.append(o)
+            running = [c for _, c in cycles if c.running]
+            level = sla.escalation_level(self.policy, self.stand_in, running, until).level if running else 0
+            out.append(Outcome(timers=_states(cycles), level=level))
         return tuple(out)
 
 
@@ -423,7 +432,7 @@ def _replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.da
         if shortcut is not None:
             x, y = shortcut.outcomes(tid, base, until)
             if x.level == y.level:  # then only these timers' states can differ
-                for kind in differences(x, y):
+                for kind in differences(x, y) if x != y else ():
                     note(kind, tid)
                 continue
         a = _simulate(old, tid, base, until, p)
