@@ -20,7 +20,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from . import compensation, corrections, events, ids, ledger, routing, sla, tickets
 from .errors import InputError
@@ -86,7 +86,7 @@ def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
     if ledger.ends_torn(path):
         raise _Unsure("a torn last line")
     header = ledger.schema_of(tickets.LEDGER).header.encode()
-    opens = _open_rows(start, end)
+    opens, within = _open_rows(start, end), _within(start, end)
     out: dict = {}  # ID -> records, for the tickets opened in the period
     with open(path, "rb") as f:
         if f.readline().lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.rstrip(b"\n"):
@@ -113,7 +113,7 @@ def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
             for m in opens.finditer(buf, 0, cut):
                 quotes += buf.count(b'"', seen, m.start() + 1)
                 seen = m.start() + 1
-                if not quotes & 1 and _within(m[2], start, end):  # a record, not a line in a quoted field
+                if not quotes & 1 and within(m[2]):  # a record, not a line in a quoted field
                     out.setdefault(m[1], [])
             if out:
                 body = buf[1:cut]
@@ -148,21 +148,29 @@ def _open_rows(start: dt.datetime, end: dt.datetime) -> re.Pattern:
         months.append(b"%04d-%02d" % (y, m))
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     dated = b"(?:" + b"|".join(months) + b")-" if len(months) <= 24 else b""
-    return re.compile(rb"\n([^,\n]{%d}),(" % ids.LENGTH + dated + rb"[^,\n]*),[^,\n]*,open,")
+    return re.compile(rb"\n(.{%d}),(" % ids.LENGTH + dated + rb"[^,\n]*),[^,\n]*,open,")  # the ID: see _text
 
 
-def _within(at: bytes, start: dt.datetime, end: dt.datetime) -> bool:
-    try:
-        return start <= ledger.parse_time(_text(at)) < end
-    except ValueError:
-        raise _Unsure("a time") from None
+def _within(start: dt.datetime, end: dt.datetime) -> Callable[[bytes], bool]:
+    """A test of a time as a ledger holds it: is it in [start, end)? Compared as bytes when it
+    has the bounds' form and UTC offset (as ledger.format_time writes them), else parsed."""
+    lo, hi = (ledger.format_time(t).encode() if t.tzinfo is not None and not t.microsecond else b"" for t in (start, end))
+
+    def within(at: bytes) -> bool:
+        if len(at) == len(lo) == len(hi) and at[19:] == lo[19:] == hi[19:]:
+            return lo <= at < hi
+        try:
+            return start <= ledger.parse_time(_text(at)) < end
+        except ValueError:
+            raise _Unsure("a time") from None
+    return within
 
 
 def _text(cell: bytes) -> str:
-    try:
-        return cell.decode("ascii")  # IDs and times (a ticket ID of other bytes is not ids.LENGTH characters)
-    except UnicodeDecodeError:
-        raise _Unsure("not ASCII") from None
+    """An ID or a time, which are ASCII without commas (other bytes: not an ID of ids.LENGTH characters)."""
+    if b"," in cell or not cell.isascii():
+        raise _Unsure("not an ID")
+    return cell.decode("ascii")
 
 
 def _events(root: Path, tid: str, records: list, fixes) -> list:
@@ -202,7 +210,7 @@ def payments(root: Path) -> dict:
 
 def staff_events(events: list, until: dt.datetime) -> list:
     """The events a person recorded up to `until`: what replay keeps of a ticket's history."""
-    return [e for e in events if staff_made(e) and e.at <= until]
+    return [e for e in events if e.at <= until and (e.type in _STAFF_TYPES or staff_made(e))]
 
 
 def simulate(policy: Policy, tid: str, events: list, until: dt.datetime, pays: list) -> Optional[tickets.Ticket]:
@@ -337,8 +345,9 @@ class _TimerChange:
                     return False
         return True
 
-    def outcomes(self, tid: str, base: list, until: dt.datetime) -> tuple:
-        """The changed timers' states and the level their cycles alone give, under each policy."""
+    def outcomes(self, tid: str, base: list, until: dt.datetime) -> Optional[tuple]:
+        """The changed timers' states and the level their cycles alone give, under each
+        policy; None when they are the same."""
         t = tickets.Ticket(tid)
         for e in base:
             t.apply(e)
@@ -347,12 +356,12 @@ class _TimerChange:
             side, _, timer = c.timer_id.partition(":")
             if side in ("0", "1") and timer in self.changed:  # not the platform's own deadline
                 sides[int(side)].append((timer, c))
-        out = []
-        for cycles in sides:
-            running = [c for _, c in cycles if c.running]
-            level = sla.escalation_level(self.policy, self.stand_in, running, until).level if running else 0
-            out.append(Outcome(timers=_states(cycles), level=level))
-        return tuple(out)
+        states = [_states(cycles) for cycles in sides]
+        levels = [sla.escalation_level(self.policy, self.stand_in, running, until).level if running else 0
+                  for running in ([c for _, c in cycles if c.running] for cycles in sides)]
+        if states[0] == states[1] and levels[0] == levels[1]:
+            return None  # nothing differs
+        return Outcome(timers=states[0], level=levels[0]), Outcome(timers=states[1], level=levels[1])
 
 
 def differences(x: Outcome, y: Outcome) -> list:
@@ -430,9 +439,9 @@ def _replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.da
             skipped += 1  # simulate gives None under one policy at least
             continue
         if shortcut is not None:
-            x, y = shortcut.outcomes(tid, base, until)
-            if x.level == y.level:  # then only these timers' states can differ
-                for kind in differences(x, y) if x != y else ():
+            xy = shortcut.outcomes(tid, base, until)
+            if xy is None or xy[0].level == xy[1].level:  # then only these timers' states can differ
+                for kind in differences(*xy) if xy else ():
                     note(kind, tid)
                 continue
         a = _simulate(old, tid, base, until, p)

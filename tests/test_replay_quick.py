@@ -50,6 +50,9 @@ TRICKY = [
     ["DDDDDDDDDDDD", "2026-11-03T08:10:00+08:00", "a01", "reply", "", "a, b", ""],
     # opened one second after the period ends
     ["EEEEEEEEEEEE", "2026-11-30T00:00:00+08:00", "a01", "open", "usage", "晚了", '{"kind": "consultation"}'],
+    # times in other UTC offsets: 2026-11-01 00:30 and 2026-10-31 23:30 in Shanghai
+    ["FFFFFFFFFFFF", "2026-10-31T16:30:00Z", "a01", "open", "usage", "UTC", '{"kind": "consultation"}'],
+    ["GGGGGGGGGGGG", "2026-10-31T15:30:00+00:00", "a01", "open", "usage", "UTC", '{"kind": "consultation"}'],
 ]
 
 
@@ -64,7 +67,8 @@ def test_the_quick_reading_gives_what_the_careful_reader_gives(tmp_path, monkeyp
         replay._period_records(shop, a, b)  # no fallback: the quick reading was sure
         assert plain(replay.load_period(shop, a, b)) == plain(replay._load_period_carefully(shop, a, b))
     got = replay.load_period(shop, dt.datetime(2026, 11, 1, tzinfo=TZ), dt.datetime(2026, 11, 30, tzinfo=TZ))
-    assert {"AAAAAAAAAAAA", "DDDDDDDDDDDD"} <= set(got) and not {"BBBBBBBBBBBB", "CCCCCCCCCCCC", "EEEEEEEEEEEE"} & set(got)
+    assert {"AAAAAAAAAAAA", "DDDDDDDDDDDD", "FFFFFFFFFFFF"} <= set(got)
+    assert not {"BBBBBBBBBBBB", "CCCCCCCCCCCC", "EEEEEEEEEEEE", "GGGGGGGGGGGG"} & set(got)
     assert got["AAAAAAAAAAAA"][1].text.count("\n") == 2
 
 
