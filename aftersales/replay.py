@@ -123,9 +123,9 @@ def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
                 for a, b in reversed(list(zip(*[iter(_odd_lines(body))] * 2))):  # records over several lines
                     lines[a:b + 1] = [b"\n".join(lines[a:b + 1])]
                     nums[a:b + 1] = [nums[a]]
-                get = out.get
+                get, k = out.get, ids.LENGTH
                 for n, rec in zip(nums, lines):
-                    recs = get(rec[:ids.LENGTH])
+                    recs = get(rec[:k])
                     if recs is not None:
                         recs += n, rec
             line += buf.count(b"\n", 1, cut)
@@ -325,8 +325,8 @@ class _TimerChange:
         self.changed = {k for k in {**old.timers, **new.timers} if old.timers.get(k) != new.timers.get(k)}
         self.policy = old  # the escalation rule, the same in both
         # both versions of the changed timers side by side ("0:" old, "1:" new), measured in one pass
-        self.both = dataclasses.replace(old, timers={f"{side}:{k}": timer for side, p in enumerate((old, new))
-                                                     for k, timer in p.timers.items() if k in self.changed})
+        self.side = {f"{side}:{k}": (side, k) for side, p in enumerate((old, new)) for k in p.timers if k in self.changed}
+        self.both = dataclasses.replace(old, timers={key: (old, new)[side].timers[k] for key, (side, k) in self.side.items()})
         self.clocks: dict = {}
         self.stand_in = tickets.Ticket("")  # a supervised ticket, for the level these cycles alone give
         self.stand_in.abnormal = "-"
@@ -353,9 +353,9 @@ class _TimerChange:
             t.apply(e)
         sides: tuple = ([], [])
         for c in sla.evaluate(self.both, t, until, self.clocks):
-            side, _, timer = c.timer_id.partition(":")
-            if side in ("0", "1") and timer in self.changed:  # not the platform's own deadline
-                sides[int(side)].append((timer, c))
+            side, timer = self.side.get(c.timer_id, (None, ""))
+            if side is not None:  # not the platform's own deadline
+                sides[side].append((timer, c))
         states = [_states(cycles) for cycles in sides]
         levels = [sla.escalation_level(self.policy, self.stand_in, running, until).level if running else 0
                   for running in ([c for _, c in cycles if c.running] for cycles in sides)]
