@@ -9,6 +9,12 @@ at intake, at each customer message, after each payment, and when a rule's age l
 passes (as a cron job running `route --all` would have). Time limits, escalations and
 the authority of each payment are then measured under each policy at the end of the
 period. Nothing is written.
+
+Issue 18 (speed): the period's tickets are read without csv-parsing the whole ledger
+(`_period_records`); two policies that differ in timers only share one simulation; and
+for a plain change of time limits (`_TimerChange`) a ticket is simulated only when the
+red-header level could differ. Tests (tests/test_replay_quick.py) hold each shortcut to
+what the plain way gives.
 """
 
 from __future__ import annotations
@@ -75,11 +81,10 @@ def _period_records(root: Path, start: dt.datetime, end: dt.datetime) -> dict:
     open row, so until the first open row of the period only open rows dated near it are
     looked at (a regex finds them, see _open_rows); from there on the records of the
     period's tickets are kept, as compact as they come, for `_events` to parse one ticket
-    at a time.
-    Chunks end between records, and a line that continues a quoted field (a customer's
-    text over several lines) is told from a record by the parity of the quotes before it.
-    The ledger is not read backwards with a stop: intake takes any --now and clones
-    merge, so an open row of the period can sit anywhere in the file."""
+    at a time. Chunks end between records, and a line that continues a quoted field (a
+    customer's text over several lines) is told from a record by the parity of the quotes
+    before it. The ledger is not read backwards with a stop: intake takes any --now and
+    clones merge, so an open row of the period can sit anywhere in the file."""
     path = ledger.ledger_path(root, tickets.LEDGER)
     if not path.exists():
         return {}
