@@ -16,6 +16,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
+from typing import Optional
 
 from .errors import InputError
 from .policy import Policy, check_policy
@@ -72,9 +73,10 @@ def in_git(root: Path) -> bool:
         return False
 
 
-def load_at(root: Path, rev: str) -> Policy:
+def load_at(root: Path, rev: str, git: Optional[bool] = None) -> Policy:
     """The policy of git revision `rev` ("" = the working tree), or of a folder holding
-    policies/ (or *.toml files) when `rev` names one."""
+    policies/ (or *.toml files) when `rev` names one. `git`: whether `root` is in a git
+    repository, when the caller knows."""
     p = Path(rev) if rev else None
     if p is not None and p.is_dir():
         if (p / "policies").is_dir():
@@ -86,7 +88,7 @@ def load_at(root: Path, rev: str) -> Policy:
             return _load(Path(tmp), str(p))
     if not rev:
         return _load(root, "the working tree")
-    if not in_git(root):
+    if not (in_git(root) if git is None else git):
         raise InputError(f"'{rev}' is no folder, and {root} is not in a git repository")
     if subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
                       capture_output=True).returncode != 0:
@@ -99,14 +101,29 @@ def load_at(root: Path, rev: str) -> Policy:
                              capture_output=True, text=True)
     if listing.returncode != 0:
         raise InputError(f"revision '{rev}' has no {prefix}policies/ folder; choose a later commit")
+    names = [name for name in listing.stdout.split() if name.endswith(".toml")]
     with tempfile.TemporaryDirectory(prefix="as-policy-") as tmp:
         (Path(tmp) / "policies").mkdir()
-        for name in listing.stdout.split():
-            if name.endswith(".toml"):
-                data = subprocess.run(["git", "show", f"{rev}:{prefix}policies/{name}"], cwd=root,
-                                      capture_output=True).stdout
-                (Path(tmp) / "policies" / name).write_bytes(data)
+        for name, data in zip(names, _show(root, [f"{rev}:{prefix}policies/{name}" for name in names])):
+            (Path(tmp) / "policies" / name).write_bytes(data)
         return _load(Path(tmp), rev)
+
+
+def _show(root: Path, objects: list) -> list:
+    """What `git show OBJECT` prints for each blob, read with one `git cat-file --batch`."""
+    batch = subprocess.run(["git", "cat-file", "--batch"], cwd=root, capture_output=True,
+                           input="".join(f"{o}\n" for o in objects).encode()).stdout
+    out, pos = [], 0
+    for o in objects:
+        nl = batch.find(b"\n", pos)
+        head = batch[pos:nl].split()
+        if len(head) == 3 and head[1] == b"blob":
+            pos = nl + 1 + int(head[2]) + 1  # the contents, then a newline
+            out.append(batch[nl + 1:pos - 1])
+        else:  # not a blob (missing, a tree): as `git show` has it
+            pos = nl + 1 + (int(head[2]) + 1 if len(head) == 3 else 0)
+            out.append(subprocess.run(["git", "show", o], cwd=root, capture_output=True).stdout)
+    return out
 
 
 def _load(base: Path, label: str) -> Policy:

@@ -115,7 +115,8 @@ def replay(app, old_rev, new_rev, from_, to, examples, fmt):
     tz = ws.policy.tz() if (ws.root / "policies").is_dir() else None
     if in_git(ws.root):
         old_label, new_label = old_rev or "HEAD", new_rev or "the working tree"
-        old, new = load_at(ws.root, old_rev or "HEAD"), load_at(ws.root, new_rev or "")
+        old = load_at(ws.root, old_rev or "HEAD", git=True)
+        new = ws.policy if tz is not None and not new_rev else load_at(ws.root, new_rev or "", git=True)  # loaded once
     else:
         if not (old_rev and new_rev):
             raise InputError("outside a git repository give --old DIR and --new DIR (policy folders)")
