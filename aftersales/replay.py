@@ -53,9 +53,11 @@ def _load_period_carefully(root: Path, start: dt.datetime, end: dt.datetime) -> 
     """load_period with the careful reader, whose errors name the file and line."""
     rel = ledger.schema_of(tickets.LEDGER).file
     wanted = set()
-    for _line, row in ledger.records(root, tickets.LEDGER):
-        if row[3] == "open" and start <= ledger.parse_time(row[1]) < end:
-            wanted.add(row[0])
+    for line, row in ledger.records(root, tickets.LEDGER):
+        if row[3] == "open":
+            tickets._event(line, row, rel)  # an unreadable time: one line naming the file and line
+            if start <= ledger.parse_time(row[1]) < end:
+                wanted.add(row[0])
     out: dict = {tid: [] for tid in wanted}
     for e in corrections.honour_events(root, (tickets._event(line, row, rel) for line, row in
                                               ledger.records(root, tickets.LEDGER) if row[0] in wanted)):
