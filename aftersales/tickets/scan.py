@@ -267,21 +267,50 @@ def load_since(root: Path, since: dt.datetime) -> dict:
 def _scan_since(data, header: bytes, since: dt.datetime):
     """The records (decoded, each ticket's in file order) of the tickets with a row at or
     after `since`. Times written as `since` is (same length and UTC offset) compare as
-    text; any other is parsed."""
+    text; any other is parsed.
+
+    Going backwards a ticket's later rows usually come first, so its earlier rows are kept
+    once one is at or after `since`. A merge can put a ticket's earlier row after a later
+    one: such a ticket (a row dropped before it was wanted) is read again whole by a
+    second pass, which only then costs a second read."""
     key = since.isoformat().encode()
     plain = len(key) == 25
     off = key[19:]
     rows: dict = {}
+    dropped: set = set()  # tickets with a row passed over while they were not wanted
+    again: set = set()  # wanted tickets that had a row passed over: read whole again
+    form = b"T" + off + b","  # bytes 23 and 32..38 of a record whose time is written as `since` is
+    first12 = slice(0, 12)
     for lines in _chunks(data, header):
+        if plain and {rec[23:24] + rec[32:39] for rec in lines} == {form} and max(rec[13:38] for rec in lines) < key:
+            # the whole chunk is before `since` (the usual case): only the rows of tickets
+            # already wanted count, kept in bulk
+            keep = [rec for rec in reversed(lines) if rec[first12] in rows]
+            for rec in keep:
+                rows[rec[first12]].append(rec)
+            if len(keep) < len(lines):
+                dropped.update(rec[first12] for rec in lines if rec[first12] not in rows)
+            continue
         for rec in reversed(lines):
-            tid = rec[:12]
+            tid = rec[first12]
             lst = rows.get(tid)
             if lst is not None:
                 lst.append(rec)
                 continue
             at = rec[13:rec.find(b",", 13)]
-            if (at >= key) if plain and len(at) == 25 and at[19:] == off else _at(rec) >= since:
+            if (at >= key) if plain and len(at) == 25 and at[19:] == off and at[10:11] == b"T" else _at(rec) >= since:
                 rows[tid] = [rec]
+                if tid in dropped:
+                    again.add(tid)
+            else:
+                dropped.add(tid)
+    if again:
+        for tid in again:
+            rows[tid] = []
+        for lines in _chunks(data, header):
+            for rec in reversed(lines):
+                if rec[first12] in again:
+                    rows[rec[first12]].append(rec)
     return _drain(rows)
 
 
