@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-VERSION = 2
+VERSION = 3
 DIR = Path(".aftersales") / "cache"
 FILE = "open-tickets"
 
@@ -38,6 +38,9 @@ def env_enabled() -> bool:
 
 #: False under the global `--no-cache` option or AFTERSALES_NO_CACHE=1.
 enabled = env_enabled()
+
+#: How the last read went: "warm", "cold: ..." or "rebuilt: <why>" (for tests and debugging).
+last = ""
 
 
 def path(root: Path) -> Path:
@@ -60,11 +63,11 @@ class OpenRecords:
     byte `size` of tickets.csv, or was closed at or after `closed_after` (ISO text); and
     the IDs of the tickets that were closed before it."""
 
-    __slots__ = ("size", "crc", "fixes", "closed_after", "rows", "closed", "text")
+    __slots__ = ("size", "crc", "fixes", "policy", "closed_after", "rows", "closed", "text")
 
-    def __init__(self, size: int, crc: int, fixes: bytes, closed_after: Optional[str], rows: dict, closed: set,
-                 text: Optional[str] = None):
-        self.size, self.crc, self.fixes, self.closed_after = size, crc, fixes, closed_after
+    def __init__(self, size: int, crc: int, fixes: bytes, policy: str, closed_after: Optional[str], rows: dict,
+                 closed: set, text: Optional[str] = None):
+        self.size, self.crc, self.fixes, self.policy, self.closed_after = size, crc, fixes, policy, closed_after
         self.rows, self.closed = rows, closed
         self.text = text  # the rows as CSV text, when the caller has it already (a cold scan)
 
@@ -89,7 +92,7 @@ def load(root: Path) -> Optional[OpenRecords]:
                 rows[row[0]] = [row]
             else:
                 lst.append(row)
-        return OpenRecords(head["size"], head["crc"], fixes, head["closed_after"], rows,
+        return OpenRecords(head["size"], head["crc"], fixes, head["policy"], head["closed_after"], rows,
                            set(closed.decode("utf-8").split("\n")) - {""})
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, csv.Error):
         return None
@@ -108,7 +111,7 @@ def save(root: Path, rec: OpenRecords) -> None:
     else:
         blob = rec.text.encode("utf-8")
     closed = "\n".join(rec.closed).encode("utf-8")
-    head = {"version": VERSION, "size": rec.size, "crc": rec.crc, "closed_after": rec.closed_after,
+    head = {"version": VERSION, "size": rec.size, "crc": rec.crc, "policy": rec.policy, "closed_after": rec.closed_after,
             "fixes": len(rec.fixes), "rows": len(blob), "closed": len(closed)}
     d = root / DIR
     tmp = d / f".{FILE}.{os.getpid()}.tmp"
@@ -130,15 +133,39 @@ def save(root: Path, rec: OpenRecords) -> None:
             pass
 
 
-def usable(rec: OpenRecords, data, fixes: bytes, closed_after: Optional[str], parse_time) -> bool:
-    """True when `rec` still describes the first `rec.size` bytes of `data` (the ledger's
-    bytes now), with the same corrections, and keeps every ticket `closed_after` needs."""
-    if rec.size > len(data) or rec.fixes != fixes:
-        return False
+def why_not(rec: OpenRecords, data, fixes: bytes, policy: str, closed_after: Optional[str], parse_time) -> str:
+    """Why `rec` cannot be used with the ledger's bytes `data` as they are now, or "" when
+    it can: it must describe the first `rec.size` bytes of `data`, with the same
+    corrections and policies, and keep every ticket `closed_after` needs."""
+    if rec.size > len(data):
+        return "the ledger is shorter than the cached part"
+    if rec.fixes != fixes:
+        return "corrections.csv changed"
+    if rec.policy != policy:
+        return "the policies changed"
     if closed_after is not None and (rec.closed_after is None or
                                      parse_time(closed_after) < parse_time(rec.closed_after)):
-        return False  # an earlier --now: tickets closed before the cached cut are needed
-    return data.crc(0, rec.size) == rec.crc
+        return "an earlier --now"  # tickets closed before the cached cut are needed
+    if data.crc(0, rec.size) != rec.crc:
+        return "the cached part of the ledger changed"
+    return ""
+
+
+def policy_digest(root: Path) -> str:
+    """SHA-256 of every policy file's name and bytes. The cache holds no decision, but a
+    policy change rebuilds it all the same: nothing cached can outlive the rules."""
+    import hashlib
+
+    h = hashlib.sha256()
+    base = root / "policies"
+    for p in sorted(base.rglob("*.toml")) if base.is_dir() else ():
+        h.update(p.relative_to(base).as_posix().encode() + b"\0")
+        try:
+            h.update(p.read_bytes())
+        except OSError:
+            h.update(b"\1unreadable")
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def advance(rec: OpenRecords, closed_after: Optional[str], keep, parse_time) -> bool:

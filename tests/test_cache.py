@@ -59,7 +59,10 @@ def test_a_union_merge_that_inserts_rows_mid_file_rebuilds_the_cache(shop):
     close_b = f"{b},2026-11-20T09:03:00+08:00,a02,close,,,\n".encode()
     path.write_bytes(b"".join(lines[:3] + [close_b] + lines[3:]))  # what a union merge of another clone does
     assert [x[0] for x in state(shop)] == [a]  # a blind cache would still list b
+    assert cache.last == "rebuilt: the cached part of the ledger changed"
     assert state(shop) == state(shop, warm=False)
+    state(shop)
+    assert cache.last == "warm"
 
 
 def test_an_edited_byte_rebuilds_the_cache(shop):
@@ -70,18 +73,21 @@ def test_an_edited_byte_rebuilds_the_cache(shop):
     data = path.read_bytes()
     path.write_bytes(data.replace(b",priority,P2,", b",priority,P1,"))  # same size, one byte changed
     assert state(shop)[0][2] == "P1"
+    assert cache.last == "rebuilt: the cached part of the ledger changed"
     assert state(shop) == state(shop, warm=False)
 
 
-def test_a_policy_change_is_decided_again_from_the_cached_records(shop, run):
-    """The cache holds records, not decisions: a changed time limit shows at once."""
+def test_a_policy_change_rebuilds_the_cache_and_is_decided_again(shop, run):
     tid = run.new()
     before = run("--format", "csv", "sla-check", now="2026-11-23T09:20:00+08:00")
+    state(shop)
+    assert cache.last == "warm"
     timers = shop / "policies" / "timers.toml"
     text = timers.read_text(encoding="utf-8")
     assert 'target = "30m"' in text
     timers.write_text(text.replace('target = "30m"', 'target = "10m"', 1), encoding="utf-8")
     after = run("--format", "csv", "sla-check", now="2026-11-23T09:20:00+08:00")
+    assert cache.last == "rebuilt: the policies changed"
     cold = run("--no-cache", "--format", "csv", "sla-check", now="2026-11-23T09:20:00+08:00")
     assert after.output == cold.output and after.exit_code == cold.exit_code
     assert after.output != before.output and tid in after.output
@@ -99,10 +105,23 @@ def test_a_torn_tail_is_reported_as_without_a_cache_and_never_cached(shop, run):
     cold = run("--no-cache", "ticket", "list")
     assert warm.exit_code == cold.exit_code == 2 and warm.output == cold.output
     assert cached(shop).size == size
-    assert run("repair").exit_code == 0
+    assert run("repair").exit_code == 0  # cut back to the last whole record: the cached bytes are intact
     write(shop, [ev(a, 40, "message", "还在吗")])
     assert state(shop) == state(shop, warm=False)
-    assert len(state(shop)[0][5]) == 2
+    assert len(state(shop)[0][5]) == 2 and cache.last == "warm"
+
+
+def test_a_tail_cut_back_into_the_cached_part_rebuilds_the_cache(shop):
+    a = ids.new_id()
+    write(shop, [opened(a), ev(a, 5, "message", "在吗")])
+    state(shop)
+    path = tickets_csv(shop)
+    data = path.read_bytes()
+    path.write_bytes(data[:data.rindex(b"\n", 0, len(data) - 1) + 1])  # the last record gone (a checkout, a repair)
+    write(shop, [ev(a, 6, "note", "已回电"), ev(a, 7, "note", "再跟进")])  # longer than before
+    assert [x[5][-1][2] for x in state(shop)] == ["再跟进"]
+    assert cache.last == "rebuilt: the cached part of the ledger changed"
+    assert state(shop) == state(shop, warm=False)
 
 
 def test_a_changed_correction_rebuilds_the_cache(shop, run):
@@ -115,6 +134,7 @@ def test_a_changed_correction_rebuilds_the_cache(shop, run):
     fix = run("correct", "void", f"{ids.short(a)}.{ref}", "--reason", "误关单", now="2026-11-20T10:00:00+08:00")
     assert fix.exit_code == 0, fix.output
     assert [x[0] for x in state(shop)] == [a]
+    assert cache.last == "rebuilt: corrections.csv changed"
     assert state(shop) == state(shop, warm=False)
 
 
@@ -124,6 +144,7 @@ def test_an_earlier_cut_than_the_cached_one_is_read_cold(shop):
     late = T0 + dt.timedelta(days=1)
     assert [x[0] for x in state(shop, closed_after=late)] == [b]
     assert sorted(x[0] for x in state(shop, closed_after=T0)) == sorted([a, b])
+    assert cache.last == "rebuilt: an earlier --now"
     assert state(shop, closed_after=T0) == state(shop, closed_after=T0, warm=False)
 
 

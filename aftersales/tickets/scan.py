@@ -66,21 +66,25 @@ def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datet
         size = len(data)
         if not cache.enabled or size == 0:
             return list(csv.reader(_scan(data, header, keep, closed_after)[0], strict=True))
-        fixes = cache.corrections_bytes(root)
+        fixes, policy = cache.corrections_bytes(root), cache.policy_digest(root)
         cut = closed_after.isoformat() if closed_after is not None else None
         rec = cache.load(root)
-        if rec is not None and cache.usable(rec, data, fixes, cut, ledger.parse_time):
+        why = "no cache" if rec is None else cache.why_not(rec, data, fixes, policy, cut, ledger.parse_time)
+        if rec is not None and not why:
             old = rec.size
             if old == size or cache.extend(rec, data[old:], keep, ledger.parse_time):
                 dropped = cache.advance(rec, cut, keep, ledger.parse_time)
                 if size - old >= cache.SAVE_AFTER or dropped:  # else the next run reads the few new rows again
                     rec.size, rec.crc = size, data.crc(old, size, rec.crc)
                     cache.save(root, rec)
+                cache.last = "warm"
                 return [row for lst in rec.rows.values() for row in lst]
+            why = "a ticket closed before the cached cut was reopened"
+        cache.last = ("cold: " if rec is None else "rebuilt: ") + why
         records, closed = _scan(data, header, keep, closed_after)
         rows = list(csv.reader(records, strict=True))
         text = "\n".join(records) + "\n" if records else ""  # each ticket's records together, as `load` groups them
-        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, cut, {}, closed, text))
+        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, policy, cut, {}, closed, text))
         return rows
 
 
