@@ -13,8 +13,9 @@ bytes are unchanged. The cache is never the source of truth:
   cache is rebuilt from the ledger, the same way a cold run reads it;
 - it only ever covers whole records: a torn last line is never cached (the careful reader
   reports it, as without a cache);
-- it holds nothing the policy decides. A policy change therefore needs no rebuild: every
-  decision is taken again from the records on each run.
+- it holds records, not decisions: every decision is taken again on each run. It is
+  keyed by the policy files all the same, so a policy change rebuilds it and nothing
+  cached can ever outlive the rules it was read under.
 
 `--no-cache` (or AFTERSALES_NO_CACHE=1) reads the ledger cold and leaves the cache alone.
 """
