@@ -7,8 +7,8 @@ bytes are unchanged. The cache is never the source of truth:
 - it lives in `.aftersales/cache/` (per machine, untracked: a `.gitignore` of `*` sits
   beside it, as ruff and pytest do with their caches) and can be deleted at any time;
 - before use, the first N bytes of tickets.csv are checked against the CRC-32 and size
-  recorded when the cache was written, and corrections.csv must be byte for byte what it
-  was (a correction can void the close that hid a ticket). A git merge that inserted rows
+  recorded when the cache was written; corrections.csv must be byte for byte what it was
+  (a correction can void the close that hid a ticket), and the policy files too. A git merge that inserted rows
   in the middle, an edited byte, a truncated or replaced file: the check fails and the
   cache is rebuilt from the ledger, the same way a cold run reads it;
 - it only ever covers whole records: a torn last line is never cached (the careful reader
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
