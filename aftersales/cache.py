@@ -27,7 +27,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 VERSION = 3
 DIR = Path(".aftersales") / "cache"
@@ -65,12 +65,13 @@ class OpenRecords:
     the IDs of the tickets that were closed before it."""
 
     __slots__ = ("size", "crc", "fixes", "policy", "closed_after", "rows", "closed", "text")
+    text: Optional[list]
 
     def __init__(self, size: int, crc: int, fixes: bytes, policy: str, closed_after: Optional[str], rows: dict,
-                 closed: set, text: Optional[str] = None):
+                 closed: set, text: Optional[list] = None):
         self.size, self.crc, self.fixes, self.policy, self.closed_after = size, crc, fixes, policy, closed_after
         self.rows, self.closed = rows, closed
-        self.text = text  # the rows as CSV text, when the caller has it already (a cold scan)
+        self.text = text  # the records as CSV text, one string each, when the caller has them (a cold scan)
 
 
 def load(root: Path) -> Optional[OpenRecords]:
@@ -99,21 +100,32 @@ def load(root: Path) -> Optional[OpenRecords]:
         return None
 
 
+HEAD = 1024  # bytes of the header line: written last, once the sizes are known
+
+
+def _csv_lines(rows: Iterable) -> Iterator[str]:
+    """Each row as one CSV line."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow(row)
+        yield buf.getvalue()
+
+
 def save(root: Path, rec: OpenRecords) -> None:
     """Write the cache atomically; a read-only workspace simply goes without. A line of
     JSON (sizes, CRC, the cut), then corrections.csv as it was, the rows as CSV text and
-    the closed IDs: plain data, nothing that runs when read."""
+    the closed IDs: plain data, nothing that runs when read. The rows are written as they
+    are encoded, never joined into one string."""
     if any("\n" in tid for tid in rec.closed):
         return
     if rec.text is None:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(row for lst in rec.rows.values() for row in lst)
-        blob = buf.getvalue().encode("utf-8")
+        lines = _csv_lines(row for lst in rec.rows.values() for row in lst)
     else:
-        blob = rec.text.encode("utf-8")
+        lines = (r + "\n" for r in rec.text)
     closed = "\n".join(rec.closed).encode("utf-8")
-    head = {"version": VERSION, "size": rec.size, "crc": rec.crc, "policy": rec.policy, "closed_after": rec.closed_after,
-            "fixes": len(rec.fixes), "rows": len(blob), "closed": len(closed)}
     d = root / DIR
     tmp = d / f".{FILE}.{os.getpid()}.tmp"
     try:
@@ -122,10 +134,19 @@ def save(root: Path, rec: OpenRecords) -> None:
         if not ignore.exists():
             ignore.write_text("# derived, rebuildable: never commit\n*\n", encoding="utf-8")
         with open(tmp, "wb") as f:
-            f.write(json.dumps(head).encode("ascii") + b"\n")
+            f.write(b" " * (HEAD - 1) + b"\n")
             f.write(rec.fixes)
-            f.write(blob)
+            n = 0
+            for line in lines:
+                n += f.write(line.encode("utf-8"))
             f.write(closed)
+            head = json.dumps({"version": VERSION, "size": rec.size, "crc": rec.crc, "policy": rec.policy,
+                               "closed_after": rec.closed_after, "fixes": len(rec.fixes), "rows": n,
+                               "closed": len(closed)}).encode("ascii")
+            if len(head) >= HEAD:
+                raise OSError("cache header too long")
+            f.seek(0)
+            f.write(head.ljust(HEAD - 1) + b"\n")
         os.replace(tmp, d / FILE)
     except OSError:
         try:

@@ -83,8 +83,8 @@ def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datet
         cache.last = ("cold: " if rec is None else "rebuilt: ") + why
         records, closed = _scan(data, header, keep, closed_after)
         rows = list(csv.reader(records, strict=True))
-        text = "\n".join(records) + "\n" if records else ""  # each ticket's records together, as `load` groups them
-        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, policy, cut, {}, closed, text))
+        # each ticket's records together, as `load` groups them
+        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, policy, cut, {}, closed, records))
         return rows
 
 
