@@ -74,14 +74,14 @@ def _any_of(name: str, value: str, allowed: tuple) -> Check:
 
 
 def _words(t, words: tuple) -> Check:
-    texts = [("the summary", t.summary)] + [(f"a customer message ({e.at.strftime('%m-%d %H:%M')})", e.text)
-                                             for e in t.events if e.type == "message"]
-    for where, text in texts:
-        low = text.lower()
+    n = 0
+    for e in (None, *(e for e in t.events if e.type == "message")):  # the summary, then each customer message
+        low = (t.summary if e is None else e.text).lower()
         for w in words:
-            if w.lower() in low:
+            if w.lower() in low:  # the place is named only on a match
+                where = "the summary" if e is None else f"a customer message ({e.at.strftime('%m-%d %H:%M')})"
                 return Check("words", True, f"'{w}' in {where}")
-    n = len(texts) - 1
+        n += e is not None
     return Check("words", False, f"none of {', '.join(words)} in the summary or {n} customer message{'s' if n != 1 else ''}")
 
 
