@@ -19,11 +19,13 @@ careful reader's (tests/test_check_blocks.py).
 from __future__ import annotations
 
 import csv
+import gc
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import Problem
-from .ledger import LEDGERS, TORN, BlockCheck, Irregular, LedgerReader, has_nul, ledger_path
+from .ledger import LEDGERS, TORN, BlockCheck, Irregular, LedgerReader, ledger_path
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -56,7 +58,8 @@ class CheckContext:
         reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
         observers = self._observers(name, paid)
         try:
-            _read_in_blocks(reader, observers)
+            with _no_gc():
+                _read_in_blocks(reader, observers)
         except Irregular:  # read it again record by record, which words what stopped the blocks
             reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
             observers = self._observers(name, paid)
@@ -98,6 +101,19 @@ class CheckContext:
         return {row[ti] for _line, row in LedgerReader(self.root, "compensations", strict=False) if len(row) > ti}
 
 
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector off: a pass over a ledger makes a million short-lived lists and
+    tuples and no reference cycle, and the collector would look at them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _read_in_blocks(reader: LedgerReader, observers: tuple) -> None:
     """Check every record of a ledger a block at a time (LedgerReader.blocks). A block whose values
     BlockCheck passes goes whole to the observer's `block`, which checks the columns it names;
@@ -105,9 +121,9 @@ def _read_in_blocks(reader: LedgerReader, observers: tuple) -> None:
     reader's `_emit` (check_row, which records their problems), and the good ones to `see`."""
     observer = observers[0] if observers else None
     skip = observer.COLUMNS if observer is not None else ()
-    check = None if has_nul(reader.path) else BlockCheck(reader.schema, reader.policy)
+    check = BlockCheck(reader.schema, reader.policy)
     for lines, rows in reader.blocks():
-        cols = check.columns(rows, skip) if check is not None else None
+        cols = check.columns(rows, skip)
         if cols is not None and (observer is None or observer.block(lines, rows, cols, check)):
             continue
         for line, row in zip(lines, rows):

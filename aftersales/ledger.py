@@ -15,8 +15,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import errno
+import functools
 import io
 import json
+import operator
 import os
 import stat
 import sys
@@ -1131,21 +1133,6 @@ def _record_lines(prev: int, end: int, rows: list) -> list:
     return out
 
 
-def has_nul(path: Path) -> bool:
-    """Whether the file holds a NUL byte anywhere (a scan at memchr speed, before the careful read).
-    BlockCheck does not look for NUL bytes: a file that has one is checked row by row."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False  # a FIFO would block the open; the careful read names what it is
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                if b"\x00" in chunk:
-                    return True
-    except OSError:
-        return False  # the careful read names what is wrong with the file
-    return False
-
-
 _REMEMBER = 4096  # valid values a column remembers at most: the memory of a check does not grow with the ledger
 _STAMPS = {s[19:20]: s for s in (b"0000-00-00T00:00:00+00:00\n", b"0000-00-00T00:00:00-00:00\n")}
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
@@ -1154,6 +1141,15 @@ _ONES_OVER_3 = bytes.maketrans(b"0123456789", bytes([0, 0, 0, 0, 1, 1, 1, 1, 1, 
 _NOT_CONTROL = bytes(range(32, 256))
 _valid_days: set = set()
 _valid_offsets: set = set()
+
+
+_DAY = operator.itemgetter(slice(0, 10))
+
+
+@functools.lru_cache(maxsize=8)
+def _stamps(sign: bytes, n: int) -> bytes:
+    """n times written like 0000-00-00T00:00:00+00:00 and a line break (its sign as given)."""
+    return _STAMPS.get(sign, b"") * n
 
 
 def remember(known: set, new) -> None:
@@ -1176,7 +1172,7 @@ def time_offset(values, ordered: bool = False) -> Optional[str]:
         b = "\n".join(values).encode("ascii") + b"\n"
     except UnicodeEncodeError:
         return None
-    if len(b) != 26 * n or b.translate(_ZEROS) != _STAMPS.get(b[19:20], b"") * n:
+    if len(b) != 26 * n or b.translate(_ZEROS) != _stamps(b[19:20], n):
         return None
     if b.count(b[19:26]) != n:  # each ends with the first one's offset (and a line break)
         return None
@@ -1186,7 +1182,7 @@ def time_offset(values, ordered: bool = False) -> Optional[str]:
     if b"2" in hours and int.from_bytes(hours.translate(_TENS_2), "big") & int.from_bytes(b[12::26].translate(_ONES_OVER_3), "big"):
         return None  # 24:00 to 29:59
     low, high = (values[0], values[-1]) if ordered else (min(values), max(values))
-    days = {low[:10]} if low[:10] == high[:10] else {v[:10] for v in values}
+    days = {low[:10]} if low[:10] == high[:10] else set(map(_DAY, values))
     if not days <= _valid_days:
         try:
             for d in days:
@@ -1204,25 +1200,31 @@ def time_offset(values, ordered: bool = False) -> Optional[str]:
     return offset
 
 
-def _json_object_pattern():
-    """A regular expression that matches only JSON objects (as json.loads reads them) of
-    strings, numbers, true, false, null and arrays of those, once the text is known to hold
-    no backslash and no control character: then a string is a quote, anything but a quote,
-    a quote. (Possessive repeats, from Python 3.11, match the same texts, faster.)"""
+def _object_patterns() -> tuple:
+    """Regular expressions over JSON objects joined into one UTF-8 text, each followed by the
+    bytes " US " (US: the control character 0x1f), known to hold no backslash and no control
+    character but those: each matches only when every piece between them is a JSON object (as
+    json.loads reads it) of strings, numbers, true, false, null and arrays of those. There a
+    string is a quote, anything but a quote, a quote: it cannot hold the quotes around a US, and
+    a US cannot follow a string in an object, so the pieces are the objects. The first, faster,
+    takes objects of strings only. (Possessive repeats, from Python 3.11, match the same texts,
+    faster.)"""
     import re
 
     p = "+" if sys.version_info >= (3, 11) else ""
     string = f'"[^"]*{p}"'
+    flat = rf'\{{{string}:{string}(?:,{string}:{string})*{p}\}}'
     scalar = rf'(?:{string}|-?(?:0|[1-9][0-9]*{p})(?:\.[0-9]+{p})?(?:[eE][-+]?[0-9]+{p})?|true|false|null)'
     value = rf'(?:{scalar}|\[(?:{scalar}(?:,{scalar})*{p})?\])'
-    return re.compile(rf'\{{(?:{string}:{value}(?:,{string}:{value})*{p})?\}}')
+    anything = rf'\{{(?:{string}:{value}(?:,{string}:{value})*{p})?\}}'
+    return tuple(re.compile(f'(?:{obj}"\x1f")*{p}'.encode()) for obj in (flat, anything))
 
 
 class BlockCheck:
     """check_row over a block of records at once. `columns(rows)` gives the block's columns when
-    check_row finds nothing in any of its rows, else None (then give each row to check_row). The
-    rows must hold no NUL byte (see has_nul). After a block that passed, `offsets[i]` is
-    time_offset of the time column i and `ordered[i]` whether its values are in order (as text)."""
+    check_row finds nothing in any of its rows, else None (then give each row to check_row).
+    After a block that passed, `offsets[i]` is time_offset of the time column i and
+    `ordered[i]` whether its values are in order (as text)."""
 
     def __init__(self, schema: Schema, policy=None):
         self.schema, self.policy = schema, policy
@@ -1260,8 +1262,8 @@ class BlockCheck:
         ones) in column i."""
         col = self.schema.columns[i]
         t = col.type
-        if t == "text":
-            return not col.required or all(values)
+        if t == "text":  # free text: not empty if required, no NUL byte (the other types' checks refuse one)
+            return (not col.required or all(values)) and "\x00" not in "".join(values)
         if t in ("id", "ticket"):
             try:
                 if "".join(values).encode("ascii").isalnum() and (not col.required or all(values)):
@@ -1285,21 +1287,18 @@ class BlockCheck:
         remember(known, new)
         return True
 
-    def _objects(self, i: int, col: Column, values: tuple) -> bool:
+    def _objects(self, i: int, col: Column, values) -> bool:
         """Whether each value is empty (unless required) or a JSON object as json.loads reads it.
-        Most are matched by a regular expression, which may say no to an unusual one (then it is
-        parsed): with no backslash and no control character in them, a string is a quote, anything
-        but a quote, a quote."""
+        Most blocks pass _object_patterns at once; otherwise each new value is parsed."""
         cells = list(filter(None, values))
         if col.required and len(cells) != len(values):
             return False
         if self._json is None:
-            self._json = _json_object_pattern()
-        raw = "".join(cells).encode("utf-8", "surrogatepass")
-        if b"\\" not in raw and not raw.translate(None, _NOT_CONTROL):
-            if all(map(self._json.fullmatch, cells)):
+            self._json = _object_patterns()
+        raw = '"\x1f"'.join(cells).encode("utf-8", "surrogatepass") + b'"\x1f"'
+        if b"\\" not in raw and raw.translate(None, _NOT_CONTROL) == b"\x1f" * len(cells):
+            if any(p.fullmatch(raw) for p in self._json):
                 return True
-            cells = [v for v in cells if not self._json.fullmatch(v)]
         known = self._known[i]
         new = set(cells).difference(known)
         if not self._each(col, new):

@@ -71,7 +71,7 @@ def _amount_problems(typ: str, ref: str, text: str, data: str) -> list:
     return out
 
 
-_ID_BYTES = (ids.ALPHABET + "\n").encode("ascii")
+_ID_BYTES = ids.ALPHABET.encode("ascii")
 _AMOUNT_VALUES = re.compile(r'(?:_amount|_fee)"[ \t\n\r]*:[ \t\n\r]*("[^"]*"|.)')  # in JSON without a backslash
 
 
@@ -82,8 +82,7 @@ def _ids_valid(tids: tuple) -> bool:
         b = "\n".join(tids).encode("ascii") + b"\n"
     except UnicodeEncodeError:
         return False
-    return (len(b) == width * n and b[ids.LENGTH::width] == b"\n" * n and b.count(b"\n") == n
-            and not b.translate(None, _ID_BYTES))
+    return len(b) == width * n and b[ids.LENGTH::width] == b"\n" * n and b.translate(None, _ID_BYTES) == b"\n" * n
 
 
 class TicketPass:
@@ -105,10 +104,10 @@ class TicketPass:
         self._last: Optional[tuple] = None  # the latest time so far, compared in time: (text, time or None)
         self._last_offset: Optional[str] = None  # its offset when it came from a block (then text order is time order)
         self._triples: set = set()  # (by, type, ref) found right
-        self._data_ok: set = set()  # data values found right (those that repeat)
+        self._data_ok: set = set()  # data values of other rows than opens found right (they repeat)
+        self._evidence_ok: set = set()  # evidence data found right
         self._amounts: set = set()  # amounts found right
         self._evidence: dict = {}  # evidence data -> its problem or None
-        self._evidence_ok: set = set()  # evidence data found right
 
     @property
     def with_rows(self):
