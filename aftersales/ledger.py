@@ -1148,8 +1148,8 @@ _DAY = operator.itemgetter(slice(0, 10))
 
 @functools.lru_cache(maxsize=8)
 def _stamps(sign: bytes, n: int) -> bytes:
-    """n times written like 0000-00-00T00:00:00+00:00 and a line break (its sign as given)."""
-    return _STAMPS.get(sign, b"") * n
+    """n times written like 0000-00-00T00:00:00+00:00 (with the sign given), a line break between two."""
+    return (_STAMPS.get(sign, b"") * n)[:-1]
 
 
 def remember(known: set, new) -> None:
@@ -1169,12 +1169,12 @@ def time_offset(values, ordered: bool = False) -> Optional[str]:
     if not n:
         return ""
     try:
-        b = "\n".join(values).encode("ascii") + b"\n"
+        b = "\n".join(values).encode("ascii")
     except UnicodeEncodeError:
         return None
-    if len(b) != 26 * n or b.translate(_ZEROS) != _stamps(b[19:20], n):
+    if len(b) != 26 * n - 1 or b.translate(_ZEROS) != _stamps(b[19:20], n):
         return None
-    if b.count(b[19:26]) != n:  # each ends with the first one's offset (and a line break)
+    if b.count(b[19:25]) != n:  # each ends with the first one's offset (a sign is nowhere else)
         return None
     hours = b[11::26]
     if hours.translate(None, b"012") or b[14::26].translate(None, b"012345") or b[17::26].translate(None, b"012345"):
@@ -1235,6 +1235,7 @@ class BlockCheck:
         names = schema.column_names
         self._order = [(names.index(a), names.index(b)) for a, b in schema.order]
         self._json: Any = None
+        self.joined = b""  # the values of the last JSON check that _object_patterns passed, joined as they saw them
 
     def columns(self, rows: list, skip=()) -> Optional[list]:
         """The columns of the block (tuples); None unless each holds what check_value accepts, but
@@ -1273,7 +1274,7 @@ class BlockCheck:
             return self._each(col, values)
         if t == "time":
             present = values if col.required else tuple(filter(None, values))
-            self.ordered[i] = ordered = sorted(present) == list(present)
+            self.ordered[i] = ordered = all(map(operator.le, present, present[1:]))
             self.offsets[i] = offset = time_offset(present, ordered)
             return offset is not None or self._each(col, values)
         if t == "json":
@@ -1293,11 +1294,13 @@ class BlockCheck:
         cells = list(filter(None, values))
         if col.required and len(cells) != len(values):
             return False
+        self.joined = b""
         if self._json is None:
             self._json = _object_patterns()
         raw = '"\x1f"'.join(cells).encode("utf-8", "surrogatepass") + b'"\x1f"'
         if b"\\" not in raw and raw.translate(None, _NOT_CONTROL) == b"\x1f" * len(cells):
             if any(p.fullmatch(raw) for p in self._json):
+                self.joined = raw
                 return True
         known = self._known[i]
         new = set(cells).difference(known)

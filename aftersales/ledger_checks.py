@@ -31,27 +31,24 @@ TICKETS_FILE = LEDGERS["tickets"].file
 
 
 def _events_after_close(ctx) -> list:
-    """(line, ticket, type, close line): the tickets the pass over tickets.csv marked unsure are
-    read again, alone, in time order (none on a ledger written in time order without such events)."""
+    """(line, ticket, type, close line): the events of the tickets the pass over tickets.csv
+    marked unsure (TicketPass.reread), alone, in time order (none on a ledger written in time
+    order without such events)."""
     from .tickets.checks import after_close_ok
 
-    unsure = ctx.tickets().unsure
+    index = ctx.tickets()
+    index.reread(lambda: ctx.rows("tickets"))
+    ok = after_close_ok()
     out: list = []
-    if unsure:
-        ok = after_close_ok()
-        rows: dict = {}
-        for line, row in ctx.rows("tickets"):
-            if row[0] in unsure:
-                rows.setdefault(row[0], []).append((_time(row[1]), line, row[3]))
-        for tid, evs in rows.items():
-            closed = 0
-            for _at, line, typ in sorted(evs, key=lambda e: (e[0] or _EPOCH, e[1])):
-                if closed and typ not in ok:
-                    out.append((line, tid, typ, closed))
-                if typ == "close":
-                    closed = line
-                elif typ == "reopen":
-                    closed = 0
+    for tid, evs in index.unsure_events.items():
+        closed = 0
+        for _at, line, typ in sorted(((_time(at), line, typ) for at, line, typ in evs), key=lambda e: (e[0] or _EPOCH, e[1])):
+            if closed and typ not in ok:
+                out.append((line, tid, typ, closed))
+            if typ == "close":
+                closed = line
+            elif typ == "reopen":
+                closed = 0
     return sorted(out)
 
 

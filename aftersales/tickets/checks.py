@@ -72,17 +72,18 @@ def _amount_problems(typ: str, ref: str, text: str, data: str) -> list:
 
 
 _ID_BYTES = ids.ALPHABET.encode("ascii")
-_AMOUNT_VALUES = re.compile(r'(?:_amount|_fee)"[ \t\n\r]*:[ \t\n\r]*("[^"]*"|.)')  # in JSON without a backslash
+_AMOUNT_VALUES = re.compile(rb'(?:_amount|_fee)"[ \t\n\r]*:[ \t\n\r]*("[^"]*"|.)')  # in JSON without a backslash
 
 
 def _ids_valid(tids: tuple) -> bool:
     """Whether each is ids.LENGTH characters of ids.ALPHABET (checked on them joined as bytes)."""
     n, width = len(tids), ids.LENGTH + 1
     try:
-        b = "\n".join(tids).encode("ascii") + b"\n"
+        b = "\n".join(tids).encode("ascii")
     except UnicodeEncodeError:
         return False
-    return len(b) == width * n and b[ids.LENGTH::width] == b"\n" * n and b.translate(None, _ID_BYTES) == b"\n" * n
+    return (len(b) == width * n - 1 and b[ids.LENGTH::width] == b"\n" * (n - 1)
+            and b.translate(None, _ID_BYTES) == b"\n" * (n - 1))
 
 
 class TicketPass:
@@ -91,12 +92,16 @@ class TicketPass:
         self.rel = ledger.schema_of(LEDGER).file
         self.problems: list = []
         self.first_open: dict = {}  # ticket -> the line of its first open
-        self.active: set = set()  # the opened tickets that are not closed (the others are)
+        self.active: dict = {}  # the opened tickets that are not closed (the others are) -> the time of their
+        # first open (None once reopened: then it is read again at the end, when an event needs it)
         self.unopened: set = set()  # tickets with rows but no open (yet)
         self.closed_unopened: set = set()  # those of them that are closed
         self.deferred: list = []  # (line, row): events to judge at the end
         self.wanted = set(wanted)  # tickets whose rows the money checks need
         self.kept: dict = {}  # ticket -> [(line, row)] for the wanted tickets
+        self.unsure_events: dict = {}  # filled by `reread`
+        self._reread = False
+        self._opened_at: dict = {}  # ticket -> the time of its first open, for the deferred events (`reread`)
         self.unsure: set = set()  # tickets to read again in time order (ledger_checks): a row out of
         # time order in the file (two clones merged), or an event after a close (to name the close's line)
         self._ok = after_close_ok()
@@ -157,15 +162,18 @@ class TicketPass:
         active, first_open, ok = self.active, self.first_open, self._ok
         for line, tid, typ, row, late in records:
             if tid in active:  # opened, not closed: the most common case by far
+                opened_at = active[tid]
                 if typ == "close":
-                    active.discard(tid)
+                    del active[tid]
                 elif typ == "open":
                     self._add(line, f"ticket {tid} is opened twice (first at line {first_open[tid]}); "
                                     "two clones drew one ID: give one of them a new ID")
                     continue
-                if late:
+                if late and opened_at is None:
                     self.deferred.append((line, row))
                 elif judge:
+                    if late:
+                        self._before_open(line, tid, typ, row[1], opened_at)
                     self._event(line, typ, row[4], row[6])
                 continue
             opened = tid in first_open
@@ -174,7 +182,7 @@ class TicketPass:
                     self.unsure.add(tid)
                 if typ == "reopen":
                     if opened:
-                        active.add(tid)
+                        active[tid] = None
                     else:
                         self.closed_unopened.discard(tid)
             elif typ == "close":
@@ -189,7 +197,7 @@ class TicketPass:
                 if tid in self.closed_unopened:
                     self.closed_unopened.discard(tid)  # opened and closed: not active
                 else:
-                    active.add(tid)
+                    active[tid] = row[1]
                 if judge and self.policy is not None and row[4] not in self.policy.categories:
                     self._add(line, f"unknown category '{row[4]}'; add it to policies or fix the row")
             elif not opened:
@@ -199,6 +207,13 @@ class TicketPass:
                 self.deferred.append((line, row))
             elif judge:
                 self._event(line, typ, row[4], row[6])
+
+    def _before_open(self, line: int, tid: str, typ: str, at: str, opened_at: str) -> None:
+        try:
+            if ledger.parse_time(at) < ledger.parse_time(opened_at):
+                self._add(line, f"{typ} at {at} is before ticket {tid} was opened (line {self.first_open[tid]})")
+        except ValueError:
+            pass  # reported by the value check
 
     def _event(self, line: int, typ: str, ref: str, data: str) -> None:
         """What an event of an opened ticket says wrong alone: a name the policy does not know, a
@@ -290,7 +305,7 @@ class TicketPass:
         is_open = list(map(eq, types, repeat("open"))) if "open" in kinds else None
         if is_open is not None:
             opens = list(compress(datas, is_open))
-            if not (check.valid(6, opens) and self._amounts_right(opens)):
+            if not (check.valid(6, opens) and self._amounts_right(opens, check.joined)):
                 return False
         others = set(compress(datas, map(not_, is_open)) if is_open is not None else datas).difference(self._data_ok)
         if others:
@@ -306,7 +321,7 @@ class TicketPass:
             if any(map(self._evidence_problem, found)):
                 return False
             ledger.remember(self._evidence_ok, found)
-        self._follow_block(lines, tids, types, rows)
+        self._follow_block(lines, tids, types, ats, rows)
         if self.wanted and not self.wanted.isdisjoint(tids):
             for line, row in compress(zip(lines, rows), map(self.wanted.__contains__, tids)):
                 self.kept.setdefault(row[0], []).append((line, row))
@@ -314,22 +329,22 @@ class TicketPass:
         self._last, self._last_offset = (ats[-1], None), offset
         return True
 
-    def _follow_block(self, lines, tids: tuple, types: tuple, rows: list) -> None:
+    def _follow_block(self, lines, tids: tuple, types: tuple, ats: tuple, rows: list) -> None:
         """_follow(records, judge=False) for a block whose rows are in time order, with the two
         common cases written out (an event of an active ticket, the first open of a ticket)."""
         active, first_open, unopened, closed_unopened = self.active, self.first_open, self.unopened, self.closed_unopened
         follow = self._follow
-        for line, tid, typ, row in zip(lines, tids, types, rows):
+        for tid, typ, line, at in zip(tids, types, lines, ats):
             if tid in active:
                 if typ == "close":
-                    active.discard(tid)
+                    del active[tid]
                 elif typ == "open":
-                    follow(((line, tid, typ, row, False),), False)
+                    follow(((line, tid, typ, rows[lines.index(line)], False),), False)
             elif typ == "open" and tid not in first_open and tid not in unopened and tid not in closed_unopened:
                 first_open[tid] = line
-                active.add(tid)
+                active[tid] = at
             else:
-                follow(((line, tid, typ, row, False),), False)
+                follow(((line, tid, typ, rows[lines.index(line)], False),), False)
 
     def _pair_problem(self, pair: tuple) -> bool:
         """Whether an open or event of this type and ref is refused alone (an unknown category, staff
@@ -341,44 +356,54 @@ class TicketPass:
             return ref not in self.policy.categories
         return self._ref_problem(typ, ref) is not None
 
-    def _amounts_right(self, cells: list) -> bool:
+    def _amounts_right(self, cells: list, joined: bytes = b"") -> bool:
         """Whether the intake data of these opens (JSON objects: BlockCheck passed them) gives no
         amount that _amount_problems refuses. Without a backslash in them, a quote always opens
-        or closes a string, and a string followed by a colon is a key: each key ending in
-        _amount or _fee is found, with its value, by one regular expression over them all."""
-        text = "\x1f".join(cells)
-        if "\\" in text:
-            return False
+        or closes a string, and a string followed by a colon is a key: each key ending in _amount
+        or _fee is found, with its value, by one regular expression over them all (`joined`: the
+        cells as BlockCheck joined them, UTF-8 with no backslash, when it did)."""
+        if not joined:
+            joined = "\x1f".join(cells).encode("utf-8", "surrogatepass")
+            if b"\\" in joined:
+                return False
         known = self._amounts
-        for value in set(_AMOUNT_VALUES.findall(text)).difference(known):
-            if value[:1] != '"' or _amount_problems("set", AMOUNT_FIELDS[0], value[1:-1], ""):
+        for value in set(_AMOUNT_VALUES.findall(joined)).difference(known):
+            if value[:1] != b'"' or _amount_problems("set", AMOUNT_FIELDS[0], value[1:-1].decode(), ""):
                 return False  # not a string (a number, say), or not an amount: `see` words it
             ledger.remember(known, (value,))
         return True
 
     # -------------------------------------------------------------- the end
 
+    def reread(self, rows) -> None:
+        """Read the ledger's good records (`rows()`) again, once, for what the pass could not keep:
+        the time of the first open of a ticket a deferred event needs, and the events of the
+        tickets marked unsure (`unsure_events`: ticket -> [(time text, line, type)]), which
+        ledger_checks puts in time order. Nothing is read on a ledger in time order without
+        events before their opening or after a close."""
+        if self._reread:
+            return
+        self._reread = True
+        need = {self.first_open[row[0]] for _line, row in self.deferred if row[0] in self.first_open}
+        unsure, events = self.unsure, self.unsure_events
+        if need or unsure:
+            for line, row in rows():
+                if line in need:
+                    self._opened_at[row[0]] = row[1]
+                if row[0] in unsure:
+                    events.setdefault(row[0], []).append((row[1], line, row[3]))
+
     def finish(self, rows) -> list:
         """The problems, once the pass is over. The deferred events are judged now: an event of a
-        ticket never opened, one before its ticket's first open (whose time `rows()`, the
-        ledger's good records read again, gives), and what _event finds."""
+        ticket never opened, one before its ticket's first open, and what _event finds."""
         if self.deferred:
-            wanted = {self.first_open[row[0]] for _line, row in self.deferred if row[0] in self.first_open}
-            opened_at = {}
-            if wanted:
-                for line, row in rows():
-                    if line in wanted:
-                        opened_at[row[0]] = row[1]
+            self.reread(rows)
             for line, row in self.deferred:
                 tid, at, _by, typ, ref, _text, data = row
                 if tid not in self.first_open:
                     self._add(line, f"event for ticket {tid}, which was never opened")
                     continue
-                try:
-                    if ledger.parse_time(at) < ledger.parse_time(opened_at[tid]):
-                        self._add(line, f"{typ} at {at} is before ticket {tid} was opened (line {self.first_open[tid]})")
-                except ValueError:
-                    pass  # reported by the value check
+                self._before_open(line, tid, typ, at, self._opened_at[tid])
                 self._event(line, typ, ref, data)
             self.deferred = []
         return self.problems
