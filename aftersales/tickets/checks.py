@@ -92,13 +92,14 @@ class TicketPass:
         self.rel = ledger.schema_of(LEDGER).file
         self.problems: list = []
         self.first_open: dict = {}  # ticket -> the line of its first open
-        self.active: dict = {}  # the opened tickets that are not closed (the others are) -> the time of their
-        # first open (None once reopened: then it is read again at the end, when an event needs it)
+        self.active: set = set()  # the opened tickets that are not closed (the others are)
         self.unopened: set = set()  # tickets with rows but no open (yet)
         self.closed_unopened: set = set()  # those of them that are closed
         self.deferred: list = []  # (line, row): events to judge at the end
         self.wanted = set(wanted)  # tickets whose rows the money checks need
         self.kept: dict = {}  # ticket -> [(line, row)] for the wanted tickets
+        self.late: set = set()  # opened tickets with an event before, in time, a row above it: `reread` judges
+        # their events against the time of their open
         self.unsure_events: dict = {}  # filled by `reread`
         self._reread = False
         self._opened_at: dict = {}  # ticket -> the time of its first open, for the deferred events (`reread`)
@@ -162,18 +163,15 @@ class TicketPass:
         active, first_open, ok = self.active, self.first_open, self._ok
         for line, tid, typ, row, late in records:
             if tid in active:  # opened, not closed: the most common case by far
-                opened_at = active[tid]
                 if typ == "close":
-                    del active[tid]
+                    active.discard(tid)
                 elif typ == "open":
                     self._add(line, f"ticket {tid} is opened twice (first at line {first_open[tid]}); "
                                     "two clones drew one ID: give one of them a new ID")
                     continue
-                if late and opened_at is None:
-                    self.deferred.append((line, row))
-                elif judge:
-                    if late:
-                        self._before_open(line, tid, typ, row[1], opened_at)
+                if late:
+                    self.late.add(tid)
+                if judge:
                     self._event(line, typ, row[4], row[6])
                 continue
             opened = tid in first_open
@@ -182,7 +180,7 @@ class TicketPass:
                     self.unsure.add(tid)
                 if typ == "reopen":
                     if opened:
-                        active[tid] = None
+                        active.add(tid)
                     else:
                         self.closed_unopened.discard(tid)
             elif typ == "close":
@@ -197,16 +195,17 @@ class TicketPass:
                 if tid in self.closed_unopened:
                     self.closed_unopened.discard(tid)  # opened and closed: not active
                 else:
-                    active[tid] = row[1]
+                    active.add(tid)
                 if judge and self.policy is not None and row[4] not in self.policy.categories:
                     self._add(line, f"unknown category '{row[4]}'; add it to policies or fix the row")
             elif not opened:
                 self.unopened.add(tid)
                 self.deferred.append((line, row))
-            elif late:
-                self.deferred.append((line, row))
-            elif judge:
-                self._event(line, typ, row[4], row[6])
+            else:
+                if late:
+                    self.late.add(tid)
+                if judge:
+                    self._event(line, typ, row[4], row[6])
 
     def _before_open(self, line: int, tid: str, typ: str, at: str, opened_at: str) -> None:
         try:
@@ -321,7 +320,7 @@ class TicketPass:
             if any(map(self._evidence_problem, found)):
                 return False
             ledger.remember(self._evidence_ok, found)
-        self._follow_block(lines, tids, types, ats, rows)
+        self._follow_block(lines, tids, types, rows)
         if self.wanted and not self.wanted.isdisjoint(tids):
             for line, row in compress(zip(lines, rows), map(self.wanted.__contains__, tids)):
                 self.kept.setdefault(row[0], []).append((line, row))
@@ -329,22 +328,22 @@ class TicketPass:
         self._last, self._last_offset = (ats[-1], None), offset
         return True
 
-    def _follow_block(self, lines, tids: tuple, types: tuple, ats: tuple, rows: list) -> None:
+    def _follow_block(self, lines, tids: tuple, types: tuple, rows: list) -> None:
         """_follow(records, judge=False) for a block whose rows are in time order, with the two
         common cases written out (an event of an active ticket, the first open of a ticket)."""
         active, first_open, unopened, closed_unopened = self.active, self.first_open, self.unopened, self.closed_unopened
         follow = self._follow
-        for tid, typ, line, at in zip(tids, types, lines, ats):
+        for line, tid, typ, row in zip(lines, tids, types, rows):
             if tid in active:
                 if typ == "close":
-                    del active[tid]
+                    active.discard(tid)
                 elif typ == "open":
-                    follow(((line, tid, typ, rows[lines.index(line)], False),), False)
+                    follow(((line, tid, typ, row, False),), False)
             elif typ == "open" and tid not in first_open and tid not in unopened and tid not in closed_unopened:
                 first_open[tid] = line
-                active[tid] = at
+                active.add(tid)
             else:
-                follow(((line, tid, typ, rows[lines.index(line)], False),), False)
+                follow(((line, tid, typ, row, False),), False)
 
     def _pair_problem(self, pair: tuple) -> bool:
         """Whether an open or event of this type and ref is refused alone (an unknown category, staff
@@ -376,27 +375,34 @@ class TicketPass:
     # -------------------------------------------------------------- the end
 
     def reread(self, rows) -> None:
-        """Read the ledger's good records (`rows()`) again, once, for what the pass could not keep:
-        the time of the first open of a ticket a deferred event needs, and the events of the
+        """Read the ledger's good records (`rows()`) again, once, for what the pass did not keep:
+        the time of the first open of a ticket a deferred event needs; the events of the `late`
+        tickets after their open, each judged against the open's time now; the events of the
         tickets marked unsure (`unsure_events`: ticket -> [(time text, line, type)]), which
         ledger_checks puts in time order. Nothing is read on a ledger in time order without
         events before their opening or after a close."""
         if self._reread:
             return
         self._reread = True
-        need = {self.first_open[row[0]] for _line, row in self.deferred if row[0] in self.first_open}
-        unsure, events = self.unsure, self.unsure_events
-        if need or unsure:
-            for line, row in rows():
-                if line in need:
-                    self._opened_at[row[0]] = row[1]
-                if row[0] in unsure:
-                    events.setdefault(row[0], []).append((row[1], line, row[3]))
+        need = {row[0] for _line, row in self.deferred if row[0] in self.first_open} | self.late
+        unsure, events, first_open, opened_at = self.unsure, self.unsure_events, self.first_open, self._opened_at
+        if not (need or unsure):
+            return
+        for line, row in rows():
+            tid = row[0]
+            if tid in need:
+                if line == first_open[tid]:
+                    opened_at[tid] = row[1]
+                elif tid in self.late and row[3] != "open" and line > first_open[tid]:
+                    self._before_open(line, tid, row[3], row[1], opened_at[tid])
+            if tid in unsure:
+                events.setdefault(tid, []).append((row[1], line, row[3]))
 
     def finish(self, rows) -> list:
         """The problems, once the pass is over. The deferred events are judged now: an event of a
-        ticket never opened, one before its ticket's first open, and what _event finds."""
-        if self.deferred:
+        ticket never opened, one before its ticket's first open, and what _event finds; and the
+        events of the `late` tickets against the time of their open (`reread`)."""
+        if self.deferred or self.late:
             self.reread(rows)
             for line, row in self.deferred:
                 tid, at, _by, typ, ref, _text, data = row
