@@ -56,29 +56,29 @@ class CheckContext:
         across the records of tickets.csv (TicketPass)."""
         paid = self.paid_tickets() if name == "tickets" else set()
         reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
-        observers = self._observers(name, paid)
         try:
             with _no_gc():
-                _read_in_blocks(reader, observers)
+                _read_in_blocks(reader, self._observer(name, paid))
         except Irregular:  # read it again record by record, which words what stopped the blocks
             reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
-            observers = self._observers(name, paid)
+            observer = self._observer(name, paid)
             for line, row in reader:
-                for o in observers:
-                    o.see(line, row)
+                if observer is not None:
+                    observer.see(line, row)
         self._bad[name] = {p.line for p in reader.problems}
         if not any(p.unreadable or p.message == TORN or p.message.startswith(("malformed CSV", "header "))
                    for p in reader.problems):
             self._whole.add(name)  # read to its end: a plain csv.reader sees the same records
         return reader.problems
 
-    def _observers(self, name: str, paid: set) -> tuple:
+    def _observer(self, name: str, paid: set):
+        """What is given the records of the ledger besides the value checks: for tickets.csv, a new TicketPass."""
         if name != "tickets":
-            return ()
+            return None
         from .tickets.checks import TicketPass
 
         self._tickets = TicketPass(self.root, self.policy, paid)
-        return (self._tickets,)
+        return self._tickets
 
     def tickets(self):
         """The pass over tickets.csv (tickets.checks.TicketPass): the ticket ledger's own problems,
@@ -114,12 +114,11 @@ def _no_gc():
             gc.enable()
 
 
-def _read_in_blocks(reader: LedgerReader, observers: tuple) -> None:
+def _read_in_blocks(reader: LedgerReader, observer) -> None:
     """Check every record of a ledger a block at a time (LedgerReader.blocks). A block whose values
     BlockCheck passes goes whole to the observer's `block`, which checks the columns it names;
     the rows of any other block, or of one the observer declines, go one by one through the
     reader's `_emit` (check_row, which records their problems), and the good ones to `see`."""
-    observer = observers[0] if observers else None
     skip = observer.COLUMNS if observer is not None else ()
     check = BlockCheck(reader.schema, reader.policy)
     for lines, rows in reader.blocks():

@@ -7,7 +7,9 @@ fsyncs. Nothing is ever rewritten.
 Reading: `records(root, ledger)` streams (line, row) pairs from a UTF-8 file with or
 without BOM, LF or CRLF, and raises InputError naming the file and line of the first bad
 record (a torn last line included). `scan(root, ledger, policy)` returns every problem as
-data for `as check`.
+data. `as check` reads with `LedgerReader.blocks` and `BlockCheck` (at the end of this file),
+which judge a block of records column by column and leave every message to the careful
+reader.
 """
 
 from __future__ import annotations
@@ -1108,12 +1110,12 @@ def create(root: Path, name: str) -> None:
 # ------------------------------------------------------------------ checking a block of records at once
 #
 # `as check` reads every value of every ledger. Calling check_value once per value costs more
-# than reading the file, so LedgerReader.blocks hands over a thousand records at a time and
-# BlockCheck tries the block column by column with what runs in C: set differences against
-# the values a column already found valid, str/bytes methods over a column joined into one
-# string, the json module's scanner mapped over a column's new values. It may only say yes
-# when check_row would find nothing in any row; on any doubt it says no, and each row of the
-# block goes to check_row, which words every problem as before.
+# than reading the file, so LedgerReader.blocks hands over 500 records at a time and BlockCheck
+# tries the block column by column with what runs in C: set differences against the values a
+# column already found valid (staff, enums, amounts), bytes methods over a column joined into
+# one string (IDs, times), one regular expression over a column's JSON objects joined. It may
+# only say yes when check_row would find nothing in any row; on any doubt it says no, and each
+# row of the block goes to check_row, which words every problem as before.
 
 
 class Irregular(Exception):
@@ -1139,11 +1141,9 @@ _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _TENS_2 = bytes.maketrans(b"0123456789", bytes([0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
 _ONES_OVER_3 = bytes.maketrans(b"0123456789", bytes([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]))
 _NOT_CONTROL = bytes(range(32, 256))
+_DAY = operator.itemgetter(slice(0, 10))
 _valid_days: set = set()
 _valid_offsets: set = set()
-
-
-_DAY = operator.itemgetter(slice(0, 10))
 
 
 @functools.lru_cache(maxsize=8)
@@ -1179,7 +1179,8 @@ def time_offset(values, ordered: bool = False) -> Optional[str]:
     hours = b[11::26]
     if hours.translate(None, b"012") or b[14::26].translate(None, b"012345") or b[17::26].translate(None, b"012345"):
         return None
-    if b"2" in hours and int.from_bytes(hours.translate(_TENS_2), "big") & int.from_bytes(b[12::26].translate(_ONES_OVER_3), "big"):
+    if b"2" in hours and (int.from_bytes(hours.translate(_TENS_2), "big")
+                          & int.from_bytes(b[12::26].translate(_ONES_OVER_3), "big")):
         return None  # 24:00 to 29:59
     low, high = (values[0], values[-1]) if ordered else (min(values), max(values))
     days = {low[:10]} if low[:10] == high[:10] else set(map(_DAY, values))
@@ -1260,7 +1261,8 @@ class BlockCheck:
 
     def valid(self, i: int, values) -> bool:
         """Whether check_value accepts each of `values` (a column's, or some of them, or the distinct
-        ones) in column i."""
+        ones; in the column's order for a time column, whose `offsets` and `ordered` it sets) in
+        column i."""
         col = self.schema.columns[i]
         t = col.type
         if t == "text":  # free text: not empty if required, no NUL byte (the other types' checks refuse one)
@@ -1273,7 +1275,7 @@ class BlockCheck:
                 pass
             return self._each(col, values)
         if t == "time":
-            present = values if col.required else tuple(filter(None, values))
+            present = tuple(values) if col.required else tuple(filter(None, values))
             self.ordered[i] = ordered = all(map(operator.le, present, present[1:]))
             self.offsets[i] = offset = time_offset(present, ordered)
             return offset is not None or self._each(col, values)

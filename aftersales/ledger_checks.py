@@ -42,7 +42,8 @@ def _events_after_close(ctx) -> list:
     out: list = []
     for tid, evs in index.unsure_events.items():
         closed = 0
-        for _at, line, typ in sorted(((_time(at), line, typ) for at, line, typ in evs), key=lambda e: (e[0] or _EPOCH, e[1])):
+        in_time = sorted(((_time(at) or _EPOCH, line, typ) for at, line, typ in evs), key=lambda e: (e[0], e[1]))
+        for _at, line, typ in in_time:
             if closed and typ not in ok:
                 out.append((line, tid, typ, closed))
             if typ == "close":

@@ -175,7 +175,7 @@ def _payments(tids: list) -> str:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(raw=ledgers(), size=st.integers(1, 7), paid=st.integers(0, 2))
 @example(raw=ledger.LEDGERS["tickets"].header.encode(), size=1, paid=0)
@@ -241,3 +241,23 @@ def test_amounts_pass_only_when_no_open_has_a_bad_one(workspace, cells):
     assume(cells)
     if ticket_checks.TicketPass(workspace, None)._amounts_right(cells):
         assert not any(ticket_checks._amount_problems("open", "", "", c) for c in cells)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=ledgers(), size=st.integers(1, 7))
+def test_blocks_give_the_records_and_problems_of_the_careful_reading(workspace, raw, size):
+    """LedgerReader.blocks, each row through _emit: the records, lines and problems of __iter__
+    (or Irregular, when __iter__ alone words what is wrong)."""
+    (workspace / "ledgers" / "tickets.csv").write_bytes(raw)
+    careful = ledger.LedgerReader(workspace, "tickets", strict=False)
+    records = list(careful)
+    blocks = ledger.LedgerReader(workspace, "tickets", strict=False)
+    try:
+        got = [record for lines, rows in blocks.blocks(size) for line, row in zip(lines, rows) if row
+               for record in blocks._emit(line, row)]
+    except ledger.Irregular:
+        assert any(p.unreadable or p.message.startswith("malformed CSV") or p.message == ledger.TORN
+                   for p in careful.problems)
+        return
+    assert got == records
+    assert sorted(blocks.problems, key=lambda p: p.sort_key()) == sorted(careful.problems, key=lambda p: p.sort_key())
