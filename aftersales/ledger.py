@@ -15,6 +15,7 @@ reader.
 from __future__ import annotations
 
 import csv
+import bisect
 import datetime as dt
 import errno
 import functools
@@ -1174,16 +1175,24 @@ def time_offset(values, ordered: bool = False) -> Optional[str]:
         return None
     if len(b) != 26 * n - 1 or b.translate(_ZEROS) != _stamps(b[19:20], n):
         return None
-    if b.count(b[19:25]) != n:  # each ends with the first one's offset (a sign is nowhere else)
-        return None
+    for k in (20, 21, 23, 24):  # the digits of the offset are the first one's
+        if b[k::26] != b[k:k + 1] * n:
+            return None
     hours = b[11::26]
     if hours.translate(None, b"012") or b[14::26].translate(None, b"012345") or b[17::26].translate(None, b"012345"):
         return None
     if b"2" in hours and (int.from_bytes(hours.translate(_TENS_2), "big")
                           & int.from_bytes(b[12::26].translate(_ONES_OVER_3), "big")):
         return None  # 24:00 to 29:59
-    low, high = (values[0], values[-1]) if ordered else (min(values), max(values))
-    days = {low[:10]} if low[:10] == high[:10] else set(map(_DAY, values))
+    if ordered:  # each day's first time, found by bisection
+        days, i = set(), 0
+        while i < n:
+            day = values[i][:10]
+            days.add(day)
+            i = bisect.bisect_right(values, day + "~", i)  # "~" sorts after "T..."
+    else:
+        low, high = min(values), max(values)
+        days = {low[:10]} if low[:10] == high[:10] else set(map(_DAY, values))
     if not days <= _valid_days:
         try:
             for d in days:
@@ -1276,7 +1285,7 @@ class BlockCheck:
             return self._each(col, values)
         if t == "time":
             present = tuple(values) if col.required else tuple(filter(None, values))
-            self.ordered[i] = ordered = all(map(operator.le, present, present[1:]))
+            self.ordered[i] = ordered = sorted(present) == list(present)
             self.offsets[i] = offset = time_offset(present, ordered)
             return offset is not None or self._each(col, values)
         if t == "json":
