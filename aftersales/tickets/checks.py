@@ -332,18 +332,18 @@ class TicketPass:
         """_follow(records, judge=False) for a block whose rows are in time order, with the two
         common cases written out (an event of an active ticket, the first open of a ticket)."""
         active, first_open, unopened, closed_unopened = self.active, self.first_open, self.unopened, self.closed_unopened
-        follow = self._follow
-        for line, tid, typ, row in zip(lines, tids, types, rows):
+        follow, close = self._follow, active.discard
+        for tid, typ, line in zip(tids, types, lines):
             if tid in active:
                 if typ == "close":
-                    active.discard(tid)
+                    close(tid)
                 elif typ == "open":
-                    follow(((line, tid, typ, row, False),), False)
+                    follow(((line, tid, typ, rows[lines.index(line)], False),), False)
             elif typ == "open" and tid not in first_open and tid not in unopened and tid not in closed_unopened:
                 first_open[tid] = line
                 active.add(tid)
             else:
-                follow(((line, tid, typ, row, False),), False)
+                follow(((line, tid, typ, rows[lines.index(line)], False),), False)
 
     def _pair_problem(self, pair: tuple) -> bool:
         """Whether an open or event of this type and ref is refused alone (an unknown category, staff
