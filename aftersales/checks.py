@@ -6,18 +6,26 @@ apart in `hint` and, for a policy, the offending source line in `record`.
 
 Nothing holds a whole ledger: `ctx.rows(name)` streams a ledger again on each call, and
 what other checks need to know about tickets (which exist, which were closed when) is
-gathered in the one careful pass over tickets.csv (`ctx.tickets()`).
+gathered in the one pass over tickets.csv (`ctx.tickets()`), which also makes the ticket
+ledger's own checks (tickets.checks.TicketPass).
+
+Each ledger is read a block of records at a time (ledger.LedgerReader.blocks) and its
+values checked column by column (ledger.BlockCheck); a block with anything to report is
+read again record by record, by the careful reader that words every problem, and a file
+that csv.reader or UTF-8 refuses is read that way from the start: the messages are the
+careful reader's (tests/test_check_blocks.py).
 """
 
 from __future__ import annotations
 
 import csv
-import os
+import gc
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import Problem
-from .ledger import LEDGERS, TORN, LedgerReader, check_value, ledger_path
+from .ledger import LEDGERS, TORN, BlockCheck, Irregular, LedgerReader, ledger_path
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -29,7 +37,7 @@ class CheckContext:
         self.policy: Optional[Policy] = None
         self._bad: dict = {}  # ledger -> lines of the records check_ledgers reported
         self._whole: set = set()  # ledgers read to their end (no torn, malformed or unreadable part)
-        self._tickets: Any = None  # ledger_checks.TicketIndex, filled by the careful pass over tickets.csv
+        self._tickets: Any = None  # tickets.checks.TicketPass, filled by the pass over tickets.csv
 
     def rows(self, name: str):
         """(line, values) of a ledger's good records, read again on each call so a long
@@ -44,26 +52,37 @@ class CheckContext:
         return ((line, row) for line, row in reader if line not in bad)
 
     def ledger_problems(self, name: str) -> list:
-        reader = _CarefulReader(self.root, name, self.policy)
-        if name == "tickets":
-            from .ledger_checks import TicketIndex
-
-            index = TicketIndex(self.paid_tickets())
-            see = index.see
+        """Every problem of the ledger's records alone, in one pass that also makes the checks
+        across the records of tickets.csv (TicketPass)."""
+        paid = self.paid_tickets() if name == "tickets" else set()
+        reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
+        try:
+            with _no_gc():
+                _read_in_blocks(reader, self._observer(name, paid))
+        except Irregular:  # read it again record by record, which words what stopped the blocks
+            reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
+            observer = self._observer(name, paid)
             for line, row in reader:
-                see(line, row)
-            self._tickets = index
-        else:
-            for _ in reader:
-                pass
+                if observer is not None:
+                    observer.see(line, row)
         self._bad[name] = {p.line for p in reader.problems}
         if not any(p.unreadable or p.message == TORN or p.message.startswith(("malformed CSV", "header "))
                    for p in reader.problems):
             self._whole.add(name)  # read to its end: a plain csv.reader sees the same records
         return reader.problems
 
+    def _observer(self, name: str, paid: set):
+        """What is given the records of the ledger besides the value checks: for tickets.csv, a new TicketPass."""
+        if name != "tickets":
+            return None
+        from .tickets.checks import TicketPass
+
+        self._tickets = TicketPass(self.root, self.policy, paid)
+        return self._tickets
+
     def tickets(self):
-        """The ticket index (ledger_checks.TicketIndex) of the careful pass over tickets.csv."""
+        """The pass over tickets.csv (tickets.checks.TicketPass): the ticket ledger's own problems,
+        and what the checks across ledgers need to know of tickets."""
         if self._tickets is None:
             self.ledger_problems("tickets")
         return self._tickets
@@ -82,60 +101,35 @@ class CheckContext:
         return {row[ti] for _line, row in LedgerReader(self.root, "compensations", strict=False) if len(row) > ti}
 
 
-_UNSEEN = object()
-
-
-class _CarefulReader(LedgerReader):
-    """LedgerReader(check_values=True) that remembers its verdict on each value of a column
-    that holds few values (staff, enums): a ledger repeats them on every row. Free text is
-    valid unless a required cell is empty. A row that fails here, or whose ledger orders
-    time columns, goes to ledger.check_row, which words every problem; so this stays
-    exact as long as check_row is its columns' check_value plus the schema's order."""
-
-    def __init__(self, root: Path, name: str, policy):
-        super().__init__(root, name, strict=False, policy=policy, check_values=True)
-        cols = self.schema.columns
-        self._width = len(cols) if not self.schema.order else -1  # -1: every row to check_row
-        if self._width != -1 and _has_nul(ledger_path(root, name)):
-            self._width = -1  # free text is not checked on the fast path: a NUL byte must be named by check_row
-        self._memo: list = [(i, c, {}) for i, c in enumerate(cols) if c.type in ("staff", "enum")]
-        self._required = [i for i, c in enumerate(cols) if c.type == "text" and c.required]
-        self._each = [(i, c) for i, c in enumerate(cols) if c.type not in ("staff", "enum", "text")]
-
-    def _emit(self, line: int, row: list):
-        """The records to yield: a tuple for a good row (no generator per row), else check_row's verdict."""
-        if len(row) == self._width:
-            policy = self.policy
-            for i, col, memo in self._memo:
-                verdict = memo.get(row[i], _UNSEEN)
-                if verdict is _UNSEEN:
-                    verdict = memo[row[i]] = check_value(col, row[i], policy)
-                if verdict is not None:
-                    return super()._emit(line, row)
-            for i in self._required:
-                if not row[i]:
-                    return super()._emit(line, row)
-            for i, col in self._each:
-                if check_value(col, row[i], policy) is not None:
-                    return super()._emit(line, row)
-            return ((line, row),)
-        return super()._emit(line, row)
-
-
-def _has_nul(path: Path) -> bool:
-    """Whether the file holds a NUL byte anywhere (a scan at memchr speed, before the careful read)."""
-    import stat
-
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector off: a pass over a ledger makes a million short-lived lists and
+    tuples and no reference cycle, and the collector would look at them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False  # a FIFO would block the open; the careful read names what it is
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                if b"\x00" in chunk:
-                    return True
-    except OSError:
-        return False  # the careful read names what is wrong with the file
-    return False
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_in_blocks(reader: LedgerReader, observer) -> None:
+    """Check every record of a ledger a block at a time (LedgerReader.blocks). A block whose values
+    BlockCheck passes goes whole to the observer's `block`, which checks the columns it names;
+    the rows of any other block, or of one the observer declines, go one by one through the
+    reader's `_emit` (check_row, which records their problems), and the good ones to `see`."""
+    skip = observer.COLUMNS if observer is not None else ()
+    check = BlockCheck(reader.schema, reader.policy)
+    for lines, rows in reader.blocks():
+        cols = check.columns(rows, skip)
+        if cols is not None and (observer is None or observer.block(lines, rows, cols, check)):
+            continue
+        for line, row in zip(lines, rows):
+            if row:
+                for record in reader._emit(line, row):
+                    if observer is not None:
+                        observer.see(*record)
 
 
 def _lean_rows(path: Path, width: int, bad: set):

@@ -7,17 +7,22 @@ fsyncs. Nothing is ever rewritten.
 Reading: `records(root, ledger)` streams (line, row) pairs from a UTF-8 file with or
 without BOM, LF or CRLF, and raises InputError naming the file and line of the first bad
 record (a torn last line included). `scan(root, ledger, policy)` returns every problem as
-data for `as check`.
+data. `as check` reads with `LedgerReader.blocks` and `BlockCheck` (at the end of this file),
+which judge a block of records column by column and leave every message to the careful
+reader.
 """
 
 from __future__ import annotations
 
 import csv
+import bisect
 import datetime as dt
 import errno
+import functools
 import io
 import itertools
 import json
+import operator
 import os
 import stat
 import sys
@@ -25,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from .errors import InputError, Problem
 
@@ -294,29 +299,38 @@ class LedgerReader:
             raise InputError(f"{p.where()}: {message}", [p])
         self.problems.append(p)
 
-    def __iter__(self) -> Iterator[tuple]:
+    def _open(self):
+        """(the open file, whether it ends torn), or None when there is nothing to read (no file,
+        or a problem recorded: not a plain file, empty, unreadable)."""
         settle(self.path.parent.parent)
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
-            return
+            return None
         except OSError as e:
             self._problem(0, f"cannot read: {e.strerror}", unreadable=True)
-            return
+            return None
         if not stat.S_ISREG(st.st_mode):
             self._problem(0, _not_a_file(st, self.rel), unreadable=True)
-            return
+            return None
         if st.st_size == 0:
             if not self.strict:  # the next append writes the header; `as check` says it is missing
                 self._problem(1, "empty file: the header row is missing; restore the ledger (`git checkout -- "
                               f"{self.rel}`) or run `aftersales repair` to write the header")
-            return
+            return None
         torn = ends_torn(self.path)
         try:
             f = open(self.path, encoding="utf-8-sig", newline="")
         except OSError as e:
             self._problem(0, f"cannot read: {e.strerror}", unreadable=True)
+            return None
+        return f, torn
+
+    def __iter__(self) -> Iterator[tuple]:
+        opened = self._open()
+        if opened is None:
             return
+        f, torn = opened
         with f:
             reader = csv.reader(f, strict=True)
             header_names = self.schema.column_names
@@ -366,6 +380,53 @@ class LedgerReader:
                     self._problem(line, m, _csv_line(row))
                 return
         yield line, row
+
+    def blocks(self, size: int = 500) -> Iterator[tuple]:
+        """The records as __iter__ reads them, `size` at a time and unchecked: (lines, rows), where
+        rows are csv.reader's lists (blank ones included) and lines their line numbers (a range
+        when each record of the block is one line). For `as check`, which checks a block's values
+        column by column (BlockCheck) and gives the rows of a block that fails to `_emit`, one
+        by one. The same problems as __iter__ are recorded for the file, its header and a torn
+        last record; a record that csv.reader or UTF-8 refuses raises Irregular, after which the
+        ledger must be read again with __iter__, which words it."""
+        from itertools import islice
+
+        opened = self._open()
+        if opened is None:
+            return
+        f, torn = opened
+        held = None  # the last block, held back until the next one is read: its last record may be torn
+        with f:
+            reader = csv.reader(f, strict=True)
+            try:
+                header = next(reader)
+                if tuple(header) != self.schema.column_names:
+                    self._problem(1, "header does not match the ledger's columns; expected: "
+                                  f"{','.join(self.schema.column_names)}", ",".join(header))
+                    return
+                prev = reader.line_num
+                while True:
+                    rows = list(islice(reader, size))
+                    if not rows:
+                        break
+                    end = reader.line_num
+                    lines = range(prev + 1, end + 1) if end - prev == len(rows) else _record_lines(prev, end, rows)
+                    if held is not None:
+                        yield held
+                    held, prev = (lines, rows), end
+            except (UnicodeDecodeError, csv.Error):
+                raise Irregular from None
+        if torn:
+            if held is None:  # only a header, cut off before its newline
+                self._problem(1, TORN, _tail(self.path, 1))
+                return
+            lines, rows = held
+            if not rows[-1]:
+                raise Irregular  # the torn record is an earlier one: __iter__ finds it
+            self._problem(lines[-1], TORN, _tail(self.path, lines[-1]))
+            held = lines[:-1], rows[:-1]
+        if held is not None:
+            yield held
 
 
 def records(root: Path, name: str, policy=None, check_values: bool = False) -> Iterator[tuple]:
@@ -1215,3 +1276,229 @@ def appending(root: Path, name: str):
         finally:
             if fd is not None:
                 os.close(fd)
+
+
+# ------------------------------------------------------------------ checking a block of records at once
+#
+# `as check` reads every value of every ledger. Calling check_value once per value costs more
+# than reading the file, so LedgerReader.blocks hands over 500 records at a time and BlockCheck
+# tries the block column by column with what runs in C: set differences against the values a
+# column already found valid (staff, enums, amounts), bytes methods over a column joined into
+# one string (IDs, times), one regular expression over a column's JSON objects joined. It may
+# only say yes when check_row would find nothing in any row; on any doubt it says no, and each
+# row of the block goes to check_row, which words every problem as before.
+
+
+class Irregular(Exception):
+    """LedgerReader.blocks met a record that only LedgerReader.__iter__ words exactly (csv.reader or
+    UTF-8 refused it, or its line numbers are not what they seem): read the ledger that way."""
+
+
+def _record_lines(prev: int, end: int, rows: list) -> list:
+    """The first line of each record of a block that spans lines prev+1..end, when some record
+    holds a line break inside quotes; Irregular if they do not add up to csv.reader's count."""
+    out, line = [], prev + 1
+    for row in rows:
+        out.append(line)
+        line += 1 + sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in row)
+    if line != end + 1:
+        raise Irregular
+    return out
+
+
+_REMEMBER = 4096  # valid values a column remembers at most: the memory of a check does not grow with the ledger
+_STAMPS = {s[19:20]: s for s in (b"0000-00-00T00:00:00+00:00\n", b"0000-00-00T00:00:00-00:00\n")}
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_TENS_2 = bytes.maketrans(b"0123456789", bytes([0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
+_ONES_OVER_3 = bytes.maketrans(b"0123456789", bytes([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]))
+_NOT_CONTROL = bytes(range(32, 256))
+_DAY = operator.itemgetter(slice(0, 10))
+_valid_days: set = set()
+_valid_offsets: set = set()
+
+
+@functools.lru_cache(maxsize=8)
+def _stamps(sign: bytes, n: int) -> bytes:
+    """n times written like 0000-00-00T00:00:00+00:00 (with the sign given), a line break between two."""
+    return (_STAMPS.get(sign, b"") * n)[:-1]
+
+
+def remember(known: set, new) -> None:
+    """Add `new` to a set of values found valid, which forgets them all past _REMEMBER."""
+    if len(known) > _REMEMBER:
+        known.clear()
+    known.update(new)
+
+
+def time_offset(values, ordered: bool = False) -> Optional[str]:
+    """The UTC offset that all `values` share when each is a valid time written like
+    2026-11-23T09:30:00+08:00 (then their order as text is their order in time); "" when there
+    are no values; None otherwise, which says nothing about their validity. Checked on the
+    values joined as bytes: the digits' places, the tens of hours, minutes and seconds, one
+    offset, and each distinct day once. `ordered`: the values are known to be in order."""
+    n = len(values)
+    if not n:
+        return ""
+    try:
+        b = "\n".join(values).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if len(b) != 26 * n - 1 or b.translate(_ZEROS) != _stamps(b[19:20], n):
+        return None
+    for k in (20, 21, 23, 24):  # the digits of the offset are the first one's
+        if b[k::26] != b[k:k + 1] * n:
+            return None
+    hours = b[11::26]
+    if hours.translate(None, b"012") or b[14::26].translate(None, b"012345") or b[17::26].translate(None, b"012345"):
+        return None
+    if b"2" in hours and (int.from_bytes(hours.translate(_TENS_2), "big")
+                          & int.from_bytes(b[12::26].translate(_ONES_OVER_3), "big")):
+        return None  # 24:00 to 29:59
+    if ordered:  # each day's first time, found by bisection
+        days, i = set(), 0
+        while i < n:
+            day = values[i][:10]
+            days.add(day)
+            i = bisect.bisect_right(values, day + "~", i)  # "~" sorts after "T..."
+    else:
+        low, high = min(values), max(values)
+        days = {low[:10]} if low[:10] == high[:10] else set(map(_DAY, values))
+    if not days <= _valid_days:
+        try:
+            for d in days:
+                dt.date.fromisoformat(d)
+        except ValueError:
+            return None
+        remember(_valid_days, days)
+    offset = values[0][19:]
+    if offset not in _valid_offsets:
+        try:
+            parse_time(values[0])
+        except ValueError:
+            return None
+        _valid_offsets.add(offset)
+    return offset
+
+
+def _object_patterns() -> tuple:
+    """Regular expressions over JSON objects joined into one UTF-8 text, each followed by the
+    bytes " US " (US: the control character 0x1f), known to hold no backslash and no control
+    character but those: each matches only when every piece between them is a JSON object (as
+    json.loads reads it) of strings, numbers, true, false, null and arrays of those. There a
+    string is a quote, anything but a quote, a quote: it cannot hold the quotes around a US, and
+    a US cannot follow a string in an object, so the pieces are the objects. The first, faster,
+    takes objects of strings only. (Possessive repeats, from Python 3.11, match the same texts,
+    faster.)"""
+    import re
+
+    p = "+" if sys.version_info >= (3, 11) else ""
+    string = f'"[^"]*{p}"'
+    flat = rf'\{{{string}:{string}(?:,{string}:{string})*{p}\}}'
+    scalar = rf'(?:{string}|-?(?:0|[1-9][0-9]*{p})(?:\.[0-9]+{p})?(?:[eE][-+]?[0-9]+{p})?|true|false|null)'
+    value = rf'(?:{scalar}|\[(?:{scalar}(?:,{scalar})*{p})?\])'
+    anything = rf'\{{(?:{string}:{value}(?:,{string}:{value})*{p})?\}}'
+    return tuple(re.compile(f'(?:{obj}"\x1f")*{p}'.encode()) for obj in (flat, anything))
+
+
+class BlockCheck:
+    """check_row over a block of records at once. `columns(rows)` gives the block's columns when
+    check_row finds nothing in any of its rows, else None (then give each row to check_row).
+    After a block that passed, `offsets[i]` is time_offset of the time column i and
+    `ordered[i]` whether its values are in order (as text)."""
+
+    def __init__(self, schema: Schema, policy=None):
+        self.schema, self.policy = schema, policy
+        self.width = len(schema.columns)
+        self.offsets: list = [None] * self.width
+        self.ordered: list = [False] * self.width
+        self._known: list = [set() for _ in schema.columns]  # per column: values found valid
+        names = schema.column_names
+        self._order = [(names.index(a), names.index(b)) for a, b in schema.order]
+        self._json: Any = None
+        self.joined = b""  # the values of the last JSON check that _object_patterns passed, joined as they saw them
+
+    def columns(self, rows: list, skip=()) -> Optional[list]:
+        """The columns of the block (tuples); None unless each holds what check_value accepts, but
+        for the columns in `skip` (indexes), which the caller checks (see `valid`)."""
+        try:
+            cols = list(zip(*rows, strict=True))
+        except ValueError:  # rows of different lengths
+            return None
+        if len(cols) != self.width:
+            return None
+        for i, (col, values) in enumerate(zip(self.schema.columns, cols)):
+            if i not in skip and not self.valid(i, values):
+                return None
+        for a, b in self._order:
+            if not self._in_order(cols[a], cols[b], self.offsets[a], self.offsets[b]):
+                return None
+        return cols
+
+    def _each(self, col: Column, values) -> bool:
+        policy = self.policy
+        return all(check_value(col, v, policy) is None for v in values)
+
+    def valid(self, i: int, values) -> bool:
+        """Whether check_value accepts each of `values` (a column's, or some of them, or the distinct
+        ones; in the column's order for a time column, whose `offsets` and `ordered` it sets) in
+        column i."""
+        col = self.schema.columns[i]
+        t = col.type
+        if t == "text":  # free text: not empty if required, no NUL byte (the other types' checks refuse one)
+            return (not col.required or all(values)) and "\x00" not in "".join(values)
+        if t in ("id", "ticket"):
+            try:
+                if "".join(values).encode("ascii").isalnum() and (not col.required or all(values)):
+                    return True
+            except UnicodeEncodeError:
+                pass
+            return self._each(col, values)
+        if t == "time":
+            present = tuple(values) if col.required else tuple(filter(None, values))
+            self.ordered[i] = ordered = sorted(present) == list(present)
+            self.offsets[i] = offset = time_offset(present, ordered)
+            return offset is not None or self._each(col, values)
+        if t == "json":
+            return self._objects(i, col, values)
+        known = self._known[i]
+        new = set(values).difference(known)  # "" among them when it is
+        if not new:
+            return True
+        if not self._each(col, new):
+            return False
+        remember(known, new)
+        return True
+
+    def _objects(self, i: int, col: Column, values) -> bool:
+        """Whether each value is empty (unless required) or a JSON object as json.loads reads it.
+        Most blocks pass _object_patterns at once; otherwise each new value is parsed."""
+        cells = list(filter(None, values))
+        if col.required and len(cells) != len(values):
+            return False
+        self.joined = b""
+        if self._json is None:
+            self._json = _object_patterns()
+        raw = '"\x1f"'.join(cells).encode("utf-8", "surrogatepass") + b'"\x1f"'
+        if b"\\" not in raw and raw.translate(None, _NOT_CONTROL) == b"\x1f" * len(cells):
+            if any(p.fullmatch(raw) for p in self._json):
+                self.joined = raw
+                return True
+        known = self._known[i]
+        new = set(cells).difference(known)
+        if not self._each(col, new):
+            return False
+        remember(known, new)
+        return True
+
+    @staticmethod
+    def _in_order(early: tuple, late: tuple, offset_early, offset_late) -> bool:
+        """check_row's order of two time columns, where both are given."""
+        from itertools import compress
+        from operator import gt
+
+        if "" in (offset_early, offset_late):
+            return True  # one of them is empty in every row
+        if offset_early is None or offset_early != offset_late:
+            return False  # not comparable as text: check_row compares them
+        both = list(map(all, zip(early, late)))
+        return not any(map(gt, compress(early, both), compress(late, both)))

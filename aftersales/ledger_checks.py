@@ -30,109 +30,49 @@ from .ledger import LEDGERS, parse_time
 TICKETS_FILE = LEDGERS["tickets"].file
 
 
-def _after_close_ok() -> frozenset:
-    """Ticket event types a closed ticket may still take: those whose definition allows
-    the closed status (aftersales.events: reopen, visit …)."""
-    from .events import TYPES
+def _events_after_close(ctx) -> list:
+    """(line, ticket, type, close line): the events of the tickets the pass over tickets.csv
+    marked unsure (TicketPass.reread), alone, in time order (none on a ledger written in time
+    order without such events)."""
+    from .tickets.checks import after_close_ok
 
-    return frozenset(n for n, d in TYPES.items() if "closed" in d.allowed)
-
-
-def _before(a: str, b: str) -> bool:
-    """True when time `a` is before time `b` (ISO-8601 text; compared as text when the offsets match)."""
-    if len(a) == len(b) and a[-6:] == b[-6:]:
-        return a < b
-    try:
-        return parse_time(a) < parse_time(b)
-    except ValueError:
-        return False
-
-
-class TicketIndex:
-    """What the other checks need to know of tickets.csv, gathered in its one careful pass
-    (CheckContext.ledger_problems calls `see` for each good record): which tickets were
-    opened, which events came after a close, and the rows of the few tickets that were
-    paid. Per ticket it keeps one int; nothing else of a row is kept."""
-
-    def __init__(self, wanted=()):
-        self.state: dict = {}  # ticket -> 1 while closed, else 0 (file order; small ints cost no memory)
-        self.wanted = set(wanted)  # tickets whose rows the money checks need
-        self.kept: dict = {}  # ticket -> [(line, row)] for the wanted tickets
-        self.unsure: set = set()  # tickets to read again, in time order: a row out of time order in the
-        # file (two clones merged), or an event after a close (to name the close's line)
-        self.see = self._observer()
-
-    @property
-    def opened(self):
-        """The tickets that have rows (an event of a ticket never opened is named by check_tickets)."""
-        return self.state
-
-    def _observer(self):
-        state, wanted, kept, unsure = self.state, self.wanted, self.kept, self.unsure
-        ok = _after_close_ok()
-        latest = [""]  # the latest time seen in the file so far
-
-        def see(line: int, row: list) -> None:
-            tid, at, typ = row[0], row[1], row[3]
-            last = latest[0]
-            if at >= last if len(at) == len(last) and at[-6:] == last[-6:] else not _before(at, last):
-                latest[0] = at
-            else:
-                unsure.add(tid)  # earlier than a row above it: read again in time order
-            closed = state.get(tid)
+    index = ctx.tickets()
+    index.reread(lambda: ctx.rows("tickets"))
+    ok = after_close_ok()
+    out: list = []
+    for tid, evs in index.unsure_events.items():
+        closed = 0
+        in_time = sorted(((_time(at) or _EPOCH, line, typ) for at, line, typ in evs), key=lambda e: (e[0], e[1]))
+        for _at, line, typ in in_time:
             if closed and typ not in ok:
-                unsure.add(tid)
+                out.append((line, tid, typ, closed))
             if typ == "close":
-                state[tid] = 1
-            elif closed is None or typ == "reopen":
-                state[tid] = 0
-            if tid in wanted:
-                kept.setdefault(tid, []).append((line, row))
-
-        return see
-
-    def events_after_close(self, ctx) -> list:
-        """(line, ticket, type, close line): the tickets the pass marked are read again, alone, in
-        time order (none on a ledger written in time order without such events)."""
-        unsure = self.unsure
-        out: list = []
-        if unsure:
-            ok = _after_close_ok()
-            rows: dict = {}
-            for line, row in ctx.rows("tickets"):
-                if row[0] in unsure:
-                    rows.setdefault(row[0], []).append((_time(row[1]), line, row[3]))
-            for tid, evs in rows.items():
+                closed = line
+            elif typ == "reopen":
                 closed = 0
-                for _at, line, typ in sorted(evs, key=lambda e: (e[0] or _EPOCH, e[1])):
-                    if closed and typ not in ok:
-                        out.append((line, tid, typ, closed))
-                    if typ == "close":
-                        closed = line
-                    elif typ == "reopen":
-                        closed = 0
-        return sorted(out)
+    return sorted(out)
 
-    def ticket(self, tid: str):
-        """A paid ticket as the authority rules need it: category, fields, and its close and
-        reopen times."""
-        category, fields, status = "", {}, []
-        for line, row in sorted(self.kept.get(tid, ()), key=lambda lr: (_time(lr[1][1]) or _EPOCH, lr[0])):
-            _t, at, _by, typ, ref, text, data = row
-            if typ == "open":
-                try:
-                    fields = dict(json.loads(data)) if data else {}
-                except ValueError:
-                    fields = {}
-                fields["category"] = category = ref
-            elif typ == "set":
-                if text:
-                    fields[ref] = text
-                else:
-                    fields.pop(ref, None)
-            elif typ in ("close", "reopen"):
-                status.append((_time(at), line, typ))
-        return SimpleNamespace(id=tid, category=category, fields=fields, status=status)
+
+def _paid_ticket(ctx, tid: str):
+    """A paid ticket as the authority rules need it: category, fields, and its close and
+    reopen times (from its rows, which the pass over tickets.csv kept)."""
+    category, fields, status = "", {}, []
+    for line, row in sorted(ctx.tickets().kept.get(tid, ()), key=lambda lr: (_time(lr[1][1]) or _EPOCH, lr[0])):
+        _t, at, _by, typ, ref, text, data = row
+        if typ == "open":
+            try:
+                fields = dict(json.loads(data)) if data else {}
+            except ValueError:
+                fields = {}
+            fields["category"] = category = ref
+        elif typ == "set":
+            if text:
+                fields[ref] = text
+            else:
+                fields.pop(ref, None)
+        elif typ in ("close", "reopen"):
+            status.append((_time(at), line, typ))
+    return SimpleNamespace(id=tid, category=category, fields=fields, status=status)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -166,7 +106,7 @@ def check_ticket_references(ctx) -> list:
     if not ctx.whole("tickets"):
         return []  # tickets.csv could not be read to its end: check_ledgers names where it stops
     index = ctx.tickets()
-    opened = index.opened
+    opened = index.with_rows
     out = []
     for name, column in sorted(TICKET_COLUMNS.items()):
         schema = LEDGERS[name]
@@ -192,7 +132,7 @@ def check_events_after_close(ctx) -> list:
     out: list = []
     if not ctx.whole("tickets"):
         return out
-    for line, tid, typ, close_line in ctx.tickets().events_after_close(ctx):
+    for line, tid, typ, close_line in _events_after_close(ctx):
         out.append(Problem(TICKETS_FILE, line, f"{typ} on ticket {tid} after its close (line {close_line})",
                            hint=f"reopen the ticket before this event (`aftersales ticket reopen {ids.short(tid)}`), "
                                 "or remove the event if the close was right"))
@@ -293,7 +233,7 @@ def check_payments(ctx) -> list:
     names = schema.column_names
     col = {n: names.index(n) for n in names}
     payments: dict = {}
-    opened = ctx.tickets().opened
+    opened = ctx.tickets().with_rows
     for line, row in ctx.rows("compensations"):
         tid, at = row[col["ticket"]], _time(row[col["at"]])
         if tid not in opened or at is None:
@@ -305,7 +245,7 @@ def check_payments(ctx) -> list:
     window = comp.duplicate_window.timedelta()
     out = []
     for tid, pays in _effective(ctx, payments).items():
-        t = ctx.tickets().ticket(tid)
+        t = _paid_ticket(ctx, tid)
         pays.sort(key=lambda p: (p.at, p.line))
         total = Decimal("0.00")
         for i, p in enumerate(pays):
