@@ -25,6 +25,8 @@ def cap_amount(cap: Cap, t) -> Optional[Decimal]:
         return cap.amount
     assert cap.percent is not None  # a cap is an amount or a share
     raw = t.fields.get(cap.of, "")
+    if not isinstance(raw, str):  # a hand-edited data cell holding a list or a number; `as check` names it
+        return None
     try:
         return (Decimal(raw) * cap.percent / 100).quantize(CENT) if raw else None
     except ArithmeticError:  # InvalidOperation: a hand-edited cell; `as check` names it

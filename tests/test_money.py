@@ -246,3 +246,16 @@ def test_monthly_claims_statement_per_courier(run, shop):
     assert text.rstrip().endswith("本期索赔合计 ¥67.00, 本期已结算 ¥50.00")
     doc = json.loads(run("report", "claims", "--month", "2026-11", "--statement", "--format", "json").stdout)
     assert [x["courier"] for x in doc] == ["sf", "zto"] and doc[0]["statement"] == text.rstrip("\n")
+
+
+def test_a_share_cap_of_a_hand_edited_amount_that_is_not_text_is_no_cap():
+    """A data cell edited by hand to hold a list: no cap, no crash (`as check` names the cell)."""
+    from types import SimpleNamespace
+
+    from aftersales.compensation import cap_amount
+    from aftersales.policy.values import Cap
+
+    cap = Cap.from_toml("10% item_amount")
+    assert cap_amount(cap, SimpleNamespace(fields={"item_amount": "299.00"})) == Decimal("29.90")
+    assert cap_amount(cap, SimpleNamespace(fields={"item_amount": ["299.00"]})) is None
+    assert cap_amount(cap, SimpleNamespace(fields={"item_amount": 299})) is None
