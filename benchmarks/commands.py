@@ -501,6 +501,13 @@ def main(argv=None) -> int:
     if not os.access(exe, os.X_OK):
         raise SystemExit(f"{exe}: no aftersales console script next to {py}; run this with the venv's python")
 
+    # what pip does at install time: with PYTHONDONTWRITEBYTECODE set, a changed module
+    # would otherwise be compiled again in every timed run
+    import compileall
+
+    import aftersales
+
+    compileall.compile_dir(str(Path(aftersales.__file__).parent), quiet=1)
     ws = (a.workspace or OUT / f"shop-{a.events}").resolve()
     if not (ws / "ledgers" / "tickets.csv").exists():
         if a.workspace:
