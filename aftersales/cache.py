@@ -53,8 +53,10 @@ SAVE_AFTER = 256 * 1024
 
 
 def corrections_bytes(root: Path) -> bytes:
+    from .ledger import ledger_path
+
     try:
-        return (root / "ledgers" / "corrections.csv").read_bytes()
+        return ledger_path(root, "corrections").read_bytes()
     except FileNotFoundError:
         return b""
 

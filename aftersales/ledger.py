@@ -1105,37 +1105,11 @@ def encode_rows(schema: Schema, rows: list, policy=None) -> bytes:
 
 
 def append(root: Path, name: str, rows: list, policy=None) -> None:
-    """Append records to a ledger, inside the lock's batch: all of a batch or none of it."""
-    schema = schema_of(name)
-    data = encode_rows(schema, rows, policy)
-    path = ledger_path(root, name)
-    with locked(root):
-        sec = _sections[_key(root)]
-        st = _lstat_ledger(path, schema.file)
-        size = st.st_size if st else 0
-        if name not in sec.before:
-            if size and not _tail_known(root, name, st):
-                _check_tail(root, name, path)
-            sec.before[name] = {"size": size, "created": st is None, "ino": st.st_ino if st else 0,
-                                "sig": _sig(path, size) if size else ""}
-            _write_journal(sec)
-        if size == 0:
-            data = schema.header.encode("utf-8") + data
-        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        try:
-            fd = os.open(path, flags, 0o644)
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as e:
-            try:
-                _rollback(sec)
-            except OSError:
-                pass  # the journal stays; the next command rolls back
-            raise InputError(_os_message(schema.file, e)) from None
+    """Append records to a ledger, inside the lock's batch: all of a batch or none of it.
+    Every row is encoded and checked before the first byte is written."""
+    data = encode_rows(schema_of(name), rows, policy)
+    with appending(root, name) as write:
+        write(data)
 
 
 def complete_prefix(path: Path) -> int:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from decimal import Decimal
+from typing import Optional
 
 FORMATS = ("table", "json", "csv")
 
@@ -59,18 +60,19 @@ def printable(text: str) -> str:
 def _csv_cell(v) -> str:
     """CSV output is for spreadsheets: text that would run as a formula gets a leading '
     (numbers such as -12.50 and times stay as they are). JSON output is the raw data."""
+    global _NEUTRALISE
+    if _NEUTRALISE is None:  # spreadsheet.py is imported on the first CSV cell, not at start-up
+        from .spreadsheet import _ISO, _NUMBER, FORMULA_STARTS, neutralise
+
+        _NEUTRALISE = (FORMULA_STARTS, _NUMBER, _ISO, neutralise)
+    starts, number, iso, neutralise_ = _NEUTRALISE
     text = printable(_cell(v))
-    if not text.startswith(_formula_starts()):  # nothing to neutralise (most cells: a fast path)
+    if not text.startswith(starts):  # nothing to neutralise (most cells: a fast path)
         return text
-    from .spreadsheet import _ISO, _NUMBER, neutralise
-
-    return text if _NUMBER.match(text) or _ISO.match(text) else neutralise(text)
+    return text if number.match(text) or iso.match(text) else neutralise_(text)
 
 
-def _formula_starts() -> tuple:
-    from .spreadsheet import FORMULA_STARTS
-
-    return FORMULA_STARTS
+_NEUTRALISE: Optional[tuple] = None
 
 
 def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) -> str:

@@ -4,12 +4,46 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
 
 from .. import ledger
 from ..errors import InputError
 from .model import LEDGER, _event, fold
+
+
+def _ledger(root: Path) -> Optional[Path]:
+    """tickets.csv, or None when the shop has none; a torn last line is reported first."""
+    path = ledger.ledger_path(root, LEDGER)
+    if not path.exists():
+        return None
+    if ledger.ends_torn(path):
+        ledger.raise_first_problem(root, LEDGER)
+    return path
+
+
+@contextmanager
+def _reading(root: Path, freeze: bool = False):
+    """Around a quick reading of the ticket ledger: the collector off (many short-lived
+    objects and no cycles, it would only cost time; with `freeze`, what was loaded is kept
+    out of later collections), and a record it cannot read read again by the careful
+    reader, whose error names the file and line."""
+    import csv
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    except (UnicodeDecodeError, csv.Error, ValueError, InputError):
+        ledger.raise_first_problem(root, LEDGER, check_values=True)
+        raise
+    finally:
+        if freeze:
+            gc.freeze()
+        if was:
+            gc.enable()
 
 
 def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) -> dict:
@@ -20,36 +54,21 @@ def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) ->
     follow the number of open tickets, not the length of the history. With the derived
     cache (aftersales/cache.py), only the records appended since the last run are read.
     """
-    import csv
-    import gc
-
     rel = ledger.schema_of(LEDGER).file
-    path = ledger.ledger_path(root, LEDGER)
-    if not path.exists():
+    path = _ledger(root)
+    if path is None:
         return {}
-    if ledger.ends_torn(path):
-        ledger.raise_first_problem(root, LEDGER)
-    gc_was = gc.isenabled()
-    gc.disable()  # many short-lived objects and no cycles: the collector would only cost time
-    try:
-        try:
-            from .. import corrections  # a voided close must not hide a ticket's rows
+    with _reading(root, freeze=True):  # what was loaded lives to the end of the command
+        from .. import corrections  # a voided close must not hide a ticket's rows
 
-            fixes = corrections.state(root)
-            rows = open_rows(root, path, set(fixes.events), closed_after)
-            events = [_event(0, row, rel) for row in rows if row]
-            events = list(corrections.honour_events(root, events, fixes))
-        except (UnicodeDecodeError, csv.Error, ValueError, InputError):
-            ledger.raise_first_problem(root, LEDGER, check_values=True)  # names the file and line
-            raise
+        fixes = corrections.state(root)
+        rows = open_rows(root, path, set(fixes.events), closed_after)
+        events = [_event(0, row, rel) for row in rows if row]
+        events = list(corrections.honour_events(root, events, fixes))
         found = [t for t in fold(events).values() if t.opened_at is not None and (
             t.is_open or closed_after is not None and t.closed_at is not None and t.closed_at >= closed_after)]
-        found.sort(key=lambda t: (t.opened_at, t.id))  # one order, whether the rows came from the cache or not
-        return {t.id: t for t in found}
-    finally:
-        gc.freeze()  # what was loaded lives to the end: keep later collections from rescanning it
-        if gc_was:
-            gc.enable()
+    found.sort(key=lambda t: (t.opened_at, t.id))  # one order, whether the rows came from the cache or not
+    return {t.id: t for t in found}
 
 
 def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datetime]) -> list:
@@ -235,37 +254,24 @@ def load_since(root: Path, since: dt.datetime) -> dict:
     them is at or after `since` every earlier row of that ticket is kept, and the rows of
     every other ticket cost a slice and a comparison."""
     import csv
-    import gc
+
+    from .. import corrections
 
     rel = ledger.schema_of(LEDGER).file
-    path = ledger.ledger_path(root, LEDGER)
-    if not path.exists():
+    path = _ledger(root)
+    if path is None:
         return {}
-    if ledger.ends_torn(path):
-        ledger.raise_first_problem(root, LEDGER)
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        try:
-            from .. import corrections
-
-            with open(path, "rb") as f:
-                data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
-                if len(data) == 0:
-                    raise ValueError("empty")
-                records = _scan_since(data, ledger.schema_of(LEDGER).header.encode(), since)
-            events = [_event(0, row, rel) for row in csv.reader(records, strict=True) if row]
-            events = list(corrections.honour_events(root, events))
-        except (UnicodeDecodeError, csv.Error, ValueError, InputError):
-            ledger.raise_first_problem(root, LEDGER, check_values=True)
-            raise
+    with _reading(root, freeze=True):
+        with open(path, "rb") as f:
+            data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+            if len(data) == 0:
+                raise ValueError("empty")
+            records = _scan_since(data, ledger.schema_of(LEDGER).header.encode(), since)
+        events = [_event(0, row, rel) for row in csv.reader(records, strict=True) if row]
+        events = list(corrections.honour_events(root, events))
         found = [t for t in fold(events).values() if t.opened_at is not None]
-        found.sort(key=lambda t: (t.opened_at, t.id))
-        return {t.id: t for t in found}
-    finally:
-        gc.freeze()
-        if gc_was:
-            gc.enable()
+    found.sort(key=lambda t: (t.opened_at, t.id))
+    return {t.id: t for t in found}
 
 
 def _scan_since(data, header: bytes, since: dt.datetime):
@@ -334,49 +340,37 @@ def iter_tickets(root: Path):
     complete, folded and given out when its count is reached, and its records are freed.
     The order is that of each ticket's first record, latest first."""
     import csv
-    import gc
     from collections import Counter
     from operator import itemgetter
 
     from .. import corrections
 
     rel = ledger.schema_of(LEDGER).file
-    path = ledger.ledger_path(root, LEDGER)
-    if not path.exists():
+    path = _ledger(root)
+    if path is None:
         return
-    if ledger.ends_torn(path):
-        ledger.raise_first_problem(root, LEDGER)
     fixes = corrections.state(root)
     header = ledger.schema_of(LEDGER).header.encode()
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        with open(path, "rb") as f:
-            data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
-            if len(data) == 0:
-                ledger.raise_first_problem(root, LEDGER, check_values=True)
-            counts: Counter = Counter()
-            first12 = itemgetter(slice(0, 12))
-            for lines in _chunks(data, header):
-                counts.update(map(first12, lines))
-            pending: dict = {}
-            for lines in _chunks(data, header):
-                for rec in reversed(lines):
-                    tid = rec[:12]
-                    lst = pending.get(tid)
-                    if lst is None:
-                        lst = pending[tid] = []
-                    lst.append(rec)
-                    if len(lst) == counts[tid]:
-                        del pending[tid]
-                        events = [_event(0, row, rel) for row in
-                                  csv.reader([r.decode("utf-8") for r in reversed(lst)], strict=True) if row]
-                        t = fold(corrections.honour_events(root, events, fixes)).get(tid.decode("utf-8"))
-                        if t is not None and t.opened_at is not None:
-                            yield t
-    except (UnicodeDecodeError, csv.Error, ValueError, InputError):
-        ledger.raise_first_problem(root, LEDGER, check_values=True)
-        raise
-    finally:
-        if gc_was:
-            gc.enable()
+    with _reading(root), open(path, "rb") as f:
+        data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+        if len(data) == 0:
+            raise ValueError("empty")
+        counts: Counter = Counter()
+        first12 = itemgetter(slice(0, 12))
+        for lines in _chunks(data, header):
+            counts.update(map(first12, lines))
+        pending: dict = {}
+        for lines in _chunks(data, header):
+            for rec in reversed(lines):
+                tid = rec[:12]
+                lst = pending.get(tid)
+                if lst is None:
+                    lst = pending[tid] = []
+                lst.append(rec)
+                if len(lst) == counts[tid]:
+                    del pending[tid]
+                    events = [_event(0, row, rel) for row in
+                              csv.reader([r.decode("utf-8") for r in reversed(lst)], strict=True) if row]
+                    t = fold(corrections.honour_events(root, events, fixes)).get(tid.decode("utf-8"))
+                    if t is not None and t.opened_at is not None:
+                        yield t
