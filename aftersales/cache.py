@@ -13,9 +13,15 @@ bytes are unchanged. The cache is never the source of truth:
   cache is rebuilt from the ledger, the same way a cold run reads it;
 - it only ever covers whole records: a torn last line is never cached (the careful reader
   reports it, as without a cache);
-- it holds records, not decisions: every decision is taken again on each run. It is
-  keyed by the policy files all the same, so a policy change rebuilds it and nothing
-  cached can ever outlive the rules it was read under.
+- `open-tickets` holds records, not decisions: each command decides again from them. It
+  is keyed by the policy files all the same, so a policy change rebuilds it and nothing
+  cached can ever outlive the rules it was read under;
+- a decisions file (`sla-check-csv`, `ticket-list`, ...: tickets.decided) holds what a
+  command made of each open ticket, with the span of time in which that holds (until a
+  timer could warn or breach, a red-header level rise; see sla.steady_until). It is
+  verified the same way (the ledger's bytes, corrections, policies, and a CRC of its own
+  entries); a run decides again the tickets the appended rows touch and those whose span
+  is over, and works out what moves with the clock (the time left, the age) at --now.
 
 `--no-cache` (or AFTERSALES_NO_CACHE=1) reads the ledger cold and leaves the cache alone.
 """
@@ -29,7 +35,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-VERSION = 3
+VERSION = 8
 DIR = Path(".aftersales") / "cache"
 FILE = "open-tickets"
 
@@ -61,75 +67,159 @@ def corrections_bytes(root: Path) -> bytes:
         return b""
 
 
+def _blob(where: tuple) -> bytes:
+    f, pos, n, _closes = where
+    data = os.pread(f.fileno(), n, pos)
+    if len(data) != n:
+        raise ValueError("the cache file is cut short")
+    return data
+
+
+class ClosedIDs:
+    """The IDs of the closed tickets: as the cache file has them (sorted, a line each),
+    searched by bisection without being parsed when every line is 12 bytes (as IDs are);
+    and the ones added since."""
+
+    __slots__ = ("blob", "added", "_all")
+
+    def __init__(self, blob: bytes = b"", ids: Iterable = ()):
+        self.blob, self.added = blob, set(ids)
+        self._all: Optional[set] = None
+        n = len(blob)
+        if n % 13 or blob[12::13] != b"\n" * (n // 13):
+            self._all = set(blob.decode("utf-8").split("\n")) - {""}  # not all 12 bytes: a set
+
+    def __contains__(self, tid: str) -> bool:
+        if tid in self.added:
+            return True
+        if self._all is not None:
+            return tid in self._all
+        key = tid.encode("utf-8")
+        if len(key) != 12:
+            return False
+        blob = self.blob
+        lo, hi = 0, len(blob) // 13
+        while lo < hi:
+            mid = (lo + hi) // 2
+            got = blob[mid * 13:mid * 13 + 12]
+            if got == key:
+                return True
+            if got < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return False
+
+    def add(self, tid: str) -> None:
+        self.added.add(tid)
+
+    def __iter__(self):
+        if self._all is None:
+            self._all = set(self.blob.decode("utf-8").split("\n")) - {""}
+        return iter(self._all | self.added)
+
+    def encoded(self) -> bytes:
+        """Every ID, sorted, a line each."""
+        return b"".join(sorted(t.encode("utf-8") + b"\n" for t in self))
+
+
 class OpenRecords:
     """The rows (lists of 7 strings, file order) of every ticket that was not closed at
     byte `size` of tickets.csv, or was closed at or after `closed_after` (ISO text); and
-    the IDs of the tickets that were closed before it."""
+    the IDs of the tickets that were closed before it.
 
-    __slots__ = ("size", "crc", "fixes", "policy", "closed_after", "rows", "closed", "text")
-    text: Optional[list]
+    `rows` maps a ticket ID to its rows, or to where its records are in the cache file
+    (file, offset, length), not read yet (`records_of` reads and parses them on first
+    use): a warm run parses only the tickets the appended rows touch."""
+
+    __slots__ = ("size", "crc", "fixes", "policy", "closed_after", "rows", "closed")
 
     def __init__(self, size: int, crc: int, fixes: bytes, policy: str, closed_after: Optional[str], rows: dict,
-                 closed: set, text: Optional[list] = None):
+                 closed):
         self.size, self.crc, self.fixes, self.policy, self.closed_after = size, crc, fixes, policy, closed_after
-        self.rows, self.closed = rows, closed
-        self.text = text  # the records as CSV text, one string each, when the caller has them (a cold scan)
+        self.rows = rows
+        self.closed = closed if isinstance(closed, ClosedIDs) else ClosedIDs(ids=closed)
+
+    def records_of(self, tid: str) -> list:
+        """The rows of ticket `tid`, parsed now if they were not yet."""
+        got = self.rows[tid]
+        if type(got) is tuple:
+            got = self.rows[tid] = [r for r in csv.reader(io.StringIO(_blob(got).decode("utf-8"), newline=""),
+                                                          strict=True) if r]
+        return got
+
+    def all_rows(self) -> list:
+        """Every row, each ticket's together, in file order within a ticket."""
+        return [row for tid in list(self.rows) for row in self.records_of(tid)]
+
+
+def _load_file(root: Path, name: str):
+    """(header, file) of a cache file whose header says this VERSION, else None."""
+    try:
+        f = open(root / DIR / name, "rb")
+    except OSError:
+        return None
+    try:
+        head = json.loads(f.readline())
+        if not isinstance(head, dict) or head.get("version") != VERSION:
+            f.close()
+            return None
+    except (OSError, ValueError):
+        f.close()
+        return None
+    return head, f
 
 
 def load(root: Path) -> Optional[OpenRecords]:
     """The cache as written by `save`, or None (missing, unreadable, another version or
-    half-written by a crash: the caller rebuilds it)."""
+    half-written by a crash: the caller rebuilds it). The tickets' records are read from
+    the file only when asked for (`OpenRecords.records_of`)."""
+    got = _load_file(root, FILE)
+    if got is None:
+        return None
+    head, f = got
     try:
-        with open(path(root), "rb") as f:
-            head = json.loads(f.readline())
-            if head.get("version") != VERSION:
-                return None
-            fixes, blob, closed = (f.read(head[k]) for k in ("fixes", "rows", "closed"))
-        if (len(fixes), len(blob), len(closed)) != (head["fixes"], head["rows"], head["closed"]):
+        fixes = f.read(head["fixes"])
+        base = f.tell()
+        f.seek(base + head["rows"])
+        index, closed = f.read(head["index"]), f.read(head["closed"])
+        if (len(fixes), len(index), len(closed)) != (head["fixes"], head["index"], head["closed"]):
+            f.close()
             return None  # cut short
         rows: dict = {}
-        for row in csv.reader(io.StringIO(blob.decode("utf-8"), newline=""), strict=True):
-            if not row:
-                continue
-            lst = rows.get(row[0])
-            if lst is None:
-                rows[row[0]] = [row]
-            else:
-                lst.append(row)
+        pos = base
+        for line in index.decode("utf-8").split("\n"):
+            if line:
+                tid, n, closes = line.split(" ")
+                rows[tid] = (f, pos, int(n), closes == "c")
+                pos += int(n)
+        if pos != base + head["rows"]:
+            f.close()
+            return None
         return OpenRecords(head["size"], head["crc"], fixes, head["policy"], head["closed_after"], rows,
-                           set(closed.decode("utf-8").split("\n")) - {""})
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, csv.Error):
+                           ClosedIDs(closed))
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError):
+        f.close()
         return None
 
 
 HEAD = 1024  # bytes of the header line: written last, once the sizes are known
 
 
-def _csv_lines(rows: Iterable) -> Iterator[str]:
-    """Each row as one CSV line."""
+def _csv_text(rows: Iterable) -> bytes:
+    """Rows as CSV text (UTF-8)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    for row in rows:
-        buf.seek(0)
-        buf.truncate()
-        w.writerow(row)
-        yield buf.getvalue()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")
 
 
-def save(root: Path, rec: OpenRecords) -> None:
-    """Write the cache atomically; a read-only workspace simply goes without. A line of
-    JSON (sizes, CRC, the cut), then corrections.csv as it was, the rows as CSV text and
-    the closed IDs: plain data, nothing that runs when read. The rows are written as they
-    are encoded, never joined into one string."""
-    if any("\n" in tid for tid in rec.closed):
-        return
-    if rec.text is None:
-        lines = _csv_lines(row for lst in rec.rows.values() for row in lst)
-    else:
-        lines = (r + "\n" for r in rec.text)
-    closed = "\n".join(rec.closed).encode("utf-8")
+def _write(root: Path, name: str, head: dict, sections: Iterable, late=None) -> None:
+    """Write cache file `name` atomically: a header line of JSON (`head` and each
+    section's length, under its key, and what `late()` gives once they are written), then
+    the sections' bytes. A read-only workspace
+    simply goes without."""
     d = root / DIR
-    tmp = d / f".{FILE}.{os.getpid()}.tmp"
+    tmp = d / f".{name}.{os.getpid()}.tmp"
     try:
         d.mkdir(parents=True, exist_ok=True)
         ignore = d / ".gitignore"
@@ -137,24 +227,43 @@ def save(root: Path, rec: OpenRecords) -> None:
             ignore.write_text("# derived, rebuildable: never commit\n*\n", encoding="utf-8")
         with open(tmp, "wb") as f:
             f.write(b" " * (HEAD - 1) + b"\n")
-            f.write(rec.fixes)
-            n = 0
-            for line in lines:
-                n += f.write(line.encode("utf-8"))
-            f.write(closed)
-            head = json.dumps({"version": VERSION, "size": rec.size, "crc": rec.crc, "policy": rec.policy,
-                               "closed_after": rec.closed_after, "fixes": len(rec.fixes), "rows": n,
-                               "closed": len(closed)}).encode("ascii")
-            if len(head) >= HEAD:
+            sizes = {}
+            for key, chunks in sections:
+                n = 0
+                for chunk in chunks:
+                    n += f.write(chunk)
+                sizes[key] = n
+            line = json.dumps({"version": VERSION, **head, **sizes, **(late() if late else {})}).encode("ascii")
+            if len(line) >= HEAD:
                 raise OSError("cache header too long")
             f.seek(0)
-            f.write(head.ljust(HEAD - 1) + b"\n")
-        os.replace(tmp, d / FILE)
+            f.write(line.ljust(HEAD - 1) + b"\n")
+        os.replace(tmp, d / name)
     except OSError:
         try:
             tmp.unlink()
         except OSError:
             pass
+
+
+def save(root: Path, rec: OpenRecords, text: Optional[dict] = None) -> None:
+    """Write the cache: a line of JSON (sizes, CRC, the cut), then corrections.csv as it
+    was, each ticket's records as CSV text, an index (ticket ID, the byte length of its
+    records, and "c" when they may hold a close) and the closed IDs: plain data, nothing that runs when read. `text`:
+    tickets' records as the ledger had them (bytes), where the caller has them."""
+    if any("\n" in tid or " " in tid for tid in rec.rows) or any("\n" in tid for tid in rec.closed):
+        return
+    index: list = []
+
+    def blobs():
+        for tid, got in rec.rows.items():
+            blob = text[tid] if text is not None else _blob(got) if type(got) is tuple else _csv_text(got)
+            index.append(f"{tid} {len(blob)} {'c' if b',close,' in blob else '-'}\n".encode("utf-8"))
+            yield blob
+
+    _write(root, FILE, {"size": rec.size, "crc": rec.crc, "policy": rec.policy, "closed_after": rec.closed_after},
+           [("fixes", [rec.fixes]), ("rows", blobs()), ("index", index),
+            ("closed", [rec.closed.encoded()])])
 
 
 def why_not(rec: OpenRecords, data, fixes: bytes, policy: str, closed_after: Optional[str], parse_time) -> str:
@@ -199,9 +308,10 @@ def advance(rec: OpenRecords, closed_after: Optional[str], keep, parse_time) -> 
         return False
     cut = parse_time(closed_after)
     gone = []
-    for tid, lst in rec.rows.items():
-        if tid in keep:
+    for tid, got in rec.rows.items():
+        if tid in keep or type(got) is tuple and not got[3]:  # no close row among its records
             continue
+        lst = rec.records_of(tid)
         last = next((r for r in reversed(lst) if len(r) > 3 and r[3] in ("close", "reopen")), None)
         if last is not None and last[3] == "close" and parse_time(last[1]) < cut:
             gone.append(tid)
@@ -229,7 +339,7 @@ def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
             if typ == "reopen" or typ == "close" and cut is not None and parse_time(row[1]) >= cut:
                 return False
             continue
-        lst = rows.get(tid)
+        lst = rec.records_of(tid) if tid in rows else None
         if lst is None:
             rows[tid] = lst = []
         lst.append(row)
@@ -237,3 +347,78 @@ def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
             del rows[tid]
             closed.add(tid)
     return True
+
+
+# ------------------------------------------------------------------ decisions
+
+
+def save_decisions(root: Path, name: str, rec: OpenRecords, size: int, crc: int, entries: dict) -> None:
+    """Write decisions file `name`: for byte `size` of tickets.csv (CRC-32 `crc`), under
+    the corrections and policies of `rec`, a line per ticket: its ID, opening time, the
+    span [from, until) in which its payload holds (microseconds since the epoch) and the
+    payload's strings, or "-" when it is not listed; separated by U+001F, with line
+    breaks written as U+001C after a U+001C; when a field holds one of these, the line
+    is a JSON list after U+001D."""
+    import zlib
+
+    entries_crc = [0]
+
+    def lines():
+        for chunk in _lines():
+            entries_crc[0] = zlib.crc32(chunk, entries_crc[0])
+            yield chunk
+
+    def _lines():
+        out = []
+        n = 0
+        for tid, (opened, since, until, payload) in entries.items():
+            fields = [tid, str(opened), str(since), str(until), *(("-",) if payload is None else ("+", *payload))]
+            line = _SEP.join(fields)
+            if line.count(_SEP) != len(fields) - 1 or _NL in line or line[:1] == _JSON:
+                line = _JSON + json.dumps(fields)  # a field holds a separator: this line as JSON
+            elif "\n" in line:
+                line = _NL + line.replace("\n", _NL)  # line breaks written as U+001C
+            out.append(line)
+            n += len(line)
+            if n > 1 << 16:
+                yield ("\n".join(out) + "\n").encode("utf-8")
+                out, n = [], 0
+        if out:
+            yield ("\n".join(out) + "\n").encode("utf-8")
+
+    _write(root, name, {"size": size, "crc": crc, "policy": rec.policy, "fixes_crc": zlib.crc32(rec.fixes),
+                        "fixes_len": len(rec.fixes)}, [("entries", lines())], lambda: {"entries_crc": entries_crc[0]})
+
+
+_SEP = "\x1f"
+_JSON = "\x1d"
+_NL = "\x1c"
+
+
+def load_decisions(root: Path, name: str, rec: OpenRecords) -> Optional[tuple]:
+    """(size, crc, {ticket: (opened, from, until, payload or None)}) of decisions file
+    `name` when it was written under the corrections and policies of `rec`; else None."""
+    import zlib
+
+    got = _load_file(root, name)
+    if got is None:
+        return None
+    head, f = got
+    try:
+        with f:
+            if (head["policy"], head["fixes_crc"], head["fixes_len"]) != (rec.policy, zlib.crc32(rec.fixes),
+                                                                          len(rec.fixes)):
+                return None
+            blob = f.read(head["entries"])
+        if len(blob) != head["entries"] or zlib.crc32(blob) != head["entries_crc"]:
+            return None  # cut short or damaged
+        known = {}
+        for line in blob.decode("utf-8").split("\n"):
+            if line:
+                if line[0] == _NL:
+                    line = line[1:].replace(_NL, "\n")
+                row = line.split(_SEP) if line[0] != _JSON else json.loads(line[1:])
+                known[row[0]] = (int(row[1]), int(row[2]), int(row[3]), None if row[4] == "-" else row[5:])
+        return head["size"], head["crc"], known
+    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
+        return None

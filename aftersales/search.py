@@ -108,6 +108,20 @@ def candidates(path: Path, needles: list) -> set:
         return out
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         first = mm.find(b"\n") + 1
+        plain = [n for n, check in needles if check is None]
+        anchor = _anchor(plain)
+        if anchor is not None:  # the spellings of one word (TB123, tb123): one pass for their common part
+            at, part = anchor
+            size, wanted = len(plain[0]), set(plain)
+            needles = [(n, check) for n, check in needles if check is not None]
+            pos = mm.find(part, first + at)
+            while pos >= 0:
+                start = _record_start(mm, pos) if mm[pos - at:pos - at + size] in wanted else None
+                if start is not None and start >= first:
+                    out.add(mm[start:start + 12])
+                    pos = mm.find(part, max(_record_end(mm, start), pos + 1))
+                else:
+                    pos = mm.find(part, pos + 1)
         for n, check in needles:
             pos = mm.find(n, first)
             while pos >= 0:
@@ -121,6 +135,28 @@ def candidates(path: Path, needles: list) -> set:
                 else:
                     pos = mm.find(n, pos + 1)
     return out
+
+
+def _anchor(needles: list) -> Optional[tuple]:
+    """(offset, bytes): the longest part that several needles of one length share at one
+    offset (the case variants of a word share its digits), when it is at least 4 bytes;
+    else None. A record holds one of the needles only where it holds that part."""
+    if len(needles) < 2 or len({len(n) for n in needles}) != 1:
+        return None
+    same = [len(set(col)) == 1 for col in zip(*needles)]
+    best, i = (0, 0), 0
+    while i < len(same):
+        if same[i]:
+            j = i
+            while j < len(same) and same[j]:
+                j += 1
+            if j - i > best[1] - best[0]:
+                best = (i, j)
+            i = j
+        else:
+            i += 1
+    a, b = best
+    return (a, needles[0][a:b]) if b - a >= 4 else None
 
 
 def records_of(path: Path, tids: set) -> list:

@@ -424,6 +424,54 @@ def escalation_level(policy: Policy, t: Ticket, cycles: list, now: dt.datetime) 
     return Escalation(min(level, policy.escalation.levels), since)
 
 
+def steady_until(policy: Policy, t: Ticket, cycles: list, level: int, since: Optional[dt.datetime],
+                 now: dt.datetime, clocks: dict) -> Optional[dt.datetime]:
+    """A moment up to which (not included) evaluating ticket `t` gives the same running
+    cycles, with the same deadlines, states, pauses and red-header level, as at `now`:
+    only the time left changes. `cycles` are its running cycles at `now` and
+    (`level`, `since`) its escalation. Conservative: a warning is assumed to come as
+    soon as it could on the wall clock (business time never runs faster), and None is
+    returned when anything may change at once (a pause, a row at or after `now`).
+    With no change ahead it is datetime.max. sla-check keeps its rows with it
+    (tickets.decided)."""
+    if t.events and t.events[-1].at >= now or t.opened_at is not None and t.opened_at >= now:
+        return None  # rows at or after now: cycles may start, stop or pause as now moves on
+    paid = paid_at(t)
+    if paid is not None and paid >= now:
+        return None
+    until = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    for c in cycles:
+        if c.paused or c.deadline is None:
+            return None
+        if c.state == "breached":
+            continue  # the deadline stays where it is: breached it stays
+        until = min(until, c.deadline)  # a warning or ok cycle is breached past it
+        if c.state == "ok":
+            whole = _span(policy, c, clocks)
+            if whole is None:
+                return None
+            warn = now + dt.timedelta(seconds=max((c.timer.warn_at - c.used) * whole - 1, 0))
+            until = min(until, warn)
+    if level < policy.escalation.levels and since is not None:
+        until = min(until, since + dt.timedelta(seconds=policy.escalation.every.seconds() * (level + 1)))
+    return until if until > now else None
+
+
+def _span(policy: Policy, c: Cycle, clocks: dict) -> Optional[float]:
+    """The seconds of cycle `c`'s target on its clock: the share `used` grows by one over
+    that many seconds of business time, so never faster than over that many wall seconds."""
+    if c.timer.daily or c.timer_id not in policy.timers:  # a daily cycle, the platform's deadline: wall time
+        assert c.deadline is not None  # settled
+        return (c.deadline - c.start).total_seconds() or 1.0
+    from .calendar import WallClock
+
+    clk = clocks.get(c.timer.clock) or clock(policy, c.timer.clock)
+    target = c.timer.target
+    if type(clk) is WallClock and not target.working_days:
+        return target.timedelta().total_seconds() or 1.0
+    return float(clk.elapsed(c.start, clk.deadline(c.start, target)) or 1)
+
+
 def responsible(policy: Policy, t: Ticket) -> str:
     """Who answers for the ticket: its assignee, else who opened it."""
     return t.assignee or t.opened_by
@@ -451,35 +499,43 @@ def to_tell(policy: Policy, t: Ticket, level: int) -> list:
 # ------------------------------------------------------------------ notices (sla-check --notify)
 
 
-def notices(t: Ticket, c: Cycle, now: dt.datetime, tell: list) -> list:
-    """Events for a warning or breach of cycle `c` not yet recorded on ticket `t` (a breach
-    first seen also records the warning it skipped, so nothing is lost between runs)."""
+def unnoticed(c: Cycle, seen: set) -> list:
+    """The states of cycle `c` (warning, breached) that `sla-check --notify` has not yet
+    recorded, given what a ticket's `notified` says: a breach first seen also owes the
+    warning it skipped, so nothing is lost between runs."""
+    start = c.start.isoformat()
+    return [state for state in (("warning", "breached") if c.state == "breached" else (c.state,))
+            if state != "ok" and ("sla", c.timer_id, start, state) not in seen]
+
+
+def notices(t: Ticket, c: Cycle, now: dt.datetime, tell: list, seen: Optional[set] = None) -> list:
+    """Events for a warning or breach of cycle `c` not yet recorded on ticket `t`
+    (`seen`: its `notified`, when the caller has it)."""
     from .tickets import Event
 
+    assert c.deadline is not None  # evaluate() settled the cycle
     start = c.start.isoformat()
-    out = []
-    for state in (("warning", "breached") if c.state == "breached" else (c.state,)):
-        if state == "ok" or ("sla", c.timer_id, start, state) in t.notified:
-            continue
-        assert c.deadline is not None  # evaluate() settled the cycle
-        out.append(Event(t.id, now, "system", "sla", c.timer_id, state,
-                         {"start": start, "deadline": c.deadline.isoformat(), "tell": tell}))
-    return out
+    return [Event(t.id, now, "system", "sla", c.timer_id, state,
+                  {"start": start, "deadline": c.deadline.isoformat(), "tell": tell})
+            for state in unnoticed(c, t.notified if seen is None else seen)]
 
 
-def escalations(policy: Policy, t: Ticket, level: int, since: dt.datetime, now: dt.datetime) -> list:
+def unescalated(level: int, since: dt.datetime, seen: set) -> list:
+    """The red-header levels up to `level` (counted from `since`) not yet recorded."""
+    key = since.isoformat()
+    return [lv for lv in range(1, level + 1) if ("escalate", key, str(lv)) not in seen]
+
+
+def escalations(policy: Policy, t: Ticket, level: int, since: dt.datetime, now: dt.datetime,
+                seen: Optional[set] = None) -> list:
     """Events for each red-header level up to `level` not yet recorded on ticket `t`."""
     from .tickets import Event
 
-    out = []
     key = since.isoformat()
     chain = to_tell(policy, t, level)
-    for lv in range(1, level + 1):
-        if ("escalate", key, str(lv)) in t.notified:
-            continue
-        out.append(Event(t.id, now, "system", "escalate", str(lv), f"红头工单: 抄送 {chain[lv] if lv < len(chain) else '-'}",
-                         {"since": key, "to": chain[: lv + 1]}))
-    return out
+    return [Event(t.id, now, "system", "escalate", str(lv), f"红头工单: 抄送 {chain[lv] if lv < len(chain) else '-'}",
+                  {"since": key, "to": chain[: lv + 1]})
+            for lv in unescalated(level, since, t.notified if seen is None else seen)]
 
 
 def calendar_gaps(policy: Policy, now: dt.datetime) -> list:

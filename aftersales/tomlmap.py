@@ -25,12 +25,20 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class TomlDoc:
-    """The parsed data of one TOML file and the line of each key path."""
+    """The parsed data of one TOML file and the line of each key path (worked out on first
+    use: only a problem to report needs a line, and most runs have none)."""
 
-    def __init__(self, file: str, data: dict, lines: dict):
+    def __init__(self, file: str, data: dict, lines, text: str = ""):
         self.file = file
         self.data = data
-        self.lines = lines
+        self._lines = lines
+        self._text = text
+
+    @property
+    def lines(self) -> dict:
+        if self._lines is None:
+            self._lines = key_lines(self._text)
+        return self._lines
 
     def line_of(self, path: Path) -> int:
         path = tuple(path)
@@ -62,7 +70,7 @@ def load(text: str, file: str) -> TomlDoc:
             f"{file}:{line}: invalid TOML: {reason}; fix the syntax on that line",
             [Problem(file, line, f"invalid TOML: {reason}", text_line, unreadable=True, hint="fix the syntax on that line")],
         ) from None
-    return TomlDoc(file, data, key_lines(text))
+    return TomlDoc(file, data, None, text)
 
 
 def key_lines(text: str) -> dict:

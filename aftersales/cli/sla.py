@@ -1,5 +1,6 @@
 """`as sla-check`: every running time limit of the open tickets, for people and for cron."""
 
+import re
 from contextlib import nullcontext
 
 import click
@@ -29,73 +30,59 @@ def cli(app, notify, states, reminders, fmt):
     warning, breach and new escalation level is then recorded once, so each run prints
     only what is new and a skipped run loses nothing.
     """
-    from operator import attrgetter
-
-    from .. import actions, ids, ledger, sla, tickets
+    from .. import actions, ids, ledger, sla
+    from ..tickets import scan
 
     ws = app.ws()
     policy, now = ws.policy, ws.now
     f = fmt_of(app, fmt)
     tz = policy.tz()
     new_events: list = []
-    state = {"breach": False}
+    clocks: dict = {}
+    tells: dict = {}  # (responsible, level) -> who to tell: the roster walk once per pair
 
-    def produce(open_tickets):
-        clocks: dict = {}
-        tells: dict = {}  # (responsible, level) -> who to tell: the roster walk once per pair
-        for t in sorted(open_tickets.values(), key=attrgetter("opened_at", "id")):
-            cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
-            if not cycles:
-                continue
-            level, since = sla.escalation_level(policy, t, cycles, now)
-            for c in cycles:
-                if c.state == "breached":
-                    state["breach"] = True
-                lvl = level if c.state == "breached" else 0
-                if c.state == "ok":
-                    tell = []
-                else:
-                    key = (sla.responsible(policy, t), lvl)
-                    tell = tells.get(key)
-                    if tell is None:
-                        tell = tells[key] = sla.to_tell(policy, t, lvl)
-                if notify:
-                    fresh = sla.notices(t, c, now, tell)
-                    if not fresh:
-                        continue
-                    new_events.extend(fresh)
-                if states and c.state not in states:
-                    continue
-                if f == "table":
-                    yield {"ticket": ids.short(t.id), "timer": c.timer_id, "name": c.timer.name, "state": c.state,
-                           "deadline": c.deadline.astimezone(tz).strftime("%m-%d %H:%M"),
-                           "left": _left(c.deadline - now), "paused": "paused" if c.paused else "",
-                           "priority": t.priority, "department": t.department, "assignee": t.assignee,
-                           "level": lvl, "tell": ",".join(tell)}
-                elif f == "csv":  # in COLUMNS order, then "started"
-                    yield (t.id, c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), _left(c.deadline - now),
-                           "yes" if c.paused else "no", t.priority, t.department, t.assignee, lvl, ", ".join(tell),
-                           c.start.isoformat())
-                else:
-                    yield (t.id, c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), _left(c.deadline - now),
-                           c.paused, t.priority, t.department, t.assignee, lvl, tell, c.start.isoformat())
-            if notify and level and since is not None:
-                new_events.extend(sla.escalations(policy, t, level, since, now))
-        if not reminders or states:
-            return
-        for rid, r, due in sla.reminders(policy, now):  # weekly deadlines of the desk (seed 004)
-            if f == "table":
-                yield {"ticket": "-", "timer": rid, "name": r.name, "state": "reminder",
-                       "deadline": due.strftime("%m-%d %H:%M"), "left": _left(due - now), "paused": "",
-                       "priority": "", "department": "", "assignee": "", "level": "", "tell": ""}
+    def decide(t):
+        """The ticket's running cycles at now as strings (see `_rows`), and until when they hold."""
+        cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
+        out = [t.id, t.priority, t.department, t.assignee, ""]
+        level, since = sla.escalation_level(policy, t, cycles, now) if cycles else (0, None)
+        seen = t.notified if any(c.state != "ok" for c in cycles) else set()
+        pending = False
+        for c in cycles:
+            lvl = level if c.state == "breached" else 0
+            if c.state == "ok":
+                tell = []
             else:
-                yield ("", rid, r.name, "reminder", due.isoformat(), _left(due - now), "no" if f == "csv" else False,
-                       "", "", "", 0, "" if f == "csv" else [], "")
+                key = (sla.responsible(policy, t), lvl)
+                tell = tells.get(key)
+                if tell is None:
+                    tell = tells[key] = sla.to_tell(policy, t, lvl)
+            fresh = bool(sla.unnoticed(c, seen))
+            if fresh:
+                pending = True
+                if notify:
+                    new_events.extend(sla.notices(t, c, now, tell, seen))
+            out += [c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), str(scan.micros(c.deadline)),
+                    c.deadline.astimezone(tz).strftime("%m-%d %H:%M"), "1" if c.paused else "", str(lvl),
+                    _joined(tell), c.start.isoformat(), "1" if fresh else ""]
+        if level and since is not None and sla.unescalated(level, since, seen):
+            pending = True
+            if notify:
+                new_events.extend(sla.escalations(policy, t, level, since, now, seen))
+        out[4] = "1" if pending else ""
+        until = sla.steady_until(policy, t, cycles, level, since, now, clocks)
+        if f == "csv":
+            out = _as_csv(out)
+        return scan.micros(now) + 1 if until is None else scan.micros(until), out
 
     with ledger.locked(ws.root) if notify else nullcontext():
         window = sla.owed_after_close(policy)  # a closed ticket may still owe its follow-up visit
-        open_tickets = tickets.load_open_tickets(ws.root, closed_after=now - window if window else None)
-        rows = produce(open_tickets)
+        decided = scan.decided(ws.root, f"sla-check-{f}", now, decide, window,
+                               redo=(lambda p: p[0 if f == "csv" else 4] == "1") if notify else None)
+        breach = [False]
+        rows = _rows(decided, f, now, notify, states, breach)
+        if reminders and not states:
+            rows = _with_reminders(rows, f, policy, now)
         if notify or f == "table":
             rows = list(rows)  # record before printing; a table needs every row for its widths
         actions.record_notices(ws, new_events)
@@ -104,8 +91,143 @@ def cli(app, notify, states, reminders, fmt):
     if notify and f == "table":
         for e in (e for e in new_events if e.type == "escalate"):
             click.echo(f"{ids.short(e.ticket)}: red header level {e.ref}: copy {', '.join(e.data['to'])}")
-    if state["breach"]:
+    if breach[0]:
         click.get_current_context().exit(1)
+
+
+#: the fields of one running cycle in a payload of `decide`
+_CYCLE = 11
+
+
+def _joined(who: list) -> str:
+    """Who to tell as one string of a payload: joined by U+001E, or as JSON after U+001D
+    when a name holds that separator."""
+    if any(not w or "\x1e" in w or w.startswith("\x1d") for w in who):
+        import json
+
+        return "\x1d" + json.dumps(who)
+    return "\x1e".join(who)
+
+
+def _split(text: str) -> list:
+    if not text:
+        return []
+    if text[0] == "\x1d":
+        import json
+
+        return json.loads(text[1:])
+    return text.split("\x1e")
+
+
+def _rows(decided: list, f: str, now, notify: bool, states, breach: list):
+    """The listing's rows from the tickets' payloads, with the time left worked out at now.
+    Sets breach[0] when any cycle is breached."""
+    import datetime as dt
+
+    from .. import ids
+    from ..tickets.scan import micros
+
+    now_us = micros(now)
+    spans: dict = {}  # the time left as text, by what span() shows of it
+
+    def left_of(deadline_us: str) -> str:
+        s = int((int(deadline_us) - now_us) / 1000000)  # as int(timedelta.total_seconds()) gives it
+        a = -s if s < 0 else s
+        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
+        if s < 0:
+            key = ~key
+        text = spans.get(key)
+        if text is None:
+            text = spans[key] = _left(dt.timedelta(seconds=s))
+        return text
+
+    if f == "csv":
+        from itertools import chain, repeat
+
+        newlines = repeat("\n")
+        plain = not notify and not states
+        for p in decided:  # see _as_csv
+            codes = p[1]
+            if "b" in codes:
+                breach[0] = True
+            if not codes:
+                continue
+            if plain:  # every row: the ticket's lines in one piece
+                yield p[2] % tuple(chain.from_iterable(zip(map(left_of, p[3].split(" ")), newlines)))
+                continue
+            pos = 0
+            for i, (deadline_us, n) in enumerate(zip(p[3].split(" "), p[4].split(" "))):
+                line, pos = p[2][pos:pos + int(n)], pos + int(n)
+                state, fresh = _STATES[codes[2 * i]], codes[2 * i + 1] == "1"
+                if notify and not fresh or states and state not in states:
+                    continue
+                yield line % (left_of(deadline_us), "\n")
+        return
+    for p in decided:
+        tid, priority, department, assignee = p[0], p[1], p[2], p[3]
+        short = None
+        for i in range(5, len(p), _CYCLE):
+            timer_id, name, state, deadline, deadline_us, local, paused, lvl, tell, start, fresh = p[i:i + _CYCLE]
+            if state == "breached":
+                breach[0] = True
+            if notify and not fresh or states and state not in states:
+                continue
+            left = left_of(deadline_us)
+            who = _split(tell)
+            if f == "table":
+                if short is None:
+                    short = ids.short(tid)
+                yield {"ticket": short, "timer": timer_id, "name": name, "state": state, "deadline": local,
+                       "left": left, "paused": "paused" if paused else "", "priority": priority,
+                       "department": department, "assignee": assignee, "level": int(lvl), "tell": ",".join(who)}
+            else:
+                yield (tid, timer_id, name, state, deadline, left, bool(paused), priority, department, assignee,
+                       int(lvl), who, start)
+
+
+_STATES = {"o": "ok", "w": "warning", "b": "breached"}
+
+
+def _as_csv(p: list) -> list:
+    """A payload of `decide` as what --format csv prints, so that a warm run only puts in
+    the time left: [pending, a code per cycle (the state's initial, then 1 if a notice is
+    fresh), the ticket's lines with %s for each time left and for each line's end
+    (quoted as csv.writer quotes), the deadlines in microseconds, the length of each line]."""
+    head = _q(p[0]) + ","
+    tail = "," + ",".join(map(_q, (p[1], p[2], p[3]))) + ","
+    codes, lines, deadlines = [], [], []
+    for i in range(5, len(p), _CYCLE):
+        timer_id, name, state, deadline, deadline_us, _local, paused, lvl, tell, start, fresh = p[i:i + _CYCLE]
+        codes.append(state[0] + ("1" if fresh else "0"))
+        lines.append(f"{head}{_q(timer_id)},{_q(name)},{state},{deadline},".replace("%", "%%") + "%s" +
+                     f"{',yes' if paused else ',no'}{tail}{lvl},{_q(', '.join(_split(tell)))},{start}"
+                     .replace("%", "%%") + "%s")
+        deadlines.append(deadline_us)
+    return [p[4], "".join(codes), "".join(lines), " ".join(deadlines), " ".join(str(len(x)) for x in lines)]
+
+
+_SPECIAL = re.compile(r'[,"\n]').search
+
+
+def _q(text: str) -> str:
+    """A CSV field as csv.writer writes it (minimal quoting, lines ending in a newline)."""
+    return text if _SPECIAL(text) is None else '"' + text.replace('"', '""') + '"'
+
+
+def _with_reminders(rows, f: str, policy, now):
+    """The rows, then the desk's weekly deadlines due later today (seed 004)."""
+    from ..sla import reminders
+
+    yield from rows
+    for rid, r, due in reminders(policy, now):
+        if f == "table":
+            yield {"ticket": "-", "timer": rid, "name": r.name, "state": "reminder",
+                   "deadline": due.strftime("%m-%d %H:%M"), "left": _left(due - now), "paused": "",
+                   "priority": "", "department": "", "assignee": "", "level": "", "tell": ""}
+        else:
+            row = ("", rid, r.name, "reminder", due.isoformat(), _left(due - now), "no" if f == "csv" else False,
+                   "", "", "", 0, "" if f == "csv" else [], "")
+            yield ",".join(_q(str(x)) for x in row) + "\n" if f == "csv" else row
 
 
 def _emit(rows, f, policy):
@@ -124,9 +246,14 @@ def _emit(rows, f, policy):
         return
     cols = COLUMNS + ["started"]
     if f == "csv":
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows(rows)
+        csv.writer(out, lineterminator="\n").writerow(cols)
+        batch: list = []
+        for line in rows:  # lines of CSV text (see _rows)
+            batch.append(line)
+            if len(batch) == 4096:
+                out.write("".join(batch))
+                batch.clear()
+        out.write("".join(batch))
         return
     first = True
     out.write("[")

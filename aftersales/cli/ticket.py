@@ -326,6 +326,39 @@ LIST_COLUMNS = ["ticket", "opened_at", "age", "status", "priority", "kind", "cat
                 "assignee", "channel", "customer", "phone", "order", "summary"]
 
 
+class _Listed:
+    """An open ticket as `_row` reads it, from what `_open_listed` kept of it."""
+
+    __slots__ = ("id", "opened_at", "status", "priority", "kind", "category", "department", "assignee", "summary",
+                 "abnormal", "fields")
+
+    def __init__(self, kept: list):
+        from ..ledger import parse_time
+
+        (self.id, opened, self.status, self.priority, self.kind, self.category, self.department, self.assignee,
+         channel, customer, phone, order, self.summary, self.abnormal) = kept
+        self.opened_at = parse_time(opened)
+        self.fields = {"channel": channel, "customer": customer, "phone": phone, "order": order}
+
+    @property
+    def is_open(self) -> bool:
+        return True
+
+
+def _open_listed(ws, now):
+    """The open tickets, as `_row` reads them: kept per ticket in a derived cache (a warm
+    run folds only the tickets appended rows touch; see tickets.decided)."""
+    from ..tickets import scan
+
+    def decide(t):
+        f = t.fields
+        return scan.FOREVER, [t.id, t.opened_at.isoformat(), t.status, t.priority, t.kind, t.category, t.department,
+                              t.assignee, f.get("channel", ""), f.get("customer", ""), f.get("phone", ""),
+                              f.get("order", ""), t.summary, t.abnormal]
+
+    return map(_Listed, scan.decided(ws.root, "ticket-list", now, decide))
+
+
 def _row(t, policy, now, full_phone, short=True):
     from .. import ids, tickets
 
@@ -395,7 +428,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
                                                         [(v, None) for o in orders for v in search._variants(o.strip())]))
         source = iter(loaded.values())
     elif status in tickets.STATUSES[:3]:
-        source = iter(tickets.load_open_tickets(ws.root).values())
+        source = _open_listed(ws, now)
     else:  # closed or all: the whole history, one ticket at a time (issue 18)
         source = tickets.iter_tickets(ws.root)
     cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",

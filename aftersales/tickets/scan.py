@@ -54,7 +54,6 @@ def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) ->
     follow the number of open tickets, not the length of the history. With the derived
     cache (aftersales/cache.py), only the records appended since the last run are read.
     """
-    rel = ledger.schema_of(LEDGER).file
     path = _ledger(root)
     if path is None:
         return {}
@@ -63,48 +62,172 @@ def load_open_tickets(root: Path, closed_after: Optional[dt.datetime] = None) ->
 
         fixes = corrections.state(root)
         rows = open_rows(root, path, set(fixes.events), closed_after)
-        events = [_event(0, row, rel) for row in rows if row]
-        events = list(corrections.honour_events(root, events, fixes))
-        found = [t for t in fold(events).values() if t.opened_at is not None and (
-            t.is_open or closed_after is not None and t.closed_at is not None and t.closed_at >= closed_after)]
+        found = [t for t in _fold_rows(root, rows, fixes).values() if _listed(t, closed_after)]
     found.sort(key=lambda t: (t.opened_at, t.id))  # one order, whether the rows came from the cache or not
     return {t.id: t for t in found}
+
+
+def _fold_rows(root: Path, rows: list, fixes) -> dict:
+    from .. import corrections
+
+    rel = ledger.schema_of(LEDGER).file
+    events = [_event(0, row, rel) for row in rows if row]
+    return fold(corrections.honour_events(root, events, fixes))
+
+
+def _listed(t, closed_after: Optional[dt.datetime]) -> bool:
+    return t.opened_at is not None and (
+        t.is_open or closed_after is not None and t.closed_at is not None and t.closed_at >= closed_after)
 
 
 def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datetime]) -> list:
     """The rows (lists of strings) of every ticket not closed (or closed at or after
     `closed_after`, or in `keep`): from the cache and what was appended since when the
     cache holds, else from a cold scan (which then writes the cache)."""
+    with open(path, "rb") as f:
+        data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)  # these bytes, even if a writer appends now
+        return _open_records(root, data, keep, closed_after)[0].all_rows()
+
+
+def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetime]) -> tuple:
+    """(records, crc): the cache's OpenRecords brought up to the end of `data` (the
+    ledger's bytes), or a cold scan's; and the CRC-32 of all of `data` when it was
+    worked out on the way (else None)."""
     import csv
 
     from .. import cache
 
     header = ledger.schema_of(LEDGER).header.encode()
-    with open(path, "rb") as f:
-        data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)  # these bytes, even if a writer appends now
-        size = len(data)
-        if not cache.enabled or size == 0:
-            return list(csv.reader(_scan(data, header, keep, closed_after)[0], strict=True))
-        fixes, policy = cache.corrections_bytes(root), cache.policy_digest(root)
-        cut = closed_after.isoformat() if closed_after is not None else None
+    size = len(data)
+    fixes = cache.corrections_bytes(root) if cache.enabled else b""
+    policy = cache.policy_digest(root) if cache.enabled else ""
+    cut = closed_after.isoformat() if closed_after is not None else None
+    if cache.enabled and size:
         rec = cache.load(root)
         why = "no cache" if rec is None else cache.why_not(rec, data, fixes, policy, cut, ledger.parse_time)
         if rec is not None and not why:
             old = rec.size
             if old == size or cache.extend(rec, data[old:], keep, ledger.parse_time):
                 dropped = cache.advance(rec, cut, keep, ledger.parse_time)
+                crc = data.crc(old, size, rec.crc)
                 if size - old >= cache.SAVE_AFTER or dropped:  # else the next run reads the few new rows again
-                    rec.size, rec.crc = size, data.crc(old, size, rec.crc)
+                    rec.size, rec.crc = size, crc
                     cache.save(root, rec)
                 cache.last = "warm"
-                return [row for lst in rec.rows.values() for row in lst]
+                return rec, crc
             why = "a ticket closed before the cached cut was reopened"
         cache.last = ("cold: " if rec is None else "rebuilt: ") + why
-        records, closed = _scan(data, header, keep, closed_after)
-        rows = list(csv.reader(records, strict=True))
-        # each ticket's records together, as `load` groups them
-        cache.save(root, cache.OpenRecords(size, data.crc(), fixes, policy, cut, {}, closed, records))
-        return rows
+    records, closed = _scan(data, header, keep, closed_after)
+    grouped: dict = {}  # each ticket's rows, and its records as text for the cache
+    text: dict = {}
+    for record, row in zip(records, csv.reader(records, strict=True)):
+        if not row:
+            continue
+        lst = grouped.get(row[0])
+        if lst is None:
+            grouped[row[0]], text[row[0]] = [row], [record]
+        else:
+            lst.append(row)
+            text[row[0]].append(record)
+    rec = cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed)
+    if not cache.enabled or not size:
+        return rec, None
+    rec.crc = data.crc()
+    cache.save(root, rec, {tid: ("\n".join(lst) + "\n").encode("utf-8") for tid, lst in text.items()})
+    return rec, rec.crc
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_US = dt.timedelta(microseconds=1)
+FOREVER = 1 << 62  # an `until` that never comes
+
+
+def micros(t: dt.datetime) -> int:
+    """An aware time as whole microseconds since the epoch (exact: no float)."""
+    return (t - _EPOCH) // _US
+
+
+def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt.timedelta] = None,
+            redo=None) -> list:
+    """What `decide` says of every ticket `load_open_tickets(root, now - window)` gives,
+    in its order: a list of payloads (lists of strings).
+
+    `decide(ticket)` returns (until, payload): the payload holds at every moment from
+    now until `until` (microseconds since the epoch, `micros`) so long as the ticket's
+    records stay as they are. The payloads are kept in a derived cache file `name`
+    (aftersales/cache.py), verified like the open-ticket cache against the ledger's
+    bytes, the corrections and the policies; a warm run decides again only the tickets
+    that the appended rows touch, whose `until` has come, or for which `redo(payload)`
+    is true (sla-check --notify: a notice was pending). `decide` is called in the
+    tickets' order."""
+    from .. import cache, corrections
+
+    path = _ledger(root)
+    if path is None:
+        return []
+    closed_after = now - window if window is not None else None
+    now_us = micros(now)
+    with _reading(root, freeze=True):
+        fixes = corrections.state(root)
+        keep = set(fixes.events)
+        with open(path, "rb") as f:
+            data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+            rec, crc = _open_records(root, data, keep, closed_after)
+            known, touched = _known(root, name, rec, data, crc)
+        hold = []  # (opened, ID, payload) kept
+        todo = []  # IDs decided again
+        for tid in rec.rows:
+            got = known.get(tid) if tid not in touched else None
+            if got is not None and got[1] <= now_us < got[2] and (redo is None or not got[3] or not redo(got[3])):
+                if got[3]:
+                    hold.append((got[0], tid, got[3]))
+            else:
+                todo.append(tid)
+        rows = [row for tid in todo for row in rec.records_of(tid)]
+        found = sorted(_fold_rows(root, rows, fixes).values(), key=lambda t: (t.opened_at is None, t.opened_at, t.id))
+    fresh: dict = {}
+    for t in found:
+        if not _listed(t, closed_after):
+            until = FOREVER if t.opened_at is None or t.is_open or window is None else micros(t.closed_at + window)
+            fresh[t.id] = (0, now_us, until, None)
+            continue
+        until, payload = decide(t)
+        if window is not None and not t.is_open:
+            until = min(until, micros(t.closed_at + window))  # then it leaves the list
+        opened = micros(t.opened_at)
+        fresh[t.id] = (opened, now_us, until, payload)
+        hold.append((opened, t.id, payload))
+    if cache.enabled and crc is not None and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
+        known.update(fresh)
+        cache.save_decisions(root, name, rec, len(data), crc, {tid: known[tid] for tid in rec.rows if tid in known})
+    hold.sort(key=lambda x: (x[0], x[1]))
+    return [p for _, _, p in hold]
+
+
+#: A warm run rewrites a decisions file when it decided at least this many tickets again.
+DECIDE_SAVE = 200
+
+
+def _known(root: Path, name: str, rec, data, crc) -> tuple:
+    """(decisions, touched): the decisions file `name` if it describes a prefix of the
+    ledger's bytes `data` under the same corrections and policies as `rec`, and the IDs
+    of the tickets with a record after that prefix; else ({}, set())."""
+    import csv
+    import io
+
+    from .. import cache
+
+    if not cache.enabled or crc is None:
+        return {}, set()
+    got = cache.load_decisions(root, name, rec)
+    if got is None:
+        return {}, set()
+    size, dcrc, known = got
+    if size > len(data) or (data.crc(rec.size, size, rec.crc) if size >= rec.size else data.crc(0, size)) != dcrc:
+        return {}, set()
+    tail = data[size:]
+    touched = {row[0] for row in csv.reader(io.StringIO(tail.decode("utf-8"), newline=""), strict=True) if row}
+    return known, touched
 
 
 def _at(rec: bytes) -> dt.datetime:
@@ -156,13 +279,18 @@ class _Bytes:
         return head.find(b"\n") + 1 or self.size
 
     def crc(self, start: int = 0, stop: Optional[int] = None, value: int = 0) -> int:
-        """CRC-32 of bytes [start, stop), continued from `value`; a megabyte at a time."""
+        """CRC-32 of bytes [start, stop), continued from `value`: read 64 KiB at a time into
+        one buffer, which stays in the processor's cache."""
         import zlib
 
         stop = self.size if stop is None else stop
+        buf = bytearray(1 << 16)
+        view = memoryview(buf)
         while start < stop:
-            n = min(1 << 20, stop - start)
-            value = zlib.crc32(self[start:start + n], value)
+            n = os.preadv(self.fd, [view[:min(len(buf), stop - start)]], start)
+            if n <= 0:
+                raise OSError("the ledger got shorter while it was read")
+            value = zlib.crc32(view[:n], value)
             start += n
         return value
 

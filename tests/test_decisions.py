@@ -1,0 +1,168 @@
+"""Decisions kept per ticket (tickets.decided): a warm `sla-check` or `ticket list` prints,
+byte for byte, what a cold one (--no-cache) prints, whatever was appended and however far
+--now moved on; and `sla.steady_until` never claims a ticket stays as it is past the
+moment its timers, states or red-header level change."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aftersales import cache, ids, ledger, sla, tickets
+from aftersales.policy import load_policy
+from aftersales.tickets import scan
+
+from test_open_scan import T0
+
+#: categories with different timers: a wall clock, a business calendar (consultation
+#: answer), complaints (routing, solution), a daily report (repair progress), the visit
+#: owed after a close
+CATEGORIES = ["usage", "quality", "attitude", "tech_fault", "return_request", "out_of_stock"]
+CHANNELS = ["jd", "taobao", "phone"]
+
+#: (what happens, its ref): the events that start, stop, pause and supervise timers
+ACTS = [("message", ""), ("reply", ""), ("note", ""), ("wait", ""), ("resume", ""), ("assign", "a02"),
+        ("department", "qc"), ("priority", "P1"), ("abnormal", "unresolved_48h"), ("resolve", ""), ("visit", ""),
+        ("close", ""), ("reopen", "")]
+
+# one step: (ticket index, minutes since the last step, what happens: an index into ACTS, or -1 to open)
+STEP = st.tuples(st.integers(0, 5), st.integers(0, 900), st.integers(-1, len(ACTS) - 1))
+
+
+def _event(tid, at, i, category, channel):
+    if i < 0:
+        return tickets.Event(tid, at, "a01", "open", category, "屏幕碎了, \"急\"",
+                             {"channel": channel, "customer": "张女士", "phone": "13800001111"})
+    typ, ref = ACTS[i]
+    return tickets.Event(tid, at, "a01", typ, ref, "好的" if typ in ("message", "reply", "note") else "")
+
+
+def _outputs(run, now, warm):
+    env = {} if warm else {"AFTERSALES_NO_CACHE": "1"}
+    out = []
+    for argv in (["--format", "csv", "sla-check"], ["--format", "json", "sla-check"], ["sla-check"],
+                 ["--format", "csv", "sla-check", "--state", "warning"], ["--format", "csv", "ticket", "list"],
+                 ["ticket", "list", "--status", "waiting"]):
+        r = run(*argv, now=now.isoformat(), env=env)
+        out.append((argv, r.exit_code, r.stdout, r.stderr))
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.tuples(st.lists(STEP, min_size=0, max_size=8), st.integers(0, 3000)),
+                        min_size=1, max_size=5),
+       kinds=st.lists(st.tuples(st.sampled_from(CATEGORIES), st.sampled_from(CHANNELS)), min_size=6, max_size=6))
+def test_warm_decisions_print_what_a_cold_run_prints(shop, run, batches, kinds):
+    """Appends and a --now that moves on between runs (minutes to days): states turn from
+    ok to warning to breached, red-header levels rise, daily cycles roll over, visits fall
+    due after closes. Every warm run prints what the cold one prints."""
+    for f in (shop / ".aftersales" / "cache").glob("*"):
+        f.unlink()
+    path = ledger.ledger_path(shop, "tickets")
+    path.write_bytes(ledger.schema_of("tickets").header.encode())
+    policy = load_policy(shop)
+    tids = [ids.new_id() for _ in range(6)]
+    opened: set = set()
+    at = T0
+    now = T0
+    save, scan.DECIDE_SAVE = scan.DECIDE_SAVE, 0  # every run writes the decisions it made
+    try:
+        for steps, later in batches:
+            rows = []
+            for k, gap, i in steps:
+                at = max(at, now) + dt.timedelta(minutes=gap)
+                tid = tids[k]
+                if (tid in opened) == (i < 0):
+                    continue  # open each ticket once, and first
+                opened.add(tid)
+                rows.append(_event(tid, at, i, *kinds[k]))
+            if rows:
+                tickets.append_events(shop, rows, policy)
+            now = max(now, at) + dt.timedelta(minutes=later)
+            warm = _outputs(run, now, warm=True)
+            assert warm == _outputs(run, now, warm=False)
+            assert warm == _outputs(run, now, warm=True)  # and again, from what the last run kept
+    finally:
+        scan.DECIDE_SAVE = save
+
+
+def test_a_warm_notify_run_records_what_a_cold_one_records(shop, run):
+    """sla-check --notify, warm: the notices still owed are recorded once, as cold."""
+    policy = load_policy(shop)
+    a, b = ids.new_id(), ids.new_id()
+    tickets.append_events(shop, [_event(a, T0, -1, "attitude", "jd"), _event(b, T0, -1, "usage", "jd")], policy)
+    later = (T0 + dt.timedelta(hours=30)).isoformat()
+    run("sla-check", now=T0.isoformat())  # decisions kept, nothing owed yet
+    copy = shop.parent / "copy"
+    import shutil
+
+    from conftest import Runner
+
+    shutil.copytree(shop, copy)
+    warm = run("sla-check", "--notify", now=later)
+    cold = Runner(copy)("sla-check", "--notify", now=later, env={"AFTERSALES_NO_CACHE": "1"})
+    assert (warm.exit_code, warm.stdout) == (cold.exit_code, cold.stdout) and "breached" in warm.stdout
+    assert path_bytes(shop) == path_bytes(copy)
+    again = run("sla-check", "--notify", now=later)
+    assert again.stdout.strip() == ""  # each notice recorded once
+
+
+def path_bytes(root):
+    return ledger.ledger_path(root, "tickets").read_bytes()
+
+
+def test_a_decision_is_kept_only_while_it_holds(shop):
+    """A first-contact limit of 30 minutes on the wall clock, warned at 75 %: the rows of
+    an untouched ticket are kept until the warning could come, and not a moment longer."""
+    policy = load_policy(shop)
+    a = ids.new_id()
+    tickets.append_events(shop, [_event(a, T0, -1, "usage", "jd")], policy)
+    t = tickets.load_open_tickets(shop)[a]
+    clocks: dict = {}
+    now = T0 + dt.timedelta(minutes=1)
+    assert sla.steady_until(policy, t, [], 0, None, T0, clocks) is None  # a row at now: decided again
+    cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
+    until = sla.steady_until(policy, t, cycles, 0, None, now, clocks)
+    first = next(c for c in cycles if c.timer_id == "first_contact")
+    assert first.state == "ok" and until is not None
+    assert until <= first.start + dt.timedelta(minutes=30 * first.timer.warn_at)
+    later = [c for c in sla.evaluate(policy, t, until + dt.timedelta(minutes=1), {}) if c.running]
+    assert [c.state for c in later if c.timer_id == "first_contact"] == ["warning"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=1, max_size=14), at_minutes=st.integers(0, 6000),
+       probes=st.lists(st.floats(0, 1), min_size=1, max_size=6),
+       kind=st.tuples(st.sampled_from(CATEGORIES), st.sampled_from(CHANNELS)))
+def test_steady_until_is_never_too_late(shop, steps, at_minutes, probes, kind):
+    """Between now and steady_until the running cycles keep their deadlines, states and
+    pauses, and the red-header level stays: checked at random moments in between."""
+    policy = load_policy(shop)
+    tid = ids.new_id()
+    events = [_event(tid, T0, -1, *kind)]
+    at = T0
+    for _k, gap, i in steps:
+        if i >= 0:
+            at += dt.timedelta(minutes=gap)
+            events.append(_event(tid, at, i, *kind))
+    t = tickets.fold(events)[tid]
+    now = T0 + dt.timedelta(minutes=at_minutes)
+
+    def seen(moment):
+        cycles = [c for c in sla.evaluate(policy, t, moment, {}) if c.running]
+        level = sla.escalation_level(policy, t, cycles, moment) if cycles else (0, None)
+        return [(c.timer_id, c.start, c.deadline, c.state, c.paused) for c in cycles], tuple(level), cycles
+
+    first, level, cycles = seen(now)
+    until = sla.steady_until(policy, t, cycles, level[0], level[1], now, {})
+    if until is None:
+        return
+    assert until > now
+    end = min(until, now + dt.timedelta(days=400))
+    for p in probes:
+        moment = now + (end - now) * p
+        if moment >= until:
+            continue
+        assert seen(moment)[:2] == (first, level), moment
