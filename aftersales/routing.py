@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import NamedTuple, TYPE_CHECKING, Optional
 
 from .clock import span
+from .compensation import ticket_limit
 from .money import ZERO
 from .policy import Conditions, Policy, Rule
 
@@ -312,13 +313,11 @@ def missing_fields(policy: Policy, t: Ticket, d: Decision) -> Missing:
 
 
 def route_ticket(policy: Policy, t: Ticket, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> Routed:
-    """What routing changes on ticket `t` at `now`, and the decision."""
-    d = evaluate(policy, t, now, facts_for(policy, t, paid))
+    """What routing changes on ticket `t` at `now`, and the decision (without the words that explain it)."""
+    d = evaluate(policy, t, now, facts_for(policy, t, paid), explain=False)
     return Routed(changes(policy, t, d, now, by), d)
 
 
 def facts_for(policy: Policy, t: Ticket, paid: Decimal = ZERO, proposed: Decimal = ZERO) -> Facts:
-    from .compensation import ticket_limit
-
     limit, note = ticket_limit(policy, t)
     return Facts(paid=paid, proposed=proposed, limit=limit, limit_note=note)
