@@ -225,7 +225,7 @@ class Rules:
 def _tests(w: Conditions, now: dt.datetime) -> list:
     """The conditions of `w` as tests `(ticket, facts) -> bool`, in the order of `_conditions`:
     each is the `ok` of that condition's Check."""
-    out = []
+    out: list = []
     if w.kinds:
         out.append(lambda t, f, allowed=w.kinds: t.kind in allowed)
     if w.categories:
