@@ -130,3 +130,28 @@ def test_the_default_rules_on_a_sensitive_message_and_an_old_ticket():
     d = rules.decide(old, routing.facts_for(policy, old))
     assert verdict(d) == verdict(routing.evaluate(policy, old, NOW, routing.facts_for(policy, old)))
     assert d.group == ("experts", "sensitive-words") and d.department is None  # the first rule stops
+
+
+def test_route_all_says_what_explain_and_each_ticket_say(run, monkeypatch):
+    """route --all (the plain tests, the table in blocks) against --explain (every check
+    in words) and one `route TICKET` per ticket: the same changes, the same lines."""
+    from aftersales.cli import route as route_cli
+
+    mon = "2026-11-23T09:00:00+08:00"
+    made = [run.new(now=mon, category="tech_fault", summary="App 闪退"),
+            run.new(now=mon, summary="再不处理我就找记者曝光"),
+            run.new(now=mon, category="inventory", summary="少发一件"),
+            run.new(now=mon)]
+    run("ticket", "message", made[3], "我要找律师", now="2026-11-23T10:00:00+08:00")
+    run("ticket", "resolve", made[0], "已修复", now="2026-11-23T11:00:00+08:00")
+    later = "2026-11-26T09:00:00+08:00"  # past 48 h: unresolved tickets turn abnormal
+    plain = run("--format", "table", "route", "--all", "--dry-run", now=later)
+    explained = run("route", "--all", "--dry-run", "--explain", now=later)
+    each = [run("route", t, "--dry-run", now=later) for t in sorted(
+        made, key=lambda t: (json.loads(run("ticket", "show", t, "--format", "json").stdout)["opened_at"], t))]
+    assert "would set abnormal unresolved_48h" in plain.stdout and "routed to 运维组 (ops), which needs" in plain.stdout
+    assert [ln for ln in explained.stdout.splitlines() if not ln.startswith(" ")] == plain.stdout.splitlines()
+    assert "".join(r.stdout for r in each) + plain.stdout.splitlines()[-1] + "\n" == plain.stdout
+    for block in (1, 2, 3):
+        monkeypatch.setattr(route_cli, "_BLOCK", block)
+        assert run("--format", "table", "route", "--all", "--dry-run", now=later).stdout == plain.stdout

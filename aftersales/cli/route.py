@@ -6,6 +6,8 @@ import click
 
 from .common import fmt_of, output_format
 
+_BLOCK = 4096  # lines of the table written at a time
+
 
 @click.command("route")
 @click.argument("ticket", required=False)
@@ -96,7 +98,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
                            "csv"), nl=False)
     else:
         changed = 0
-        out = []  # printed a few thousand lines at a time, not one write (and flush) per ticket
+        out = []  # printed _BLOCK lines at a time, not one write (and flush) per ticket
         for r in reports:
             lines = _describe(policy, r, now, dry_run)
             changed += bool(r["changes"])
@@ -106,7 +108,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
                 lines = [ln for ln in lines if not ln.endswith(": no change") and "red header level" not in ln]
             if lines and (ticket or explain or r["changes"] or r["missing_fields"] or r["level"]):
                 out += lines
-                if len(out) >= 4096:
+                if len(out) >= _BLOCK:
                     click.echo("\n".join(out))
                     out = []
         if out:
