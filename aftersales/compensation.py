@@ -105,10 +105,20 @@ def payments(root: Path) -> list:
 
 
 def paid_by_ticket(root: Path) -> dict:
-    """Total paid per ticket ID."""
+    """Total paid per ticket ID: the amounts of `payments`, summed as they are read (route --all
+    reads every payment of the shop) without making a dict of each payment. A time or an
+    amount that cannot be read is named by the careful reader (file, line and column)."""
+    names = ledger.schema_of(LEDGER).column_names
+    ti, ai, ati = names.index("ticket"), names.index("amount"), names.index("at")
+    parse_time = ledger.parse_time
     out: dict = {}
-    for p in payments(root):
-        out[p["ticket"]] = out.get(p["ticket"], ZERO) + p["amount"]
+    try:
+        for _line, row in payment_records(root):
+            parse_time(row[ati])  # read as `payments` reads it: a time it cannot read is an error here too
+            out[row[ti]] = out.get(row[ti], ZERO) + Decimal(row[ai] or "0")
+    except (ValueError, ArithmeticError):
+        ledger.raise_first_problem(root, LEDGER, check_values=True)
+        raise
     return out
 
 

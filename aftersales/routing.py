@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import NamedTuple, TYPE_CHECKING, Optional
 
 from .clock import span
+from .compensation import ticket_limit
 from .money import ZERO
 from .policy import Conditions, Policy, Rule
 
@@ -151,13 +152,13 @@ def _conditions(w: Conditions, t: Ticket, now: dt.datetime, facts: Facts):
 
 def evaluate(policy: Policy, t: Ticket, now: dt.datetime, facts: Optional[Facts] = None,
              explain: bool = True) -> Decision:
-    """Every rule in order on ticket `t`. With explain=False (route --all) a rule's
-    conditions are checked only up to the first that fails, and its outcome keeps no
-    checks: the decision is the same."""
+    """Every rule in order on ticket `t`. With explain=False a rule's conditions are
+    checked only up to the first that fails, and its outcome keeps no checks: the decision
+    is the same. (`Rules` decides the same for many tickets faster, without outcomes.)"""
     facts = facts or Facts()
     d = Decision()
     stopped = ""
-    prio_rank = policy.priorities[t.priority].rank if t.priority in policy.priorities else 99
+    rank = policy.priorities[t.priority].rank if t.priority in policy.priorities else 99
     for i, rule in enumerate(policy.rules):
         o = Outcome(i, rule)
         d.outcomes.append(o)
@@ -169,27 +170,96 @@ def evaluate(policy: Policy, t: Ticket, now: dt.datetime, facts: Optional[Facts]
             o.matched = all(c.ok for c in o.checks)
         else:
             o.matched = all(c.ok for c in _conditions(rule.when, t, now, facts))
-        if not o.matched:
-            continue
-        a = rule.then
-        if a.department:
-            d.department = (a.department, rule.name)
-        if a.group:
-            d.group = (a.group, rule.name)
-        if a.priority and policy.priorities[a.priority].rank < prio_rank:
-            prio_rank = policy.priorities[a.priority].rank
-            d.priority = (a.priority, rule.name)
-        if a.abnormal and d.abnormal is None:
-            since = now
-            if rule.when.older_than is not None:  # the condition began when the age passed the limit
-                assert t.open_since is not None  # routing decides on opened tickets
-                since = t.open_since + rule.when.older_than.timedelta()
-            d.abnormal = (a.abnormal, rule.name, min(since, now))
-        if a.alert:
-            d.alerts.append((a.alert, rule.name))
-        if rule.stop:
-            stopped = rule.name
+        if o.matched:
+            rank = _act(policy, d, rule, t, now, rank)
+            if rule.stop:
+                stopped = rule.name
     return d
+
+
+def _act(policy: Policy, d: Decision, rule: Rule, t: Ticket, now: dt.datetime, rank: int) -> int:
+    """Add the actions of matched `rule` to decision `d`; the priority rank decided so far, after."""
+    a = rule.then
+    if a.department:
+        d.department = (a.department, rule.name)
+    if a.group:
+        d.group = (a.group, rule.name)
+    if a.priority and policy.priorities[a.priority].rank < rank:
+        rank = policy.priorities[a.priority].rank
+        d.priority = (a.priority, rule.name)
+    if a.abnormal and d.abnormal is None:
+        since = now
+        if rule.when.older_than is not None:  # the condition began when the age passed the limit
+            assert t.open_since is not None  # routing decides on opened tickets
+            since = t.open_since + rule.when.older_than.timedelta()
+        d.abnormal = (a.abnormal, rule.name, min(since, now))
+    if a.alert:
+        d.alerts.append((a.alert, rule.name))
+    return rank
+
+
+class Rules:
+    """A policy's rules made ready to decide on many tickets (`route --all`): each condition
+    becomes a plain test of the ticket, with none of the words `evaluate` explains it in.
+    `decide` gives the decision `evaluate` gives, without the per-rule outcomes."""
+
+    def __init__(self, policy: Policy, now: dt.datetime):
+        self.policy, self.now = policy, now
+        self.rules = [(rule, _tests(rule.when, now)) for rule in policy.rules]
+
+    def decide(self, t: Ticket, facts: Facts) -> Decision:
+        policy = self.policy
+        d = Decision()
+        rank = policy.priorities[t.priority].rank if t.priority in policy.priorities else 99
+        for rule, tests in self.rules:
+            for test in tests:
+                if not test(t, facts):
+                    break
+            else:
+                rank = _act(policy, d, rule, t, self.now, rank)
+                if rule.stop:
+                    break
+        return d
+
+
+def _tests(w: Conditions, now: dt.datetime) -> list:
+    """The conditions of `w` as tests `(ticket, facts) -> bool`, in the order of `_conditions`:
+    each is the `ok` of that condition's Check."""
+    out: list = []
+    if w.kinds:
+        out.append(lambda t, f, allowed=w.kinds: t.kind in allowed)
+    if w.categories:
+        out.append(lambda t, f, allowed=w.categories: t.category in allowed)
+    if w.channels:
+        out.append(lambda t, f, allowed=w.channels: t.fields.get("channel", "") in allowed)
+    if w.member_levels:
+        out.append(lambda t, f, allowed=w.member_levels: t.fields.get("member_level", "") in allowed)
+    if w.priorities:
+        out.append(lambda t, f, allowed=w.priorities: t.priority in allowed)
+    if w.words:  # any of the words in the summary or a customer message, as `_words` looks
+        import re
+
+        found = re.compile("|".join(re.escape(word.lower()) for word in w.words)).search
+        out.append(lambda t, f: found(t.summary.lower()) is not None
+                   or any(found(m.lower()) is not None for m in t.messages))
+    for name, least in (("item_amount", w.item_amount_at_least), ("order_amount", w.order_amount_at_least)):
+        if least is not None:
+            out.append(lambda t, f, name=name, least=least:
+                       bool(t.fields.get(name, "")) and Decimal(t.fields[name]) >= least)
+    if w.older_than is not None:
+        out.append(lambda t, f, limit=w.older_than.timedelta(): now - t.open_since > limit)
+    if w.resolved is not None:
+        out.append(lambda t, f, want=w.resolved: (t.status in ("resolved", "closed")) == want)
+    if w.abnormal is not None:
+        out.append(lambda t, f, want=w.abnormal: bool(t.abnormal) == want)
+    if w.compensation_over_limit is not None:
+        out.append(lambda t, f, want=w.compensation_over_limit:
+                   (f.limit is not None and f.paid + f.proposed > f.limit) == want)
+    for name in w.missing:
+        out.append(lambda t, f, name=name: not t.fields.get(name))
+    for name in w.present:
+        out.append(lambda t, f, name=name: bool(t.fields.get(name)))
+    return out
 
 
 def changes(policy: Policy, t: Ticket, d: Decision, now: dt.datetime, by: str = "system") -> list:
@@ -211,7 +281,7 @@ def changes(policy: Policy, t: Ticket, d: Decision, now: dt.datetime, by: str = 
     if d.abnormal is not None and not t.abnormal:
         reason, rule, since = d.abnormal
         out.append(Event(t.id, now, by, "abnormal", reason, f"rule {rule}", {"rule": rule, "since": since.isoformat()}))
-    raised = {e.data.get("rule") for e in t.events if e.type == "alert"}
+    raised = {e.data.get("rule") for e in t.events if e.type == "alert"} if d.alerts else set()
     for text, rule in d.alerts:
         if rule not in raised:
             out.append(Event(t.id, now, by, "alert", "", text, {"rule": rule}))
@@ -243,13 +313,11 @@ def missing_fields(policy: Policy, t: Ticket, d: Decision) -> Missing:
 
 
 def route_ticket(policy: Policy, t: Ticket, now: dt.datetime, by: str = "system", paid: Decimal = ZERO) -> Routed:
-    """What routing changes on ticket `t` at `now`, and the decision."""
-    d = evaluate(policy, t, now, facts_for(policy, t, paid))
+    """What routing changes on ticket `t` at `now`, and the decision (without the words that explain it)."""
+    d = evaluate(policy, t, now, facts_for(policy, t, paid), explain=False)
     return Routed(changes(policy, t, d, now, by), d)
 
 
 def facts_for(policy: Policy, t: Ticket, paid: Decimal = ZERO, proposed: Decimal = ZERO) -> Facts:
-    from .compensation import ticket_limit
-
     limit, note = ticket_limit(policy, t)
     return Facts(paid=paid, proposed=proposed, limit=limit, limit_note=note)

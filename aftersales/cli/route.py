@@ -6,6 +6,8 @@ import click
 
 from .common import fmt_of, output_format
 
+_BLOCK = 4096  # lines of the table written at a time
+
 
 @click.command("route")
 @click.argument("ticket", required=False)
@@ -50,9 +52,10 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
         paid = compensation.paid_by_ticket(ws.root)
         new_events = []
         clocks: dict = {}
+        rules = routing.Rules(policy, now) if all_ and not explain else None  # no words to explain: plain tests
         for t in todo:
             facts = routing.facts_for(policy, t, paid.get(t.id, ZERO))
-            d = routing.evaluate(policy, t, now, facts, explain=explain or not all_)
+            d = rules.decide(t, facts) if rules else routing.evaluate(policy, t, now, facts)
             evs = routing.changes(policy, t, d, now, by)
             new_events.extend(evs)
             for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
@@ -63,7 +66,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
             level, since = sla.escalation_level(policy, t, cycles, now)
             reports.append({"ticket": t.id, "short": ids.short(t.id), "changes": evs, "department": dep,
                             "missing_fields": missing, "level": level, "since": since,
-                            "tell": sla.to_tell(policy, t, level) if level else [], "decision": d})
+                            "tell": sla.to_tell(policy, t, level) if level else [], "decision": d if explain else None})
         if new_events and not dry_run:
             tickets.append_events(ws.root, new_events, policy)
     if f == "json":
@@ -95,6 +98,7 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
                            "csv"), nl=False)
     else:
         changed = 0
+        out = []  # printed _BLOCK lines at a time, not one write (and flush) per ticket
         for r in reports:
             lines = _describe(policy, r, now, dry_run)
             changed += bool(r["changes"])
@@ -103,7 +107,12 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
             if quiet and not explain:  # issue 13: cron prints only what changed or needs a person
                 lines = [ln for ln in lines if not ln.endswith(": no change") and "red header level" not in ln]
             if lines and (ticket or explain or r["changes"] or r["missing_fields"] or r["level"]):
-                click.echo("\n".join(lines))
+                out += lines
+                if len(out) >= _BLOCK:
+                    click.echo("\n".join(out))
+                    out = []
+        if out:
+            click.echo("\n".join(out))
         if all_ and not (quiet and not changed):
             click.echo(f"{len(reports)} open ticket{'s' if len(reports) != 1 else ''} routed, "
                        f"{changed} {'would change' if dry_run else 'changed'}")
