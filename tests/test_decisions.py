@@ -1,4 +1,5 @@
-"""Decisions kept per ticket (tickets.decided): a warm `sla-check` or `ticket list` prints,
+"""Decisions kept per ticket (tickets.decided): a warm `sla-check`, `ticket list` or
+`route --all` prints,
 byte for byte, what a cold one (--no-cache) prints, whatever was appended and however far
 --now moved on; and `sla.steady_until` never claims a ticket stays as it is past the
 moment its timers, states or red-header level change."""
@@ -44,7 +45,8 @@ def _outputs(run, now, warm):
     out = []
     for argv in (["--format", "csv", "sla-check"], ["--format", "json", "sla-check"], ["sla-check"],
                  ["--format", "csv", "sla-check", "--state", "warning"], ["--format", "csv", "ticket", "list"],
-                 ["ticket", "list", "--status", "waiting"]):
+                 ["ticket", "list", "--status", "waiting"], ["route", "--all", "--dry-run"],
+                 ["--format", "json", "route", "--all", "--dry-run"]):
         r = run(*argv, now=now.isoformat(), env=env)
         out.append((argv, r.exit_code, r.stdout, r.stderr))
     return out
@@ -89,7 +91,8 @@ def test_warm_decisions_print_what_a_cold_run_prints(shop, run, batches, kinds):
 
 
 def test_a_warm_notify_run_records_what_a_cold_one_records(shop, run):
-    """sla-check --notify, warm: the notices still owed are recorded once, as cold."""
+    """sla-check --notify and route --all, warm: the notices still owed and the routing
+    changes are recorded once, as cold."""
     policy = load_policy(shop)
     a, b = ids.new_id(), ids.new_id()
     tickets.append_events(shop, [_event(a, T0, -1, "attitude", "jd"), _event(b, T0, -1, "usage", "jd")], policy)
@@ -107,6 +110,12 @@ def test_a_warm_notify_run_records_what_a_cold_one_records(shop, run):
     assert path_bytes(shop) == path_bytes(copy)
     again = run("sla-check", "--notify", now=later)
     assert again.stdout.strip() == ""  # each notice recorded once
+    later = (T0 + dt.timedelta(hours=50)).isoformat()  # unresolved for 48 hours: abnormal
+    run("route", "--all", "--dry-run", now=later)  # the change it would make, kept for this --now
+    warm = run("route", "--all", now=later)
+    cold = Runner(copy)("route", "--all", now=later, env={"AFTERSALES_NO_CACHE": "1"})
+    assert (warm.exit_code, warm.stdout) == (cold.exit_code, cold.stdout) and "set abnormal" in warm.stdout
+    assert path_bytes(shop) == path_bytes(copy)
 
 
 def path_bytes(root):

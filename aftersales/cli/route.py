@@ -47,15 +47,18 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
 
                 raise InputError(f"ticket {ids.short(t.id)} is closed; reopen it before routing")
             todo = [t]
-        else:
-            todo = sorted(tickets.load_open_tickets(ws.root).values(), key=lambda t: (t.opened_at, t.id))
+        else:  # with --explain each ticket is decided with its words; else see _all_kept
+            todo = sorted(tickets.load_open_tickets(ws.root).values(), key=lambda t: (t.opened_at, t.id)) \
+                if explain else []
         paid = compensation.paid_by_ticket(ws.root)
         new_events = []
         clocks: dict = {}
-        rules = routing.Rules(policy, now) if all_ and not explain else None  # no words to explain: plain tests
+        if all_ and not explain:  # each ticket's report kept while it holds (tickets.decided)
+            rules = routing.Rules(policy, now)  # no words to explain: plain tests
+            reports = _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run)
         for t in todo:
             facts = routing.facts_for(policy, t, paid.get(t.id, ZERO))
-            d = rules.decide(t, facts) if rules else routing.evaluate(policy, t, now, facts)
+            d = routing.evaluate(policy, t, now, facts)
             evs = routing.changes(policy, t, d, now, by)
             new_events.extend(evs)
             for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
@@ -119,6 +122,57 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
     if any(r["missing_fields"] for r in reports):
         click.get_current_context().exit(1)
 
+
+
+def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> list:
+    """The report of every open ticket (`route --all` without --explain), each kept in a
+    derived cache while it holds: until an age condition of a rule turns, a timer of a
+    supervised ticket could change its red-header level, or the money paid on it changes
+    (compensations.csv). A ticket with changes to make holds only at this --now, and is
+    decided again for a run that records them."""
+    import json
+
+    from .. import ids, routing, sla
+    from ..money import ZERO
+    from ..tickets import Event, scan
+
+    ages = sorted({rule.when.older_than.timedelta() for rule in policy.rules if rule.when.older_than is not None})
+
+    def decide(t):
+        money = paid.get(t.id, ZERO)
+        d = rules.decide(t, routing.facts_for(policy, t, money))
+        evs = routing.changes(policy, t, d, now, by)
+        new_events.extend(evs)
+        for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
+            t.apply(e)
+        dep, missing = routing.missing_fields(policy, t, d)
+        cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running] if sla.supervised(t) else []
+        level, since = sla.escalation_level(policy, t, cycles, now)
+        until = None if evs else sla.steady_until(policy, t, cycles, level, since, now, clocks)
+        if until is not None:
+            turns = [t.open_since + age for age in ages if t.open_since + age >= now]
+            until = min([until, *turns])
+        return (scan.micros(now) + 1 if until is None else scan.micros(until),
+                [t.id, json.dumps(dep), json.dumps(missing, ensure_ascii=False), str(level),
+                 "" if since is None else str(scan.micros(since)),
+                 json.dumps(sla.to_tell(policy, t, level) if level else [], ensure_ascii=False),
+                 json.dumps([[e.type, e.ref, e.text, e.data["rule"]] for e in evs], ensure_ascii=False), str(money)])
+
+    def loads(text):
+        return [] if text == "[]" else None if text == "null" else json.loads(text)
+
+    reports = []
+    now_us = scan.micros(now)
+    for tid, dep, missing, level, since, tell, changes, _money in scan.decided(
+            ws.root, "route", now, decide,
+            redo=lambda p: p[7] != str(paid.get(p[0], ZERO)) or not dry_run and p[6] != "[]"):
+        reports.append({"ticket": tid, "short": ids.short(tid),
+                        "changes": [Event(tid, now, by, typ, ref, text, {"rule": rule})
+                                    for typ, ref, text, rule in loads(changes)],
+                        "department": loads(dep), "missing_fields": loads(missing), "level": int(level),
+                        "since": None if not since else now - scan._US * (now_us - int(since)), "tell": loads(tell),
+                        "decision": None})
+    return reports
 
 
 def _describe(policy, r, now, dry_run):
