@@ -208,10 +208,11 @@ def _line_batches(cells: list, heads: list, min_padding: int = 2, size: int = 40
     from operator import add, sub
 
     dw = display_width
+    width_of = _WidthOf()  # texts repeat (names, categories): each measured once per table
     cols, widths, wide = [], [], []  # wide: the display widths of a column's cells, when not all ASCII
     for h, cells_of in zip(heads, zip(*cells) if cells else [()] * len(heads)):
         col = list(map(str.strip, cells_of))
-        ws = None if all(map(str.isascii, col)) else list(map(_EastAsianWidth.wcswidth, col))
+        ws = None if all(map(str.isascii, col)) else list(map(width_of.__getitem__, col))
         w = (max(map(len, col)) if ws is None else max(ws)) if col else 0
         cols.append(col)
         widths.append(max(w, dw(h) + min_padding))
@@ -312,6 +313,14 @@ class _Widths(dict):
 
 
 _WIDTHS = _Widths()
+
+
+class _WidthOf(dict):
+    """Text -> its display width, each worked out once."""
+
+    def __missing__(self, text: str) -> int:
+        w = self[text] = _EastAsianWidth.wcswidth(text)
+        return w
 
 
 class _EastAsianWidth:

@@ -178,7 +178,7 @@ def test_a_corrected_ticket_is_folded_whole(run, shop):
     now = T0 + dt.timedelta(days=10)
     rows, rest = listing.rows(shop, "all", TABLE, True, now)
     assert [t.id for t in rest] == [a] and [r[1] for r in rows] == [b]
-    assert fast_rows(shop, "all", TABLE, True, now) == careful_rows(shop, "all", TABLE, True, now)
+    assert plain(fast_rows(shop, "all", TABLE, True, now)) == plain(careful_rows(shop, "all", TABLE, True, now))
     assert rest[0].assignee != "a02"
 
 
@@ -191,7 +191,7 @@ def test_rows_out_of_time_order_fold_the_ticket_whole(shop):
     now = T0 + dt.timedelta(days=1)
     rows, rest = listing.rows(shop, "all", TABLE, True, now)
     assert [t.id for t in rest] == [a] and rest[0].status == "closed"
-    assert fast_rows(shop, "all", TABLE, True, now) == careful_rows(shop, "all", TABLE, True, now)
+    assert plain(fast_rows(shop, "all", TABLE, True, now)) == plain(careful_rows(shop, "all", TABLE, True, now))
 
 
 @pytest.mark.parametrize("tail,edit", [

@@ -26,7 +26,7 @@ import sys
 from itertools import compress
 from operator import itemgetter
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .. import events as _types
 from .. import ledger
@@ -45,8 +45,11 @@ _SAFE = not ({n for n, d in _types.TYPES.items() if d.apply is not None} - set(L
 
 _BLOCK = 1 << 20
 _NOT_QUOTE_OR_NL = bytes(range(256)).translate(None, b'"\n')
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T")
-_CLOCK = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}")
+_ZONE = re.compile(r"[+-][0-9]{2}:[0-9]{2}")
+#: times as the ledger writes them, one after another, without their zone
+_TIME = (r"(?:(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+         r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{zone})*")
+_RARE_DAYS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
 
 
 class Unusual(Exception):
@@ -110,6 +113,7 @@ def _odd_lines(q: bytes) -> list:
 # fields (FIELDS) follow at _FIELDS, "" when the form has none
 _AT, _LAST, _STATUS, _PRIO, _DEPT, _ASSIGNEE, _ABNORMAL, _CATEGORY, _SUMMARY, _FIELDS = range(10)
 _NEW: list = [None, None, "open", "", "", "", "", "", ""] + [""] * len(FIELDS)
+_NONE = ("",) * len(FIELDS)  # a field the form does not have
 
 
 def _tickets(root: Path, path: Path) -> tuple:
@@ -122,9 +126,8 @@ def _tickets(root: Path, path: Path) -> tuple:
     whole: dict = {tid: [] for tid in fixes.events}  # tickets folded whole: their rows
     state: dict = {}
     again: set = set()  # tickets whose listed rows are not in time order: folded whole
-    days: set = set()
-    clocks: set = set()
     zone = None
+    times: Any = None  # the pattern of the times of this ledger, once its zone is known
     latest = ""  # the latest time of the ledger so far, while its rows are in time order
     bound = None  # once they are not: the latest time before, which a ticket's earlier rows are not after
     first, second, fourth = itemgetter(0), itemgetter(1), itemgetter(3)
@@ -140,22 +143,18 @@ def _tickets(root: Path, path: Path) -> tuple:
         ats = list(map(second, rows))
         if set(map(len, ats)) - {25}:
             raise Unusual("time")
-        new = set(map(itemgetter(slice(0, 11)), ats)) - days
-        for d in new:
-            if not _DAY.fullmatch(d):
-                raise Unusual("time")
-            dt.date.fromisoformat(d[:10])
-        days |= new
-        new = set(map(itemgetter(slice(11, 25)), ats)) - clocks
-        for c in new:
-            if not _CLOCK.fullmatch(c):
-                raise Unusual("time")
-            parse_time("2000-01-01T" + c)
-            if zone is None:
-                zone = c[8:]
-            elif c[8:] != zone:
-                raise Unusual("zones")
-        clocks |= new
+        if zone is None:  # the first time gives the zone that every other must be written in
+            zone = ats[0][19:]
+            if not _ZONE.fullmatch(zone):
+                raise Unusual("zone")
+            parse_time("2000-01-01T00:00:00" + zone)
+            times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
+        joined = "".join(ats)
+        if not times.fullmatch(joined):  # each well-formed, months 01-12, days 01-31, hours 00-23 ...
+            raise Unusual("time")
+        if any(d in joined for d in _RARE_DAYS):  # ... and each day in its month: the rare ones parsed
+            for d in set(map(itemgetter(slice(0, 10)), ats)):
+                dt.date.fromisoformat(d)
         # times in one zone, written alike, compare as text; rows in time order (the usual
         # case, checked a block at a time) need no check of each ticket's order
         if bound is None and (ats[0] < latest or ats != sorted(ats)):
@@ -187,7 +186,7 @@ def _tickets(root: Path, path: Path) -> tuple:
                 if type(obj) is not dict:
                     raise Unusual("data")
                 s[_AT], s[_CATEGORY], s[_SUMMARY] = at, intern(ref), text
-                s[_FIELDS:] = [obj.get(k, "") for k in FIELDS]
+                s[_FIELDS:] = map(obj.get, FIELDS, _NONE)
                 for i in _SHARED:
                     if type(s[i]) is str:
                         s[i] = intern(s[i])
@@ -337,5 +336,6 @@ def _rows(state: dict, zone, status, cols, short, now, full_phone, filters, olde
             opened = parse_time(at)
             if older is not None and not older(opened) or newer is not None and newer(opened):
                 continue
-        out.append((ts, tid, pick(vals)))
+        s[:] = pick(vals)  # the ticket's state becomes its row: no second copy of every ticket
+        out.append((ts, tid, s))
     return out
