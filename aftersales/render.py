@@ -95,32 +95,72 @@ def listing(rows: list, columns: list, fmt: str, headers: dict | None = None) ->
 
 def write_listing(rows, columns: list, fmt: str, out, headers: dict | None = None) -> int:
     """`listing` for rows given as tuples in `columns` order, written to `out`: CSV and JSON
-    as the rows come, byte for byte what `listing` returns. Returns the number of rows."""
+    as the rows come, byte for byte what `listing` returns. Returns the number of rows.
+
+    Rows of plain printable text (nearly all) skip the cell-by-cell conversions: a row
+    whose cells join into printable text is already what `printable(_cell(v))` makes."""
     n = 0
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(columns)
+        formula = _formula_cell().search
         for r in rows:
-            w.writerow([_csv_cell(v) for v in r])
+            try:
+                plain = "".join(r).isprintable() and not formula("\x00" + "\x00".join(r))
+            except TypeError:  # not all text
+                plain = False
+            w.writerow(r if plain else [_csv_cell(v) for v in r])
             n += 1
         return n
     if fmt == "json":
         out.write("[")
+        keys = [json.dumps(c, ensure_ascii=False) + ": " for c in columns]
+        quote = json.encoder.encode_basestring  # what json.dumps(text, ensure_ascii=False) gives
+        distinct = len(set(columns)) == len(columns)  # else the object keeps the last of a name
         for r in rows:
-            text = json.dumps({c: _plain(v) for c, v in zip(columns, r)}, ensure_ascii=False, indent=2)
-            out.write(("\n  " if not n else ",\n  ") + text.replace("\n", "\n  "))
+            if distinct and len(r) == len(columns) and all(type(v) is str for v in r):
+                text = "{\n    " + ",\n    ".join([k + quote(v) for k, v in zip(keys, r)]) + "\n  }"
+            else:
+                text = json.dumps({c: _plain(v) for c, v in zip(columns, r)}, ensure_ascii=False,
+                                  indent=2).replace("\n", "\n  ")
+            out.write(("\n  " if not n else ",\n  ") + text)
             n += 1
         out.write("\n]\n" if n else "]\n")
         return n
-    cells = [[printable(_cell(v)) for v in r] for r in rows]
-    if cells:
-        heads = [(headers or {}).get(c, c) for c in columns]
-        if terminal_width():
-            out.write(table(cells, heads))
-        else:  # whole lines in a pipe: written one by one, not joined
-            for line in _simple_lines(cells, heads):
-                out.write(line + "\n")
-    return len(cells)
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()  # a table holds every row: the collector would walk them again and again, and finds no cycles
+    try:
+        cells = []
+        for r in rows:
+            try:
+                plain = "".join(r).isprintable()
+            except TypeError:
+                plain = False
+            cells.append(r if plain else [printable(_cell(v)) for v in r])
+        if cells:
+            heads = [(headers or {}).get(c, c) for c in columns]
+            if terminal_width():
+                out.write(table([list(r) for r in cells], heads))
+            else:  # whole lines in a pipe, a few thousand at a time
+                for lines in _line_batches(cells, heads):
+                    out.write("\n".join(lines) + "\n")
+        return len(cells)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _formula_cell():
+    """A pattern finding, in cells joined by NUL and after one, a cell that begins as
+    `spreadsheet.FORMULA_STARTS` (one character each) do."""
+    import re
+
+    from .spreadsheet import FORMULA_STARTS
+
+    assert all(len(c) == 1 for c in FORMULA_STARTS)
+    return re.compile("\x00[" + re.escape("".join(FORMULA_STARTS)) + "]")
 
 
 def table(cells: list, heads: list) -> str:
@@ -155,26 +195,41 @@ def simple_table(cells: list, heads: list, min_padding: int = 2) -> str:
 
 
 def _simple_lines(cells: list, heads: list, min_padding: int = 2):
-    """The lines of `simple_table` (cells without line breaks or tabs). The cells are
-    stripped in place: a listing's rows are not copied."""
+    """The lines of `simple_table` (cells without line breaks or tabs)."""
+    for lines in _line_batches(cells, heads, min_padding):
+        yield from lines
+
+
+def _line_batches(cells: list, heads: list, min_padding: int = 2, size: int = 4096):
+    """The lines of `simple_table`, a list of up to `size` at a time: worked out a column
+    at a time (cells stripped, each column as wide as its widest cell, or its heading and
+    `min_padding`), the rows left as they are."""
+    from itertools import repeat
+    from operator import add, sub
+
     dw = display_width
-    for r in cells:
-        for i, c in enumerate(r):
-            if c[:1].isspace() or c[-1:].isspace():
-                r[i] = c.strip()
-    widths = []
-    for i, h in enumerate(heads):
-        col = [r[i] for r in cells]
-        w = max(len(c) if c.isascii() else dw(c) for c in col) if col else 0
+    width_of = _WidthOf()  # texts repeat (names, categories): each measured once per table
+    cols, widths, wide = [], [], []  # wide: the display widths of a column's cells, when not all ASCII
+    for h, cells_of in zip(heads, zip(*cells) if cells else [()] * len(heads)):
+        col = list(map(str.strip, cells_of))
+        ws = None if all(map(str.isascii, col)) else list(map(width_of.__getitem__, col))
+        w = (max(map(len, col)) if ws is None else max(ws)) if col else 0
+        cols.append(col)
         widths.append(max(w, dw(h) + min_padding))
+        wide.append(ws)
 
     def line(values):
         return "  ".join([v + " " * (w - (len(v) if v.isascii() else dw(v))) for v, w in zip(values, widths)]).rstrip()
 
-    yield line(heads)
-    yield "  ".join("-" * w for w in widths).rstrip()
-    for r in cells:
-        yield line(r)
+    yield [line(heads), "  ".join("-" * w for w in widths).rstrip()]
+    for a in range(0, len(cells), size):
+        padded = []
+        for col, w, ws in zip(cols, widths, wide):
+            part = col[a:a + size]
+            # a cell takes as many more characters as its display width falls short of w
+            padded.append(list(map(str.ljust, part, repeat(w) if ws is None else
+                                   map(add, map(sub, repeat(w), ws[a:a + size]), map(len, part)))))
+        yield list(map(str.rstrip, map("  ".join, zip(*padded))))
 
 
 # ------------------------------------------------------------------ issue 15: tables that fit the terminal
@@ -258,6 +313,14 @@ class _Widths(dict):
 
 
 _WIDTHS = _Widths()
+
+
+class _WidthOf(dict):
+    """Text -> its display width, each worked out once."""
+
+    def __missing__(self, text: str) -> int:
+        w = self[text] = _EastAsianWidth.wcswidth(text)
+        return w
 
 
 class _EastAsianWidth:
