@@ -387,10 +387,31 @@ def save_decisions(root: Path, name: str, rec: OpenRecords, size: int, crc: int,
             yield ("\n".join(out) + "\n").encode("utf-8")
 
     _write(root, name, {"size": size, "crc": crc, "policy": rec.policy, "fixes_crc": zlib.crc32(rec.fixes),
-                        "fixes_len": len(rec.fixes)}, [("entries", lines())], lambda: {"entries_crc": entries_crc[0]})
+                        "fixes_len": len(rec.fixes), "code": code_digest()}, [("entries", lines())],
+           lambda: {"entries_crc": entries_crc[0]})
 
 
 _SEP = "\x1f"
+_code: list = []
+
+
+def code_digest() -> str:
+    """A digest of this package's source files (names, sizes, modification times): the
+    code that made a decision. Another version, or an edited module, decides afresh."""
+    if not _code:
+        import hashlib
+
+        h = hashlib.sha256()
+        todo = [os.path.dirname(os.path.abspath(__file__))]
+        while todo:
+            for e in sorted(os.scandir(todo.pop()), key=lambda e: e.name):
+                if e.is_dir(follow_symlinks=False) and e.name != "__pycache__":
+                    todo.append(e.path)
+                elif e.name.endswith(".py"):
+                    st = e.stat()
+                    h.update(f"{e.path} {st.st_size} {st.st_mtime_ns}\n".encode())
+        _code.append(h.hexdigest())
+    return _code[0]
 _JSON = "\x1d"
 _NL = "\x1c"
 
@@ -406,9 +427,9 @@ def load_decisions(root: Path, name: str, rec: OpenRecords) -> Optional[tuple]:
     head, f = got
     try:
         with f:
-            if (head["policy"], head["fixes_crc"], head["fixes_len"]) != (rec.policy, zlib.crc32(rec.fixes),
-                                                                          len(rec.fixes)):
-                return None
+            if (head["policy"], head["fixes_crc"], head["fixes_len"], head["code"]) != (
+                    rec.policy, zlib.crc32(rec.fixes), len(rec.fixes), code_digest()):
+                return None  # other corrections, policies or code decided it
             blob = f.read(head["entries"])
         if len(blob) != head["entries"] or zlib.crc32(blob) != head["entries_crc"]:
             return None  # cut short or damaged

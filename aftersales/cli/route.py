@@ -135,6 +135,7 @@ def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> 
     from .. import ids, routing, sla
     from ..money import ZERO
     from ..tickets import Event, scan
+    from .sla import _joined, _split
 
     ages = sorted({rule.when.older_than.timedelta() for rule in policy.rules if rule.when.older_than is not None})
 
@@ -153,13 +154,12 @@ def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> 
             turns = [t.open_since + age for age in ages if t.open_since + age >= now]
             until = min([until, *turns])
         return (scan.micros(now) + 1 if until is None else scan.micros(until),
-                [t.id, json.dumps(dep), json.dumps(missing, ensure_ascii=False), str(level),
-                 "" if since is None else str(scan.micros(since)),
-                 json.dumps(sla.to_tell(policy, t, level) if level else [], ensure_ascii=False),
+                [t.id, "" if dep is None else "=" + dep, json.dumps(missing, ensure_ascii=False), str(level),
+                 "" if since is None else str(scan.micros(since)), _joined(sla.to_tell(policy, t, level) if level else []),
                  json.dumps([[e.type, e.ref, e.text, e.data["rule"]] for e in evs], ensure_ascii=False), str(money)])
 
     def loads(text):
-        return [] if text == "[]" else None if text == "null" else json.loads(text)
+        return [] if text == "[]" else json.loads(text)
 
     reports = []
     now_us = scan.micros(now)
@@ -169,8 +169,8 @@ def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> 
         reports.append({"ticket": tid, "short": ids.short(tid),
                         "changes": [Event(tid, now, by, typ, ref, text, {"rule": rule})
                                     for typ, ref, text, rule in loads(changes)],
-                        "department": loads(dep), "missing_fields": loads(missing), "level": int(level),
-                        "since": None if not since else now - scan._US * (now_us - int(since)), "tell": loads(tell),
+                        "department": dep[1:] if dep else None, "missing_fields": loads(missing), "level": int(level),
+                        "since": None if not since else now - scan._US * (now_us - int(since)), "tell": _split(tell),
                         "decision": None})
     return reports
 

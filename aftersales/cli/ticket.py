@@ -326,25 +326,6 @@ LIST_COLUMNS = ["ticket", "opened_at", "age", "status", "priority", "kind", "cat
                 "assignee", "channel", "customer", "phone", "order", "summary"]
 
 
-class _Listed:
-    """An open ticket as `_row` reads it, from what `_open_listed` kept of it."""
-
-    __slots__ = ("id", "opened_at", "status", "priority", "kind", "category", "department", "assignee", "summary",
-                 "abnormal", "fields")
-
-    def __init__(self, kept: list):
-        from ..ledger import parse_time
-
-        (self.id, opened, self.status, self.priority, self.kind, self.category, self.department, self.assignee,
-         channel, customer, phone, order, self.summary, self.abnormal) = kept
-        self.opened_at = parse_time(opened)
-        self.fields = {"channel": channel, "customer": customer, "phone": phone, "order": order}
-
-    @property
-    def is_open(self) -> bool:
-        return True
-
-
 def _open_listed(ws, now):
     """The open tickets, as `_row` reads them: kept per ticket in a derived cache (a warm
     run folds only the tickets appended rows touch; see tickets.decided)."""
@@ -354,9 +335,46 @@ def _open_listed(ws, now):
         f = t.fields
         return scan.FOREVER, [t.id, t.opened_at.isoformat(), t.status, t.priority, t.kind, t.category, t.department,
                               t.assignee, f.get("channel", ""), f.get("customer", ""), f.get("phone", ""),
-                              f.get("order", ""), t.summary, t.abnormal]
+                              f.get("order", ""), t.summary, t.abnormal, str(scan.micros(t.opened_at))]
 
-    return map(_Listed, scan.decided(ws.root, "ticket-list", now, decide))
+    return scan.decided(ws.root, "ticket-list", now, decide)
+
+
+def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer) -> list:
+    """`list_`'s rows, (opened at as a timestamp, ID, values in `cols` order), of the open
+    tickets `_open_listed` kept: as `_row` makes them, with the age worked out at now."""
+    import datetime as dt
+
+    from .. import ids, tickets
+    from ..ledger import parse_time
+    from ..tickets.scan import micros
+
+    now_us = micros(now)
+    ages: dict = {}
+    rows = []
+    times = older is not None or newer is not None or not table
+    for p in kept:
+        if status != "open" and p[2] != status:
+            continue
+        (tid, opened, st, priority, kind, category, department, assignee, channel, customer, phone, order, summary,
+         abnormal, opened_us) = p
+        s = int((now_us - int(opened_us)) / 1000000)  # as int(timedelta.total_seconds()) gives it
+        key = (s if s >= 0 else ~-s) // 60
+        age = ages.get(key)
+        if age is None:
+            age = ages[key] = _age(dt.timedelta(seconds=s))
+        when = parse_time(opened) if times else None
+        r = {"ticket": ids.short(tid) if table else tid, "opened_at": opened[5:10] + " " + opened[11:16] if table
+             else when, "age": age, "status": st, "priority": priority, "kind": kind, "category": category,
+             "department": department, "assignee": assignee, "channel": channel, "customer": customer,
+             "phone": phone if full_phone else (tickets.mask_phone(phone) if phone else ""), "order": order,
+             "summary": summary, "abnormal": abnormal}
+        if any(vals and r[k] not in vals for k, vals in filters.items()):
+            continue
+        if older is not None and not older(when) or newer is not None and newer(when):
+            continue
+        rows.append((int(opened_us) / 1000000, tid, tuple(r[c] for c in cols)))
+    return rows
 
 
 def _row(t, policy, now, full_phone, short=True):
@@ -427,11 +445,12 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
                                                         [(v, None) for o in orders for v in search._variants(o.strip())]))
         source = iter(loaded.values())
-    elif status in tickets.STATUSES[:3]:
-        source = _open_listed(ws, now)
     cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
             "customer", "phone", "summary"] if f == "table" else LIST_COLUMNS + ["abnormal"]
     rows = []  # (opened at as a timestamp, ID, the row's values in `cols` order)
+    if not orders and status in tickets.STATUSES[:3]:  # the open tickets, as kept (tickets.decided)
+        rows = _open_rows(_open_listed(ws, now), status, cols, f == "table", now, full_phone, filters, older, newer)
+        source = iter(())
     if not orders and status not in tickets.STATUSES[:3]:  # closed or all: every ticket (issue 18)
         from ..tickets import listing as whole
 
