@@ -189,7 +189,7 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     """The Friday brief's numbers for ISO week `label`, as they were at `now`."""
     from . import reviews as rv
     from . import sla
-    from .tickets import load_since
+    from .tickets.scan import load_span
 
     tz = policy.tz()
     first = week_start(label)
@@ -197,9 +197,13 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = start + 7 * DAY
     span_start = dt.datetime.combine(weeks[0], dt.time(), tzinfo=tz)
-    tks = as_of(load_since(root, span_start), now)  # every ticket with a row in the span
+    # every ticket with a row in the week, whole; those with rows in the earlier weeks of
+    # the span only, as they were opened (all that the trend and the products count of them)
+    whole, opened = load_span(root, start, span_start)
+    tks = as_of(whole, now)
+    span_tks = {**as_of(opened, now), **tks}
     names = {c: v.name for c, v in policy.categories.items()}
-    trend = category_trend(policy, tks, weeks, tz)
+    trend = category_trend(policy, span_tks, weeks, tz)
     top = sorted(trend.items(), key=lambda kv: (-kv[1][-1], -sum(kv[1]), kv[0]))
     week_labels = [f"W{w.isocalendar()[1]:02d}" for w in weeks]
     this_week = [t for t in tks.values() if start <= t.opened_at < end]
@@ -213,7 +217,7 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
         by_liability[p["liability"]] = by_liability.get(p["liability"], ZERO) + p["amount"]
     att = sla.attainment(policy, [t for t in tks.values() if t.events[-1].at >= start and t.opened_at < end],
                          start, end, now)
-    products = repeated_products(policy, tks, span_start, end)
+    products = repeated_products(policy, span_tks, span_start, end)
     bad_products = rv.bad_by_product(policy, rv.load(root), min(now, end))[:5]
     return Brief(label, first, span, now, tz, names, top, week_labels, this_week, closed, abnormal, red, paid,
                  by_liability, att, products, bad_products)
