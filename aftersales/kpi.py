@@ -36,13 +36,6 @@ from .policy import Policy
 DAY = dt.timedelta(days=1)
 
 
-def _first(t, typ, after=None):
-    for e in t.events:
-        if e.type == typ and (after is None or e.at >= after):
-            return e
-    return None
-
-
 def as_of(tickets: dict, now: dt.datetime) -> dict:
     """The tickets as they were at `now`: later events left out (replays). A ticket's
     events are in time order, so only the tickets with an event after `now` are folded
@@ -64,11 +57,84 @@ def as_of(tickets: dict, now: dt.datetime) -> dict:
     return out
 
 
+#: What a ticket adds to the KPIs of a period, `now` left out (see `ticket_facts`).
+FACTS = ("first_res", "fcr", "reopened", "again", "complaints", "escalated", "answered", "opened", "finished")
+
+#: The event types `ticket_facts` looks at ("open" and "set" give the kind).
+FACT_TYPES = frozenset({"open", "set", "resolve", "reply", "reopen", "close", "escalated"})
+
+
+def ticket_facts(policy: Policy, t, start: dt.datetime, end: dt.datetime) -> tuple:
+    """What ticket `t`, as it is, adds to the KPIs of [start, end), one 0 or 1 per name
+    in FACTS. Only `opened` and `finished` (opened in the period, closed within 24 h) wait
+    on `now`: they count once the ticket is 24 h old (`counts`)."""
+    k = policy.kpi
+    first_res = fcr = reopened = again = complaint = escalated = answered = opened = finished = 0
+    resolves = []  # the times of the ticket's resolutions, replies and reopenings, in order
+    reps = []
+    reopens = []
+    close = None
+    for e in t.events:
+        typ = e.type
+        if typ == "reply":
+            reps.append(e.at)
+        elif typ == "resolve":
+            resolves.append(e.at)
+        elif typ == "reopen":
+            reopens.append(e.at)
+        elif typ == "close" and close is None:
+            close = e.at
+    if resolves and start <= resolves[0] < end:
+        res = resolves[0]
+        first_res = 1
+        if sum(1 for at in reps if at <= res) <= 1 and not any(at >= res for at in reopens):
+            fcr = 1
+    for at in reopens:
+        if start <= at < end:
+            reopened = 1
+            if any(r >= at for r in resolves):
+                again = 1
+            break
+    if start <= t.opened_at < end:
+        opened = 1
+        if t.kind == "complaint":
+            complaint = 1
+            escalated = int(any(e.type == "escalated" and (e.data.get("service_failure", True)
+                                                           or not k.escalation_service_failure_only) for e in t.events))
+            answered = int(bool(reps) and reps[0] - t.opened_at <= k.complaint_first_feedback.timedelta())
+        finished = int(close is not None and close - t.opened_at <= DAY)
+    return (first_res, fcr, reopened, again, complaint, escalated, answered, opened, finished)
+
+
+def counts(facts, now: dt.datetime) -> dict:
+    """The KPI counts from (opening time, ticket_facts) pairs, at `now`: a ticket opened in
+    the period is due for the 24-hour finish rate once it is a day old."""
+    out = dict.fromkeys(FACTS[:7], 0)
+    due = finished = 0
+    names = FACTS[:7]
+    for opened_at, f in facts:
+        for name, v in zip(names, f):
+            if v:
+                out[name] += 1
+        if f[7] and now - opened_at >= DAY:
+            due += 1
+            finished += f[8]
+    out["due"], out["finished"] = due, finished
+    return out
+
+
 def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt.datetime, end: dt.datetime,
          now: dt.datetime, orders: Optional[int] = None) -> list:
+    tickets = as_of(tickets, now)
+    n = counts(((t.opened_at, ticket_facts(policy, t, start, end)) for t in tickets.values()), now)
+    return rows(policy, n, surveys, payments, start, end, now, orders)
+
+
+def rows(policy: Policy, n: dict, surveys: list, payments: list, start: dt.datetime, end: dt.datetime,
+         now: dt.datetime, orders: Optional[int] = None) -> list:
+    """The KPI rows from the tickets' counts (`counts`), the surveys and the payments."""
     k = policy.kpi
     rows = []
-    tickets = as_of(tickets, now)
     surveys = [s for s in surveys if s["at"] <= now]
     payments = [p for p in payments if p["at"] <= now]
 
@@ -82,44 +148,15 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt
     sv = [s for s in surveys if start <= s["at"] < end]
     share("CSAT", sum(replies.satisfied(policy, s["speed"], s["result"], s["attitude"]) for s in sv), len(sv), k.csat,
           f"mean score ≥ {k.satisfied_at}")
-    first_res = fcr = 0
-    reopened = again = 0
-    complaints = answered = 0
-    escalated = 0
-    due = finished = 0
-    limit = k.complaint_first_feedback.timedelta()
-    for t in tickets.values():
-        res = _first(t, "resolve")
-        if res is not None and start <= res.at < end:
-            first_res += 1
-            replies_before = sum(1 for e in t.events if e.type == "reply" and e.at <= res.at)
-            if replies_before <= 1 and not any(e.type == "reopen" and e.at >= res.at for e in t.events):
-                fcr += 1
-        for e in t.events:
-            if e.type == "reopen" and start <= e.at < end:
-                reopened += 1
-                if _first(t, "resolve", e.at) is not None:
-                    again += 1
-                break
-        if not start <= t.opened_at < end:
-            continue
-        if t.kind == "complaint":
-            complaints += 1
-            escalated += any(e.type == "escalated" and (e.data.get("service_failure", True)
-                                                        or not k.escalation_service_failure_only) for e in t.events)
-            r = _first(t, "reply")
-            answered += r is not None and r.at - t.opened_at <= limit
-        if now - t.opened_at >= DAY:
-            due += 1
-            c = _first(t, "close")
-            finished += c is not None and c.at - t.opened_at <= DAY
-    share("first-contact resolution", fcr, first_res, k.first_contact_resolution, "≤ 1 reply before the solution, not reopened")
-    share("second resolution", again, reopened, k.second_resolution, "reopened tickets resolved again")
-    share("complaint first feedback", answered, complaints, 1.0, f"first reply within {k.complaint_first_feedback}")
-    share("escalation rate", escalated, complaints, k.escalation_rate_max,
+    complaints = n["complaints"]
+    share("first-contact resolution", n["fcr"], n["first_res"], k.first_contact_resolution,
+          "≤ 1 reply before the solution, not reopened")
+    share("second resolution", n["again"], n["reopened"], k.second_resolution, "reopened tickets resolved again")
+    share("complaint first feedback", n["answered"], complaints, 1.0, f"first reply within {k.complaint_first_feedback}")
+    share("escalation rate", n["escalated"], complaints, k.escalation_rate_max,
           "complaints escalated beyond the shop" + (" for a service failure" if k.escalation_service_failure_only else ""),
           at_most=True)
-    share("24-hour finish rate", finished, due, k.finish_24h, "closed within 24 h of opening")
+    share("24-hour finish rate", n["finished"], n["due"], k.finish_24h, "closed within 24 h of opening")
     pays = [p for p in payments if start <= p["at"] < end]
     for what in ("liability", "method"):
         totals: dict = {}

@@ -410,7 +410,7 @@ def load_span(root: Path, since: dt.datetime, early: dt.datetime) -> tuple:
     return out[0], out[1]
 
 
-def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime) -> tuple:
+def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen: Optional[set] = None) -> tuple:
     """(whole, light): ticket ID -> its records, last first. `whole`: every record of the
     tickets with a row at or after `since`; `light`: the open and set records (and any
     whose type cannot be told without csv-parsing it) of the tickets with rows at or
@@ -451,12 +451,16 @@ def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime) -> t
             low = lower = True
             rev = lines[::-1]
             ids = list(map(first12, rev))
+            if seen is not None:
+                seen.update(ids)
             for rec in compress(rev, map(whole.__contains__, ids)):
                 whole[rec[:12]].append(rec)
             for rec in compress(rev, map(light.__contains__, ids)):
                 if opening(rec):
                     light[rec[:12]].append(rec)
             continue
+        if seen is not None:
+            seen.update(map(first12, lines))
         for rec in reversed(lines):
             tid = rec[:12]
             lst = whole.get(tid)
@@ -499,3 +503,29 @@ def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime) -> t
             elif 1 in marks:
                 light[tid] = [rec for rec in lst if opening(rec)]
     return whole, light
+
+
+def iter_span(root: Path, data, since: dt.datetime, seen: Optional[set] = None):
+    """The tickets `load_since(root, since)` gives, of the ledger bytes `data` (a
+    `_Bytes`), folded whole and as corrected, one at a time and in no particular order:
+    memory follows the records of the period, not its folded tickets. With `seen`, the ID
+    (first 12 bytes) of every record of the ledger is added to it."""
+    import csv
+
+    from .. import corrections
+
+    rel = ledger.schema_of(LEDGER).file
+    with _reading(root):
+        if len(data) == 0:
+            raise ValueError("empty")
+        fixes = corrections.state(root)
+        whole, _ = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, since, seen)
+        while whole:
+            batch: list = []  # the records of a few hundred tickets at a time
+            while whole and len(batch) < 4096:
+                batch.extend(reversed(whole.popitem()[1]))
+            events = [_event(0, row, rel) for row in csv.reader([rec.decode("utf-8") for rec in batch], strict=True)
+                      if row]
+            for t in fold(corrections.honour_events(root, events, fixes)).values():
+                if t.opened_at is not None:
+                    yield t
