@@ -65,7 +65,7 @@ class Record:
         self.sums = sums  # the sums of FACTS[:7]
         self.opened = opened  # per ticket opened in the month: opening time in µs since 1970 * 2 + closed within 24 h
         self.lines = lines  # b"\n" + one line per ticket: ID \t facts \t opening time (µs) \t events (JSON)
-        self.others = others  # b"\n" + the ID of every other ticket, each followed by a newline
+        self.others = others  # the first 12 bytes of every record of the other tickets, joined (see `_known`)
 
 
 #: event type -> its letter in a ticket's line (escalated: E for a service failure, e not)
@@ -78,11 +78,7 @@ def _line(policy: Policy, t, facts: tuple) -> Optional[str]:
     no other's counts by kind) and the events the facts look at, each a letter and its
     time. None when it cannot be written so (the caller then does not cache); InputError
     when a data cell it needs is not JSON."""
-    kind = ""
-    if facts[7]:
-        kind = t.kind
-        if not isinstance(kind, str) or not kind.replace("_", "").replace("-", "").isalnum() and kind:
-            return None
+    kind = "complaint" if facts[4] else ""  # all the facts ask of it; a row that sets it rebuilds the cache
     evs = []
     for e in t.events:
         letter = _LETTER.get(e.type)
@@ -220,16 +216,15 @@ def _read(policy: Policy, root: Path, data, start, end, now, keys: Optional[tupl
     from .errors import InputError
     from .tickets import scan
 
-    seen: Optional[set] = set() if keys is not None else None
+    seen: Optional[list] = [] if keys is not None else None
     keep = keys is not None
     at_now: list = []  # (opening time, facts) of the tickets as of `now`
     bad: list = []  # (opening time, ID, error) of the tickets whose facts need a data cell that is not JSON
     lines: list = []
-    mine: set = set()  # the IDs of the tickets in `lines`
     kept: list = []  # and their facts
     opened: list = []
     latest: Optional[dt.datetime] = None
-    for t in scan.iter_span(root, data, start, seen):
+    for t in scan.iter_span(root, data, start, seen, kpi.FACT_TYPES):  # the facts look at no other row
         try:
             facts = kpi.ticket_facts(policy, t, start, end)
             if t.events[-1].at > now:  # rows after `now` are left out of the answer, not of the cache
@@ -255,7 +250,6 @@ def _read(policy: Policy, root: Path, data, start, end, now, keys: Optional[tupl
             keep = False
             continue
         lines.append(line)
-        mine.add(t.id)
         kept.append(facts)
         if facts[7]:
             opened.append(int(line.split("\t", 3)[2]) * 2 + facts[8])
@@ -266,12 +260,12 @@ def _read(policy: Policy, root: Path, data, start, end, now, keys: Optional[tupl
     n = kpi.counts(at_now, now)
     if not keep or keys is None or seen is None:
         return n, None
-    others = b"\n" + b"".join(tid + b"\n" for tid in seen - {tid.encode("ascii") for tid in mine} if b"\n" not in tid)
+    others = b"".join(seen)
     opened.sort()
     sums = [sum(col) for col in list(zip(*kept))[:7]] if kept else [0] * 7
     rec = Record(len(data), data.crc(), keys[0], keys[1], start.isoformat(), end.isoformat(),
                  None if latest is None else latest.isoformat(), sums, opened,
-                 "".join("\n" + line for line in lines).encode("utf-8"), others)
+                 ("\n" + "\n".join(lines)).encode("utf-8") if lines else b"", others)
     return n, rec
 
 
@@ -313,19 +307,22 @@ def _warm(policy: Policy, root: Path, rec: Record, data, start, end, now):
         touched.setdefault(e.ticket, []).append(e)
     if any(e.at > now for e in events):
         return "an earlier --now than the latest row"
-    many = len(touched) > 64
-    lines = dict(line.split("\t", 1) for line in rec.lines.decode("utf-8").split("\n")[1:]) if many else None
-    others = set(rec.others.split(b"\n")) if many else None
+    if len(touched) > 256:
+        return "many tickets were touched"  # each new one is looked for among the others: read it all again
+    lines = dict(line.split("\t", 1) for line in rec.lines.decode("utf-8").split("\n")[1:]) if len(touched) > 8 else None
     changed: dict = {}
     latest = None if rec.latest is None else ledger.parse_time(rec.latest)
     for tid, evs in touched.items():
         key = tid.encode("utf-8")
         if len(key) != 12 or b"\n" in key or b"\t" in key:
             return "an appended record's ticket ID is not one the ledger writes"
-        if (key in others) if others is not None else _find(rec.others, key, b"\n") is not None:
+        if lines is not None:
+            line = lines.get(tid)
+        else:
+            found = _find(rec.lines, key, b"\t")
+            line = None if found is None else found.decode("utf-8").split("\t", 1)[1]
+        if line is None and key in rec.others:  # (or 12 bytes across two IDs: a needless rebuild, one in 2^60)
             return "a row was appended for a ticket quiet since before the month"
-        line = (lines.get(tid) if lines is not None else
-                (lambda b: None if b is None else b.decode("utf-8").split("\t", 1)[1])(_find(rec.lines, key, b"\t")))
         before = []
         if line is not None:
             if any(e.type == "open" or e.type == "set" and e.ref == "kind" for e in evs):
@@ -364,7 +361,7 @@ def _warm(policy: Policy, root: Path, rec: Record, data, start, end, now):
             else:
                 lines[tid] = line.split("\t", 1)[1]
         rec.lines = "".join(f"\n{tid}\t{rest}" for tid, rest in lines.items()).encode("utf-8")
-        rec.others += b"".join(tid + b"\n" for tid in gone)
+        rec.others += b"".join(gone)
         rec.size, rec.crc = len(data), data.crc(rec.size, len(data), rec.crc)
         return got, True
     return got, False

@@ -410,11 +410,12 @@ def load_span(root: Path, since: dt.datetime, early: dt.datetime) -> tuple:
     return out[0], out[1]
 
 
-def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen: Optional[set] = None) -> tuple:
+def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None) -> tuple:
     """(whole, light): ticket ID -> its records, last first. `whole`: every record of the
     tickets with a row at or after `since`; `light`: the open and set records (and any
     whose type cannot be told without csv-parsing it) of the tickets with rows at or
-    after `early` but none at or after `since`.
+    after `early` but none at or after `since`. With `seen`, the first 12 bytes of every
+    other record are appended to it, joined (a few bytes strings, not one object each).
 
     One backward pass, as `_scan_since`; times written as `since` is compare as text.
     In a ledger in time order, going backwards, no ticket becomes wanted after a record
@@ -452,15 +453,13 @@ def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen
             rev = lines[::-1]
             ids = list(map(first12, rev))
             if seen is not None:
-                seen.update(ids)
+                seen.append(b"".join(ids))
             for rec in compress(rev, map(whole.__contains__, ids)):
                 whole[rec[:12]].append(rec)
             for rec in compress(rev, map(light.__contains__, ids)):
                 if opening(rec):
                     light[rec[:12]].append(rec)
             continue
-        if seen is not None:
-            seen.update(map(first12, lines))
         for rec in reversed(lines):
             tid = rec[:12]
             lst = whole.get(tid)
@@ -475,6 +474,8 @@ def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen
                     light.pop(tid, None)
                 continue
             low = True
+            if seen is not None:
+                seen.append(tid)
             lst = light.get(tid)
             if lst is None:
                 if w == 0:
@@ -505,11 +506,14 @@ def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen
     return whole, light
 
 
-def iter_span(root: Path, data, since: dt.datetime, seen: Optional[set] = None):
+def iter_span(root: Path, data, since: dt.datetime, seen: Optional[list] = None, types: Optional[frozenset] = None):
     """The tickets `load_since(root, since)` gives, of the ledger bytes `data` (a
     `_Bytes`), folded whole and as corrected, one at a time and in no particular order:
-    memory follows the records of the period, not its folded tickets. With `seen`, the ID
-    (first 12 bytes) of every record of the ledger is added to it."""
+    memory follows the records of the period, not its folded tickets. With `seen`, the
+    first 12 bytes (the ticket ID) of every record of the other tickets are appended to it,
+    joined (see `_scan_span`); with `types`, only the
+    rows of those types are folded (for a report that looks at no other: the others are
+    csv-parsed, not read further)."""
     import csv
 
     from .. import corrections
@@ -525,7 +529,7 @@ def iter_span(root: Path, data, since: dt.datetime, seen: Optional[set] = None):
             while whole and len(batch) < 4096:
                 batch.extend(reversed(whole.popitem()[1]))
             events = [_event(0, row, rel) for row in csv.reader([rec.decode("utf-8") for rec in batch], strict=True)
-                      if row]
+                      if row and (types is None or len(row) < 4 or row[3] in types)]
             for t in fold(corrections.honour_events(root, events, fixes)).values():
                 if t.opened_at is not None:
                     yield t
