@@ -177,14 +177,15 @@ def rows(policy: Policy, n: dict, surveys: list, payments: list, start: dt.datet
 def category_trend(policy: Policy, tickets: dict, weeks: list, tz: dt.tzinfo) -> dict:
     """category -> [tickets opened in each week]."""
     out: dict = {}
+    lo, hi = min(weeks), max(weeks) + 7 * DAY
     for t in tickets.values():
         d = t.opened_at.astimezone(tz).date()
+        if not lo <= d < hi:
+            continue
         for i, w in enumerate(weeks):
             if w <= d < w + 7 * DAY:
                 out.setdefault(t.category, [0] * len(weeks))[i] += 1
     return out
-
-
 
 
 def repeated_products(policy: Policy, tickets: dict, start: dt.datetime, end: dt.datetime) -> list:

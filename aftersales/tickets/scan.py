@@ -466,7 +466,11 @@ def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen
             if lst is not None:
                 lst.append(rec)
                 continue
-            w = when(rec)
+            at = rec[13:38]
+            if plain and rec[38:39] == b"," and at[19:] == off and at[10:11] == b"T":  # `when`, inlined
+                w = 2 if at >= key else 1 if at >= ekey else 0
+            else:
+                w = when(rec)
             if w == 2:
                 whole[tid] = [rec]
                 if low:
