@@ -12,11 +12,13 @@ it. It lives beside that cache in `.aftersales/cache/`, one file per month
   `load_since` gives), and for each of them opened in the month its opening time and
   whether it was closed within 24 h: the 24-hour finish rate counts a ticket once it is a
   day old, so it is counted at read time, against `now`;
-- per such ticket, its facts and its events of the types the facts look at
-  (`kpi.FACT_TYPES`), as corrected: a ticket the tail touches is folded again from them
-  and its appended rows;
-- the IDs of every other ticket of the ledger: a row appended for one of them (a ticket
-  quiet since before the month) rebuilds the cache, as its history is not kept.
+- per such ticket, its facts, whether it is a complaint and the times of its events of
+  the types the facts look at (`kpi.FACT_TYPES`), as corrected: a ticket the tail touches
+  is folded again from them and its appended rows (an appended row that opens it again or
+  sets its kind rebuilds the cache);
+- the first 12 bytes (the ticket ID) of every record of the other tickets: a row appended
+  for one of them (a ticket quiet since before the month) rebuilds the cache, as its
+  history is not kept. A ticket first seen in the tail is new.
 
 The facts are those of the tickets as they are, so the cache answers only for a `now` at
 or after the latest row; an earlier `now` is read cold and leaves the cache alone. A torn
@@ -73,11 +75,10 @@ _LETTER = {"open": "o", "reply": "r", "resolve": "R", "reopen": "p", "close": "c
 _TYPE = {v: k for k, v in _LETTER.items()}
 
 
-def _line(policy: Policy, t, facts: tuple) -> Optional[str]:
-    """A ticket's line: ID, facts, opening time, kind (of a ticket opened in the period:
-    no other's counts by kind) and the events the facts look at, each a letter and its
-    time. None when it cannot be written so (the caller then does not cache); InputError
-    when a data cell it needs is not JSON."""
+def _line(policy: Policy, t, facts: tuple) -> str:
+    """A ticket's line: ID, facts, opening time (µs), "complaint" or nothing (all that the
+    facts ask of its kind) and the events the facts look at, each a letter and its time.
+    InputError when a data cell it needs is not JSON (the caller then does not cache)."""
     kind = "complaint" if facts[4] else ""  # all the facts ask of it; a row that sets it rebuilds the cache
     evs = []
     for e in t.events:
@@ -245,9 +246,7 @@ def _read(policy: Policy, root: Path, data, start, end, now, keys: Optional[tupl
         try:
             line = _line(policy, t, facts)
         except InputError:
-            line = None  # a data cell that is not JSON: answered without the cache (`check` names it)
-        if line is None:
-            keep = False
+            keep = False  # a data cell that is not JSON: answered without the cache (`check` names it)
             continue
         lines.append(line)
         kept.append(facts)
@@ -340,8 +339,6 @@ def _warm(policy: Policy, root: Path, rec: Record, data, start, end, now):
         try:
             new = _line(policy, t, facts)
         except InputError:
-            new = None
-        if new is None:
             return "a ticket cannot be cached"
         _take(rec, facts, _us(t.opened_at), 1)
         changed[tid] = new
