@@ -174,29 +174,29 @@ def rows(policy: Policy, n: dict, surveys: list, payments: list, start: dt.datet
 # ------------------------------------------------------------------ the weekly brief
 
 
-def category_trend(policy: Policy, tickets: dict, weeks: list, tz: dt.tzinfo) -> dict:
-    """category -> [tickets opened in each week]."""
+def category_trend(openings, weeks: list, tz: dt.tzinfo) -> dict:
+    """category -> [tickets opened in each week], of (opening time, category) pairs."""
     out: dict = {}
     lo, hi = min(weeks), max(weeks) + 7 * DAY
-    for t in tickets.values():
-        d = t.opened_at.astimezone(tz).date()
+    for opened_at, category in openings:
+        d = opened_at.astimezone(tz).date()
         if not lo <= d < hi:
             continue
         for i, w in enumerate(weeks):
             if w <= d < w + 7 * DAY:
-                out.setdefault(t.category, [0] * len(weeks))[i] += 1
+                out.setdefault(category, [0] * len(weeks))[i] += 1
     return out
 
 
-def repeated_products(policy: Policy, tickets: dict, start: dt.datetime, end: dt.datetime) -> list:
-    """(model, tickets, batches) for products with two or more quality tickets in the span."""
+def repeated_products(models) -> list:
+    """(model, tickets, batches) for products with two or more quality tickets, of the
+    (model, batch) pairs of the quality tickets of the span."""
     seen: dict = {}
-    for t in tickets.values():
-        if start <= t.opened_at < end and t.category in policy.kpi.quality_categories and t.fields.get("model"):
-            m = seen.setdefault(t.fields["model"], [0, set()])
-            m[0] += 1
-            if t.fields.get("batch"):
-                m[1].add(t.fields["batch"])
+    for model, batch in models:
+        m = seen.setdefault(model, [0, set()])
+        m[0] += 1
+        if batch:
+            m[1].add(batch)
     return sorted(((m, n, sorted(b)) for m, (n, b) in seen.items() if n >= 2), key=lambda x: (-x[1], x[0]))
 
 
@@ -212,9 +212,9 @@ class Brief:
     names: dict  # category -> its name
     top: list  # [(category, [tickets opened in each week])], most frequent this week first
     week_labels: list
-    this_week: list  # tickets opened this week
+    opened: int  # tickets opened this week
     closed: int
-    abnormal: list  # tickets opened this week that are abnormal
+    abnormal: list  # the reasons of the tickets opened this week that are abnormal
     red: int  # red-header copies this week
     paid: Decimal
     by_liability: dict
@@ -224,10 +224,13 @@ class Brief:
 
 
 def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 4) -> Brief:
-    """The Friday brief's numbers for ISO week `label`, as they were at `now`."""
+    """The Friday brief's numbers for ISO week `label`, as they were at `now`. The tickets
+    are read one at a time: those with a row this week whole, those with rows in the
+    earlier weeks of the span only as they were opened (all that the trend and the
+    products count of them)."""
     from . import reviews as rv
     from . import sla
-    from .tickets.scan import load_span
+    from .tickets.scan import iter_span_openings
 
     tz = policy.tz()
     first = week_start(label)
@@ -235,27 +238,48 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = start + 7 * DAY
     span_start = dt.datetime.combine(weeks[0], dt.time(), tzinfo=tz)
-    # every ticket with a row in the week, whole; those with rows in the earlier weeks of
-    # the span only, as they were opened (all that the trend and the products count of them)
-    whole, opened = load_span(root, start, span_start)
-    tks = as_of(whole, now)
-    span_tks = {**as_of(opened, now), **tks}
+    quality = policy.kpi.quality_categories
+    openings: list = []  # (opening time, category) of every ticket read
+    models: list = []  # (model, batch) of the quality tickets opened in the span
+    abnormal: list = []
+    n = {"opened": 0, "closed": 0, "red": 0}
+
+    def this_week():
+        """The tickets with a row this week, as they were at `now`; the rest is counted on the way."""
+        for whole, t in iter_span_openings(root, start, span_start):
+            if t.events[-1].at > now:
+                t = as_of({t.id: t}, now).get(t.id)
+                if t is None:
+                    continue
+            openings.append((t.opened_at, t.category))
+            if span_start <= t.opened_at < end and t.category in quality and t.fields.get("model"):
+                models.append((t.fields["model"], t.fields.get("batch")))
+            if not whole:
+                continue
+            if start <= t.opened_at < end:
+                n["opened"] += 1
+                if t.abnormal:
+                    abnormal.append(t.abnormal)
+            for e in t.events:
+                if start <= e.at < end:
+                    if e.type == "close":
+                        n["closed"] += 1
+                    elif e.type == "escalate":
+                        n["red"] += 1
+            if t.events[-1].at >= start and t.opened_at < end:
+                yield t
+
+    att = sla.attainment(policy, this_week(), start, end, now)  # it reads them once, as they come
     names = {c: v.name for c, v in policy.categories.items()}
-    trend = category_trend(policy, span_tks, weeks, tz)
+    trend = category_trend(openings, weeks, tz)
     top = sorted(trend.items(), key=lambda kv: (-kv[1][-1], -sum(kv[1]), kv[0]))
     week_labels = [f"W{w.isocalendar()[1]:02d}" for w in weeks]
-    this_week = [t for t in tks.values() if start <= t.opened_at < end]
-    closed = sum(1 for t in tks.values() for e in t.events if e.type == "close" and start <= e.at < end)
-    abnormal = [t for t in this_week if t.abnormal]
-    red = sum(1 for t in tks.values() for e in t.events if e.type == "escalate" and start <= e.at < end)
     pays = [p for p in compensation.payments(root) if start <= p["at"] < end and p["at"] <= now]
     paid = sum((p["amount"] for p in pays), ZERO)
     by_liability: dict = {}
     for p in pays:
         by_liability[p["liability"]] = by_liability.get(p["liability"], ZERO) + p["amount"]
-    att = sla.attainment(policy, [t for t in tks.values() if t.events[-1].at >= start and t.opened_at < end],
-                         start, end, now)
-    products = repeated_products(policy, span_tks, span_start, end)
+    products = repeated_products(models)
     bad_products = rv.bad_by_product(policy, rv.load(root), min(now, end))[:5]
-    return Brief(label, first, span, now, tz, names, top, week_labels, this_week, closed, abnormal, red, paid,
-                 by_liability, att, products, bad_products)
+    return Brief(label, first, span, now, tz, names, top, week_labels, n["opened"], n["closed"], abnormal, n["red"],
+                 paid, by_liability, att, products, bad_products)

@@ -384,30 +384,27 @@ def load_span(root: Path, since: dt.datetime, early: dt.datetime) -> tuple:
     everything else from `since` (the weekly brief): `whole` as `load_since(root, since)`
     gives it; `opened`, the tickets with rows at or after `early` but none at or after
     `since`, folded from their `open` and `set` rows only (when, by whom and how they
-    were opened: category and intake fields). Their other rows are not parsed."""
-    import csv
+    were opened: category and intake fields). Their other rows are not parsed.
+    `iter_span_openings` gives the same one ticket at a time."""
+    found: tuple = ([], [])
+    for whole, t in iter_span_openings(root, since, early):
+        found[0 if whole else 1].append(t)
+    out = []
+    for lst in found:
+        lst.sort(key=lambda t: (t.opened_at, t.id))
+        out.append({t.id: t for t in lst})
+    return out[0], out[1]
 
-    from .. import corrections
 
-    rel = ledger.schema_of(LEDGER).file
+def iter_span_openings(root: Path, since: dt.datetime, early: dt.datetime):
+    """`load_span` one ticket at a time, in no particular order: (True, ticket) for the
+    tickets with a row at or after `since`, folded whole; (False, ticket) for those with
+    rows at or after `early` only, folded from their open and set rows."""
     path = _ledger(root)
     if path is None:
-        return {}, {}
-    with _reading(root, freeze=True):
-        fixes = corrections.state(root)
-        with open(path, "rb") as f:
-            data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
-            if len(data) == 0:
-                raise ValueError("empty")
-            whole, light = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early)
-        out = []
-        for rows, only in ((whole, None), (light, ("open", "set"))):
-            events = [_event(0, row, rel) for row in csv.reader(_drain(rows), strict=True)
-                      if row and (only is None or len(row) > 3 and row[3] in only)]
-            found = [t for t in fold(corrections.honour_events(root, events, fixes)).values() if t.opened_at is not None]
-            found.sort(key=lambda t: (t.opened_at, t.id))
-            out.append({t.id: t for t in found})
-    return out[0], out[1]
+        return
+    with open(path, "rb") as f:
+        yield from _iter_span(root, _Bytes(f.fileno(), os.fstat(f.fileno()).st_size), since, early)
 
 
 def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None) -> tuple:
@@ -515,9 +512,13 @@ def iter_span(root: Path, data, since: dt.datetime, seen: Optional[list] = None,
     `_Bytes`), folded whole and as corrected, one at a time and in no particular order:
     memory follows the records of the period, not its folded tickets. With `seen`, the
     first 12 bytes (the ticket ID) of every record of the other tickets are appended to it,
-    joined (see `_scan_span`); with `types`, only the
-    rows of those types are folded (for a report that looks at no other: the others are
-    csv-parsed, not read further)."""
+    joined (see `_scan_span`); with `types`, only the rows of those types are folded (for a
+    report that looks at no other: the others are csv-parsed, not read further)."""
+    return (t for _whole, t in _iter_span(root, data, since, since, seen, types))
+
+
+def _iter_span(root: Path, data, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None,
+               types: Optional[frozenset] = None):
     import csv
 
     from .. import corrections
@@ -527,13 +528,14 @@ def iter_span(root: Path, data, since: dt.datetime, seen: Optional[list] = None,
         if len(data) == 0:
             raise ValueError("empty")
         fixes = corrections.state(root)
-        whole, _ = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, since, seen)
-        while whole:
-            batch: list = []  # the records of a few hundred tickets at a time
-            while whole and len(batch) < 4096:
-                batch.extend(reversed(whole.popitem()[1]))
-            events = [_event(0, row, rel) for row in csv.reader([rec.decode("utf-8") for rec in batch], strict=True)
-                      if row and (types is None or len(row) < 4 or row[3] in types)]
-            for t in fold(corrections.honour_events(root, events, fixes)).values():
-                if t.opened_at is not None:
-                    yield t
+        whole, light = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early, seen)
+        for recs, only, flag in ((whole, types, True), (light, frozenset(("open", "set")), False)):
+            while recs:
+                batch: list = []  # the records of a few hundred tickets at a time
+                while recs and len(batch) < 4096:
+                    batch.extend(reversed(recs.popitem()[1]))
+                events = [_event(0, row, rel) for row in csv.reader([rec.decode("utf-8") for rec in batch], strict=True)
+                          if row and (only is None or len(row) < 4 or row[3] in only)]
+                for t in fold(corrections.honour_events(root, events, fixes)).values():
+                    if t.opened_at is not None:
+                        yield flag, t
