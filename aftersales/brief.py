@@ -20,13 +20,13 @@ def render(policy, b: Brief) -> tuple:
     import html as h
 
     label, first, span, now, tz, names, top, week_labels = b.label, b.first, b.span, b.now, b.tz, b.names, b.top, b.week_labels
-    this_week, closed, abnormal, red, paid, by_liability = b.this_week, b.closed, b.abnormal, b.red, b.paid, b.by_liability
+    opened, closed, abnormal, red, paid, by_liability = b.opened, b.closed, b.abnormal, b.red, b.paid, b.by_liability
     att, products, bad_products = b.att, b.products, b.bad_products
     title = f"售后问题分析简报 · {policy.shop.name} · {label} ({first} – {first + 6 * DAY})"
 
     md = [f"# {title}", "", f"Generated {now.astimezone(tz):%Y-%m-%d %H:%M} by aftersales.", "",
           "| opened | closed | abnormal | red-header copies | compensation |", "|---:|---:|---:|---:|---:|",
-          f"| {len(this_week)} | {closed} | {len(abnormal)} | {red} | ¥{paid} |", "",
+          f"| {opened} | {closed} | {len(abnormal)} | {red} | ¥{paid} |", "",
           "## Most frequent problem types", "", "| category | " + " | ".join(week_labels) + " |",
           "|---|" + "---:|" * len(week_labels)]
     for cat, counts in top[:10]:
@@ -41,7 +41,7 @@ def render(policy, b: Brief) -> tuple:
         goal = "" if r["goal"] is None else f"≥{r['goal']:.0%} {'met' if r['goal_met'] else 'BELOW'}" if r["goal_met"] is not None else f"≥{r['goal']:.0%}"
         md.append(f"| {r['name']} ({r['timer']}) | {r['cycles']} | {r['met']} | {r['missed']} | {pct} | {goal} |")
     md += ["", "## Escalations", ""]
-    md += [f"- {sum(1 for t in abnormal if t.abnormal == reason)} abnormal: {reason}" for reason in sorted({t.abnormal for t in abnormal})] or ["- none"]
+    md += [f"- {abnormal.count(reason)} abnormal: {reason}" for reason in sorted(set(abnormal))] or ["- none"]
     md += [f"- {red} red-header copies to superiors"]
     md += ["", "## Compensation this week", ""]
     md += [f"- {k}: ¥{v}" for k, v in sorted(by_liability.items())] or ["- none"]
@@ -52,7 +52,7 @@ def render(policy, b: Brief) -> tuple:
     table = lambda rows: "<table>" + "".join("<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{h.escape(str(c))}</{'th' if i == 0 else 'td'}>" for c in r) + "</tr>" for i, r in enumerate(rows)) + "</table>"  # noqa: E731
     body = [f"<h1>{h.escape(title)}</h1>",
             '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in (
-                ("opened", len(this_week)), ("closed", closed), ("abnormal", len(abnormal)),
+                ("opened", opened), ("closed", closed), ("abnormal", len(abnormal)),
                 ("red-header copies", red), ("compensation", f"¥{paid}"))) + "</div>",
             "<h2>Most frequent problem types</h2>", f"<h3>This week</h3>{bars}",
             f"<h3>Trend over {span} weeks</h3>{lines}",

@@ -36,13 +36,6 @@ from .policy import Policy
 DAY = dt.timedelta(days=1)
 
 
-def _first(t, typ, after=None):
-    for e in t.events:
-        if e.type == typ and (after is None or e.at >= after):
-            return e
-    return None
-
-
 def as_of(tickets: dict, now: dt.datetime) -> dict:
     """The tickets as they were at `now`: later events left out (replays). A ticket's
     events are in time order, so only the tickets with an event after `now` are folded
@@ -64,11 +57,84 @@ def as_of(tickets: dict, now: dt.datetime) -> dict:
     return out
 
 
+#: What a ticket adds to the KPIs of a period, `now` left out (see `ticket_facts`).
+FACTS = ("first_res", "fcr", "reopened", "again", "complaints", "escalated", "answered", "opened", "finished")
+
+#: The event types `ticket_facts` looks at ("open" and "set" give the kind).
+FACT_TYPES = frozenset({"open", "set", "resolve", "reply", "reopen", "close", "escalated"})
+
+
+def ticket_facts(policy: Policy, t, start: dt.datetime, end: dt.datetime) -> tuple:
+    """What ticket `t`, as it is, adds to the KPIs of [start, end), one 0 or 1 per name
+    in FACTS. Only `opened` and `finished` (opened in the period, closed within 24 h) wait
+    on `now`: they count once the ticket is 24 h old (`counts`)."""
+    k = policy.kpi
+    first_res = fcr = reopened = again = complaint = escalated = answered = opened = finished = 0
+    resolves = []  # the times of the ticket's resolutions, replies and reopenings, in order
+    reps = []
+    reopens = []
+    close = None
+    for e in t.events:
+        typ = e.type
+        if typ == "reply":
+            reps.append(e.at)
+        elif typ == "resolve":
+            resolves.append(e.at)
+        elif typ == "reopen":
+            reopens.append(e.at)
+        elif typ == "close" and close is None:
+            close = e.at
+    if resolves and start <= resolves[0] < end:
+        res = resolves[0]
+        first_res = 1
+        if sum(1 for at in reps if at <= res) <= 1 and not any(at >= res for at in reopens):
+            fcr = 1
+    for at in reopens:
+        if start <= at < end:
+            reopened = 1
+            if any(r >= at for r in resolves):
+                again = 1
+            break
+    if start <= t.opened_at < end:
+        opened = 1
+        if t.kind == "complaint":
+            complaint = 1
+            escalated = int(any(e.type == "escalated" and (e.data.get("service_failure", True)
+                                                           or not k.escalation_service_failure_only) for e in t.events))
+            answered = int(bool(reps) and reps[0] - t.opened_at <= k.complaint_first_feedback.timedelta())
+        finished = int(close is not None and close - t.opened_at <= DAY)
+    return (first_res, fcr, reopened, again, complaint, escalated, answered, opened, finished)
+
+
+def counts(facts, now: dt.datetime) -> dict:
+    """The KPI counts from (opening time, ticket_facts) pairs, at `now`: a ticket opened in
+    the period is due for the 24-hour finish rate once it is a day old."""
+    out = dict.fromkeys(FACTS[:7], 0)
+    due = finished = 0
+    names = FACTS[:7]
+    for opened_at, f in facts:
+        for name, v in zip(names, f):
+            if v:
+                out[name] += 1
+        if f[7] and now - opened_at >= DAY:
+            due += 1
+            finished += f[8]
+    out["due"], out["finished"] = due, finished
+    return out
+
+
 def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt.datetime, end: dt.datetime,
          now: dt.datetime, orders: Optional[int] = None) -> list:
+    tickets = as_of(tickets, now)
+    n = counts(((t.opened_at, ticket_facts(policy, t, start, end)) for t in tickets.values()), now)
+    return rows(policy, n, surveys, payments, start, end, now, orders)
+
+
+def rows(policy: Policy, n: dict, surveys: list, payments: list, start: dt.datetime, end: dt.datetime,
+         now: dt.datetime, orders: Optional[int] = None) -> list:
+    """The KPI rows from the tickets' counts (`counts`), the surveys and the payments."""
     k = policy.kpi
     rows = []
-    tickets = as_of(tickets, now)
     surveys = [s for s in surveys if s["at"] <= now]
     payments = [p for p in payments if p["at"] <= now]
 
@@ -82,44 +148,15 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt
     sv = [s for s in surveys if start <= s["at"] < end]
     share("CSAT", sum(replies.satisfied(policy, s["speed"], s["result"], s["attitude"]) for s in sv), len(sv), k.csat,
           f"mean score ≥ {k.satisfied_at}")
-    first_res = fcr = 0
-    reopened = again = 0
-    complaints = answered = 0
-    escalated = 0
-    due = finished = 0
-    limit = k.complaint_first_feedback.timedelta()
-    for t in tickets.values():
-        res = _first(t, "resolve")
-        if res is not None and start <= res.at < end:
-            first_res += 1
-            replies_before = sum(1 for e in t.events if e.type == "reply" and e.at <= res.at)
-            if replies_before <= 1 and not any(e.type == "reopen" and e.at >= res.at for e in t.events):
-                fcr += 1
-        for e in t.events:
-            if e.type == "reopen" and start <= e.at < end:
-                reopened += 1
-                if _first(t, "resolve", e.at) is not None:
-                    again += 1
-                break
-        if not start <= t.opened_at < end:
-            continue
-        if t.kind == "complaint":
-            complaints += 1
-            escalated += any(e.type == "escalated" and (e.data.get("service_failure", True)
-                                                        or not k.escalation_service_failure_only) for e in t.events)
-            r = _first(t, "reply")
-            answered += r is not None and r.at - t.opened_at <= limit
-        if now - t.opened_at >= DAY:
-            due += 1
-            c = _first(t, "close")
-            finished += c is not None and c.at - t.opened_at <= DAY
-    share("first-contact resolution", fcr, first_res, k.first_contact_resolution, "≤ 1 reply before the solution, not reopened")
-    share("second resolution", again, reopened, k.second_resolution, "reopened tickets resolved again")
-    share("complaint first feedback", answered, complaints, 1.0, f"first reply within {k.complaint_first_feedback}")
-    share("escalation rate", escalated, complaints, k.escalation_rate_max,
+    complaints = n["complaints"]
+    share("first-contact resolution", n["fcr"], n["first_res"], k.first_contact_resolution,
+          "≤ 1 reply before the solution, not reopened")
+    share("second resolution", n["again"], n["reopened"], k.second_resolution, "reopened tickets resolved again")
+    share("complaint first feedback", n["answered"], complaints, 1.0, f"first reply within {k.complaint_first_feedback}")
+    share("escalation rate", n["escalated"], complaints, k.escalation_rate_max,
           "complaints escalated beyond the shop" + (" for a service failure" if k.escalation_service_failure_only else ""),
           at_most=True)
-    share("24-hour finish rate", finished, due, k.finish_24h, "closed within 24 h of opening")
+    share("24-hour finish rate", n["finished"], n["due"], k.finish_24h, "closed within 24 h of opening")
     pays = [p for p in payments if start <= p["at"] < end]
     for what in ("liability", "method"):
         totals: dict = {}
@@ -137,28 +174,29 @@ def kpis(policy: Policy, tickets: dict, surveys: list, payments: list, start: dt
 # ------------------------------------------------------------------ the weekly brief
 
 
-def category_trend(policy: Policy, tickets: dict, weeks: list, tz: dt.tzinfo) -> dict:
-    """category -> [tickets opened in each week]."""
+def category_trend(openings, weeks: list, tz: dt.tzinfo) -> dict:
+    """category -> [tickets opened in each week], of (opening time, category) pairs."""
     out: dict = {}
-    for t in tickets.values():
-        d = t.opened_at.astimezone(tz).date()
+    lo, hi = min(weeks), max(weeks) + 7 * DAY
+    for opened_at, category in openings:
+        d = opened_at.astimezone(tz).date()
+        if not lo <= d < hi:
+            continue
         for i, w in enumerate(weeks):
             if w <= d < w + 7 * DAY:
-                out.setdefault(t.category, [0] * len(weeks))[i] += 1
+                out.setdefault(category, [0] * len(weeks))[i] += 1
     return out
 
 
-
-
-def repeated_products(policy: Policy, tickets: dict, start: dt.datetime, end: dt.datetime) -> list:
-    """(model, tickets, batches) for products with two or more quality tickets in the span."""
+def repeated_products(models) -> list:
+    """(model, tickets, batches) for products with two or more quality tickets, of the
+    (model, batch) pairs of the quality tickets of the span."""
     seen: dict = {}
-    for t in tickets.values():
-        if start <= t.opened_at < end and t.category in policy.kpi.quality_categories and t.fields.get("model"):
-            m = seen.setdefault(t.fields["model"], [0, set()])
-            m[0] += 1
-            if t.fields.get("batch"):
-                m[1].add(t.fields["batch"])
+    for model, batch in models:
+        m = seen.setdefault(model, [0, set()])
+        m[0] += 1
+        if batch:
+            m[1].add(batch)
     return sorted(((m, n, sorted(b)) for m, (n, b) in seen.items() if n >= 2), key=lambda x: (-x[1], x[0]))
 
 
@@ -174,9 +212,9 @@ class Brief:
     names: dict  # category -> its name
     top: list  # [(category, [tickets opened in each week])], most frequent this week first
     week_labels: list
-    this_week: list  # tickets opened this week
+    opened: int  # tickets opened this week
     closed: int
-    abnormal: list  # tickets opened this week that are abnormal
+    abnormal: list  # the reasons of the tickets opened this week that are abnormal
     red: int  # red-header copies this week
     paid: Decimal
     by_liability: dict
@@ -186,10 +224,13 @@ class Brief:
 
 
 def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 4) -> Brief:
-    """The Friday brief's numbers for ISO week `label`, as they were at `now`."""
+    """The Friday brief's numbers for ISO week `label`, as they were at `now`. The tickets
+    are read one at a time: those with a row this week whole, those with rows in the
+    earlier weeks of the span only as they were opened (all that the trend and the
+    products count of them)."""
     from . import reviews as rv
     from . import sla
-    from .tickets import load_since
+    from .tickets.scan import iter_span_openings
 
     tz = policy.tz()
     first = week_start(label)
@@ -197,23 +238,48 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = start + 7 * DAY
     span_start = dt.datetime.combine(weeks[0], dt.time(), tzinfo=tz)
-    tks = as_of(load_since(root, span_start), now)  # every ticket with a row in the span
+    quality = policy.kpi.quality_categories
+    openings: list = []  # (opening time, category) of every ticket read
+    models: list = []  # (model, batch) of the quality tickets opened in the span
+    abnormal: list = []
+    n = {"opened": 0, "closed": 0, "red": 0}
+
+    def this_week():
+        """The tickets with a row this week, as they were at `now`; the rest is counted on the way."""
+        for whole, t in iter_span_openings(root, start, span_start):
+            if t.events[-1].at > now:
+                t = as_of({t.id: t}, now).get(t.id)
+                if t is None:
+                    continue
+            openings.append((t.opened_at, t.category))
+            if span_start <= t.opened_at < end and t.category in quality and t.fields.get("model"):
+                models.append((t.fields["model"], t.fields.get("batch")))
+            if not whole:
+                continue
+            if start <= t.opened_at < end:
+                n["opened"] += 1
+                if t.abnormal:
+                    abnormal.append(t.abnormal)
+            for e in t.events:
+                if start <= e.at < end:
+                    if e.type == "close":
+                        n["closed"] += 1
+                    elif e.type == "escalate":
+                        n["red"] += 1
+            if t.events[-1].at >= start and t.opened_at < end:
+                yield t
+
+    att = sla.attainment(policy, this_week(), start, end, now)  # it reads them once, as they come
     names = {c: v.name for c, v in policy.categories.items()}
-    trend = category_trend(policy, tks, weeks, tz)
+    trend = category_trend(openings, weeks, tz)
     top = sorted(trend.items(), key=lambda kv: (-kv[1][-1], -sum(kv[1]), kv[0]))
     week_labels = [f"W{w.isocalendar()[1]:02d}" for w in weeks]
-    this_week = [t for t in tks.values() if start <= t.opened_at < end]
-    closed = sum(1 for t in tks.values() for e in t.events if e.type == "close" and start <= e.at < end)
-    abnormal = [t for t in this_week if t.abnormal]
-    red = sum(1 for t in tks.values() for e in t.events if e.type == "escalate" and start <= e.at < end)
     pays = [p for p in compensation.payments(root) if start <= p["at"] < end and p["at"] <= now]
     paid = sum((p["amount"] for p in pays), ZERO)
     by_liability: dict = {}
     for p in pays:
         by_liability[p["liability"]] = by_liability.get(p["liability"], ZERO) + p["amount"]
-    att = sla.attainment(policy, [t for t in tks.values() if t.events[-1].at >= start and t.opened_at < end],
-                         start, end, now)
-    products = repeated_products(policy, tks, span_start, end)
+    products = repeated_products(models)
     bad_products = rv.bad_by_product(policy, rv.load(root), min(now, end))[:5]
-    return Brief(label, first, span, now, tz, names, top, week_labels, this_week, closed, abnormal, red, paid,
-                 by_liability, att, products, bad_products)
+    return Brief(label, first, span, now, tz, names, top, week_labels, n["opened"], n["closed"], abnormal, n["red"],
+                 paid, by_liability, att, products, bad_products)

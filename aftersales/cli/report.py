@@ -131,7 +131,7 @@ def kpi(app, month, orders, fmt):
     complaints per 10,000 orders with --orders.
     """
     from .. import kpi as k
-    from .. import replies, tickets
+    from .. import kpicache, replies
     from ..clock import period
     from ..errors import InputError
     from ..render import listing
@@ -144,8 +144,8 @@ def kpi(app, month, orders, fmt):
         raise InputError(str(e)) from None
     from .. import compensation
 
-    rows = k.kpis(policy, tickets.load_since(ws.root, start), replies.surveys(ws.root), compensation.payments(ws.root),
-                  start, end, now, orders)
+    rows = k.rows(policy, kpicache.counts(policy, ws.root, start, end, now), replies.surveys(ws.root),
+                  compensation.payments(ws.root), start, end, now, orders)
     f = fmt_of(app, fmt)
     if f == "json":  # issue 15: every value a number (money too), an empty count null
         from decimal import Decimal

@@ -502,3 +502,168 @@ def iter_tickets(root: Path):
                     t = fold(corrections.honour_events(root, events, fixes)).get(tid.decode("utf-8"))
                     if t is not None and t.opened_at is not None:
                         yield t
+
+
+# ------------------------------------------------------------------ the weekly brief's span
+
+
+def load_span(root: Path, since: dt.datetime, early: dt.datetime) -> tuple:
+    """(whole, opened) for a report that counts openings over weeks from `early` and
+    everything else from `since` (the weekly brief): `whole` as `load_since(root, since)`
+    gives it; `opened`, the tickets with rows at or after `early` but none at or after
+    `since`, folded from their `open` and `set` rows only (when, by whom and how they
+    were opened: category and intake fields). Their other rows are not parsed.
+    `iter_span_openings` gives the same one ticket at a time."""
+    found: tuple = ([], [])
+    for whole, t in iter_span_openings(root, since, early):
+        found[0 if whole else 1].append(t)
+    out = []
+    for lst in found:
+        lst.sort(key=lambda t: (t.opened_at, t.id))
+        out.append({t.id: t for t in lst})
+    return out[0], out[1]
+
+
+def iter_span_openings(root: Path, since: dt.datetime, early: dt.datetime):
+    """`load_span` one ticket at a time, in no particular order: (True, ticket) for the
+    tickets with a row at or after `since`, folded whole; (False, ticket) for those with
+    rows at or after `early` only, folded from their open and set rows."""
+    path = _ledger(root)
+    if path is None:
+        return
+    with open(path, "rb") as f:
+        yield from _iter_span(root, _Bytes(f.fileno(), os.fstat(f.fileno()).st_size), since, early)
+
+
+def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None) -> tuple:
+    """(whole, light): ticket ID -> its records, last first. `whole`: every record of the
+    tickets with a row at or after `since`; `light`: the open and set records (and any
+    whose type cannot be told without csv-parsing it) of the tickets with rows at or
+    after `early` but none at or after `since`. With `seen`, the first 12 bytes of every
+    other record are appended to it, joined (a few bytes strings, not one object each).
+
+    One backward pass, as `_scan_since`; times written as `since` is compare as text.
+    In a ledger in time order, going backwards, no ticket becomes wanted after a record
+    before its threshold was met. When one does (a merge put rows out of time order), it
+    may have had rows passed over: it is read whole by a second pass, and only then."""
+    from itertools import compress
+    from operator import itemgetter
+
+    key, ekey = since.isoformat().encode(), early.isoformat().encode()
+    off = key[19:]
+    plain = len(key) == len(ekey) == 25 and ekey[19:] == off
+    comma_off, tee = off + b",", {ord("T")}
+    first12, at_cell, off_cell, tee_cell = itemgetter(slice(0, 12)), itemgetter(slice(13, 38)), itemgetter(slice(32, 39)), itemgetter(23)
+
+    def when(rec: bytes) -> int:  # 2: at or after `since`; 1: at or after `early`; 0: before
+        at = rec[13:rec.find(b",", 13)]
+        if plain and len(at) == 25 and at[19:] == off and at[10:11] == b"T":
+            return 2 if at >= key else 1 if at >= ekey else 0
+        t = _at(rec)
+        return 2 if t >= since else 1 if t >= early else 0
+
+    def opening(rec: bytes) -> bool:  # an open or set record, or one with a quote before its type
+        k = rec.find(b",", rec.find(b",", 13) + 1) + 1
+        return rec.startswith(b"open,", k) or rec.startswith(b"set,", k) or b'"' in rec[:k + 5]
+
+    whole: dict = {}
+    light: dict = {}
+    again: set = set()
+    low = lower = False  # a record before `since` / before `early` has been met
+    for lines in _chunks(data, header):
+        if plain and lines and set(map(off_cell, lines)) == {comma_off} and set(map(tee_cell, lines)) == tee \
+                and max(map(at_cell, lines)) < ekey:
+            # the whole chunk is before `early` (the usual case): only the tickets already wanted
+            low = lower = True
+            rev = lines[::-1]
+            ids = list(map(first12, rev))
+            if seen is not None:
+                seen.append(b"".join(ids))
+            for rec in compress(rev, map(whole.__contains__, ids)):
+                whole[rec[:12]].append(rec)
+            for rec in compress(rev, map(light.__contains__, ids)):
+                if opening(rec):
+                    light[rec[:12]].append(rec)
+            continue
+        for rec in reversed(lines):
+            tid = rec[:12]
+            lst = whole.get(tid)
+            if lst is not None:
+                lst.append(rec)
+                continue
+            at = rec[13:38]
+            if plain and rec[38:39] == b"," and at[19:] == off and at[10:11] == b"T":  # `when`, inlined
+                w = 2 if at >= key else 1 if at >= ekey else 0
+            else:
+                w = when(rec)
+            if w == 2:
+                whole[tid] = [rec]
+                if low:
+                    again.add(tid)
+                    light.pop(tid, None)
+                continue
+            low = True
+            if seen is not None:
+                seen.append(tid)
+            lst = light.get(tid)
+            if lst is None:
+                if w == 0:
+                    lower = True
+                    continue
+                lst = light[tid] = []
+                if lower:
+                    again.add(tid)
+            elif w == 0:
+                lower = True
+            if opening(rec):
+                lst.append(rec)
+    if again:
+        found: dict = {tid: [] for tid in again}
+        for lines in _chunks(data, header):
+            for rec in reversed(lines):
+                lst = found.get(rec[:12])
+                if lst is not None:
+                    lst.append(rec)
+        for tid, lst in found.items():
+            whole.pop(tid, None)
+            light.pop(tid, None)
+            marks = [when(rec) for rec in lst]
+            if 2 in marks:
+                whole[tid] = lst
+            elif 1 in marks:
+                light[tid] = [rec for rec in lst if opening(rec)]
+    return whole, light
+
+
+def iter_span(root: Path, data, since: dt.datetime, seen: Optional[list] = None, types: Optional[frozenset] = None):
+    """The tickets `load_since(root, since)` gives, of the ledger bytes `data` (a
+    `_Bytes`), folded whole and as corrected, one at a time and in no particular order:
+    memory follows the records of the period, not its folded tickets. With `seen`, the
+    first 12 bytes (the ticket ID) of every record of the other tickets are appended to it,
+    joined (see `_scan_span`); with `types`, only the rows of those types are folded (for a
+    report that looks at no other: the others are csv-parsed, not read further)."""
+    return (t for _whole, t in _iter_span(root, data, since, since, seen, types))
+
+
+def _iter_span(root: Path, data, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None,
+               types: Optional[frozenset] = None):
+    import csv
+
+    from .. import corrections
+
+    rel = ledger.schema_of(LEDGER).file
+    with _reading(root):
+        if len(data) == 0:
+            raise ValueError("empty")
+        fixes = corrections.state(root)
+        whole, light = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early, seen)
+        for recs, only, flag in ((whole, types, True), (light, frozenset(("open", "set")), False)):
+            while recs:
+                batch: list = []  # the records of a few hundred tickets at a time
+                while recs and len(batch) < 4096:
+                    batch.extend(reversed(recs.popitem()[1]))
+                events = [_event(0, row, rel) for row in csv.reader([rec.decode("utf-8") for rec in batch], strict=True)
+                          if row and (only is None or len(row) < 4 or row[3] in only)]
+                for t in fold(corrections.honour_events(root, events, fixes)).values():
+                    if t.opened_at is not None:
+                        yield flag, t
