@@ -124,8 +124,8 @@ def load(p: Path) -> Optional[Record]:
     try:
         with open(p, "rb") as f:
             head = json.loads(f.readline())
-            if head.get("version") != VERSION:
-                return None
+            if head.get("version") != VERSION or head.get("code") != cache.code_digest():
+                return None  # another layout, or other code made it
             parts = [f.read(head[k]) for k in ("fixes", "opened", "lines", "others")]
             if [len(x) for x in parts] != [head[k] for k in ("fixes", "opened", "lines", "others")] or f.read(1):
                 return None
@@ -139,7 +139,7 @@ def load(p: Path) -> Optional[Record]:
 def save(p: Path, rec: Record) -> None:
     """Write the cache atomically; a read-only workspace simply goes without."""
     opened = "\n".join(map(str, rec.opened)).encode("ascii")
-    head = json.dumps({"version": VERSION, "size": rec.size, "crc": rec.crc, "policy": rec.policy, "start": rec.start,
+    head = json.dumps({"version": VERSION, "code": cache.code_digest(), "size": rec.size, "crc": rec.crc, "policy": rec.policy, "start": rec.start,
                        "end": rec.end, "latest": rec.latest, "sums": rec.sums, "fixes": len(rec.fixes),
                        "opened": len(opened), "lines": len(rec.lines), "others": len(rec.others)}).encode("ascii")
     d = p.parent
