@@ -349,9 +349,13 @@ def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer
     from ..ledger import parse_time
     from ..tickets.scan import micros
 
+    from operator import itemgetter
+
     now_us = micros(now)
     ages: dict = {}
     rows = []
+    wanted = [(k, vals) for k, vals in filters.items() if vals]
+    values = itemgetter(*cols)
     times = older is not None or newer is not None or not table
     for p in kept:
         if status != "open" and p[2] != status:
@@ -359,7 +363,10 @@ def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer
         (tid, opened, st, priority, kind, category, department, assignee, channel, customer, phone, order, summary,
          abnormal, opened_us) = p
         s = int((now_us - int(opened_us)) / 1000000)  # as int(timedelta.total_seconds()) gives it
-        key = (s if s >= 0 else ~-s) // 60
+        a = -s if s < 0 else s
+        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
+        if s < 0:
+            key = ~key
         age = ages.get(key)
         if age is None:
             age = ages[key] = _age(dt.timedelta(seconds=s))
@@ -369,11 +376,11 @@ def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer
              "department": department, "assignee": assignee, "channel": channel, "customer": customer,
              "phone": phone if full_phone else (tickets.mask_phone(phone) if phone else ""), "order": order,
              "summary": summary, "abnormal": abnormal}
-        if any(vals and r[k] not in vals for k, vals in filters.items()):
+        if wanted and any(r[k] not in vals for k, vals in wanted):
             continue
         if older is not None and not older(when) or newer is not None and newer(when):
             continue
-        rows.append((int(opened_us) / 1000000, tid, tuple(r[c] for c in cols)))
+        rows.append((int(opened_us) / 1000000, tid, values(r)))
     return rows
 
 
