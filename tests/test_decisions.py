@@ -175,3 +175,26 @@ def test_steady_until_is_never_too_late(shop, steps, at_minutes, probes, kind):
         if moment >= until:
             continue
         assert seen(moment)[:2] == (first, level), moment
+
+
+@settings(max_examples=400, deadline=None)
+@given(deadline=st.integers(-10**14, 10**14), later=st.integers(0, 10**12))
+def test_the_time_left_is_kept_only_while_it_is_written_the_same(deadline, later):
+    """sla-check --format csv keeps its lines with the times left as written at the
+    decision; left_holds says how long that text stays what span() writes."""
+    import aftersales.cli.sla as cmd
+    from aftersales.clock import span
+
+    now_us = 1795406400000000  # 2026-11-23T00:00:00Z
+
+    def text(at):
+        return span(dt.timedelta(microseconds=deadline - at))
+
+    assert cmd._lefts(now_us)(str(now_us + deadline)) == span(dt.timedelta(microseconds=deadline))
+    deadline += now_us
+    holds = cmd.left_holds(deadline, now_us)
+    assert holds > 0
+    if later < holds:
+        assert text(now_us + later) == text(now_us)
+    assert text(now_us + holds - 1) == text(now_us)  # the last moment it claims
+    assert text(now_us + holds) != text(now_us) or text(now_us + holds + 1) != text(now_us)

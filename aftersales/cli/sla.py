@@ -72,7 +72,7 @@ def cli(app, notify, states, reminders, fmt):
         out[4] = "1" if pending else ""
         until = sla.steady_until(policy, t, cycles, level, since, now, clocks)
         if f == "csv":
-            out = _as_csv(out)
+            out = _as_csv(out, scan.micros(now))
         return scan.micros(now) + 1 if until is None else scan.micros(until), out
 
     with ledger.locked(ws.root) if notify else nullcontext():
@@ -128,23 +128,9 @@ def _rows(decided: list, f: str, now, notify: bool, states, breach: list):
     from ..tickets.scan import micros
 
     now_us = micros(now)
-    spans: dict = {}  # the time left as text, by what span() shows of it
-
-    def left_of(deadline_us: str) -> str:
-        s = int((int(deadline_us) - now_us) / 1000000)  # as int(timedelta.total_seconds()) gives it
-        a = -s if s < 0 else s
-        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
-        if s < 0:
-            key = ~key
-        text = spans.get(key)
-        if text is None:
-            text = spans[key] = _left(dt.timedelta(seconds=s))
-        return text
+    left_of = _lefts(now_us)
 
     if f == "csv":
-        from itertools import chain, repeat
-
-        newlines = repeat("\n")
         plain = not notify and not states
         for p in decided:  # see _as_csv
             codes = p[1]
@@ -152,16 +138,25 @@ def _rows(decided: list, f: str, now, notify: bool, states, breach: list):
                 breach[0] = True
             if not codes:
                 continue
-            if plain:  # every row: the ticket's lines in one piece
-                yield p[2] % tuple(chain.from_iterable(zip(map(left_of, p[3].split(" ")), newlines)))
+            text, kept = p[2], now_us < int(p[6])  # the times left as written still hold
+            if plain and kept:
+                yield text
                 continue
-            pos = 0
-            for i, (deadline_us, n) in enumerate(zip(p[3].split(" "), p[4].split(" "))):
-                line, pos = p[2][pos:pos + int(n)], pos + int(n)
+            marks = [int(x) for x in p[3].split(" ")]
+            lefts = [text[a:b] for a, b in zip(marks[0::2], marks[1::2])] if kept else \
+                [left_of(d) for d in p[5].split(" ")]
+            if plain:
+                pieces = [text[:marks[0]]]
+                for i, left in enumerate(lefts):
+                    pieces += [left, text[marks[2 * i + 1]:marks[2 * i + 2] if 2 * i + 2 < len(marks) else None]]
+                yield "".join(pieces)
+                continue
+            start = 0
+            for i, end in enumerate(int(x) for x in p[4].split(" ")):
                 state, fresh = _STATES[codes[2 * i]], codes[2 * i + 1] == "1"
-                if notify and not fresh or states and state not in states:
-                    continue
-                yield line % (left_of(deadline_us), "\n")
+                if not (notify and not fresh or states and state not in states):
+                    yield text[start:marks[2 * i]] + lefts[i] + text[marks[2 * i + 1]:end]
+                start = end
         return
     for p in decided:
         tid, priority, department, assignee = p[0], p[1], p[2], p[3]
@@ -188,22 +183,71 @@ def _rows(decided: list, f: str, now, notify: bool, states, breach: list):
 _STATES = {"o": "ok", "w": "warning", "b": "breached"}
 
 
-def _as_csv(p: list) -> list:
-    """A payload of `decide` as what --format csv prints, so that a warm run only puts in
-    the time left: [pending, a code per cycle (the state's initial, then 1 if a notice is
-    fresh), the ticket's lines with %s for each time left and for each line's end
-    (quoted as csv.writer quotes), the deadlines in microseconds, the length of each line]."""
+def _lefts(now_us: int):
+    """The time left to a deadline (microseconds since the epoch, as text) at now, as
+    span() writes it; each text made once."""
+    import datetime as dt
+
+    texts: dict = {}
+
+    def left_of(deadline_us: str) -> str:
+        s = int((int(deadline_us) - now_us) / 1000000)  # as int(timedelta.total_seconds()) gives it
+        a = -s if s < 0 else s
+        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
+        if s < 0:
+            key = ~key
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = _left(dt.timedelta(seconds=s))
+        return text
+
+    return left_of
+
+
+def left_holds(deadline_us: int, now_us: int) -> int:
+    """For how many microseconds after now the time left to the deadline is written as it
+    is now: span() shows days and hours, or hours and minutes, of whole seconds cut
+    toward zero, so the text holds while those seconds stay within one hour (or minute)."""
+    diff = deadline_us - now_us
+    s = int(diff / 1000000)
+    a = -s if s < 0 else s
+    step = 3600 if a >= 86400 else 60
+    if s > 0:
+        low = s // step * step  # a day's boundary is an hour's too: the step stays right
+        return diff - low * 1000000 if low else diff + 1000000
+    if s == 0:
+        return diff + 1000000  # "0m" until a whole second past the deadline: then "-0m"
+    return diff + (a // step + 1) * step * 1000000  # counting up past the deadline
+
+
+def _as_csv(p: list, now_us: int) -> list:
+    """A payload of `decide` as what --format csv prints at now: [pending, a code per
+    cycle (the state's initial, then 1 if a notice is fresh), the ticket's lines (quoted
+    as csv.writer quotes), where each time left begins and ends in them, where each line
+    ends, the deadlines in microseconds, until when the times left are written as they
+    are (microseconds)]. A warm run prints the lines as they are until then, and after
+    it puts in the times left of its own --now."""
     head = _q(p[0]) + ","
     tail = "," + ",".join(map(_q, (p[1], p[2], p[3]))) + ","
-    codes, lines, deadlines = [], [], []
+    left_of = _lefts(now_us)
+    codes, parts, marks, ends, deadlines = [], [], [], [], []
+    n = 0
+    holds = forever = 1 << 62
     for i in range(5, len(p), _CYCLE):
         timer_id, name, state, deadline, deadline_us, _local, paused, lvl, tell, start, fresh = p[i:i + _CYCLE]
         codes.append(state[0] + ("1" if fresh else "0"))
-        lines.append(f"{head}{_q(timer_id)},{_q(name)},{state},{deadline},".replace("%", "%%") + "%s" +
-                     f"{',yes' if paused else ',no'}{tail}{lvl},{_q(', '.join(_split(tell)))},{start}"
-                     .replace("%", "%%") + "%s")
+        before = f"{head}{_q(timer_id)},{_q(name)},{state},{deadline},"
+        left = left_of(deadline_us)
+        after = f"{',yes' if paused else ',no'}{tail}{lvl},{_q(', '.join(_split(tell)))},{start}\n"
+        marks += [n + len(before), n + len(before) + len(left)]
+        n += len(before) + len(left) + len(after)
+        ends.append(n)
+        parts += [before, left, after]
         deadlines.append(deadline_us)
-    return [p[4], "".join(codes), "".join(lines), " ".join(deadlines), " ".join(str(len(x)) for x in lines)]
+        holds = min(holds, left_holds(int(deadline_us), now_us))
+    until = now_us + holds if holds < forever else forever
+    return [p[4], "".join(codes), "".join(parts), " ".join(map(str, marks)), " ".join(map(str, ends)),
+            " ".join(deadlines), str(until)]
 
 
 _SPECIAL = re.compile(r'[,"\n]').search
