@@ -214,7 +214,7 @@ def left_holds(deadline_us: int, now_us: int) -> int:
     step = 3600 if a >= 86400 else 60
     if s > 0:
         low = s // step * step  # a day's boundary is an hour's too: the step stays right
-        return diff - low * 1000000 if low else diff + 1000000
+        return diff - low * 1000000 + 1 if low else diff + 1000000
     if s == 0:
         return diff + 1000000  # "0m" until a whole second past the deadline: then "-0m"
     return diff + (a // step + 1) * step * 1000000  # counting up past the deadline
