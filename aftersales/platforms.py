@@ -1048,7 +1048,6 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     batches, under the ledger lock. Memory stays flat: one row at a time, plus an int per
     known order and a small record per known platform request. Re-running the same file
     adds nothing. InputError when the file as a whole cannot be used."""
-    import marshal
     import pickle
     import tempfile
 
@@ -1074,8 +1073,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     size_before = _size(ledger.ledger_path(root, "orders"))
     state = _order_state(root) if prof.kind == "orders" else {}
     prog = Progress(progress_stream, op.size, "")
-    spool = tempfile.TemporaryFile()  # the new and changed orders, in lists of up to 1024
-    spooled: list = []  # the next list
+    spool = _Spool(policy, now_text, batch)  # the new and changed orders
     ev_spool = tempfile.TemporaryFile()  # the ticket events, in batches
     refunds: list = []  # refund rows: their tickets need the orders ledger, read once after the pass
     pending = None  # the order being read: its rows are adjacent (one per item)
@@ -1104,10 +1102,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 out.shipments.new += 1
             else:
                 out.shipments.changed += 1
-        spooled.append((tuple(o[c] for c in ORDER_COLUMNS), ship))
-        if len(spooled) >= 1024:
-            marshal.dump(spooled, spool)
-            spooled.clear()
+        spool.add(tuple(o[c] for c in ORDER_COLUMNS), ship)
 
     def request(line, raw, req, v, facts):
         """Decide one after-sales request now; its events wait in the events spool."""
@@ -1177,8 +1172,6 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 pending = o
         if pending is not None:
             flush()
-        if spooled:
-            marshal.dump(spooled, spool)
         out.rows = rows
         prog.done()
         if refunds:
@@ -1192,8 +1185,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         with ledger.locked(root):
             _still_current(root, size_before, opening, set(known or ()))
             total = out.orders.new + out.orders.changed
-            _write_spool(root, policy, spool, batch, now_text,
-                         Progress(progress_stream, total, "writing ") if total > batch else None)
+            spool.write(root, Progress(progress_stream, total, "writing ") if total > batch else None)
             _write_events(root, policy, ev_spool, n_events)
         out.written = True
         return out
@@ -1245,42 +1237,144 @@ def _write_events(root: Path, policy, ev_spool, n: int, batch: int = 5000) -> No
         ledger.append(root, "tickets", rows, policy)
 
 
-def _write_spool(root: Path, policy, spool, batch: int, now_text: str, prog=None) -> None:
-    import marshal
+class _Spool:
+    """The new and changed orders of an import, and their shipments, waiting in a temporary
+    file until the pass over the export is done: in blocks of up to 1024 orders, each
+    encoded for the ledgers as it is cut when `ledger.BlockCheck` finds nothing wrong in
+    it (most blocks), else kept as values. `write` appends them in one streaming pass
+    (encoded blocks as they are; values by `ledger.append`, in batches of `batch` orders as
+    the careful path always did, so the first refusal is the same). Memory: one block."""
 
-    from . import ledger
+    BLOCK = 1024
 
-    def entries():  # (order values, ship) as `import_export` spooled them, in lists
-        spool.seek(0)
+    def __init__(self, policy, now_text: str, batch: int):
+        import tempfile
+
+        from . import ledger
+
+        self.policy, self.now_text, self.batch = policy, now_text, batch
+        self.file = tempfile.TemporaryFile()
+        self.rows: list = []  # the block being filled: order values
+        self.ships: list = []  # ... and whether each has a new or changed shipment
+        self.count = 0  # orders spooled
+        self.careful = False  # a block was kept as values
+        self.checks = (ledger.BlockCheck(ledger.schema_of("orders"), policy),
+                       ledger.BlockCheck(ledger.schema_of("shipments"), policy))
+        self.couriers: dict = {}  # platform courier name -> courier id
+
+    def add(self, values: tuple, ship: bool) -> None:
+        self.rows.append(values)
+        self.ships.append(ship)
+        self.count += 1
+        if len(self.rows) >= self.BLOCK:
+            self.cut()
+
+    def cut(self) -> None:
+        import marshal
+
+        rows, ships = self.rows, self.ships
+        if not rows:
+            return
+        self.rows, self.ships = [], []
+        ship_rows = [self._shipment(r) for r, s in zip(rows, ships) if s]
+        enc = (_encode_block(self.checks[0], rows), _encode_block(self.checks[1], ship_rows) if ship_rows else b"")
+        if None in enc:
+            self.careful = True
+            marshal.dump((None, None, ships, rows), self.file)
+        else:
+            marshal.dump((enc[0], enc[1], ships, None), self.file)
+
+    def _shipment(self, values: tuple) -> tuple:
+        o = dict(zip(ORDER_COLUMNS, values))
+        courier = self.couriers.get(o["courier"])
+        if courier is None:
+            courier = self.couriers[o["courier"]] = courier_id(self.policy, o["courier"])
+        return (o["waybill"], self.now_text, o["order"], courier, o["destination"], o["shipped_at"], "", "",
+                o["signed_at"], "", o["source"])
+
+    def _blocks(self):
+        import marshal
+
+        self.file.seek(0)
         while True:
             try:
-                yield from marshal.load(spool)
+                yield marshal.load(self.file)
             except EOFError:
                 return
 
-    spooled = entries()
-    obatch, sbatch = [], []
-    written = 0
-    while True:
-        values, ship = next(spooled, (None, False))
-        if values is not None:
-            o = dict(zip(ORDER_COLUMNS, values))
-            obatch.append(o)
-            if ship:
-                sbatch.append(shipment_row(o, policy, now_text))
-        if obatch and (values is None or len(obatch) >= batch):
-            ledger.append(root, "orders", obatch, policy)
-            written += len(obatch)
-            obatch = []
-            if sbatch:
-                ledger.append(root, "shipments", sbatch, policy)
-                sbatch = []
-            if prog is not None:
-                prog.update(written, written)  # the total is in rows here
-        if values is None:
-            break
-    if prog is not None:
-        prog.done()
+    def write(self, root: Path, prog=None) -> None:
+        """Append every spooled order and shipment (inside the caller's `ledger.locked`)."""
+        from . import ledger
+
+        self.cut()
+        if self.careful:
+            return self._write_careful(root, prog)
+        written = 0
+        with ledger.appending(root, "orders") as orders, ledger.appending(root, "shipments") as shipments:
+            for ob, sb, _ships, _rows in self._blocks():
+                orders(ob)
+                if sb:
+                    shipments(sb)
+                written += ob.count(b"\n")
+                if prog is not None:
+                    prog.update(written, written)  # the total is in rows here
+        if prog is not None:
+            prog.done()
+
+    def _entries(self):
+        """(order values, ship) of each spooled order; encoded blocks read back (their shipments:
+        the orders with a waybill whose shipment is in the block, in order)."""
+        for ob, sb, ships, rows in self._blocks():
+            if rows is None:
+                rows = [tuple(r) for r in csv.reader(io.StringIO(ob.decode("utf-8"), newline=""))]
+            yield from zip(rows, ships)
+
+    def _write_careful(self, root: Path, prog=None) -> None:
+        from . import ledger
+
+        policy, now_text, batch = self.policy, self.now_text, self.batch
+        spooled = self._entries()
+        obatch, sbatch = [], []
+        written = 0
+        while True:
+            values, ship = next(spooled, (None, False))
+            if values is not None:
+                o = dict(zip(ORDER_COLUMNS, values))
+                obatch.append(o)
+                if ship:
+                    sbatch.append(shipment_row(o, policy, now_text))
+            if obatch and (values is None or len(obatch) >= batch):
+                ledger.append(root, "orders", obatch, policy)
+                written += len(obatch)
+                obatch = []
+                if sbatch:
+                    ledger.append(root, "shipments", sbatch, policy)
+                    sbatch = []
+                if prog is not None:
+                    prog.update(written, written)  # the total is in rows here
+            if values is None:
+                break
+        if prog is not None:
+            prog.done()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _encode_block(check, rows: list) -> Optional[bytes]:
+    """Rows (tuples of text, a ledger's columns) as `ledger.encode_rows` writes them, when
+    `check` finds nothing wrong in any and no field is over the limit; else None."""
+    from .ledger import MAX_FIELD, _field
+
+    if check.columns(rows) is None:
+        return None
+    lines = list(map(",".join, rows))
+    if max(map(len, lines)) > MAX_FIELD:
+        return None
+    text = "\n".join(lines) + "\n"
+    if '"' in text or "\r" in text or text.count(",") != (check.width - 1) * len(rows) or text.count("\n") != len(rows):
+        text = "".join(",".join(map(_field, r)) + "\n" for r in rows)
+    return text.encode("utf-8")
 
 
 def _csv_text(row: list) -> str:
