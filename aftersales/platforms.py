@@ -27,6 +27,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
@@ -313,6 +314,7 @@ class Opened:
     size: int
     rows: Iterator  # (line, raw row) after the header
     handle: Any = None
+    plan: Any = None  # how read_row reads each field (`_plan`)
 
     def position(self) -> int:
         try:
@@ -535,41 +537,70 @@ def _amount(cell: str) -> str:
     return got
 
 
+_STATUSES: dict = {}  # status cell -> without its prefix: a file repeats a few statuses
+
+
+def _plan(op: Opened, tz) -> tuple:
+    """How `read_row` reads each field of `op`: (fields as (name, index, kind, header name), the
+    hours of source times in `tz`), made once per file."""
+    from .spreadsheet import _Hours
+
+    if op.plan is None or op.plan[1].tz is not tz:
+        kinds = [(f_, i, 0 if f_ in ID_FIELDS else 1 if f_ in TIME_FIELDS else 2 if f_ in MONEY_FIELDS
+                  else 3 if f_ in STATUS_FIELDS else 4, op.names[f_]) for f_, i in op.index.items()]
+        op.plan = (kinds, _Hours(tz))
+    return op.plan
+
+
 def read_row(op: Opened, line: int, raw: list, tz, _fns: list = []) -> Record:
     if not _fns:
         from .ledger import format_time
-        from .spreadsheet import parse_source_time
+        from .spreadsheet import _REST_OK, parse_source_time
 
-        _fns.extend((format_time, parse_source_time))
-    format_time, parse_source_time = _fns
+        _fns.extend((format_time, parse_source_time, _REST_OK))
+    format_time, parse_source_time, rest_ok = _fns
+    fields, hours = _plan(op, tz)
     v: dict = {}
     msgs: list = []
     n = len(raw)
-    for f_, i in op.index.items():
-        cell = clean(raw[i]) if i < n else ""
+    for f_, i, kind, col in fields:
+        if i < n:
+            cell = raw[i].strip()
+            if cell and (cell[0] in "='" or cell in EMPTY):
+                cell = clean(cell)
+        else:
+            cell = ""
         if not cell:
             v[f_] = ""
-            continue
-        col = op.names[f_]
-        if f_ in ID_FIELDS:
-            bad = id_problem(col, cell)
-            if bad:
-                msgs.append(bad)
+        elif kind == 0:  # an ID
+            if "." in cell or "e" in cell or "E" in cell:
+                bad = id_problem(col, cell)
+                if bad:
+                    msgs.append(bad)
             v[f_] = cell.replace(" ", "")
-        elif f_ in TIME_FIELDS:
+        elif kind == 1:  # a time: "2026-11-20 10:05:00" in a plain hour at once, else parsed
+            hour = hours[cell[:13]] if len(cell) == 19 and cell[13:] in rest_ok else None
+            if hour:
+                v[f_] = hour[0] + cell[13:] + hour[1]
+                continue
             try:
                 v[f_] = format_time(parse_source_time(cell, tz))
             except ValueError as e:
                 msgs.append(f"column {col}: '{cell}' is not a time: {e}")
                 v[f_] = ""
-        elif f_ in MONEY_FIELDS:
+        elif kind == 2:
             try:
                 v[f_] = _amount(cell)
             except ValueError as e:
                 msgs.append(f"column {col}: {e}")
                 v[f_] = ""
-        elif f_ in STATUS_FIELDS:
-            v[f_] = strip_status(cell)
+        elif kind == 3:
+            status = _STATUSES.get(cell)
+            if status is None:
+                status = strip_status(cell)
+                if len(_STATUSES) < 10000:
+                    _STATUSES[cell] = status
+            v[f_] = status
         else:
             v[f_] = " ".join(cell.split())
     if op.profile.kind == "tracking":
@@ -655,12 +686,16 @@ _SHIP_FP = ("waybill", "courier", "destination", "shipped_at", "signed_at")
 
 
 _M32 = 0xFFFFFFFF
+_ORDER_FP_OF, _SHIP_FP_OF, _ORDER_VALUES = itemgetter(*_ORDER_FP), itemgetter(*_SHIP_FP), itemgetter(*ORDER_COLUMNS)
 
 
 def state_value(row: dict) -> int:
     """One int per order (memory: ~105 bytes an order in the state dict): the high 32 bits
     fingerprint the order's facts, the low 32 bits its shipment."""
-    return ((fingerprint(row, _ORDER_FP) & _M32) << 32) | (fingerprint(row, _SHIP_FP) & _M32)
+    try:  # an order row has every column: its values as fingerprint takes them
+        return ((hash(_ORDER_FP_OF(row)) & _M32) << 32) | (hash(_SHIP_FP_OF(row)) & _M32)
+    except KeyError:
+        return ((fingerprint(row, _ORDER_FP) & _M32) << 32) | (fingerprint(row, _SHIP_FP) & _M32)
 
 
 # ------------------------------------------------------------------ after-sales requests
@@ -1102,7 +1137,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 out.shipments.new += 1
             else:
                 out.shipments.changed += 1
-        spool.add(tuple(o[c] for c in ORDER_COLUMNS), ship)
+        spool.add(_ORDER_VALUES(o), ship)
 
     def request(line, raw, req, v, facts):
         """Decide one after-sales request now; its events wait in the events spool."""
