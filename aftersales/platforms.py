@@ -407,7 +407,7 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
         try:
             for row in reader:
                 start, prev_end = prev_end + 1, reader.line_num
-                if not any(c.strip() for c in row):
+                if not any(map(str.strip, row)):
                     continue
                 yield start, row
         except (UnicodeDecodeError, csv.Error) as e:
@@ -559,7 +559,8 @@ def read_row(op: Opened, line: int, raw: list, tz, _fns: list = []) -> Record:
 
         _fns.extend((format_time, parse_source_time, _REST_OK))
     format_time, parse_source_time, rest_ok = _fns
-    fields, hours = _plan(op, tz)
+    plan = op.plan
+    fields, hours = plan if plan is not None and plan[1].tz is tz else _plan(op, tz)
     v: dict = {}
     msgs: list = []
     n = len(raw)
@@ -1056,12 +1057,11 @@ def _order_state(root: Path) -> dict:
     if not ledger.ledger_path(root, "orders").exists():
         return out
     names = ledger.schema_of("orders").column_names
-    fo = [names.index(c) for c in _ORDER_FP]
-    fs = [names.index(c) for c in _SHIP_FP]
-    pi, oi, si = names.index("platform"), names.index("order"), names.index("source")
+    fo = itemgetter(*(names.index(c) for c in _ORDER_FP))
+    fs = itemgetter(*(names.index(c) for c in _SHIP_FP))
+    key = itemgetter(names.index("platform"), names.index("order"), names.index("source"))
     for _line, row in ledger.records(root, "orders"):
-        out[hash((row[pi], row[oi], row[si]))] = (((hash(tuple(row[i] for i in fo)) & _M32) << 32)
-                                                   | (hash(tuple(row[i] for i in fs)) & _M32))
+        out[hash(key(row))] = ((hash(fo(row)) & _M32) << 32) | (hash(fs(row)) & _M32)
     return out
 
 
