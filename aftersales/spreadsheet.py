@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import chain, compress, repeat
 from operator import add, eq, gt, itemgetter, methodcaller, ne, not_
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 from .errors import InputError, Problem
 
@@ -450,7 +450,7 @@ def _blocks(f, file: str, size: int = 1 << 16) -> Iterator:
             head = head[cut:]
             found = (text.replace("\r\n", "\n") if crlf else text).split("\n")
             found.pop()  # "" after the last line break
-            lines = range(end + 1, end + 1 + len(found))
+            lines: Sequence[int] = range(end + 1, end + 1 + len(found))
             end += len(found)
             if not all(map(str.strip, found, repeat(_BLANK))):
                 keep = list(map(str.strip, found, repeat(_BLANK)))
@@ -965,11 +965,11 @@ class _Hours(dict):
         "2017-10-02 10:56:33" in a plain hour go into `care` (their values become "")."""
         info = list(map(self.__getitem__, map(_HOUR_OF, values)))
         if () in info:  # not a plain hour (or not a time): the careful check's
-            bad = list(compress(range(len(values)), map(not_, info)))
+            odd = list(compress(range(len(values)), map(not_, info)))
             values = list(values)
-            for r in bad:
+            for r in odd:
                 values[r], info[r] = "", self[""]
-            care.update(bad)
+            care.update(odd)
         given = values if all(values) else list(filter(None, values))
         if set(map(len, given)) <= {19}:
             # Every value is "" or 19 characters whose first 13 are a plain hour ("2017-10-02 10"
