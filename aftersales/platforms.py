@@ -27,6 +27,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
@@ -313,6 +314,7 @@ class Opened:
     size: int
     rows: Iterator  # (line, raw row) after the header
     handle: Any = None
+    plan: Any = None  # how read_row reads each field (`_plan`)
 
     def position(self) -> int:
         try:
@@ -405,7 +407,7 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
         try:
             for row in reader:
                 start, prev_end = prev_end + 1, reader.line_num
-                if not any(c.strip() for c in row):
+                if not any(map(str.strip, row)):
                     continue
                 yield start, row
         except (UnicodeDecodeError, csv.Error) as e:
@@ -535,41 +537,71 @@ def _amount(cell: str) -> str:
     return got
 
 
+_STATUSES: dict = {}  # status cell -> without its prefix: a file repeats a few statuses
+
+
+def _plan(op: Opened, tz) -> tuple:
+    """How `read_row` reads each field of `op`: (fields as (name, index, kind, header name), the
+    hours of source times in `tz`), made once per file."""
+    from .spreadsheet import _Hours
+
+    if op.plan is None or op.plan[1].tz is not tz:
+        kinds = [(f_, i, 0 if f_ in ID_FIELDS else 1 if f_ in TIME_FIELDS else 2 if f_ in MONEY_FIELDS
+                  else 3 if f_ in STATUS_FIELDS else 4, op.names[f_]) for f_, i in op.index.items()]
+        op.plan = (kinds, _Hours(tz))
+    return op.plan
+
+
 def read_row(op: Opened, line: int, raw: list, tz, _fns: list = []) -> Record:
     if not _fns:
         from .ledger import format_time
-        from .spreadsheet import parse_source_time
+        from .spreadsheet import _REST_OK, parse_source_time
 
-        _fns.extend((format_time, parse_source_time))
-    format_time, parse_source_time = _fns
+        _fns.extend((format_time, parse_source_time, _REST_OK))
+    format_time, parse_source_time, rest_ok = _fns
+    plan = op.plan
+    fields, hours = plan if plan is not None and plan[1].tz is tz else _plan(op, tz)
     v: dict = {}
     msgs: list = []
     n = len(raw)
-    for f_, i in op.index.items():
-        cell = clean(raw[i]) if i < n else ""
+    for f_, i, kind, col in fields:
+        if i < n:
+            cell = raw[i].strip()
+            if cell and (cell[0] in "='" or cell in EMPTY):
+                cell = clean(cell)
+        else:
+            cell = ""
         if not cell:
             v[f_] = ""
-            continue
-        col = op.names[f_]
-        if f_ in ID_FIELDS:
-            bad = id_problem(col, cell)
-            if bad:
-                msgs.append(bad)
+        elif kind == 0:  # an ID
+            if "." in cell or "e" in cell or "E" in cell:
+                bad = id_problem(col, cell)
+                if bad:
+                    msgs.append(bad)
             v[f_] = cell.replace(" ", "")
-        elif f_ in TIME_FIELDS:
+        elif kind == 1:  # a time: "2026-11-20 10:05:00" in a plain hour at once, else parsed
+            hour = hours[cell[:13]] if len(cell) == 19 and cell[13:] in rest_ok else None
+            if hour:
+                v[f_] = hour[0] + cell[13:] + hour[1]
+                continue
             try:
                 v[f_] = format_time(parse_source_time(cell, tz))
             except ValueError as e:
                 msgs.append(f"column {col}: '{cell}' is not a time: {e}")
                 v[f_] = ""
-        elif f_ in MONEY_FIELDS:
+        elif kind == 2:
             try:
                 v[f_] = _amount(cell)
             except ValueError as e:
                 msgs.append(f"column {col}: {e}")
                 v[f_] = ""
-        elif f_ in STATUS_FIELDS:
-            v[f_] = strip_status(cell)
+        elif kind == 3:
+            status = _STATUSES.get(cell)
+            if status is None:
+                status = strip_status(cell)
+                if len(_STATUSES) < 10000:
+                    _STATUSES[cell] = status
+            v[f_] = status
         else:
             v[f_] = " ".join(cell.split())
     if op.profile.kind == "tracking":
@@ -655,12 +687,16 @@ _SHIP_FP = ("waybill", "courier", "destination", "shipped_at", "signed_at")
 
 
 _M32 = 0xFFFFFFFF
+_ORDER_FP_OF, _SHIP_FP_OF, _ORDER_VALUES = itemgetter(*_ORDER_FP), itemgetter(*_SHIP_FP), itemgetter(*ORDER_COLUMNS)
 
 
 def state_value(row: dict) -> int:
     """One int per order (memory: ~105 bytes an order in the state dict): the high 32 bits
     fingerprint the order's facts, the low 32 bits its shipment."""
-    return ((fingerprint(row, _ORDER_FP) & _M32) << 32) | (fingerprint(row, _SHIP_FP) & _M32)
+    try:  # an order row has every column: its values as fingerprint takes them
+        return ((hash(_ORDER_FP_OF(row)) & _M32) << 32) | (hash(_SHIP_FP_OF(row)) & _M32)
+    except KeyError:
+        return ((fingerprint(row, _ORDER_FP) & _M32) << 32) | (fingerprint(row, _SHIP_FP) & _M32)
 
 
 # ------------------------------------------------------------------ after-sales requests
@@ -1021,12 +1057,11 @@ def _order_state(root: Path) -> dict:
     if not ledger.ledger_path(root, "orders").exists():
         return out
     names = ledger.schema_of("orders").column_names
-    fo = [names.index(c) for c in _ORDER_FP]
-    fs = [names.index(c) for c in _SHIP_FP]
-    pi, oi, si = names.index("platform"), names.index("order"), names.index("source")
+    fo = itemgetter(*(names.index(c) for c in _ORDER_FP))
+    fs = itemgetter(*(names.index(c) for c in _SHIP_FP))
+    key = itemgetter(names.index("platform"), names.index("order"), names.index("source"))
     for _line, row in ledger.records(root, "orders"):
-        out[hash((row[pi], row[oi], row[si]))] = (((hash(tuple(row[i] for i in fo)) & _M32) << 32)
-                                                   | (hash(tuple(row[i] for i in fs)) & _M32))
+        out[hash(key(row))] = ((hash(fo(row)) & _M32) << 32) | (hash(fs(row)) & _M32)
     return out
 
 
@@ -1048,7 +1083,6 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     batches, under the ledger lock. Memory stays flat: one row at a time, plus an int per
     known order and a small record per known platform request. Re-running the same file
     adds nothing. InputError when the file as a whole cannot be used."""
-    import marshal
     import pickle
     import tempfile
 
@@ -1074,8 +1108,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     size_before = _size(ledger.ledger_path(root, "orders"))
     state = _order_state(root) if prof.kind == "orders" else {}
     prog = Progress(progress_stream, op.size, "")
-    spool = tempfile.TemporaryFile()  # the new and changed orders, in lists of up to 1024
-    spooled: list = []  # the next list
+    spool = _Spool(policy, now_text, batch)  # the new and changed orders
     ev_spool = tempfile.TemporaryFile()  # the ticket events, in batches
     refunds: list = []  # refund rows: their tickets need the orders ledger, read once after the pass
     pending = None  # the order being read: its rows are adjacent (one per item)
@@ -1104,10 +1137,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 out.shipments.new += 1
             else:
                 out.shipments.changed += 1
-        spooled.append((tuple(o[c] for c in ORDER_COLUMNS), ship))
-        if len(spooled) >= 1024:
-            marshal.dump(spooled, spool)
-            spooled.clear()
+        spool.add(_ORDER_VALUES(o), ship)
 
     def request(line, raw, req, v, facts):
         """Decide one after-sales request now; its events wait in the events spool."""
@@ -1177,8 +1207,6 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 pending = o
         if pending is not None:
             flush()
-        if spooled:
-            marshal.dump(spooled, spool)
         out.rows = rows
         prog.done()
         if refunds:
@@ -1192,8 +1220,7 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         with ledger.locked(root):
             _still_current(root, size_before, opening, set(known or ()))
             total = out.orders.new + out.orders.changed
-            _write_spool(root, policy, spool, batch, now_text,
-                         Progress(progress_stream, total, "writing ") if total > batch else None)
+            spool.write(root, Progress(progress_stream, total, "writing ") if total > batch else None)
             _write_events(root, policy, ev_spool, n_events)
         out.written = True
         return out
@@ -1245,42 +1272,144 @@ def _write_events(root: Path, policy, ev_spool, n: int, batch: int = 5000) -> No
         ledger.append(root, "tickets", rows, policy)
 
 
-def _write_spool(root: Path, policy, spool, batch: int, now_text: str, prog=None) -> None:
-    import marshal
+class _Spool:
+    """The new and changed orders of an import, and their shipments, waiting in a temporary
+    file until the pass over the export is done: in blocks of up to 1024 orders, each
+    encoded for the ledgers as it is cut when `ledger.BlockCheck` finds nothing wrong in
+    it (most blocks), else kept as values. `write` appends them in one streaming pass
+    (encoded blocks as they are; values by `ledger.append`, in batches of `batch` orders as
+    the careful path always did, so the first refusal is the same). Memory: one block."""
 
-    from . import ledger
+    BLOCK = 1024
 
-    def entries():  # (order values, ship) as `import_export` spooled them, in lists
-        spool.seek(0)
+    def __init__(self, policy, now_text: str, batch: int):
+        import tempfile
+
+        from . import ledger
+
+        self.policy, self.now_text, self.batch = policy, now_text, batch
+        self.file = tempfile.TemporaryFile()
+        self.rows: list = []  # the block being filled: order values
+        self.ships: list = []  # ... and whether each has a new or changed shipment
+        self.count = 0  # orders spooled
+        self.careful = False  # a block was kept as values
+        self.checks = (ledger.BlockCheck(ledger.schema_of("orders"), policy),
+                       ledger.BlockCheck(ledger.schema_of("shipments"), policy))
+        self.couriers: dict = {}  # platform courier name -> courier id
+
+    def add(self, values: tuple, ship: bool) -> None:
+        self.rows.append(values)
+        self.ships.append(ship)
+        self.count += 1
+        if len(self.rows) >= self.BLOCK:
+            self.cut()
+
+    def cut(self) -> None:
+        import marshal
+
+        rows, ships = self.rows, self.ships
+        if not rows:
+            return
+        self.rows, self.ships = [], []
+        ship_rows = [self._shipment(r) for r, s in zip(rows, ships) if s]
+        enc = (_encode_block(self.checks[0], rows), _encode_block(self.checks[1], ship_rows) if ship_rows else b"")
+        if None in enc:
+            self.careful = True
+            marshal.dump((None, None, ships, rows), self.file)
+        else:
+            marshal.dump((enc[0], enc[1], ships, None), self.file)
+
+    def _shipment(self, values: tuple) -> tuple:
+        o = dict(zip(ORDER_COLUMNS, values))
+        courier = self.couriers.get(o["courier"])
+        if courier is None:
+            courier = self.couriers[o["courier"]] = courier_id(self.policy, o["courier"])
+        return (o["waybill"], self.now_text, o["order"], courier, o["destination"], o["shipped_at"], "", "",
+                o["signed_at"], "", o["source"])
+
+    def _blocks(self):
+        import marshal
+
+        self.file.seek(0)
         while True:
             try:
-                yield from marshal.load(spool)
+                yield marshal.load(self.file)
             except EOFError:
                 return
 
-    spooled = entries()
-    obatch, sbatch = [], []
-    written = 0
-    while True:
-        values, ship = next(spooled, (None, False))
-        if values is not None:
-            o = dict(zip(ORDER_COLUMNS, values))
-            obatch.append(o)
-            if ship:
-                sbatch.append(shipment_row(o, policy, now_text))
-        if obatch and (values is None or len(obatch) >= batch):
-            ledger.append(root, "orders", obatch, policy)
-            written += len(obatch)
-            obatch = []
-            if sbatch:
-                ledger.append(root, "shipments", sbatch, policy)
-                sbatch = []
-            if prog is not None:
-                prog.update(written, written)  # the total is in rows here
-        if values is None:
-            break
-    if prog is not None:
-        prog.done()
+    def write(self, root: Path, prog=None) -> None:
+        """Append every spooled order and shipment (inside the caller's `ledger.locked`)."""
+        from . import ledger
+
+        self.cut()
+        if self.careful:
+            return self._write_careful(root, prog)
+        written = 0
+        with ledger.appending(root, "orders") as orders, ledger.appending(root, "shipments") as shipments:
+            for ob, sb, _ships, _rows in self._blocks():
+                orders(ob)
+                if sb:
+                    shipments(sb)
+                written += ob.count(b"\n")
+                if prog is not None:
+                    prog.update(written, written)  # the total is in rows here
+        if prog is not None:
+            prog.done()
+
+    def _entries(self):
+        """(order values, ship) of each spooled order; encoded blocks read back (their shipments:
+        the orders with a waybill whose shipment is in the block, in order)."""
+        for ob, sb, ships, rows in self._blocks():
+            if rows is None:
+                rows = [tuple(r) for r in csv.reader(io.StringIO(ob.decode("utf-8"), newline=""))]
+            yield from zip(rows, ships)
+
+    def _write_careful(self, root: Path, prog=None) -> None:
+        from . import ledger
+
+        policy, now_text, batch = self.policy, self.now_text, self.batch
+        spooled = self._entries()
+        obatch, sbatch = [], []
+        written = 0
+        while True:
+            values, ship = next(spooled, (None, False))
+            if values is not None:
+                o = dict(zip(ORDER_COLUMNS, values))
+                obatch.append(o)
+                if ship:
+                    sbatch.append(shipment_row(o, policy, now_text))
+            if obatch and (values is None or len(obatch) >= batch):
+                ledger.append(root, "orders", obatch, policy)
+                written += len(obatch)
+                obatch = []
+                if sbatch:
+                    ledger.append(root, "shipments", sbatch, policy)
+                    sbatch = []
+                if prog is not None:
+                    prog.update(written, written)  # the total is in rows here
+            if values is None:
+                break
+        if prog is not None:
+            prog.done()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _encode_block(check, rows: list) -> Optional[bytes]:
+    """Rows (tuples of text, a ledger's columns) as `ledger.encode_rows` writes them, when
+    `check` finds nothing wrong in any and no field is over the limit; else None."""
+    from .ledger import MAX_FIELD, _field
+
+    if check.columns(rows) is None:
+        return None
+    lines = list(map(",".join, rows))
+    if max(map(len, lines)) > MAX_FIELD:
+        return None
+    text = "\n".join(lines) + "\n"
+    if '"' in text or "\r" in text or text.count(",") != (check.width - 1) * len(rows) or text.count("\n") != len(rows):
+        text = "".join(",".join(map(_field, r)) + "\n" for r in rows)
+    return text.encode("utf-8")
 
 
 def _csv_text(row: list) -> str:

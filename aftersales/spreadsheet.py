@@ -29,10 +29,10 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, repeat
 from operator import add, eq, gt, itemgetter, methodcaller, ne, not_
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 from .errors import InputError, Problem
 
@@ -384,7 +384,13 @@ class Source:
     encoding: str  # the encoding it is decoded with
     header_line: int
     header: tuple
-    rows: Iterator  # (line, list of values); line is where the record starts. Read once, as it goes
+    blocks: Iterator  # (lines, rows) as `_blocks` reads them. Read once, as it goes
+
+    @property
+    def rows(self) -> Iterator:
+        """(line, list of values) of each record; line is where the record starts."""
+        for lines, rows in self.blocks:
+            yield from zip(lines, rows)
 
 
 def read_source(path, encoding: Optional[str] = None, where: str = "--encoding") -> Source:
@@ -400,52 +406,112 @@ def read_source(path, encoding: Optional[str] = None, where: str = "--encoding")
         f = open(path, encoding=enc, newline="")
     except OSError as e:
         raise InputError(f"{file}: cannot read: {e.strerror}") from None
-    rows = _records(f, file)
-    first = next(rows, None)
-    if first is None:
-        raise InputError(f"{file}: empty file; it needs a header row naming its columns")
-    return Source(file, enc, first[0], tuple(c.strip() for c in first[1]), rows)
+    blocks = _blocks(f, file)
+    for lines, rows in blocks:
+        if rows:
+            rest = chain([(lines[1:], rows[1:])], blocks)
+            return Source(file, enc, lines[0], tuple(c.strip() for c in rows[0]), rest)
+    raise InputError(f"{file}: empty file; it needs a header row naming its columns")
 
 
 def _records(f, file: str) -> Iterator:
-    """(line, row) of each record of an open CSV file that is not blank, exactly as
-    csv.reader(strict=True) reads them; closes the file.
+    """(line, row) of each record of an open CSV file that is not blank, as `_blocks` reads them."""
+    for lines, rows in _blocks(f, file):
+        yield from zip(lines, rows)
 
-    A line without a quote (or NUL) is a record of comma-separated fields, and is split
-    as such, at a third of csv.reader's cost; csv.reader reads every other line, and the
-    lines a quoted field runs on to."""
+
+#: What str.strip() strips (every character that isspace()), and the comma: a line of only
+#: these is a blank record.
+_BLANK = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+          "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000,")
+_SPLIT = methodcaller("split", ",")
+
+
+def _blocks(f, file: str, size: int = 1 << 16) -> Iterator:
+    """(lines, rows) of the records of an open CSV file that are not blank, about `size`
+    characters at a time, exactly as csv.reader(strict=True) reads them (`lines`: where
+    each record starts); closes the file.
+
+    A block of whole lines without a quote, NUL or lone CR is split at its line breaks and
+    commas, at a fraction of csv.reader's cost. From the first block that has one, the
+    rest of the file goes line by line: a line without a quote (or NUL) is split as such,
+    csv.reader reads every other line, and the lines a quoted field runs on to."""
     with f:
-        lines = iter(f)
-        first = next(lines, "").lstrip("\ufeff")  # any BOM the codec left, as `decode` drops them
-        lines = chain([first] if first else [], lines)
-        pending: list = []  # the line csv.reader is to read next
-
-        def feed():  # the pending line, then the lines a quoted field runs on to
-            while True:
-                if not pending:
-                    line = next(lines, None)
-                    if line is None:
-                        return
-                    pending.append(line)
-                yield pending.pop()
-
-        reader = csv.reader(feed(), strict=True)
+        head = f.read(size).lstrip("\ufeff")  # any BOM the codec left, as `decode` drops them
+        while not head and (more := f.read(size)):
+            head = more.lstrip("\ufeff")
         end = 0  # the physical lines read so far
-        for text in lines:
-            start = end + 1
-            if '"' not in text and "\x00" not in text:
-                end = start
-                row = text.rstrip("\r\n").split(",")
-            else:
-                pending.append(text)
-                read = reader.line_num
-                try:
-                    row = next(reader)
-                except csv.Error as e:
-                    raise InputError(f"{file}:{start}: malformed CSV: {e}; fix the quoting on that line") from None
-                end += reader.line_num - read
-            if any(map(str.strip, row)):
-                yield start, row
+        while True:
+            cut = head.rfind("\n") + 1
+            text = head[:cut]
+            crlf = "\r" in text
+            if not cut or '"' in text or "\x00" in text or crlf and text.count("\r") != text.count("\r\n"):
+                break
+            head = head[cut:]
+            found = (text.replace("\r\n", "\n") if crlf else text).split("\n")
+            found.pop()  # "" after the last line break
+            lines: Sequence[int] = range(end + 1, end + 1 + len(found))
+            end += len(found)
+            if not all(map(str.strip, found, repeat(_BLANK))):
+                keep = list(map(str.strip, found, repeat(_BLANK)))
+                found, lines = list(compress(found, keep)), list(compress(lines, keep))
+            yield lines, list(map(_SPLIT, found))
+            more = f.read(size)
+            if not more:
+                break
+            head += more
+        if head:
+            head += f.readline()  # to the end of the line the block stopped in
+        batch: list = []
+        try:
+            for line, row in _lines(chain(io.StringIO(head, newline=""), f), file, end):
+                batch.append((line, row))
+                if len(batch) == 4096:
+                    yield _unzip(batch)
+                    batch = []
+        except InputError:  # the records before a malformed one first
+            if batch:
+                yield _unzip(batch)
+            raise
+        if batch:
+            yield _unzip(batch)
+
+
+def _unzip(batch: list) -> tuple:
+    lines, rows = zip(*batch)
+    return lines, list(rows)
+
+
+def _lines(lines: Iterator, file: str, end: int) -> Iterator:
+    """(line, row) of each record that is not blank, read line by line after physical line `end`."""
+    lines = iter(lines)
+    pending: list = []  # the line csv.reader is to read next
+
+    def feed():  # the pending line, then the lines a quoted field runs on to
+        while True:
+            if not pending:
+                line = next(lines, None)
+                if line is None:
+                    return
+                pending.append(line)
+            yield pending.pop()
+
+    reader = csv.reader(feed(), strict=True)
+    for text in lines:
+        start = end + 1
+        if '"' not in text and "\x00" not in text:
+            end = start
+            row = text.rstrip("\r\n").split(",")
+        else:
+            pending.append(text)
+            read = reader.line_num
+            try:
+                row = next(reader)
+            except csv.Error as e:
+                raise InputError(f"{file}:{start}: malformed CSV: {e}; fix the quoting on that line") from None
+            end += reader.line_num - read
+        if any(map(str.strip, row)):
+            yield start, row
 
 
 # ------------------------------------------------------------------ import: values
@@ -591,16 +657,19 @@ def _with_lookups(source: Source, m, name: str, folder: Path) -> tuple:
 
 def _table(other: Source, ki: int, wanted: list) -> dict:
     """key -> the wanted columns of the first row with that key; equal values are one tuple."""
-    table: dict = {}
+    keys: list = []  # of every row, in order
+    values: list = []
     shared: dict = {}
     need = max(ki, *wanted) + 1
-    pick = itemgetter(*wanted) if len(wanted) > 1 else (lambda row, i=wanted[0]: (row[i],))
-    for _line, row in other.rows:
-        if ki < len(row):
-            key = row[ki].strip()
-            if key not in table:
-                values = pick(row) if len(row) >= need else tuple(row[i] if i < len(row) else "" for i in wanted)
-                table[key] = shared.setdefault(values, values)
+    for _lines, rows in other.blocks:
+        if min(map(len, rows), default=need) < need:  # short rows: no key, or values padded with ""
+            rows = [row if len(row) >= need else row + [""] * (need - len(row)) for row in rows if ki < len(row)]
+        keys += map(str.strip, map(itemgetter(ki), rows))
+        found = list(map(itemgetter(*wanted), rows) if len(wanted) > 1 else zip(map(itemgetter(wanted[0]), rows)))
+        values += map(shared.setdefault, found, found)
+    table = dict(zip(keys, values))  # in the file's order, as the rows to join most likely come
+    if len(table) < len(keys):  # a key twice: the first row's values
+        table.update(zip(reversed(keys), reversed(values)))
     return table
 
 
@@ -700,16 +769,45 @@ class Import:
     def rows(self) -> Iterator:
         """(line, row with the looked-up columns) of each row the mapping's only_when keeps;
         counts the others."""
+        for lines, rows in self.blocks():
+            yield from zip(lines, rows)
+
+    def blocks(self) -> Iterator:
+        """`rows` a block at a time: (lines, rows), each block joined and filtered column by
+        column when every row has the columns it needs (else row by row, as `_join`)."""
         joins, filters = self.joins, self.filters
-        for line, src in self.source.rows:
+        need, added = 0, 0  # the fewest fields a row must have for every join and filter to find its column
+        for on, _table, blank in joins:
+            need, added = max(need, on + 1 - added), added + len(blank)
+        need = max([need] + [i + 1 - added for i, _allowed in filters])
+        for lines, rows in self.source.blocks:
+            if min(map(len, rows), default=need) < need:
+                lines, rows = self._join(lines, rows)
+                yield lines, rows
+                continue
             for on, table, blank in joins:
-                src.extend(table.get(src[on].strip() if on < len(src) else "", blank))
+                list(map(list.extend, rows, map(table.get, map(str.strip, map(itemgetter(on), rows)), repeat(blank))))
             for i, allowed in filters:
+                keep = list(map(allowed.__contains__, map(str.strip, map(itemgetter(i), rows))))
+                if not all(keep):
+                    self.skipped += keep.count(False)
+                    lines, rows = list(compress(lines, keep)), list(compress(rows, keep))
+            yield lines, rows
+
+    def _join(self, lines, rows) -> tuple:
+        """The rows of a block that only_when keeps, with their looked-up columns, one by one."""
+        kept_lines, kept = [], []
+        for line, src in zip(lines, rows):
+            for on, table, blank in self.joins:
+                src.extend(table.get(src[on].strip() if on < len(src) else "", blank))
+            for i, allowed in self.filters:
                 if (src[i].strip() if i < len(src) else "") not in allowed:
                     self.skipped += 1
                     break
             else:
-                yield line, src
+                kept_lines.append(line)
+                kept.append(src)
+        return kept_lines, kept
 
     def check(self, src: list) -> tuple:
         """(ledger values, messages) of one row: every problem it has, by the schema."""
@@ -778,20 +876,22 @@ class Import:
         self.good += 1
         return self._encode(values)
 
-    def chunks(self, keep_going: bool = False, size: int = 4096) -> Iterator:
-        """The good rows as ledger bytes, `size` rows at a time, in the file's order.
+    def chunks(self, keep_going: bool = False) -> Iterator:
+        """The good rows as ledger bytes, a block of the file at a time, in the file's order.
 
         Every row is checked; after the first bad row (unless `keep_going`), or a row the
         ledger refuses, nothing more is yielded: the import will not be written."""
         fast = _fast_lines(self)
-        rows = self.rows()
         with _collector_off():
-            while batch := list(islice(rows, size)):
-                lines: list = fast([src for _line, src in batch]) if fast is not None else [None] * len(batch)
+            for numbers, batch in self.blocks():
+                if not batch:
+                    continue
+                lines: list = fast(batch) if fast is not None else [None] * len(batch)
                 plain = len(lines) - lines.count(None)
                 self.good += plain
                 if plain < len(lines):
-                    lines = [self._careful(line, src) if text is None else text for (line, src), text in zip(batch, lines)]
+                    lines = [self._careful(line, src) if text is None else text
+                             for line, src, text in zip(numbers, batch, lines)]
                     lines = [text for text in lines if text is not None]
                 if lines and self.too_long is None and (keep_going or not self.problems):
                     yield ("\n".join(lines) + "\n").encode("utf-8")
@@ -860,10 +960,27 @@ class _Hours(dict):
         return text[:13], text[19:], utc[:13]
 
     def column(self, values: list, care: set) -> tuple:
-        """(ledger times, UTC times to compare) of a column of source times ("" for none):
-        each as `format_time(parse_source_time(value, tz))`; the rows whose value is not a
-        plain "2017-10-02 10:56:33" in a plain hour go into `care` (their values become "")."""
+        """(ledger times, their offsets) of a column of source times ("" for none): each as
+        `format_time(parse_source_time(value, tz))`; the rows whose value is not a plain
+        "2017-10-02 10:56:33" in a plain hour go into `care` (their values become "")."""
         info = list(map(self.__getitem__, map(_HOUR_OF, values)))
+        if () in info:  # not a plain hour (or not a time): the careful check's
+            odd = list(compress(range(len(values)), map(not_, info)))
+            values = list(values)
+            for r in odd:
+                values[r], info[r] = "", self[""]
+            care.update(odd)
+        given = values if all(values) else list(filter(None, values))
+        if set(map(len, given)) <= {19}:
+            # Every value is "" or 19 characters whose first 13 are a plain hour ("2017-10-02 10"
+            # or "2017-10-02T10"); the rest must be ":MM:SS". Checked a position at a time,
+            # striding over the values joined (20 characters apart).
+            joined, m = "\n".join(given), len(given)
+            if (joined[13::20] == joined[16::20] == ":" * m and not (joined[14::20] + joined[17::20]).lstrip("012345")
+                    and not (joined[15::20] + joined[18::20]).lstrip("0123456789")):
+                local = "\n".join(values).replace(" ", "T").split("\n")
+                offsets = list(map(_OFFSET, info))
+                return list(map(add, local, offsets)), offsets
         rest = list(map(_REST_OF, values))
         lengths = set(map(len, values))
         if () in info or not lengths <= {0, 19} or not all(map(_REST_OK.__contains__, rest)):
@@ -875,8 +992,12 @@ class _Hours(dict):
             for r in bad:
                 info[r], rest[r] = self[""], ""
             care.update(bad)
-        return (list(map(add, map(add, map(_PREFIX, info), rest), map(_OFFSET, info))),
-                list(map(add, map(_UTC, info), rest)))
+        offsets = list(map(_OFFSET, info))
+        return list(map(add, map(add, map(_PREFIX, info), rest), offsets)), offsets
+
+    def utc(self, text: str) -> str:
+        """A ledger time that `column` made, in UTC to the second ("" for "")."""
+        return self[text[:13]][2] + text[13:19] if text else ""
 
 
 def _fast_lines(imp: Import):
@@ -914,6 +1035,7 @@ def _fast_lines(imp: Import):
             if (schema.columns[position[c]].type != "time") if c in imp.index else base[position[c]]:
                 return None
     width, commas = imp.width, len(names) - 1
+    order = [(position[a], position[b]) for a, b in schema.order]
 
     def convert(col, values: list, care: set) -> list:
         out = []
@@ -933,40 +1055,52 @@ def _fast_lines(imp: Import):
         if care:
             blank = [""] * width
             rows = [blank if r in care else src for r, src in enumerate(rows)]
-        cols = list(zip(*rows))
         out: list = [repeat(v, n) for v in base]
-        utc: dict = {}  # ledger position -> UTC times, for the order checks
+        offsets: dict = {}  # ledger position of a time column -> each row's offset
+        stripped: dict = {}  # index in the row -> the column's values stripped
+        unwrapped: dict = {}  # ... and unwrapped (taken by two ledger columns, made once)
+        ids = set()  # indexes in the row checked for IDs a spreadsheet made numbers
         for k, i, id_name, translation, col, required in targets:
-            v = list(map(str.strip, cols[i]))
-            if any(map(_WRAPPED, v)):
-                v = list(map(_unwrap, v))
-            if id_name is not None and not ("".join(v).isascii()
-                                            and all(map(str.strip, filter(None, v), repeat(_NUMBER_CHARS)))):
-                care.update(r for r in every if id_problem(id_name, v[r]))
+            v = unwrapped.get(i)
+            if v is None:
+                raw = list(map(itemgetter(i), rows))
+                v = stripped[i] = list(map(str.strip, raw))
+                if '="' in "".join(raw):
+                    v = list(map(_unwrap, v))
+                unwrapped[i] = v
+            if id_name is not None and i not in ids:
+                ids.add(i)
+                if not ("".join(v).isascii() and all(map(str.strip, filter(None, v), repeat(_NUMBER_CHARS)))):
+                    care.update(r for r in every if id_problem(id_name, v[r]))
             if translation is not None:
                 v = list(map(translation.get, v, v))
             if required and not all(v):
                 care.update(compress(every, map(not_, v)))
             if col.type == "time":
-                v, utc[k] = hours.column(v, care)
+                v, offsets[k] = hours.column(v, care)
             elif col.type != "text":
                 v = convert(col, v, care)
             out[k] = v
         for i, need in conditions:
-            keys = list(map(str.strip, cols[i]))
+            keys = stripped.get(i) or list(map(str.strip, map(itemgetter(i), rows)))
             for value, ks in need.items():
                 hit = list(compress(every, map(eq, keys, repeat(value))))
                 if hit and ks is None:
                     care.update(hit)
                 for k in ks or ():
                     if isinstance(out[k], list):
-                        care.update(r for r in hit if not out[k][r])
+                        if not all(out[k]):
+                            care.update(compress(hit, map(not_, map(out[k].__getitem__, hit))))
                     elif not base[k]:
                         care.update(hit)
-        for a, b in schema.order:
-            ua, ub = utc.get(position[a]), utc.get(position[b])
-            if ua is not None and ub is not None:
-                care.update(r for r in compress(every, map(gt, ua, ub)) if ub[r])
+        for a, b in order:
+            if a in offsets and b in offsets:
+                # At one offset the ledger times compare as text; the other rows (one empty,
+                # or a DST change between the two) compare in UTC.
+                ta, tb, utc = out[a], out[b], hours.utc
+                late = set(compress(every, map(gt, ta, tb)))
+                late.update(compress(every, map(ne, offsets[a], offsets[b])))
+                care.update(r for r in late if tb[r] and utc(ta[r]) > utc(tb[r]))
         text: list = list(map(",".join, zip(*out)))
         joined = "\n".join(text)
         if ('"' in joined or "\r" in joined or "\x00" in joined or joined.count(",") != commas * n
