@@ -39,7 +39,8 @@ START_EVENTS = {name: _events.starting(name) for name in _events.TIMER_STARTS}
 class Cycle:
     """One run of a timer on a ticket, from its start event to its stop (or to now)."""
 
-    __slots__ = ("timer_id", "timer", "start", "stop", "stopped_by", "pauses", "deadline", "state", "paused", "used")
+    __slots__ = ("timer_id", "timer", "start", "stop", "stopped_by", "pauses", "deadline", "state", "paused", "used",
+                 "whole")
 
     def __init__(self, timer_id: str, timer: Timer, start: dt.datetime):
         self.timer_id = timer_id
@@ -52,6 +53,7 @@ class Cycle:
         self.state = ""  # ok | warning | breached | met | missed | cancelled
         self.paused = False  # waiting on the customer at now
         self.used = 0.0  # share of the target used at now (or at the stop); 1.0 once past the deadline on a calendar
+        self.whole: Optional[float] = None  # the target's seconds on its clock, where `used` was measured by it
 
     @property
     def running(self) -> bool:
@@ -339,6 +341,7 @@ def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = N
                 c.paused = c.stop is None or c.stop > now
         c.deadline = deadline
         c.used = ((end - c.start) - paused_td) / wall_td
+        c.whole = wall_td.total_seconds()
     else:  # business time on a calendar
         base = clk.deadline(c.start, c.timer.target)
         paused = 0
@@ -353,7 +356,8 @@ def _settle(c: Cycle, clk, now: dt.datetime, wall_td: Optional[dt.timedelta] = N
                 c.paused = c.stop is None or c.stop > now
         c.deadline = deadline
         if end <= c.deadline:  # the share used only matters before the deadline (for warnings)
-            c.used = (clk.elapsed(c.start, end) - paused) / (clk.elapsed(c.start, base) or 1)
+            c.whole = float(clk.elapsed(c.start, base) or 1)
+            c.used = (clk.elapsed(c.start, end) - paused) / c.whole
         else:
             c.used = 1.0  # past the deadline: all of it (not measured further)
     if c.stop is not None and c.stop <= now:
@@ -460,6 +464,8 @@ def steady_until(policy: Policy, t: Ticket, cycles: list, level: int, since: Opt
 def _span(policy: Policy, c: Cycle, clocks: dict) -> Optional[float]:
     """The seconds of cycle `c`'s target on its clock: the share `used` grows by one over
     that many seconds of business time, so never faster than over that many wall seconds."""
+    if c.whole is not None:
+        return c.whole or 1.0
     if c.timer.daily or c.timer_id not in policy.timers:  # a daily cycle, the platform's deadline: wall time
         assert c.deadline is not None  # settled
         return (c.deadline - c.start).total_seconds() or 1.0
@@ -503,6 +509,8 @@ def unnoticed(c: Cycle, seen: set) -> list:
     """The states of cycle `c` (warning, breached) that `sla-check --notify` has not yet
     recorded, given what a ticket's `notified` says: a breach first seen also owes the
     warning it skipped, so nothing is lost between runs."""
+    if c.state == "ok":
+        return []
     start = c.start.isoformat()
     return [state for state in (("warning", "breached") if c.state == "breached" else (c.state,))
             if state != "ok" and ("sla", c.timer_id, start, state) not in seen]

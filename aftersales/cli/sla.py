@@ -2,6 +2,7 @@
 
 import re
 from contextlib import nullcontext
+from functools import lru_cache
 
 import click
 
@@ -39,7 +40,10 @@ def cli(app, notify, states, reminders, fmt):
     tz = policy.tz()
     new_events: list = []
     clocks: dict = {}
-    tells: dict = {}  # (responsible, level) -> who to tell: the roster walk once per pair
+    tells: dict = {}  # (responsible, level) -> who to tell, and as a payload joins it: the roster walk once per pair
+
+    now_us = scan.micros(now)
+    left_now = _lefts(now_us)
 
     def decide(t):
         """The ticket's running cycles at now as strings (see `_rows`), and until when they hold."""
@@ -48,23 +52,30 @@ def cli(app, notify, states, reminders, fmt):
         level, since = sla.escalation_level(policy, t, cycles, now) if cycles else (0, None)
         seen = t.notified if any(c.state != "ok" for c in cycles) else set()
         pending = False
+        lines = None
         for c in cycles:
             lvl = level if c.state == "breached" else 0
             if c.state == "ok":
-                tell = []
+                tell, told = [], ""
             else:
                 key = (sla.responsible(policy, t), lvl)
-                tell = tells.get(key)
-                if tell is None:
-                    tell = tells[key] = sla.to_tell(policy, t, lvl)
+                got = tells.get(key)
+                if got is None:
+                    got = tells[key] = (sla.to_tell(policy, t, lvl), _joined(sla.to_tell(policy, t, lvl)))
+                tell, told = got
             fresh = bool(sla.unnoticed(c, seen))
             if fresh:
                 pending = True
                 if notify:
                     new_events.extend(sla.notices(t, c, now, tell, seen))
+            if f == "csv":  # straight into the lines it prints (see _as_csv)
+                if lines is None:
+                    lines = _Lines(t, now_us, left_now)
+                lines.add(c, lvl, told, fresh)
+                continue
             out += [c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), str(scan.micros(c.deadline)),
-                    c.deadline.astimezone(tz).strftime("%m-%d %H:%M"), "1" if c.paused else "", str(lvl),
-                    _joined(tell), c.start.isoformat(), "1" if fresh else ""]
+                    c.deadline.astimezone(tz).strftime("%m-%d %H:%M") if f == "table" else "",
+                    "1" if c.paused else "", str(lvl), told, c.start.isoformat(), "1" if fresh else ""]
         if level and since is not None and sla.unescalated(level, since, seen):
             pending = True
             if notify:
@@ -72,7 +83,7 @@ def cli(app, notify, states, reminders, fmt):
         out[4] = "1" if pending else ""
         until = sla.steady_until(policy, t, cycles, level, since, now, clocks)
         if f == "csv":
-            out = _as_csv(out, scan.micros(now))
+            out = lines.payload(out[4]) if lines is not None else [out[4], "", "", "", "", "", str(_FOREVER)]
         return scan.micros(now) + 1 if until is None else scan.micros(until), out
 
     with ledger.locked(ws.root) if notify else nullcontext():
@@ -220,25 +231,67 @@ def left_holds(deadline_us: int, now_us: int) -> int:
     return diff + (a // step + 1) * step * 1000000  # counting up past the deadline
 
 
-def _as_csv(p: list, now_us: int) -> list:
+_FOREVER = 1 << 62
+
+
+class _Lines:
+    """A ticket's lines as --format csv prints them, made as its cycles come (the payload
+    `_as_csv` describes)."""
+
+    __slots__ = ("head", "tail", "now_us", "left_of", "codes", "parts", "marks", "ends", "deadlines", "n", "holds")
+
+    def __init__(self, t, now_us: int, left_of):
+        self.head = _q(t.id) + ","
+        self.tail = "," + ",".join(map(_q, (t.priority, t.department, t.assignee))) + ","
+        self.now_us, self.left_of = now_us, left_of
+        self.codes: list = []
+        self.parts: list = []
+        self.marks: list = []
+        self.ends: list = []
+        self.deadlines: list = []
+        self.n = 0
+        self.holds = _FOREVER
+
+    def add(self, c, lvl: int, told: str, fresh: bool) -> None:
+        from ..tickets.scan import micros
+
+        deadline_us = micros(c.deadline)
+        self.codes.append(c.state[0] + ("1" if fresh else "0"))
+        before = f"{self.head}{_fields(c.timer_id, c.timer.name)},{c.state},{c.deadline.isoformat()},"
+        left = self.left_of(str(deadline_us))
+        after = f"{',yes' if c.paused else ',no'}{self.tail}{lvl},{_told(told)},{c.start.isoformat()}\n"
+        n = self.n + len(before)
+        self.marks += [n, n + len(left)]
+        self.n = n + len(left) + len(after)
+        self.ends.append(self.n)
+        self.parts += [before, left, after]
+        self.deadlines.append(str(deadline_us))
+        self.holds = min(self.holds, left_holds(deadline_us, self.now_us))
+
+    def payload(self, pending: str) -> list:
+        until = self.now_us + self.holds if self.holds < _FOREVER else _FOREVER
+        return [pending, "".join(self.codes), "".join(self.parts), " ".join(map(str, self.marks)),
+                " ".join(map(str, self.ends)), " ".join(self.deadlines), str(until)]
+
+
+def _as_csv(p: list, now_us: int, left_of) -> list:
     """A payload of `decide` as what --format csv prints at now: [pending, a code per
     cycle (the state's initial, then 1 if a notice is fresh), the ticket's lines (quoted
     as csv.writer quotes), where each time left begins and ends in them, where each line
     ends, the deadlines in microseconds, until when the times left are written as they
     are (microseconds)]. A warm run prints the lines as they are until then, and after
-    it puts in the times left of its own --now."""
+    it puts in the times left of its own --now. `left_of`: `_lefts(now_us)`."""
     head = _q(p[0]) + ","
     tail = "," + ",".join(map(_q, (p[1], p[2], p[3]))) + ","
-    left_of = _lefts(now_us)
     codes, parts, marks, ends, deadlines = [], [], [], [], []
     n = 0
     holds = forever = 1 << 62
     for i in range(5, len(p), _CYCLE):
         timer_id, name, state, deadline, deadline_us, _local, paused, lvl, tell, start, fresh = p[i:i + _CYCLE]
         codes.append(state[0] + ("1" if fresh else "0"))
-        before = f"{head}{_q(timer_id)},{_q(name)},{state},{deadline},"
+        before = f"{head}{_fields(timer_id, name)},{state},{deadline},"
         left = left_of(deadline_us)
-        after = f"{',yes' if paused else ',no'}{tail}{lvl},{_q(', '.join(_split(tell)))},{start}\n"
+        after = f"{',yes' if paused else ',no'}{tail}{lvl},{_told(tell)},{start}\n"
         marks += [n + len(before), n + len(before) + len(left)]
         n += len(before) + len(left) + len(after)
         ends.append(n)
@@ -251,6 +304,16 @@ def _as_csv(p: list, now_us: int) -> list:
 
 
 _SPECIAL = re.compile(r'[,"\n]').search
+
+
+@lru_cache(maxsize=1024)
+def _fields(timer_id: str, name: str) -> str:
+    return _q(timer_id) + "," + _q(name)
+
+
+@lru_cache(maxsize=1024)
+def _told(tell: str) -> str:
+    return _q(", ".join(_split(tell)))
 
 
 def _q(text: str) -> str:

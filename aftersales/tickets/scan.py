@@ -117,18 +117,23 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
                 return rec, crc
             why = "a ticket closed before the cached cut was reopened"
         cache.last = ("cold: " if rec is None else "rebuilt: ") + why
-    records, closed = _scan(data, header, keep, closed_after)
+    counts: list = []
+    records, closed = _scan(data, header, keep, closed_after, counts)
+    rows = list(csv.reader(records, strict=True))
     grouped: dict = {}  # each ticket's rows, and its records as text for the cache
     text: dict = {}
-    for record, row in zip(records, csv.reader(records, strict=True)):
-        if not row:
+    i = 0
+    for n in counts:  # the scan gives each ticket's records together
+        got, lines = rows[i:i + n], records[i:i + n]
+        i += n
+        tid = got[0][0] if got[0] else None
+        if tid is not None and tid not in grouped and all(r and r[0] == tid for r in got):
+            grouped[tid], text[tid] = got, lines
             continue
-        lst = grouped.get(row[0])
-        if lst is None:
-            grouped[row[0]], text[row[0]] = [row], [record]
-        else:
-            lst.append(row)
-            text[row[0]].append(record)
+        for record, row in zip(lines, got):  # blank lines, or IDs that only begin alike
+            if row:
+                grouped.setdefault(row[0], []).append(row)
+                text.setdefault(row[0], []).append(record)
     rec = cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed)
     if not cache.enabled or not size:
         return rec, None
@@ -184,8 +189,28 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
             else:
                 todo.append(tid)
         rows = [row for tid in todo for row in rec.records_of(tid)]
+        for tid in todo:
+            rec.rows[tid] = None  # parsed once, folded below: no second copy kept
         found = sorted(_fold_rows(root, rows, fixes).values(), key=lambda t: (t.opened_at is None, t.opened_at, t.id))
+        del rows
     fresh: dict = {}
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()  # many short-lived strings and no cycles: the collector would only cost time
+    try:
+        _decide_all(found, decide, closed_after, window, now_us, fresh, hold)
+    finally:
+        if was:
+            gc.enable()
+    if cache.enabled and crc is not None and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
+        known.update(fresh)
+        cache.save_decisions(root, name, rec, len(data), crc, {tid: known[tid] for tid in rec.rows if tid in known})
+    hold.sort(key=lambda x: (x[0], x[1]))
+    return [p for _, _, p in hold]
+
+
+def _decide_all(found: list, decide, closed_after, window, now_us: int, fresh: dict, hold: list) -> None:
     for t in found:
         if not _listed(t, closed_after):
             until = FOREVER if t.opened_at is None or t.is_open or window is None else micros(t.closed_at + window)
@@ -197,11 +222,6 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
         opened = micros(t.opened_at)
         fresh[t.id] = (opened, now_us, until, payload)
         hold.append((opened, t.id, payload))
-    if cache.enabled and crc is not None and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
-        known.update(fresh)
-        cache.save_decisions(root, name, rec, len(data), crc, {tid: known[tid] for tid in rec.rows if tid in known})
-    hold.sort(key=lambda x: (x[0], x[1]))
-    return [p for _, _, p in hold]
 
 
 #: A warm run rewrites a decisions file when it decided at least this many tickets again.
@@ -335,9 +355,11 @@ def _chunks(data, header: bytes):
         raise ValueError("a record before the first line")
 
 
-def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None) -> tuple:
+def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None,
+          counts: Optional[list] = None) -> tuple:
     """(records, closed): the records (decoded) of the tickets in the ledger bytes `data`
     that are not closed, each ticket's in file order; and the IDs of the closed ones.
+    `counts`, when given, gets the number of records of each ticket, in that order.
 
     Reads the file backwards, a chunk at a time. Going backwards, the first close or
     reopen row met for a ticket is its last one: at a close the ticket is known closed
@@ -371,7 +393,10 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                 rows[tid] = [rec]
             else:
                 lst.append(rec)
-    return [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)], {t.decode() for t in closed_set}
+    records = [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)]
+    if counts is not None:
+        counts.extend(len(lst) for lst in rows.values())
+    return records, {t.decode() for t in closed_set}
 
 
 def load_since(root: Path, since: dt.datetime) -> dict:
