@@ -440,9 +440,10 @@ def steady_until(policy: Policy, t: Ticket, cycles: list, level: int, since: Opt
     (tickets.decided)."""
     if t.events and t.events[-1].at >= now or t.opened_at is not None and t.opened_at >= now:
         return None  # rows at or after now: cycles may start, stop or pause as now moves on
-    paid = paid_at(t)
-    if paid is not None and paid >= now:
-        return None
+    if any(timer.start == "paid" and applies(policy, timer, t) for timer in policy.timers.values()):
+        paid = paid_at(t)
+        if paid is not None and paid >= now:
+            return None
     until = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     for c in cycles:
         if c.paused or c.deadline is None:

@@ -50,8 +50,8 @@ def cli(app, notify, states, reminders, fmt):
         cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
         out = [t.id, t.priority, t.department, t.assignee, ""]
         level, since = sla.escalation_level(policy, t, cycles, now) if cycles else (0, None)
-        seen = t.notified if any(c.state != "ok" for c in cycles) else set()
-        pending = False
+        seen = t.notified if notify and any(c.state != "ok" for c in cycles) else set()
+        pending = unknown = False
         lines = None
         for c in cycles:
             lvl = level if c.state == "breached" else 0
@@ -63,11 +63,13 @@ def cli(app, notify, states, reminders, fmt):
                 if got is None:
                     got = tells[key] = (sla.to_tell(policy, t, lvl), _joined(sla.to_tell(policy, t, lvl)))
                 tell, told = got
-            fresh = bool(sla.unnoticed(c, seen))
-            if fresh:
-                pending = True
-                if notify:
+            if notify:
+                fresh = bool(sla.unnoticed(c, seen))
+                if fresh:
+                    pending = True
                     new_events.extend(sla.notices(t, c, now, tell, seen))
+            else:  # not looked at: a --notify run decides this ticket again
+                fresh, unknown = False, unknown or c.state != "ok"
             if f == "csv":  # straight into the lines it prints (see _as_csv)
                 if lines is None:
                     lines = _Lines(t, now_us, left_now)
@@ -76,11 +78,13 @@ def cli(app, notify, states, reminders, fmt):
             out += [c.timer_id, c.timer.name, c.state, c.deadline.isoformat(), str(scan.micros(c.deadline)),
                     c.deadline.astimezone(tz).strftime("%m-%d %H:%M") if f == "table" else "",
                     "1" if c.paused else "", str(lvl), told, c.start.isoformat(), "1" if fresh else ""]
-        if level and since is not None and sla.unescalated(level, since, seen):
-            pending = True
-            if notify:
+        if level and since is not None:
+            if not notify:
+                unknown = True
+            elif sla.unescalated(level, since, seen):
+                pending = True
                 new_events.extend(sla.escalations(policy, t, level, since, now, seen))
-        out[4] = "1" if pending else ""
+        out[4] = "1" if pending else "?" if unknown else ""  # ?: not looked at, without --notify
         until = sla.steady_until(policy, t, cycles, level, since, now, clocks)
         if f == "csv":
             out = lines.payload(out[4]) if lines is not None else [out[4], "", "", "", "", "", str(_FOREVER)]
@@ -89,7 +93,7 @@ def cli(app, notify, states, reminders, fmt):
     with ledger.locked(ws.root) if notify else nullcontext():
         window = sla.owed_after_close(policy)  # a closed ticket may still owe its follow-up visit
         decided = scan.decided(ws.root, f"sla-check-{f}", now, decide, window,
-                               redo=(lambda p: p[0 if f == "csv" else 4] == "1") if notify else None)
+                               redo=(lambda p: p[0 if f == "csv" else 4] != "") if notify else None)
         breach = [False]
         rows = _rows(decided, f, now, notify, states, breach)
         if reminders and not states:

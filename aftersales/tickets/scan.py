@@ -211,7 +211,8 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
 
 
 def _decide_all(found: list, decide, closed_after, window, now_us: int, fresh: dict, hold: list) -> None:
-    for t in found:
+    for i, t in enumerate(found):
+        found[i] = None  # each ticket freed once decided
         if not _listed(t, closed_after):
             until = FOREVER if t.opened_at is None or t.is_open or window is None else micros(t.closed_at + window)
             fresh[t.id] = (0, now_us, until, None)
