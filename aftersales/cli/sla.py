@@ -1,5 +1,6 @@
 """`as sla-check`: every running time limit of the open tickets, for people and for cron."""
 
+import datetime as dt
 import re
 from contextlib import nullcontext
 from functools import lru_cache
@@ -205,7 +206,7 @@ def _lefts(now_us: int):
 
     texts: dict = {}
 
-    def left_of(deadline_us: str) -> str:
+    def left_of(deadline_us) -> str:  # microseconds, as an int or its text
         s = int((int(deadline_us) - now_us) / 1000000)  # as int(timedelta.total_seconds()) gives it
         a = -s if s < 0 else s
         key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
@@ -236,6 +237,8 @@ def left_holds(deadline_us: int, now_us: int) -> int:
 
 
 _FOREVER = 1 << 62
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # as tickets.scan.micros counts
+_US = dt.timedelta(microseconds=1)
 
 
 class _Lines:
@@ -257,12 +260,10 @@ class _Lines:
         self.holds = _FOREVER
 
     def add(self, c, lvl: int, told: str, fresh: bool) -> None:
-        from ..tickets.scan import micros
-
-        deadline_us = micros(c.deadline)
+        deadline_us = (c.deadline - _EPOCH) // _US
         self.codes.append(c.state[0] + ("1" if fresh else "0"))
         before = f"{self.head}{_fields(c.timer_id, c.timer.name)},{c.state},{c.deadline.isoformat()},"
-        left = self.left_of(str(deadline_us))
+        left = self.left_of(deadline_us)
         after = f"{',yes' if c.paused else ',no'}{self.tail}{lvl},{_told(told)},{c.start.isoformat()}\n"
         n = self.n + len(before)
         self.marks += [n, n + len(left)]
