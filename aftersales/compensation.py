@@ -95,12 +95,16 @@ def payments(root: Path) -> list:
     names = ledger.schema_of(LEDGER).column_names
     ai, ati = names.index("amount"), names.index("at")
     out = []
-    for line, row in payment_records(root):
-        p = dict(zip(names, row))
-        p["at"] = ledger.parse_time(row[ati])
-        p["amount"] = Decimal(row[ai] or "0")
-        p["line"] = line
-        out.append(p)
+    try:
+        for line, row in payment_records(root):
+            p = dict(zip(names, row))
+            p["at"] = ledger.parse_time(row[ati])
+            p["amount"] = Decimal(row[ai] or "0")
+            p["line"] = line
+            out.append(p)
+    except (ValueError, ArithmeticError):  # a hand-edited cell: the careful reader names it
+        ledger.raise_first_problem(root, LEDGER, check_values=True)
+        raise
     return out
 
 
