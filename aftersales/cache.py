@@ -312,7 +312,7 @@ def advance(rec: OpenRecords, closed_after: Optional[str], keep, parse_time) -> 
         if tid in keep or type(got) is tuple and not got[3]:  # no close row among its records
             continue
         lst = rec.records_of(tid)
-        last = next((r for r in reversed(lst) if len(r) > 3 and r[3] in ("close", "reopen")), None)
+        last = next((r for r in reversed(lst) if len(r) > 3 and r[3] in _STATUS_ROWS), None)
         if last is not None and last[3] == "close" and parse_time(last[1]) < cut:
             gone.append(tid)
     for tid in gone:
@@ -320,6 +320,12 @@ def advance(rec: OpenRecords, closed_after: Optional[str], keep, parse_time) -> 
         rec.closed.add(tid)
     rec.closed_after = closed_after
     return bool(gone)
+
+
+#: the rows that decide whether a ticket is closed: the last of them (a resolve after a
+#: close, as a merge can leave, makes the ticket resolved again, as the fold says)
+_STATUS_ROWS = ("close", "reopen", "resolve")
+_REOPENING = ("reopen", "resolve")
 
 
 def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
@@ -336,7 +342,7 @@ def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
         tid = row[0]
         typ = row[3] if len(row) > 3 else ""
         if tid in closed:
-            if typ == "reopen" or typ == "close" and cut is not None and parse_time(row[1]) >= cut:
+            if typ in _REOPENING or typ == "close" and cut is not None and parse_time(row[1]) >= cut:
                 return False
             continue
         lst = rec.records_of(tid) if tid in rows else None

@@ -229,3 +229,18 @@ def test_blank_lines_in_the_ledger_do_not_defeat_the_cache(shop):
     write(shop, [ev(a, 3, "message", "你好")])
     assert state(shop) == state(shop, warm=False)
     assert cache.load(shop) is not None and set(cache.load(shop).rows) == {a}
+
+
+def test_a_resolve_after_a_close_makes_the_ticket_open_again_warm_and_cold(shop):
+    """Two clones merged: one closed the ticket, the other (not knowing) resolved it later.
+    The fold says resolved; the scan, the cache and its tail agree, whatever cut was cached."""
+    a, b = ids.new_id(), ids.new_id()
+    write(shop, [opened(a), opened(b, 1), ev(a, 5, "close")])
+    cut = T0 + dt.timedelta(minutes=2)
+    assert [x[0] for x in state(shop, cut)] == [a, b]  # cached with a cut: the recent close kept
+    write(shop, [ev(a, 9, "resolve")])
+    assert [(x[0], x[1]) for x in state(shop)] == [(a, "resolved"), (b, "open")] == \
+        [(x[0], x[1]) for x in state(shop, warm=False)]
+    assert state(shop, cut) == state(shop, cut, warm=False)
+    cache.path(shop).unlink()
+    assert [x[0] for x in state(shop)] == [a, b]  # the cold scan: the resolve is the last status row

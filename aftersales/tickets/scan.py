@@ -362,8 +362,10 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
     that are not closed, each ticket's in file order; and the IDs of the closed ones.
     `counts`, when given, gets the number of records of each ticket, in that order.
 
-    Reads the file backwards, a chunk at a time. Going backwards, the first close or
-    reopen row met for a ticket is its last one: at a close the ticket is known closed
+    Reads the file backwards, a chunk at a time. Going backwards, the first close, reopen
+    or resolve row met for a ticket is its last one (the rows that can take a ticket out of
+    closed: a resolve after a close, as a merge of two clones can leave, makes it resolved
+    again): at a close the ticket is known closed
     and its earlier records cost a slice and a dictionary lookup each. Nothing is
     csv-parsed here; records that span lines are found by quote parity, so a line inside
     a customer's text is never taken for a record.
@@ -387,8 +389,8 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                     closed_set.add(tid)
                     rows.pop(tid, None)
                     continue
-                if rec.startswith(b"reopen,", k) or rec.startswith(b"close,", k):  # a recent close: read it all
-                    closed[tid] = False  # reopened last: open, and every earlier row counts
+                if rec.startswith(b"reopen,", k) or rec.startswith(b"resolve,", k) or rec.startswith(b"close,", k):
+                    closed[tid] = False  # reopened or resolved last (or a recent close): read it all
             lst = rows.get(tid)
             if lst is None:
                 rows[tid] = [rec]
