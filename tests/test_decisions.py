@@ -198,3 +198,32 @@ def test_the_time_left_is_kept_only_while_it_is_written_the_same(deadline, later
         assert text(now_us + later) == text(now_us)
     assert text(now_us + holds - 1) == text(now_us)  # the last moment it claims
     assert text(now_us + holds) != text(now_us) or text(now_us + holds + 1) != text(now_us)
+
+
+def test_kept_decisions_are_not_trusted_after_a_merge_or_an_edit(shop, run):
+    """A union merge that puts a close in the middle of tickets.csv, then a same-size byte
+    edit of a priority: the kept decisions describe bytes that are gone, and each run
+    prints what a cold run prints."""
+    now = "2026-11-23T12:00:00+08:00"
+    a = run.new(now="2026-11-23T09:00:00+08:00", category="usage", summary="第一单")
+    b = run.new(now="2026-11-23T09:05:00+08:00", category="usage", summary="第二单")
+    assert run("--format", "csv", "sla-check", now=now).exit_code == 1  # decisions kept
+    assert run("ticket", "list", now=now).exit_code == 0
+    path = ledger.ledger_path(shop, "tickets")
+    lines = path.read_bytes().splitlines(keepends=True)
+    close_a = f"{a},2026-11-23T09:30:00+08:00,a02,close,,,\n".encode()
+    path.write_bytes(b"".join(lines[:3] + [close_a] + lines[3:]))  # what a union merge of another clone does
+
+    def both(*argv):
+        warm = run(*argv, now=now)
+        cold = run(*argv, now=now, env={"AFTERSALES_NO_CACHE": "1"})
+        assert (warm.exit_code, warm.stdout) == (cold.exit_code, cold.stdout)
+        return warm.stdout
+
+    assert a not in both("--format", "csv", "sla-check") and b in both("--format", "csv", "ticket", "list")
+    assert a not in both("--format", "csv", "ticket", "list")
+    data = path.read_bytes()
+    i = data.rindex(b",priority,P")  # b's priority row: P3 becomes P1, same size
+    path.write_bytes(data[:i + 11] + b"1" + data[i + 12:])
+    assert f"{b},first_contact" in both("--format", "csv", "sla-check")
+    assert ",P1," in both("--format", "csv", "ticket", "list").split("\n")[1]
