@@ -311,8 +311,7 @@ def advance(rec: OpenRecords, closed_after: Optional[str], keep, parse_time) -> 
     for tid, got in rec.rows.items():
         if tid in keep or type(got) is tuple and not got[3]:  # no close row among its records
             continue
-        lst = rec.records_of(tid)
-        last = next((r for r in reversed(lst) if len(r) > 3 and r[3] in _STATUS_ROWS), None)
+        last = _last_status(rec.records_of(tid), parse_time)
         if last is not None and last[3] == "close" and parse_time(last[1]) < cut:
             gone.append(tid)
     for tid in gone:
@@ -349,10 +348,27 @@ def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
         if lst is None:
             rows[tid] = lst = []
         lst.append(row)
-        if typ == "close" and tid not in keep and (cut is None or parse_time(row[1]) < cut):
+        if typ == "close" and tid not in keep and (cut is None or parse_time(row[1]) < cut) and \
+                _last_status(lst, parse_time) is row:
             del rows[tid]
             closed.add(tid)
     return True
+
+
+def _last_status(rows: list, parse_time) -> Optional[list]:
+    """The row of `rows` (file order) that decides whether the ticket is closed: the
+    latest in time of its close, reopen and resolve rows, the later in the file among
+    equal times (as the fold applies them)."""
+    best, best_at = None, None
+    for r in rows:
+        if len(r) > 3 and r[3] in _STATUS_ROWS:
+            try:
+                at = parse_time(r[1])
+            except ValueError:
+                return r  # unreadable: the fold will name it; do not close on it
+            if best_at is None or at >= best_at:
+                best, best_at = r, at
+    return best
 
 
 # ------------------------------------------------------------------ decisions

@@ -244,3 +244,35 @@ def test_a_resolve_after_a_close_makes_the_ticket_open_again_warm_and_cold(shop)
     assert state(shop, cut) == state(shop, cut, warm=False)
     cache.path(shop).unlink()
     assert [x[0] for x in state(shop)] == [a, b]  # the cold scan: the resolve is the last status row
+
+
+def test_a_merge_that_writes_a_resolve_before_an_earlier_close_keeps_the_ticket_open(shop, monkeypatch):
+    """The clone that resolved at 11:00 pulls the close the other made at 10:00: in the
+    file the resolve comes first, in time the close. The fold applies the resolve last
+    (resolved); the cold scan, at any chunk size, and the cache's tail say the same."""
+    from aftersales.tickets import scan
+
+    a, b = ids.new_id(), ids.new_id()
+    write(shop, [opened(a), opened(b, 1), ev(a, 120, "resolve"), ev(b, 121, "message", "在吗")])  # 11:00
+    assert [x[0] for x in state(shop)] == [a, b]  # cached: both open
+    path = tickets_csv(shop)
+    with open(path, "ab") as f:  # the other clone's close at 10:00, appended by the merge
+        f.write(f"{a},2026-11-20T10:00:00+08:00,a02,close,,,\n".encode())
+    assert {t: x.status for t, x in tickets.load_tickets(shop).items()} == {a: "resolved", b: "open"}
+    assert [(x[0], x[1]) for x in state(shop)] == [(a, "resolved"), (b, "open")]  # the tail
+    for chunk in (64, 200, 1 << 17):
+        monkeypatch.setattr(scan, "_CHUNK", chunk)
+        assert [(x[0], x[1]) for x in state(shop, warm=False)] == [(a, "resolved"), (b, "open")], chunk
+    cache.path(shop).unlink()
+    assert [x[0] for x in state(shop)] == [a, b]
+
+
+def test_a_close_later_in_time_than_a_resolve_written_after_it_still_closes(shop):
+    """The other way round: the resolve (10:00) written after the close (11:00). The close
+    is the last in time: the ticket is closed, cold and warm."""
+    a = ids.new_id()
+    write(shop, [opened(a), ev(a, 120, "close")])
+    with open(tickets_csv(shop), "ab") as f:
+        f.write(f"{a},2026-11-20T10:00:00+08:00,a02,resolve,,,\n".encode())
+    assert tickets.load_tickets(shop)[a].status == "closed"
+    assert state(shop) == state(shop, warm=False) == []

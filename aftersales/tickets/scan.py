@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -373,6 +374,9 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
     closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
     closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
     closed_set: set = set()  # the IDs known closed
+    closes: dict = {}  # ticket ID -> the close record that closed it
+    later: set = set()  # closed tickets with a reopen or resolve row later in time than that close
+    floor: Optional[bytes] = _TOP  # the earliest time (as written) of the records after this chunk; None: not known
     rows: dict = {}  # ticket ID -> its records, last first
     get = closed.get
     for lines in _chunks(data, header):
@@ -387,6 +391,7 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                         closed_after is not None and _at(rec) >= closed_after):
                     closed[tid] = True
                     closed_set.add(tid)
+                    closes[tid] = rec
                     rows.pop(tid, None)
                     continue
                 if rec.startswith(b"reopen,", k) or rec.startswith(b"resolve,", k) or rec.startswith(b"close,", k):
@@ -396,10 +401,61 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                 rows[tid] = [rec]
             else:
                 lst.append(rec)
+        floor = _in_order(lines, floor, closed_set, closes, later)
+    if later:  # read those tickets whole again: the fold decides
+        for tid in later:
+            closed_set.discard(tid)
+            rows[tid] = []
+        for lines in _chunks(data, header):
+            for rec in reversed(lines):
+                if rec[:12] in later:
+                    rows[rec[:12]].append(rec)
     records = [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)]
     if counts is not None:
         counts.extend(len(lst) for lst in rows.values())
     return records, {t.decode() for t in closed_set}
+
+
+_TIME = itemgetter(slice(13, 38))
+_TOP = b"~"  # above every time as written: no record after the chunk yet
+_ZONE = itemgetter(slice(32, 39))
+
+
+def _in_order(lines: list, floor, closed_set: set, closes: dict, later: set):
+    """After a chunk of the backward scan: the earliest time of its records and those after
+    it (as written; _TOP before any), or None when not known (then every earlier chunk is
+    looked at record by record). Where the chunk is not in time order with
+    them (a merge of two clones can do that), a reopen or resolve row of a ticket closed by
+    a later row of the file may be later in time than that close, and the fold applies it
+    last: such tickets go to `later`, to be read whole. A time-ordered ledger costs three
+    passes in C per chunk."""
+    zones = set(map(_ZONE, lines))
+    if floor is not None and len(zones) == 1 and next(iter(zones))[0:1] in b"+-" and next(iter(zones))[-1:] == b",":
+        times = list(map(_TIME, lines))
+        if (floor is _TOP or (max(times) <= floor and next(iter(zones)) == floor[19:] + b",")) \
+                and times == sorted(times):
+            return times[0] if floor is _TOP or times[0] < floor else floor
+    for rec in lines:  # out of order, or times written otherwise: look at each reopen and resolve
+        if b",resolve," in rec or b",reopen," in rec:
+            tid = rec[:12]
+            if tid in closed_set and tid not in later:
+                k = rec.find(b",", rec.find(b",", 13) + 1) + 1
+                close = closes[tid]
+                if (rec.startswith(b"resolve,", k) or rec.startswith(b"reopen,", k)) and \
+                        _later(rec[13:rec.find(b",", 13)], close[13:close.find(b",", 13)]):
+                    later.add(tid)
+    return None
+
+
+def _later(a: bytes, b: bytes) -> bool:
+    """Is ledger time `a` later than `b` (both as written)? As text when both are written
+    alike (same length and UTC offset), else parsed."""
+    if len(a) == len(b) == 25 and a[19:] == b[19:]:
+        return a > b
+    try:
+        return ledger.parse_time(a.decode("ascii")) > ledger.parse_time(b.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return True  # unreadable: read the ticket whole, and the careful reader names the row
 
 
 def load_since(root: Path, since: dt.datetime) -> dict:
