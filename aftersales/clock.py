@@ -59,6 +59,24 @@ def span(delta: dt.timedelta) -> str:
     return sign + (f"{d}d{h}h" if d else f"{h}h{m:02d}m" if h else f"{m}m")
 
 
+def spans():
+    """`span` of a number of whole seconds, each text made once: what span shows of a time
+    (days and hours, or hours and minutes) is the key. For listings of many rows."""
+    texts: dict = {}
+
+    def span_of(s: int) -> str:
+        a = -s if s < 0 else s
+        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
+        if s < 0:
+            key = ~key
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = span(dt.timedelta(seconds=s))
+        return text
+
+    return span_of
+
+
 def week_start(label: str) -> dt.date:
     """The Monday of an ISO week written like 2026-W47; ValueError naming the fix otherwise."""
     import re

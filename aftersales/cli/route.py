@@ -57,16 +57,8 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
             rules = routing.Rules(policy, now)  # no words to explain: plain tests
             reports = _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run)
         for t in todo:
-            facts = routing.facts_for(policy, t, paid.get(t.id, ZERO))
-            d = routing.evaluate(policy, t, now, facts)
-            evs = routing.changes(policy, t, d, now, by)
-            new_events.extend(evs)
-            for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
-                t.apply(e)
-            dep, missing = routing.missing_fields(policy, t, d)
-            # only a supervised ticket has a red-header level: the others' timers are not needed here
-            cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running] if sla.supervised(t) else []
-            level, since = sla.escalation_level(policy, t, cycles, now)
+            d = routing.evaluate(policy, t, now, routing.facts_for(policy, t, paid.get(t.id, ZERO)))
+            evs, dep, missing, cycles, level, since = _outcome(policy, t, d, now, by, new_events, clocks)
             reports.append({"ticket": t.id, "short": ids.short(t.id), "changes": evs, "department": dep,
                             "missing_fields": missing, "level": level, "since": since,
                             "tell": sla.to_tell(policy, t, level) if level else [], "decision": d if explain else None})
@@ -124,6 +116,23 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
 
 
 
+def _outcome(policy, t, d, now, by, new_events: list, clocks: dict) -> tuple:
+    """What routing decision `d` makes of ticket `t`: (its change events, which are added to
+    `new_events` and applied to `t`, the department and the fields it lacks, the running
+    cycles and the red-header level and since when, after the change)."""
+    from .. import routing, sla
+
+    evs = routing.changes(policy, t, d, now, by)
+    new_events.extend(evs)
+    for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
+        t.apply(e)
+    dep, missing = routing.missing_fields(policy, t, d)
+    # only a supervised ticket has a red-header level: the others' timers are not needed here
+    cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running] if sla.supervised(t) else []
+    level, since = sla.escalation_level(policy, t, cycles, now)
+    return evs, dep, missing, cycles, level, since
+
+
 def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> list:
     """The report of every open ticket (`route --all` without --explain), each kept in a
     derived cache while it holds: until an age condition of a rule turns, a timer of a
@@ -142,13 +151,7 @@ def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> 
     def decide(t):
         money = paid.get(t.id, ZERO)
         d = rules.decide(t, routing.facts_for(policy, t, money))
-        evs = routing.changes(policy, t, d, now, by)
-        new_events.extend(evs)
-        for e in evs:  # the escalation level after the change (an abnormal ticket is supervised)
-            t.apply(e)
-        dep, missing = routing.missing_fields(policy, t, d)
-        cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running] if sla.supervised(t) else []
-        level, since = sla.escalation_level(policy, t, cycles, now)
+        evs, dep, missing, cycles, level, since = _outcome(policy, t, d, now, by, new_events, clocks)
         until = None if evs else sla.steady_until(policy, t, cycles, level, since, now, clocks)
         if until is not None:
             turns = [t.open_since + age for age in ages if t.open_since + age >= now]

@@ -138,8 +138,6 @@ def _split(text: str) -> list:
 def _rows(decided: list, f: str, now, notify: bool, states, breach: list):
     """The listing's rows from the tickets' payloads, with the time left worked out at now.
     Sets breach[0] when any cycle is breached."""
-    import datetime as dt
-
     from .. import ids
     from ..tickets.scan import micros
 
@@ -202,20 +200,12 @@ _STATES = {"o": "ok", "w": "warning", "b": "breached"}
 def _lefts(now_us: int):
     """The time left to a deadline (microseconds since the epoch, as text) at now, as
     span() writes it; each text made once."""
-    import datetime as dt
+    from ..clock import spans
 
-    texts: dict = {}
+    span_of = spans()
 
     def left_of(deadline_us) -> str:  # microseconds, as an int or its text
-        s = int((int(deadline_us) - now_us) / 1000000)  # as int(timedelta.total_seconds()) gives it
-        a = -s if s < 0 else s
-        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
-        if s < 0:
-            key = ~key
-        text = texts.get(key)
-        if text is None:
-            text = texts[key] = _left(dt.timedelta(seconds=s))
-        return text
+        return span_of(int((int(deadline_us) - now_us) / 1000000))  # as int(timedelta.total_seconds()) gives it
 
     return left_of
 

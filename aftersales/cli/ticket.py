@@ -343,16 +343,15 @@ def _open_listed(ws, now):
 def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer) -> list:
     """`list_`'s rows, (opened at as a timestamp, ID, values in `cols` order), of the open
     tickets `_open_listed` kept: as `_row` makes them, with the age worked out at now."""
-    import datetime as dt
-
     from .. import ids, tickets
+    from ..clock import spans
     from ..ledger import parse_time
     from ..tickets.scan import micros
 
     from operator import itemgetter
 
     now_us = micros(now)
-    ages: dict = {}
+    age_of = spans()
     rows = []
     wanted = [(k, vals) for k, vals in filters.items() if vals]
     values = itemgetter(*cols)
@@ -362,14 +361,7 @@ def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer
             continue
         (tid, opened, st, priority, kind, category, department, assignee, channel, customer, phone, order, summary,
          abnormal, opened_us) = p
-        s = int((now_us - int(opened_us)) / 1000000)  # as int(timedelta.total_seconds()) gives it
-        a = -s if s < 0 else s
-        key = a // 3600 * 2 + 1 if a >= 86400 else a // 60 * 2  # days and hours, or hours and minutes
-        if s < 0:
-            key = ~key
-        age = ages.get(key)
-        if age is None:
-            age = ages[key] = _age(dt.timedelta(seconds=s))
+        age = age_of(int((now_us - int(opened_us)) / 1000000))  # as int(timedelta.total_seconds()) gives it
         when = parse_time(opened) if times else None
         r = {"ticket": ids.short(tid) if table else tid, "opened_at": opened[5:10] + " " + opened[11:16] if table
              else when, "age": age, "status": st, "priority": priority, "kind": kind, "category": category,
