@@ -213,37 +213,47 @@ def _csv_text(rows: Iterable) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _write(root: Path, name: str, head: dict, sections: Iterable, late=None) -> None:
-    """Write cache file `name` atomically: a header line of JSON (`head` and each
-    section's length, under its key, and what `late()` gives once they are written), then
-    the sections' bytes. A read-only workspace
-    simply goes without."""
-    d = root / DIR
-    tmp = d / f".{name}.{os.getpid()}.tmp"
+def write_atomic(path: Path, write) -> None:
+    """Write cache file `path` atomically: `write(f)` fills a temporary file beside it,
+    which then replaces it. The folder gets its `.gitignore` of `*`; a read-only
+    workspace simply goes without."""
+    d = path.parent
+    tmp = d / f".{path.name}.{os.getpid()}.tmp"
     try:
         d.mkdir(parents=True, exist_ok=True)
         ignore = d / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# derived, rebuildable: never commit\n*\n", encoding="utf-8")
         with open(tmp, "wb") as f:
-            f.write(b" " * (HEAD - 1) + b"\n")
-            sizes = {}
-            for key, chunks in sections:
-                n = 0
-                for chunk in chunks:
-                    n += f.write(chunk)
-                sizes[key] = n
-            line = json.dumps({"version": VERSION, **head, **sizes, **(late() if late else {})}).encode("ascii")
-            if len(line) >= HEAD:
-                raise OSError("cache header too long")
-            f.seek(0)
-            f.write(line.ljust(HEAD - 1) + b"\n")
-        os.replace(tmp, d / name)
+            write(f)
+        os.replace(tmp, path)
     except OSError:
         try:
             tmp.unlink()
         except OSError:
             pass
+
+
+def _write(root: Path, name: str, head: dict, sections: Iterable, late=None) -> None:
+    """Write cache file `name` atomically: a header line of JSON (`head` and each
+    section's length, under its key, and what `late()` gives once they are written), then
+    the sections' bytes."""
+
+    def write(f):
+        f.write(b" " * (HEAD - 1) + b"\n")
+        sizes = {}
+        for key, chunks in sections:
+            n = 0
+            for chunk in chunks:
+                n += f.write(chunk)
+            sizes[key] = n
+        line = json.dumps({"version": VERSION, **head, **sizes, **(late() if late else {})}).encode("ascii")
+        if len(line) >= HEAD:
+            raise OSError("cache header too long")
+        f.seek(0)
+        f.write(line.ljust(HEAD - 1) + b"\n")
+
+    write_atomic(root / DIR / name, write)
 
 
 def save(root: Path, rec: OpenRecords, text: Optional[dict] = None) -> None:

@@ -139,25 +139,15 @@ def load(p: Path) -> Optional[Record]:
 def save(p: Path, rec: Record) -> None:
     """Write the cache atomically; a read-only workspace simply goes without."""
     opened = "\n".join(map(str, rec.opened)).encode("ascii")
-    head = json.dumps({"version": VERSION, "code": cache.code_digest(), "size": rec.size, "crc": rec.crc, "policy": rec.policy, "start": rec.start,
-                       "end": rec.end, "latest": rec.latest, "sums": rec.sums, "fixes": len(rec.fixes),
+    head = json.dumps({"version": VERSION, "code": cache.code_digest(), "size": rec.size, "crc": rec.crc,
+                       "policy": rec.policy, "start": rec.start, "end": rec.end, "latest": rec.latest, "sums": rec.sums, "fixes": len(rec.fixes),
                        "opened": len(opened), "lines": len(rec.lines), "others": len(rec.others)}).encode("ascii")
-    d = p.parent
-    tmp = d / f".{p.name}.{os.getpid()}.tmp"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        ignore = d / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# derived, rebuildable: never commit\n*\n", encoding="utf-8")
-        with open(tmp, "wb") as f:
-            for part in (head + b"\n", rec.fixes, opened, rec.lines, rec.others):
-                f.write(part)
-        os.replace(tmp, p)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+
+    def write(f):
+        for part in (head + b"\n", rec.fixes, opened, rec.lines, rec.others):
+            f.write(part)
+
+    cache.write_atomic(p, write)
 
 
 def counts(policy: Policy, root: Path, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> dict:

@@ -384,28 +384,9 @@ _CSV = st.text(alphabet=["a", "中", ",", '"', "\n", "\r", " ", "\x00", "\ufeff"
 def test_records_are_what_csv_reader_reads(text):
     """The quote-free lines are split without csv.reader: the same records, lines and errors."""
     from aftersales.spreadsheet import _records
+    from test_import_blocks import _read, _reference
 
-    def read(records):
-        out = []
-        try:
-            for rec in records:
-                out.append(rec)
-        except InputError as e:
-            out.append(e.message)
-        return out
-
-    def reference():
-        reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
-        end = 0
-        try:
-            for row in reader:
-                start, end = end + 1, reader.line_num
-                if any(c.strip() for c in row):
-                    yield start, row
-        except csv.Error as e:
-            raise InputError(f"f:{end + 1}: malformed CSV: {e}; fix the quoting on that line") from None
-
-    assert read(_records(io.StringIO(text, newline=""), "f")) == read(reference())
+    assert _read(_records(io.StringIO(text, newline=""), "f")) == _read(_reference(text))
 
 
 def test_import_with_bad_rows_imports_nothing_and_lists_each(run, imports, tmp_path):

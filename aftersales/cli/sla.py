@@ -1,6 +1,5 @@
 """`as sla-check`: every running time limit of the open tickets, for people and for cron."""
 
-import datetime as dt
 import re
 from contextlib import nullcontext
 from functools import lru_cache
@@ -71,7 +70,7 @@ def cli(app, notify, states, reminders, fmt):
                     new_events.extend(sla.notices(t, c, now, tell, seen))
             else:  # not looked at: a --notify run decides this ticket again
                 fresh, unknown = False, unknown or c.state != "ok"
-            if f == "csv":  # straight into the lines it prints (see _as_csv)
+            if f == "csv":  # straight into the lines it prints (see _Lines)
                 if lines is None:
                     lines = _Lines(t, now_us, left_now)
                 lines.add(c, lvl, told, fresh)
@@ -146,7 +145,7 @@ def _rows(decided: list, f: str, now, notify: bool, states, breach: list):
 
     if f == "csv":
         plain = not notify and not states
-        for p in decided:  # see _as_csv
+        for p in decided:  # see _Lines
             codes = p[1]
             if "b" in codes:
                 breach[0] = True
@@ -227,20 +226,25 @@ def left_holds(deadline_us: int, now_us: int) -> int:
 
 
 _FOREVER = 1 << 62
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # as tickets.scan.micros counts
-_US = dt.timedelta(microseconds=1)
 
 
 class _Lines:
-    """A ticket's lines as --format csv prints them, made as its cycles come (the payload
-    `_as_csv` describes)."""
+    """A ticket's lines as --format csv prints them at now, made as its cycles come. The
+    payload (`payload`): [pending, a code per cycle (the state's initial, then 1 if a
+    notice is fresh), the lines (quoted as csv.writer quotes), where each time left
+    begins and ends in them, where each line ends, the deadlines in microseconds, until
+    when the times left are written as they are]. A warm run prints the lines as they are
+    until then, and after it puts in the times left of its own --now."""
 
-    __slots__ = ("head", "tail", "now_us", "left_of", "codes", "parts", "marks", "ends", "deadlines", "n", "holds")
+    __slots__ = ("head", "tail", "now_us", "left_of", "micros", "codes", "parts", "marks", "ends", "deadlines", "n",
+                 "holds")
 
     def __init__(self, t, now_us: int, left_of):
         self.head = _q(t.id) + ","
         self.tail = "," + ",".join(map(_q, (t.priority, t.department, t.assignee))) + ","
-        self.now_us, self.left_of = now_us, left_of
+        from ..tickets.scan import micros
+
+        self.now_us, self.left_of, self.micros = now_us, left_of, micros
         self.codes: list = []
         self.parts: list = []
         self.marks: list = []
@@ -250,7 +254,7 @@ class _Lines:
         self.holds = _FOREVER
 
     def add(self, c, lvl: int, told: str, fresh: bool) -> None:
-        deadline_us = (c.deadline - _EPOCH) // _US
+        deadline_us = self.micros(c.deadline)
         self.codes.append(c.state[0] + ("1" if fresh else "0"))
         before = f"{self.head}{_fields(c.timer_id, c.timer.name)},{c.state},{c.deadline.isoformat()},"
         left = self.left_of(deadline_us)
@@ -267,35 +271,6 @@ class _Lines:
         until = self.now_us + self.holds if self.holds < _FOREVER else _FOREVER
         return [pending, "".join(self.codes), "".join(self.parts), " ".join(map(str, self.marks)),
                 " ".join(map(str, self.ends)), " ".join(self.deadlines), str(until)]
-
-
-def _as_csv(p: list, now_us: int, left_of) -> list:
-    """A payload of `decide` as what --format csv prints at now: [pending, a code per
-    cycle (the state's initial, then 1 if a notice is fresh), the ticket's lines (quoted
-    as csv.writer quotes), where each time left begins and ends in them, where each line
-    ends, the deadlines in microseconds, until when the times left are written as they
-    are (microseconds)]. A warm run prints the lines as they are until then, and after
-    it puts in the times left of its own --now. `left_of`: `_lefts(now_us)`."""
-    head = _q(p[0]) + ","
-    tail = "," + ",".join(map(_q, (p[1], p[2], p[3]))) + ","
-    codes, parts, marks, ends, deadlines = [], [], [], [], []
-    n = 0
-    holds = forever = 1 << 62
-    for i in range(5, len(p), _CYCLE):
-        timer_id, name, state, deadline, deadline_us, _local, paused, lvl, tell, start, fresh = p[i:i + _CYCLE]
-        codes.append(state[0] + ("1" if fresh else "0"))
-        before = f"{head}{_fields(timer_id, name)},{state},{deadline},"
-        left = left_of(deadline_us)
-        after = f"{',yes' if paused else ',no'}{tail}{lvl},{_told(tell)},{start}\n"
-        marks += [n + len(before), n + len(before) + len(left)]
-        n += len(before) + len(left) + len(after)
-        ends.append(n)
-        parts += [before, left, after]
-        deadlines.append(deadline_us)
-        holds = min(holds, left_holds(int(deadline_us), now_us))
-    until = now_us + holds if holds < forever else forever
-    return [p[4], "".join(codes), "".join(parts), " ".join(map(str, marks)), " ".join(map(str, ends)),
-            " ".join(deadlines), str(until)]
 
 
 _SPECIAL = re.compile(r'[,"\n]').search

@@ -31,6 +31,7 @@ from typing import Any, Optional
 from .. import events as _types
 from .. import ledger
 from .model import LEDGER, _event, fold
+from .scan import odd_quote_lines
 
 #: the event types whose `apply` changes what a listing shows, folded here
 LISTED = ("open", "set", "priority", "department", "assign", "abnormal", "wait", "resume", "resolve", "close",
@@ -77,7 +78,7 @@ def _records(path: Path):
             odd = []
             if b'"' in body:
                 q = body.translate(None, _NOT_QUOTE_OR_NL).replace(b'""', b"")
-                odd = _odd_lines(q) if b'"' in q else []
+                odd = odd_quote_lines(q) if b'"' in q else []
                 if len(odd) & 1:  # the block ends inside a record: its lines wait for the next block
                     k = odd.pop()
                     cut = len(body)
@@ -94,19 +95,6 @@ def _records(path: Path):
             yield lines
         if carry:
             raise Unusual("unterminated")
-
-
-def _odd_lines(q: bytes) -> list:
-    """Indices of the lines (of a block reduced to its quotes and line breaks, pairs of
-    quotes removed) that hold an odd number of quotes."""
-    odd, line, last = [], 0, 0
-    pos = q.find(b'"')
-    while pos >= 0:
-        line += q.count(b"\n", last, pos)
-        last = pos
-        odd.append(line)
-        pos = q.find(b'"', pos + 1)
-    return odd
 
 
 # the state of a ticket while the ledger is read: a list indexed by these; the intake

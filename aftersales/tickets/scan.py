@@ -264,7 +264,12 @@ _NOT_QUOTE_OR_NL = bytes(range(256)).translate(None, b'"\n')
 def _odd_lines(body: bytes) -> list:
     """Indices of the lines of `body` that hold an odd number of quotes: the first and
     last lines of the records that span lines (a quoted field holds an even number)."""
-    q = body.translate(None, _NOT_QUOTE_OR_NL).replace(b'""', b"")  # one quote is left on each odd line
+    return odd_quote_lines(body.translate(None, _NOT_QUOTE_OR_NL).replace(b'""', b""))
+
+
+def odd_quote_lines(q: bytes) -> list:
+    """Indices of the lines of `q` (a block reduced to its quotes and line breaks, pairs of
+    quotes removed: one quote is left on each odd line) that hold a quote."""
     odd, line, last = [], 0, 0
     pos = q.find(b'"')
     while pos >= 0:
