@@ -54,6 +54,67 @@ def path(root: Path) -> Path:
     return root / DIR / FILE
 
 
+def jobs() -> int:
+    """How many processes a command may use for its own work (a cache write beside the
+    command, tickets.decided's two halves): the processors this one may run on, at most
+    two; 1 without fork, or when AFTERSALES_JOBS=1 says so."""
+    if not hasattr(os, "fork") or os.environ.get("AFTERSALES_JOBS", "").strip() == "1":
+        return 1
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    return min(n, 2)
+
+
+_writers: list = []  # the forked cache writers not waited for yet
+_exit_settles: list = []  # [True] once the exit waits for them
+
+
+#: a cache write of at least this many tickets goes beside the command (in_background)
+BACKGROUND_MIN = 2000
+
+
+def in_background(write, tickets: int) -> None:
+    """Run `write()`, a cache write (which needs nothing back) of so many `tickets`, in a
+    forked process while this one goes on, given a second processor and a write big
+    enough to be worth it (BACKGROUND_MIN); else here and now. The child writes only
+    its cache file (atomically, as ever) and leaves by os._exit: no buffer of this process
+    is flushed twice, no exit handler runs twice. `settle` waits for it: every read of a
+    cache file, and the end of the command, does."""
+    import sys
+
+    if tickets < BACKGROUND_MIN or jobs() < 2:
+        write()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            write()
+            code = 0
+        finally:
+            os._exit(code)
+    if not _exit_settles:
+        import atexit
+
+        atexit.register(settle)
+        _exit_settles.append(True)
+    _writers.append(pid)
+
+
+def settle() -> None:
+    """Wait for this process's cache writers (`in_background`)."""
+    while _writers:
+        pid = _writers.pop()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
 #: Below this many appended bytes the cache is not rewritten: the next run reads them again.
 SAVE_AFTER = 256 * 1024
 
@@ -155,6 +216,7 @@ class OpenRecords:
 
 def _load_file(root: Path, name: str):
     """(header, file) of a cache file whose header says this VERSION, else None."""
+    settle()  # this process's own writes first
     try:
         f = open(root / DIR / name, "rb")
     except OSError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,8 +41,10 @@ def _event(tid, at, i, category, channel):
     return tickets.Event(tid, at, "a01", typ, ref, "好的" if typ in ("message", "reply", "note") else "")
 
 
-def _outputs(run, now, warm):
+def _outputs(run, now, warm, one_process=False):
     env = {} if warm else {"AFTERSALES_NO_CACHE": "1"}
+    if one_process:
+        env["AFTERSALES_JOBS"] = "1"
     out = []
     for argv in (["--format", "csv", "sla-check"], ["--format", "json", "sla-check"], ["sla-check"],
                  ["--format", "csv", "sla-check", "--state", "warning"], ["--format", "csv", "ticket", "list"],
@@ -52,14 +55,27 @@ def _outputs(run, now, warm):
     return out
 
 
+@pytest.fixture(params=["one process", "forked"])
+def forked(request, monkeypatch):
+    """Run each command in one process, or with every fork the big-shop paths make (the
+    tickets decided in two halves, cache writes beside the command), however small the
+    shop and however many processors there are."""
+    if request.param == "forked":
+        monkeypatch.setattr(scan, "PARALLEL_MIN", 1)
+        monkeypatch.setattr(cache, "BACKGROUND_MIN", 1)
+        monkeypatch.setattr(cache, "jobs", lambda: 2)
+    return request.param == "forked"
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.tuples(st.lists(STEP, min_size=0, max_size=8), st.integers(0, 3000)),
                         min_size=1, max_size=5),
        kinds=st.lists(st.tuples(st.sampled_from(CATEGORIES), st.sampled_from(CHANNELS)), min_size=6, max_size=6))
-def test_warm_decisions_print_what_a_cold_run_prints(shop, run, batches, kinds):
+def test_warm_decisions_print_what_a_cold_run_prints(shop, run, forked, batches, kinds):
     """Appends and a --now that moves on between runs (minutes to days): states turn from
     ok to warning to breached, red-header levels rise, daily cycles roll over, visits fall
-    due after closes. Every warm run prints what the cold one prints."""
+    due after closes. Every warm run prints what the cold one prints; forked, what a cold
+    run in one process prints."""
     for f in (shop / ".aftersales" / "cache").glob("*"):
         f.unlink()
     path = ledger.ledger_path(shop, "tickets")
@@ -84,7 +100,7 @@ def test_warm_decisions_print_what_a_cold_run_prints(shop, run, batches, kinds):
                 tickets.append_events(shop, rows, policy)
             now = max(now, at) + dt.timedelta(minutes=later)
             warm = _outputs(run, now, warm=True)
-            assert warm == _outputs(run, now, warm=False)
+            assert warm == _outputs(run, now, warm=False, one_process=forked)
             assert warm == _outputs(run, now, warm=True)  # and again, from what the last run kept
     finally:
         scan.DECIDE_SAVE = save
@@ -227,3 +243,52 @@ def test_kept_decisions_are_not_trusted_after_a_merge_or_an_edit(shop, run):
     path.write_bytes(data[:i + 11] + b"1" + data[i + 12:])
     assert f"{b},first_contact" in both("--format", "csv", "sla-check")
     assert ",P1," in both("--format", "csv", "ticket", "list").split("\n")[1]
+
+
+def _forks(monkeypatch):
+    monkeypatch.setattr(scan, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(cache, "BACKGROUND_MIN", 1)
+    monkeypatch.setattr(cache, "jobs", lambda: 2)
+
+
+def test_the_half_a_failed_child_had_is_decided_here(shop, monkeypatch):
+    """The tickets are decided in two halves, one in a forked process; when that process
+    fails, this one decides its half too, and the answer is the same."""
+    import os
+
+    policy = load_policy(shop)
+    tids = [ids.new_id() for _ in range(6)]
+    tickets.append_events(shop, [_event(t, T0 + dt.timedelta(minutes=i), -1, "usage", "jd")
+                                 for i, t in enumerate(tids)], policy)
+    here = os.getpid()
+
+    def decide(t, fail):
+        if fail and os.getpid() != here:
+            raise RuntimeError("the child fails")
+        return scan.FOREVER, [t.id, str(os.getpid() == here)]
+
+    now = T0 + dt.timedelta(hours=1)
+    serial = scan.decided(shop, "test-serial", now, lambda t: decide(t, False))
+    assert [p[0] for p in serial] == tids and {p[1] for p in serial} == {"True"}
+    _forks(monkeypatch)
+    split = scan.decided(shop, "test-split", now, lambda t: decide(t, False), pure=True)
+    assert [p[0] for p in split] == tids
+    assert sorted(p[1] for p in split) == ["False"] * 3 + ["True"] * 3  # every other ticket in the child
+    failed = scan.decided(shop, "test-failed", now, lambda t: decide(t, True), pure=True)
+    assert failed == serial
+    assert scan.decided(shop, "test-impure", now, lambda t: decide(t, True)) == serial  # not pure: one process
+
+
+def test_a_cache_written_beside_the_command_is_there_when_it_ends(shop, run, monkeypatch):
+    """A big shop's cache files are written by a forked process while the command goes on;
+    the command waits for it before it ends, so the next run finds them."""
+    policy = load_policy(shop)
+    tickets.append_events(shop, [_event(ids.new_id(), T0, -1, "usage", "jd")], policy)
+    _forks(monkeypatch)
+    for f in (shop / ".aftersales" / "cache").glob("*"):
+        f.unlink()
+    first = run("--format", "csv", "sla-check", now=T0.isoformat())
+    assert cache._writers == []  # waited for
+    assert (shop / cache.DIR / "open-tickets").exists() and (shop / cache.DIR / "sla-check-csv").exists()
+    again = run("--format", "csv", "sla-check", now=T0.isoformat())
+    assert cache.last == "warm" and again.stdout == first.stdout

@@ -159,7 +159,15 @@ def cli(ctx, workspace, now, fmt, by, no_cache):
     Exit status: 0 fine, 1 the data shows a problem, 2 bad usage or unreadable input.
     """
     ctx.obj = App(workspace, now, fmt, by)
+    ctx.call_on_close(_settle)
     if no_cache or "aftersales.cache" in sys.modules:  # the flag holds for this invocation only
         from .. import cache
 
         cache.enabled = not no_cache and cache.env_enabled()
+
+
+def _settle() -> None:
+    """At the end of a command: wait for the cache writes it left running (cache.in_background)."""
+    cache = sys.modules.get("aftersales.cache")
+    if cache is not None:
+        cache.settle()

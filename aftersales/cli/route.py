@@ -168,7 +168,8 @@ def _all_kept(ws, policy, now, rules, paid, by, new_events, clocks, dry_run) -> 
     now_us = scan.micros(now)
     for tid, dep, missing, level, since, tell, changes, _money in scan.decided(
             ws.root, "route", now, decide,
-            redo=lambda p: p[7] != str(paid.get(p[0], ZERO)) or not dry_run and p[6] != "[]"):
+            redo=lambda p: p[7] != str(paid.get(p[0], ZERO)) or not dry_run and p[6] != "[]",
+            pure=dry_run):  # else decide collects the changes to record
         reports.append({"ticket": tid, "short": ids.short(tid),
                         "changes": [Event(tid, now, by, typ, ref, text, {"rule": rule})
                                     for typ, ref, text, rule in loads(changes)],

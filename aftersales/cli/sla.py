@@ -93,7 +93,8 @@ def cli(app, notify, states, reminders, fmt):
     with ledger.locked(ws.root) if notify else nullcontext():
         window = sla.owed_after_close(policy)  # a closed ticket may still owe its follow-up visit
         decided = scan.decided(ws.root, f"sla-check-{f}", now, decide, window,
-                               redo=(lambda p: p[0 if f == "csv" else 4] != "") if notify else None)
+                               redo=(lambda p: p[0 if f == "csv" else 4] != "") if notify else None,
+                               pure=not notify)  # with --notify, decide collects the notices
         breach = [False]
         rows = _rows(decided, f, now, notify, states, breach)
         if reminders and not states:

@@ -139,7 +139,8 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
     if not cache.enabled or not size:
         return rec, None
     rec.crc = data.crc()
-    cache.save(root, rec, {tid: ("\n".join(lst) + "\n").encode("utf-8") for tid, lst in text.items()})
+    cache.in_background(lambda: cache.save(root, rec, {tid: ("\n".join(lst) + "\n").encode("utf-8")
+                                                       for tid, lst in text.items()}), len(text))
     return rec, rec.crc
 
 
@@ -154,7 +155,7 @@ def micros(t: dt.datetime) -> int:
 
 
 def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt.timedelta] = None,
-            redo=None) -> list:
+            redo=None, pure: bool = False) -> list:
     """What `decide` says of every ticket `load_open_tickets(root, now - window)` gives,
     in its order: a list of payloads (lists of strings).
 
@@ -165,7 +166,9 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
     bytes, the corrections and the policies; a warm run decides again only the tickets
     that the appended rows touch, whose `until` has come, or for which `redo(payload)`
     is true (sla-check --notify: a notice was pending). `decide` is called in the
-    tickets' order."""
+    tickets' order, unless the caller says it is `pure` (its only effects are memos):
+    then many tickets to decide are split between this process and a forked one (see
+    `_in_two`)."""
     from .. import cache, corrections
 
     path = _ledger(root)
@@ -189,26 +192,92 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
                     hold.append((got[0], tid, got[3]))
             else:
                 todo.append(tid)
-        rows = [row for tid in todo for row in rec.records_of(tid)]
-        for tid in todo:
-            rec.rows[tid] = None  # parsed once, folded below: no second copy kept
-        found = sorted(_fold_rows(root, rows, fixes).values(), key=lambda t: (t.opened_at is None, t.opened_at, t.id))
-        del rows
-    fresh: dict = {}
-    import gc
 
-    was = gc.isenabled()
-    gc.disable()  # many short-lived strings and no cycles: the collector would only cost time
-    try:
-        _decide_all(found, decide, closed_after, window, now_us, fresh, hold)
-    finally:
-        if was:
-            gc.enable()
+    def fold_and_decide(ids: list, fresh: dict, hold: list) -> None:
+        with _reading(root):
+            rows = [row for tid in ids for row in rec.records_of(tid)]
+            for tid in ids:
+                rec.rows[tid] = None  # parsed once, folded below: no second copy kept
+            found = sorted(_fold_rows(root, rows, fixes).values(),
+                           key=lambda t: (t.opened_at is None, t.opened_at, t.id))
+            del rows
+        import gc
+
+        was = gc.isenabled()
+        gc.disable()  # many short-lived strings and no cycles: the collector would only cost time
+        try:
+            _decide_all(found, decide, closed_after, window, now_us, fresh, hold)
+        finally:
+            if was:
+                gc.enable()
+
+    fresh: dict = {}
+    if pure and len(todo) >= PARALLEL_MIN and cache.jobs() > 1:
+        _in_two(todo, fold_and_decide, fresh, hold)
+    else:
+        fold_and_decide(todo, fresh, hold)
     if cache.enabled and crc is not None and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
         known.update(fresh)
-        cache.save_decisions(root, name, rec, len(data), crc, {tid: known[tid] for tid in rec.rows if tid in known})
+        entries = {tid: known[tid] for tid in rec.rows if tid in known}
+        cache.in_background(lambda: cache.save_decisions(root, name, rec, len(data), crc, entries), len(entries))
     hold.sort(key=lambda x: (x[0], x[1]))
     return [p for _, _, p in hold]
+
+
+#: `decided` splits the work between two processes from this many tickets to decide on
+PARALLEL_MIN = 2000
+
+
+def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
+    """work(ids, fresh, hold) for every other ID of `todo` in a forked process, which
+    pickles its (fresh, hold) into a pipe, and for the rest here at the same time. The
+    child only computes: it writes no file, prints nothing and leaves by os._exit, so
+    no buffer of this process is flushed twice. Should it fail in any way, its half is
+    worked here after all (then any error is raised here, worded as ever)."""
+    import pickle
+    import sys
+
+    mine, theirs = todo[0::2], todo[1::2]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(r)
+            got_fresh: dict = {}
+            got_hold: list = []
+            work(theirs, got_fresh, got_hold)
+            with os.fdopen(w, "wb") as out:
+                pickle.dump((got_fresh, got_hold), out, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    got = None
+    try:
+        work(mine, fresh, hold)
+        with os.fdopen(r, "rb") as inp:
+            blob = inp.read()
+        r = -1
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        if status == 0:
+            got = pickle.loads(blob)
+    finally:
+        if r >= 0:
+            os.close(r)
+        if pid:  # interrupted here: the child is not needed any more
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    if got is None:
+        work(theirs, fresh, hold)
+        return
+    fresh.update(got[0])
+    hold.extend(got[1])
 
 
 def _decide_all(found: list, decide, closed_after, window, now_us: int, fresh: dict, hold: list) -> None:
