@@ -75,18 +75,18 @@ _exit_settles: list = []  # [True] once the exit waits for them
 BACKGROUND_MIN = 2000
 
 
-def in_background(write, tickets: int) -> None:
+def in_background(write, tickets: int, name: str) -> bool:
     """Run `write()`, a cache write (which needs nothing back) of so many `tickets`, in a
     forked process while this one goes on, given a second processor and a write big
     enough to be worth it (BACKGROUND_MIN); else here and now. The child writes only
     its cache file (atomically, as ever) and leaves by os._exit: no buffer of this process
-    is flushed twice, no exit handler runs twice. `settle` waits for it: every read of a
-    cache file, and the end of the command, does."""
+    is flushed twice, no exit handler runs twice. `settle` waits for it: a read of cache
+    file `name`, and the end of the command, do. True when it was forked."""
     import sys
 
     if tickets < BACKGROUND_MIN or jobs() < 2:
         write()
-        return
+        return False
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -102,17 +102,19 @@ def in_background(write, tickets: int) -> None:
 
         atexit.register(settle)
         _exit_settles.append(True)
-    _writers.append(pid)
+    _writers.append((pid, name))
+    return True
 
 
-def settle() -> None:
-    """Wait for this process's cache writers (`in_background`)."""
-    while _writers:
-        pid = _writers.pop()
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
+def settle(name: Optional[str] = None) -> None:
+    """Wait for this process's cache writers (`in_background`): of file `name`, or all."""
+    for pid, of in list(_writers):
+        if name is None or of == name:
+            _writers.remove((pid, of))
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 #: Below this many appended bytes the cache is not rewritten: the next run reads them again.
@@ -216,7 +218,7 @@ class OpenRecords:
 
 def _load_file(root: Path, name: str):
     """(header, file) of a cache file whose header says this VERSION, else None."""
-    settle()  # this process's own writes first
+    settle(name)  # this process's own write of it first
     try:
         f = open(root / DIR / name, "rb")
     except OSError:
@@ -338,10 +340,16 @@ def save(root: Path, rec: OpenRecords, text: Optional[dict] = None) -> None:
             ("closed", [rec.closed.encoded()])])
 
 
-def why_not(rec: OpenRecords, data, fixes: bytes, policy: str, closed_after: Optional[str], parse_time) -> str:
+#: why_not's answer when the first `rec.size` bytes are not what the cache describes
+CHANGED = "the cached part of the ledger changed"
+
+
+def why_not(rec: OpenRecords, data, fixes: bytes, policy: str, closed_after: Optional[str], parse_time,
+            crc: bool = True) -> str:
     """Why `rec` cannot be used with the ledger's bytes `data` as they are now, or "" when
     it can: it must describe the first `rec.size` bytes of `data`, with the same
-    corrections and policies, and keep every ticket `closed_after` needs."""
+    corrections and policies, and keep every ticket `closed_after` needs. Without `crc`
+    the bytes themselves are left to the caller to check (`CHANGED`)."""
     if rec.size > len(data):
         return "the ledger is shorter than the cached part"
     if rec.fixes != fixes:
@@ -351,8 +359,8 @@ def why_not(rec: OpenRecords, data, fixes: bytes, policy: str, closed_after: Opt
     if closed_after is not None and (rec.closed_after is None or
                                      parse_time(closed_after) < parse_time(rec.closed_after)):
         return "an earlier --now"  # tickets closed before the cached cut are needed
-    if data.crc(0, rec.size) != rec.crc:
-        return "the cached part of the ledger changed"
+    if crc and data.crc(0, rec.size) != rec.crc:
+        return CHANGED
     return ""
 
 

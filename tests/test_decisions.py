@@ -55,15 +55,20 @@ def _outputs(run, now, warm, one_process=False):
     return out
 
 
+def _forks(monkeypatch):
+    monkeypatch.setattr(scan, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(scan, "CRC_BESIDE_MIN", 0)
+    monkeypatch.setattr(cache, "BACKGROUND_MIN", 1)
+    monkeypatch.setattr(cache, "jobs", lambda: 2)
+
+
 @pytest.fixture(params=["one process", "forked"])
 def forked(request, monkeypatch):
     """Run each command in one process, or with every fork the big-shop paths make (the
     tickets decided in two halves, cache writes beside the command), however small the
     shop and however many processors there are."""
     if request.param == "forked":
-        monkeypatch.setattr(scan, "PARALLEL_MIN", 1)
-        monkeypatch.setattr(cache, "BACKGROUND_MIN", 1)
-        monkeypatch.setattr(cache, "jobs", lambda: 2)
+        _forks(monkeypatch)
     return request.param == "forked"
 
 
@@ -216,7 +221,7 @@ def test_the_time_left_is_kept_only_while_it_is_written_the_same(deadline, later
     assert text(now_us + holds) != text(now_us) or text(now_us + holds + 1) != text(now_us)
 
 
-def test_kept_decisions_are_not_trusted_after_a_merge_or_an_edit(shop, run):
+def test_kept_decisions_are_not_trusted_after_a_merge_or_an_edit(shop, run, forked):
     """A union merge that puts a close in the middle of tickets.csv, then a same-size byte
     edit of a priority: the kept decisions describe bytes that are gone, and each run
     prints what a cold run prints."""
@@ -243,12 +248,6 @@ def test_kept_decisions_are_not_trusted_after_a_merge_or_an_edit(shop, run):
     path.write_bytes(data[:i + 11] + b"1" + data[i + 12:])
     assert f"{b},first_contact" in both("--format", "csv", "sla-check")
     assert ",P1," in both("--format", "csv", "ticket", "list").split("\n")[1]
-
-
-def _forks(monkeypatch):
-    monkeypatch.setattr(scan, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(cache, "BACKGROUND_MIN", 1)
-    monkeypatch.setattr(cache, "jobs", lambda: 2)
 
 
 def test_the_half_a_failed_child_had_is_decided_here(shop, monkeypatch):

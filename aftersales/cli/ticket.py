@@ -324,6 +324,9 @@ def visit(app, ticket, text):
 
 LIST_COLUMNS = ["ticket", "opened_at", "age", "status", "priority", "kind", "category", "department",
                 "assignee", "channel", "customer", "phone", "order", "summary"]
+#: the columns of `ticket list` as a table
+TABLE_COLUMNS = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
+                 "customer", "phone", "summary"]
 
 
 def _open_listed(ws, now):
@@ -331,11 +334,16 @@ def _open_listed(ws, now):
     run folds only the tickets appended rows touch; see tickets.decided)."""
     from ..tickets import scan
 
+    from .. import ids, tickets
+
     def decide(t):
         f = t.fields
+        phone = f.get("phone", "")
         return scan.FOREVER, [t.id, t.opened_at.isoformat(), t.status, t.priority, t.kind, t.category, t.department,
-                              t.assignee, f.get("channel", ""), f.get("customer", ""), f.get("phone", ""),
-                              f.get("order", ""), t.summary, t.abnormal, str(scan.micros(t.opened_at))]
+                              t.assignee, f.get("channel", ""), f.get("customer", ""), phone,
+                              f.get("order", ""), t.summary, t.abnormal, str(scan.micros(t.opened_at)),
+                              tickets.mask_phone(phone) if phone else "", ids.short(t.id),
+                              t.opened_at.strftime("%m-%d %H:%M")]
 
     return scan.decided(ws.root, "ticket-list", now, decide)
 
@@ -343,7 +351,7 @@ def _open_listed(ws, now):
 def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer) -> list:
     """`list_`'s rows, (opened at as a timestamp, ID, values in `cols` order), of the open
     tickets `_open_listed` kept: as `_row` makes them, with the age worked out at now."""
-    from .. import ids, tickets
+    from .. import ids
     from ..clock import spans
     from ..ledger import parse_time
     from ..tickets.scan import micros
@@ -356,18 +364,25 @@ def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer
     wanted = [(k, vals) for k, vals in filters.items() if vals]
     values = itemgetter(*cols)
     times = older is not None or newer is not None or not table
+    if cols == TABLE_COLUMNS and not wanted and not times:  # the plain table: straight from the payloads
+        add = rows.append
+        for p in kept:
+            if status == "open" or p[2] == status:
+                at = int(p[14])
+                add((at / 1000000, p[0], (p[16], p[17], age_of(int((now_us - at) / 1000000)), p[2], p[3], p[5], p[6],
+                                          p[7], p[9], p[10] if full_phone else p[15], p[12])))
+        return rows
     for p in kept:
         if status != "open" and p[2] != status:
             continue
         (tid, opened, st, priority, kind, category, department, assignee, channel, customer, phone, order, summary,
-         abnormal, opened_us) = p
+         abnormal, opened_us, masked, _, _) = p
         age = age_of(int((now_us - int(opened_us)) / 1000000))  # as int(timedelta.total_seconds()) gives it
         when = parse_time(opened) if times else None
         r = {"ticket": ids.short(tid) if table else tid, "opened_at": opened[5:10] + " " + opened[11:16] if table
              else when, "age": age, "status": st, "priority": priority, "kind": kind, "category": category,
              "department": department, "assignee": assignee, "channel": channel, "customer": customer,
-             "phone": phone if full_phone else (tickets.mask_phone(phone) if phone else ""), "order": order,
-             "summary": summary, "abnormal": abnormal}
+             "phone": phone if full_phone else masked, "order": order, "summary": summary, "abnormal": abnormal}
         if wanted and any(r[k] not in vals for k, vals in wanted):
             continue
         if older is not None and not older(when) or newer is not None and newer(when):
@@ -444,8 +459,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
                                                         [(v, None) for o in orders for v in search._variants(o.strip())]))
         source = iter(loaded.values())
-    cols = ["ticket", "opened_at", "age", "status", "priority", "category", "department", "assignee",
-            "customer", "phone", "summary"] if f == "table" else LIST_COLUMNS + ["abnormal"]
+    cols = TABLE_COLUMNS if f == "table" else LIST_COLUMNS + ["abnormal"]
     rows = []  # (opened at as a timestamp, ID, the row's values in `cols` order)
     if not orders and status in tickets.STATUSES[:3]:  # the open tickets, as kept (tickets.decided)
         rows = _open_rows(_open_listed(ws, now), status, cols, f == "table", now, full_phone, filters, older, newer)
@@ -473,7 +487,9 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         if f == "table":
             r["opened_at"] = r["opened_at"].strftime("%m-%d %H:%M")
         rows.append((t.opened_at.timestamp(), t.id, tuple(r[c] for c in cols)))
-    rows.sort(key=lambda x: (x[0], x[1]), reverse=True)  # oldest last: popped first
+    from operator import itemgetter
+
+    rows.sort(key=itemgetter(0, 1), reverse=True)  # oldest last: popped first
 
     def drain():  # each row freed as it is written
         while rows:

@@ -87,13 +87,19 @@ def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datet
     cache holds, else from a cold scan (which then writes the cache)."""
     with open(path, "rb") as f:
         data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)  # these bytes, even if a writer appends now
-        return _open_records(root, data, keep, closed_after)[0].all_rows()
+        rec, _, confirm = _open_records(root, data, keep, closed_after)
+        if not confirm():
+            rec = _open_records(root, data, keep, closed_after, stale=True)[0]
+        return rec.all_rows()
 
 
-def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetime]) -> tuple:
-    """(records, crc): the cache's OpenRecords brought up to the end of `data` (the
-    ledger's bytes), or a cold scan's; and the CRC-32 of all of `data` when it was
-    worked out on the way (else None)."""
+def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetime], stale: bool = False) -> tuple:
+    """(records, crc, confirm): the cache's OpenRecords brought up to the end of `data`
+    (the ledger's bytes), or a cold scan's; the CRC-32 of all of `data` when it was
+    worked out on the way (else None); and a function that says whether the cache's
+    part of the ledger is as the cache recorded it, which must be called (and be true)
+    before anything is made of the records: that CRC is worked out beside the caller
+    (`_Bytes.crc_beside`). Else call again with `stale`: the cache is rebuilt."""
     import csv
 
     from .. import cache
@@ -103,21 +109,28 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
     fixes = cache.corrections_bytes(root) if cache.enabled else b""
     policy = cache.policy_digest(root) if cache.enabled else ""
     cut = closed_after.isoformat() if closed_after is not None else None
-    if cache.enabled and size:
+    if cache.enabled and size and not stale:
         rec = cache.load(root)
-        why = "no cache" if rec is None else cache.why_not(rec, data, fixes, policy, cut, ledger.parse_time)
+        why = "no cache" if rec is None else cache.why_not(rec, data, fixes, policy, cut, ledger.parse_time, crc=False)
         if rec is not None and not why:
             old = rec.size
+            check = data.crc_beside(old, rec.crc)
             if old == size or cache.extend(rec, data[old:], keep, ledger.parse_time):
                 dropped = cache.advance(rec, cut, keep, ledger.parse_time)
                 crc = data.crc(old, size, rec.crc)
                 if size - old >= cache.SAVE_AFTER or dropped:  # else the next run reads the few new rows again
+                    if not check():
+                        return rec, crc, check
                     rec.size, rec.crc = size, crc
                     cache.save(root, rec)
                 cache.last = "warm"
-                return rec, crc
+                return rec, crc, check
+            if not check():
+                return rec, None, check
             why = "a ticket closed before the cached cut was reopened"
         cache.last = ("cold: " if rec is None else "rebuilt: ") + why
+    elif stale:
+        cache.last = "rebuilt: " + cache.CHANGED
     counts: list = []
     records, closed = _scan(data, header, keep, closed_after, counts)
     rows = list(csv.reader(records, strict=True))
@@ -137,11 +150,19 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
                 text.setdefault(row[0], []).append(record)
     rec = cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed)
     if not cache.enabled or not size:
-        return rec, None
-    rec.crc = data.crc()
-    cache.in_background(lambda: cache.save(root, rec, {tid: ("\n".join(lst) + "\n").encode("utf-8")
-                                                       for tid, lst in text.items()}), len(text))
-    return rec, rec.crc
+        return rec, None, _TRUE
+
+    def write():
+        rec.crc = data.crc()
+        cache.save(root, rec, {tid: ("\n".join(lst) + "\n").encode("utf-8") for tid, lst in text.items()})
+
+    if cache.in_background(write, len(text), cache.FILE):
+        return rec, None, _TRUE  # the CRC too is worked out beside the command
+    return rec, rec.crc, _TRUE
+
+
+def _TRUE() -> bool:
+    return True
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -181,8 +202,11 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
         keep = set(fixes.events)
         with open(path, "rb") as f:
             data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
-            rec, crc = _open_records(root, data, keep, closed_after)
+            rec, crc, confirm = _open_records(root, data, keep, closed_after)
             known, touched = _known(root, name, rec, data, crc)
+            if not confirm():  # the cache's part of the ledger changed (a merge, an edit): rebuild
+                rec, crc, _ = _open_records(root, data, keep, closed_after, stale=True)
+                known, touched = {}, set()
         hold = []  # (opened, ID, payload) kept
         todo = []  # IDs decided again
         for tid in rec.rows:
@@ -216,10 +240,21 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
         _in_two(todo, fold_and_decide, fresh, hold)
     else:
         fold_and_decide(todo, fresh, hold)
-    if cache.enabled and crc is not None and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
+    if cache.enabled and len(data) and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
         known.update(fresh)
         entries = {tid: known[tid] for tid in rec.rows if tid in known}
-        cache.in_background(lambda: cache.save_decisions(root, name, rec, len(data), crc, entries), len(entries))
+        size = len(data)
+
+        def write():
+            if crc is not None:
+                cache.save_decisions(root, name, rec, size, crc, entries)
+                return
+            with open(path, "rb") as f:  # a cold run left the CRC to its cache writer: work it out here
+                got = _Bytes(f.fileno(), size)
+                if os.fstat(f.fileno()).st_size >= size:
+                    cache.save_decisions(root, name, rec, size, got.crc(), entries)
+
+        cache.in_background(write, len(entries), name)
     hold.sort(key=lambda x: (x[0], x[1]))
     return [p for _, _, p in hold]
 
@@ -355,6 +390,10 @@ def scan_open_records(path: Path, header: bytes, keep: Iterable = (), closed_aft
         return _scan(_Bytes(f.fileno(), os.fstat(f.fileno()).st_size), header, keep, closed_after)[0]
 
 
+#: below this many bytes a cached prefix's CRC is worked out at once (_Bytes.crc_beside)
+CRC_BESIDE_MIN = 8 << 20
+
+
 class _Bytes:
     """The first `size` bytes of an open file, read on demand: slices are `os.pread`s, so a
     scan holds one chunk at a time, and a writer appending meanwhile changes nothing here."""
@@ -373,6 +412,41 @@ class _Bytes:
         """The offset after the header's newline (the whole file when it has none)."""
         head = self[0:1 << 16]
         return head.find(b"\n") + 1 or self.size
+
+    def crc_beside(self, stop: int, expected: int):
+        """A function saying whether the CRC-32 of bytes [0, stop) is `expected`: worked out
+        by a forked process while the caller goes on, given a second processor and enough
+        bytes to be worth it; else here, at once. The function waits for the answer; any
+        failure of the child counts as a mismatch (the caller then reads the ledger cold)."""
+        from .. import cache
+
+        if stop < CRC_BESIDE_MIN or cache.jobs() < 2:
+            same = self.crc(0, stop) == expected
+            return lambda: same
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: four bytes into the pipe, and out
+            code = 1
+            try:
+                os.close(r)
+                os.write(w, self.crc(0, stop).to_bytes(4, "big"))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        answer: list = []
+
+        def same() -> bool:
+            if not answer:
+                try:
+                    got = os.read(r, 4)
+                finally:
+                    os.close(r)
+                    _, status = os.waitpid(pid, 0)
+                answer.append(status == 0 and len(got) == 4 and int.from_bytes(got, "big") == expected)
+            return answer[0]
+
+        return same
 
     def crc(self, start: int = 0, stop: Optional[int] = None, value: int = 0) -> int:
         """CRC-32 of bytes [start, stop), continued from `value`: read 64 KiB at a time into
