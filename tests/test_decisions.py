@@ -58,6 +58,8 @@ def _outputs(run, now, warm, one_process=False):
 def _forks(monkeypatch):
     monkeypatch.setattr(scan, "PARALLEL_MIN", 1)
     monkeypatch.setattr(scan, "CRC_BESIDE_MIN", 0)
+    monkeypatch.setattr(scan, "SHARE_MIN", 0)
+    monkeypatch.setattr(scan, "SHARE_BATCH", 1)  # a batch per ticket
     monkeypatch.setattr(cache, "BACKGROUND_MIN", 1)
     monkeypatch.setattr(cache, "jobs", lambda: 2)
 
@@ -250,9 +252,11 @@ def test_kept_decisions_are_not_trusted_after_a_merge_or_an_edit(shop, run, fork
     assert ",P1," in both("--format", "csv", "ticket", "list").split("\n")[1]
 
 
-def test_the_half_a_failed_child_had_is_decided_here(shop, monkeypatch):
-    """The tickets are decided in two halves, one in a forked process; when that process
-    fails, this one decides its half too, and the answer is the same."""
+@pytest.mark.parametrize("cold", [True, False])
+def test_what_a_failed_child_had_is_decided_here(shop, monkeypatch, cold):
+    """Cold, the scan hands each ticket it completes to a forked process; with the open
+    tickets' records cached, the tickets are decided in two halves, one in a forked
+    process. When that process fails, this one decides its part too: the same answer."""
     import os
 
     policy = load_policy(shop)
@@ -267,12 +271,16 @@ def test_the_half_a_failed_child_had_is_decided_here(shop, monkeypatch):
         return scan.FOREVER, [t.id, str(os.getpid() == here)]
 
     now = T0 + dt.timedelta(hours=1)
-    serial = scan.decided(shop, "test-serial", now, lambda t: decide(t, False))
+    monkeypatch.setattr(cache, "enabled", True)
+    serial = scan.decided(shop, "test-serial", now, lambda t: decide(t, False))  # the records cached
     assert [p[0] for p in serial] == tids and {p[1] for p in serial} == {"True"}
+    monkeypatch.setattr(cache, "enabled", not cold)
     _forks(monkeypatch)
     split = scan.decided(shop, "test-split", now, lambda t: decide(t, False), pure=True)
+    assert cold or cache.last == "warm"
     assert [p[0] for p in split] == tids
-    assert sorted(p[1] for p in split) == ["False"] * 3 + ["True"] * 3  # every other ticket in the child
+    # cold: every ticket decided by the child as the scan completed it; warm: every other one
+    assert sorted(p[1] for p in split) == (["False"] * 6 if cold else ["False"] * 3 + ["True"] * 3)
     failed = scan.decided(shop, "test-failed", now, lambda t: decide(t, True), pure=True)
     assert failed == serial
     assert scan.decided(shop, "test-impure", now, lambda t: decide(t, True)) == serial  # not pure: one process
@@ -291,3 +299,26 @@ def test_a_cache_written_beside_the_command_is_there_when_it_ends(shop, run, mon
     assert (shop / cache.DIR / "open-tickets").exists() and (shop / cache.DIR / "sla-check-csv").exists()
     again = run("--format", "csv", "sla-check", now=T0.isoformat())
     assert cache.last == "warm" and again.stdout == first.stdout
+
+
+def test_a_ticket_with_records_before_its_open_one_is_decided_whole(shop, monkeypatch):
+    """A merge can leave a ticket's rows before its `open` row. The cold scan hands a
+    ticket over at its `open` row; one met again is decided here, from all its rows."""
+    policy = load_policy(shop)
+    a, b = ids.new_id(), ids.new_id()
+    tickets.append_events(shop, [_event(a, T0, -1, "usage", "jd"), _event(b, T0, -1, "usage", "jd"),
+                                 _event(a, T0 + dt.timedelta(minutes=5), 0, "usage", "jd")], policy)
+    path = ledger.ledger_path(shop, "tickets")
+    head, *lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(head + lines[2] + lines[0] + lines[1])  # a's message first: before its open row
+    monkeypatch.setattr(cache, "enabled", False)
+
+    def decide(t):
+        return scan.FOREVER, [t.id, str(len(t.events))]
+
+    now = T0 + dt.timedelta(hours=1)
+    serial = scan.decided(shop, "test", now, decide)
+    assert sorted(serial) == sorted([[a, "2"], [b, "1"]])
+    _forks(monkeypatch)
+    assert scan.decided(shop, "test", now, decide, pure=True) == serial
+

@@ -345,7 +345,7 @@ def _open_listed(ws, now):
                               tickets.mask_phone(phone) if phone else "", ids.short(t.id),
                               t.opened_at.strftime("%m-%d %H:%M")]
 
-    return scan.decided(ws.root, "ticket-list", now, decide)
+    return scan.decided(ws.root, "ticket-list", now, decide, pure=True)
 
 
 def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer) -> list:
@@ -360,7 +360,7 @@ def _open_rows(kept, status, cols, table, now, full_phone, filters, older, newer
 
     now_us = micros(now)
     age_of = spans()
-    rows = []
+    rows: list = []
     wanted = [(k, vals) for k, vals in filters.items() if vals]
     values = itemgetter(*cols)
     times = older is not None or newer is not None or not table

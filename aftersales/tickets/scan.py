@@ -93,13 +93,15 @@ def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datet
         return rec.all_rows()
 
 
-def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetime], stale: bool = False) -> tuple:
+def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetime], stale: bool = False,
+                  share=None) -> tuple:
     """(records, crc, confirm): the cache's OpenRecords brought up to the end of `data`
     (the ledger's bytes), or a cold scan's; the CRC-32 of all of `data` when it was
     worked out on the way (else None); and a function that says whether the cache's
     part of the ledger is as the cache recorded it, which must be called (and be true)
     before anything is made of the records: that CRC is worked out beside the caller
-    (`_Bytes.crc_beside`). Else call again with `stale`: the cache is rebuilt."""
+    (`_Bytes.crc_beside`). Else call again with `stale`: the cache is rebuilt. `share()`,
+    when given, makes the `_Sharer` a cold scan hands its tickets to (or None)."""
     import csv
 
     from .. import cache
@@ -132,7 +134,7 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
     elif stale:
         cache.last = "rebuilt: " + cache.CHANGED
     counts: list = []
-    records, closed = _scan(data, header, keep, closed_after, counts)
+    records, closed = _scan(data, header, keep, closed_after, counts, share() if share is not None else None)
     rows = list(csv.reader(records, strict=True))
     grouped: dict = {}  # each ticket's rows, and its records as text for the cache
     text: dict = {}
@@ -197,34 +199,13 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
         return []
     closed_after = now - window if window is not None else None
     now_us = micros(now)
-    with _reading(root, freeze=True):
-        fixes = corrections.state(root)
-        keep = set(fixes.events)
-        with open(path, "rb") as f:
-            data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
-            rec, crc, confirm = _open_records(root, data, keep, closed_after)
-            known, touched = _known(root, name, rec, data, crc)
-            if not confirm():  # the cache's part of the ledger changed (a merge, an edit): rebuild
-                rec, crc, _ = _open_records(root, data, keep, closed_after, stale=True)
-                known, touched = {}, set()
-        hold = []  # (opened, ID, payload) kept
-        todo = []  # IDs decided again
-        for tid in rec.rows:
-            got = known.get(tid) if tid not in touched else None
-            if got is not None and got[1] <= now_us < got[2] and (redo is None or not got[3] or not redo(got[3])):
-                if got[3]:
-                    hold.append((got[0], tid, got[3]))
-            else:
-                todo.append(tid)
+    fixes = None
 
-    def fold_and_decide(ids: list, fresh: dict, hold: list) -> None:
+    def fold_and_decide(rows: list, fresh: dict, hold: list) -> None:
         with _reading(root):
-            rows = [row for tid in ids for row in rec.records_of(tid)]
-            for tid in ids:
-                rec.rows[tid] = None  # parsed once, folded below: no second copy kept
             found = sorted(_fold_rows(root, rows, fixes).values(),
                            key=lambda t: (t.opened_at is None, t.opened_at, t.id))
-            del rows
+            del rows[:]
         import gc
 
         was = gc.isenabled()
@@ -235,11 +216,51 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
             if was:
                 gc.enable()
 
-    fresh: dict = {}
-    if pure and len(todo) >= PARALLEL_MIN and cache.jobs() > 1:
-        _in_two(todo, fold_and_decide, fresh, hold)
-    else:
-        fold_and_decide(todo, fresh, hold)
+    def fold_and_decide_ids(ids: list, fresh: dict, hold: list) -> None:
+        rows = [row for tid in ids for row in rec.records_of(tid)]
+        for tid in ids:
+            rec.rows[tid] = None  # parsed once, folded now: no second copy kept
+        fold_and_decide(rows, fresh, hold)
+
+    sharer: list = []  # the _Sharer of a cold scan, if one was made
+
+    def share():
+        if not (pure and len(data) >= SHARE_MIN and cache.jobs() > 1):
+            return None
+        sharer.append(_Sharer(fold_and_decide))
+        return sharer[0]
+
+    try:
+        with _reading(root, freeze=True):
+            fixes = corrections.state(root)
+            keep = set(fixes.events)
+            with open(path, "rb") as f:
+                data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+                rec, crc, confirm = _open_records(root, data, keep, closed_after, share=share)
+                known, touched = _known(root, name, rec, data, crc)
+                if not confirm():  # the cache's part of the ledger changed (a merge, an edit): rebuild
+                    rec, crc, _ = _open_records(root, data, keep, closed_after, stale=True, share=share)
+                    known, touched = {}, set()
+            hold = []  # (opened, ID, payload) kept
+            todo = []  # IDs decided again
+            for tid in rec.rows:
+                got = known.get(tid) if tid not in touched else None
+                if got is not None and got[1] <= now_us < got[2] and (redo is None or not got[3] or not redo(got[3])):
+                    if got[3]:
+                        hold.append((got[0], tid, got[3]))
+                else:
+                    todo.append(tid)
+        fresh: dict = {}
+        if sharer:  # the tickets it decided, and those decided here meanwhile
+            gone = sharer[-1].finish(rec.rows, fold_and_decide_ids, fresh, hold)
+            todo = [tid for tid in todo if tid not in gone]
+        if pure and len(todo) >= PARALLEL_MIN and cache.jobs() > 1:
+            _in_two(todo, fold_and_decide_ids, fresh, hold)
+        else:
+            fold_and_decide_ids(todo, fresh, hold)
+    finally:
+        for sh in sharer:
+            sh.close()
     if cache.enabled and len(data) and (fresh and (len(fresh) >= DECIDE_SAVE or not known)):
         known.update(fresh)
         entries = {tid: known[tid] for tid in rec.rows if tid in known}
@@ -313,6 +334,208 @@ def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
         return
     fresh.update(got[0])
     hold.extend(got[1])
+
+
+#: a cold scan of a ledger of at least this many bytes shares the deciding (`_Sharer`)
+SHARE_MIN = 8 << 20
+#: about this many bytes of records go to the sharing process at a time
+SHARE_BATCH = 256 << 10
+
+
+class _Sharer:
+    """A forked process that folds and decides the tickets a cold backward scan completes,
+    while the scan goes on. Going backwards, a ticket's `open` record is its first: once
+    it is met, all its records are read (`done`). A whole batch goes down a pipe only
+    when the pipe has room for it, so the scan never waits; the rest stays `pending`.
+    `finish` decides the pending batches here, sending more while the child keeps up,
+    then collects the child's answers. A ticket `spoiled` after it was taken (a record
+    before its `open` one, as a merge can leave, or one the time-order check reads again)
+    is decided here; so are those of a batch the child could not read, and all of them if
+    the child fails: then any error is raised here, worded as ever."""
+
+    def __init__(self, work):
+        import sys
+
+        self.taken: set = set()  # IDs (bytes) handed over by the scan
+        self.spoiled: set = set()  # of those, the ones decided here after all
+        self.batch: list = []  # (ID, records in file order) not yet a whole batch
+        self.size = 0
+        self.pending: list = []  # (IDs, pickled batch) not sent
+        self.sent: list = []  # IDs sent
+        self.flight = 0  # bytes sent that the child has not read yet
+        r, w = os.pipe()  # batches to the child
+        back_r, back_w = os.pipe()  # what the child read, then its answer
+        self.room = 1 << 16
+        try:
+            import fcntl
+
+            self.room = fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux): room for a few batches
+        except (ImportError, OSError):
+            pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 1
+            try:
+                os.close(w)
+                os.close(back_r)
+                self._child(r, back_w, work)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(r)
+        os.close(back_w)
+        self.w, self.back = w, back_r
+        os.set_blocking(back_r, False)
+
+    @staticmethod
+    def _child(r: int, back: int, work) -> None:
+        import csv
+        import pickle
+
+        fresh: dict = {}
+        hold: list = []
+        bad: list = []
+        while True:
+            n = int.from_bytes(_read_exactly(r, 4), "big")
+            if not n:
+                break
+            blob = _read_exactly(r, n)
+            os.write(back, (n + 4).to_bytes(4, "big"))  # read: room in the pipe again
+            batch = pickle.loads(blob)
+            try:
+                rows = list(csv.reader([rec.decode("utf-8") for _, recs in batch for rec in recs], strict=True))
+                i = 0
+                for tid, recs in batch:
+                    if any(not row or row[0] != tid for row in rows[i:i + len(recs)]):
+                        raise ValueError(tid)  # IDs that only begin alike, a blank line: decided there
+                    i += len(recs)
+                part_fresh: dict = {}
+                part_hold: list = []
+                work(rows, part_fresh, part_hold)
+                fresh.update(part_fresh)
+                hold.extend(part_hold)
+            except Exception:  # anything odd: the parent decides these, and words any error
+                bad.extend(tid for tid, _ in batch)
+        answer = pickle.dumps((fresh, hold, bad), protocol=pickle.HIGHEST_PROTOCOL)
+        out = (0).to_bytes(4, "big") + len(answer).to_bytes(8, "big") + answer
+        view = memoryview(out)
+        while view:
+            view = view[os.write(back, view):]
+
+    def done(self, tid: bytes, records: list) -> None:
+        """The scan met the `open` record of ticket `tid` (records: last first)."""
+        self.taken.add(tid)
+        self.batch.append((tid.decode("utf-8", "replace"), records[::-1]))
+        self.size += sum(map(len, records))
+        if self.size >= SHARE_BATCH:
+            self._seal()
+            self._send()
+
+    def _seal(self) -> None:
+        import pickle
+
+        if self.batch:
+            blob = pickle.dumps(self.batch, protocol=pickle.HIGHEST_PROTOCOL)
+            self.pending.append(([tid for tid, _ in self.batch], len(blob).to_bytes(4, "big") + blob))
+            self.batch, self.size = [], 0
+
+    def _send(self) -> None:
+        """Send the oldest pending batches the pipe has room for, without waiting."""
+        try:
+            while True:
+                got = os.read(self.back, 1 << 12)
+                if not got:
+                    break
+                self.flight -= sum(int.from_bytes(got[i:i + 4], "big") for i in range(0, len(got), 4))
+        except BlockingIOError:
+            pass
+        while self.pending and self.flight + len(self.pending[0][1]) <= self.room:
+            ids, frame = self.pending.pop(0)
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self.w, view):]
+            self.flight += len(frame)
+            self.sent.extend(ids)
+
+    def finish(self, listed: dict, work_ids, fresh: dict, hold: list) -> set:
+        """Decide here the batches not sent (newest first, while sending the oldest when the
+        child has room), then add the child's answers for the tickets it decided alone.
+        Returns the IDs decided either way; the caller decides the rest."""
+        import pickle
+
+        self._seal()
+        here: list = []
+        while self.pending:
+            self._send()
+            if not self.pending:
+                break
+            ids, _ = self.pending.pop()
+            ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
+            work_ids(ids, fresh, hold)
+            here.extend(ids)
+        os.write(self.w, (0).to_bytes(4, "big"))
+        os.set_blocking(self.back, True)
+        chunks = []
+        while True:  # what the child read, then its answer after a zero
+            chunk = os.read(self.back, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        got = b"".join(chunks)
+        cut = _answer_at(got)
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        gone = set(here)
+        if status != 0 or cut is None:
+            return gone
+        n = int.from_bytes(got[cut + 4:cut + 12], "big")
+        if len(got) != cut + 12 + n:
+            return gone
+        their_fresh, their_hold, bad = pickle.loads(got[cut + 12:])
+        skip = {t.decode("utf-8", "replace") for t in self.spoiled} | set(bad)
+        ok = {tid for tid in self.sent if tid in listed and tid not in skip}
+        fresh.update((tid, v) for tid, v in their_fresh.items() if tid in ok)
+        hold.extend(h for h in their_hold if h[1] in ok)
+        return gone | ok
+
+    def close(self) -> None:
+        """Stop the child if it is still there (the scan failed); close the pipes."""
+        if self.pid:
+            import signal
+
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = 0
+        for fd in (self.w, self.back):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _answer_at(got: bytes) -> Optional[int]:
+    """Where the child's answer begins in what it wrote back: after its 4-byte counts
+    of bytes read, at the first zero count."""
+    for i in range(0, len(got) - 3, 4):
+        if got[i:i + 4] == b"\0\0\0\0":
+            return i
+    return None
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    parts = []
+    while n:
+        got = os.read(fd, n)
+        if not got:
+            raise EOFError
+        parts.append(got)
+        n -= len(got)
+    return b"".join(parts)
 
 
 def _decide_all(found: list, decide, closed_after, window, now_us: int, fresh: dict, hold: list) -> None:
@@ -421,8 +644,8 @@ class _Bytes:
         from .. import cache
 
         if stop < CRC_BESIDE_MIN or cache.jobs() < 2:
-            same = self.crc(0, stop) == expected
-            return lambda: same
+            now_same = self.crc(0, stop) == expected
+            return lambda: now_same
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: four bytes into the pipe, and out
@@ -506,10 +729,12 @@ def _chunks(data, header: bytes):
 
 
 def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None,
-          counts: Optional[list] = None) -> tuple:
+          counts: Optional[list] = None, share: Optional["_Sharer"] = None) -> tuple:
     """(records, closed): the records (decoded) of the tickets in the ledger bytes `data`
     that are not closed, each ticket's in file order; and the IDs of the closed ones.
     `counts`, when given, gets the number of records of each ticket, in that order.
+    `share`, when given, is handed each ticket still open once its `open` record is met
+    (`_Sharer.done`), and told of one that has records before it (`_Sharer.spoiled`).
 
     Reads the file backwards, a chunk at a time. Going backwards, the first close, reopen
     or resolve row met for a ticket is its last one (the rows that can take a ticket out of
@@ -546,10 +771,17 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                     closed[tid] = False  # reopened or resolved last (or a recent close): read it all
             lst = rows.get(tid)
             if lst is None:
-                rows[tid] = [rec]
+                lst = rows[tid] = [rec]
             else:
                 lst.append(rec)
+            if share is not None:
+                if tid in share.taken:
+                    share.spoiled.add(tid)  # a record before its `open` one: decided here after all
+                elif b",open," in rec and rec.startswith(b"open,", rec.find(b",", rec.find(b",", 13) + 1) + 1):
+                    share.done(tid, lst)
         floor = _in_order(lines, floor, closed_set, closes, later)
+    if share is not None:
+        share.spoiled.update(later)
     if later:  # read those tickets whole again: the fold decides
         for tid in later:
             closed_set.discard(tid)
