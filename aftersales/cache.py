@@ -82,13 +82,9 @@ def in_background(write, tickets: int, name: str) -> bool:
     its cache file (atomically, as ever) and leaves by os._exit: no buffer of this process
     is flushed twice, no exit handler runs twice. `settle` waits for it: a read of cache
     file `name`, and the end of the command, do. True when it was forked."""
-    import sys
-
     if tickets < BACKGROUND_MIN or jobs() < 2:
         write()
         return False
-    sys.stdout.flush()
-    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -291,11 +287,13 @@ def write_atomic(path: Path, write) -> None:
         with open(tmp, "wb") as f:
             write(f)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException as e:  # a full disk, a read-only workspace, an interrupt: no half file left
         try:
             tmp.unlink()
         except OSError:
             pass
+        if not isinstance(e, OSError):
+            raise
 
 
 def _write(root: Path, name: str, head: dict, sections: Iterable, late=None) -> None:

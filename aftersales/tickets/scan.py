@@ -291,11 +291,8 @@ def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
     no buffer of this process is flushed twice. Should it fail in any way, its half is
     worked here after all (then any error is raised here, worded as ever)."""
     import pickle
-    import sys
 
     mine, theirs = todo[0::2], todo[1::2]
-    sys.stdout.flush()
-    sys.stderr.flush()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
@@ -354,8 +351,6 @@ class _Sharer:
     the child fails: then any error is raised here, worded as ever."""
 
     def __init__(self, work):
-        import sys
-
         self.taken: set = set()  # IDs (bytes) handed over by the scan
         self.spoiled: set = set()  # of those, the ones decided here after all
         self.batch: list = []  # (ID, records in file order) not yet a whole batch
@@ -372,8 +367,6 @@ class _Sharer:
             self.room = fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux): room for a few batches
         except (ImportError, OSError):
             pass
-        sys.stdout.flush()
-        sys.stderr.flush()
         self.pid = os.fork()
         if self.pid == 0:
             code = 1
