@@ -266,24 +266,26 @@ def test_what_a_failed_child_had_is_decided_here(shop, monkeypatch, cold):
     here = os.getpid()
 
     def decide(t, fail):
-        if fail and os.getpid() != here:
+        if fail == "raises" and os.getpid() != here:
             raise RuntimeError("the child fails")
+        if fail == "dies" and os.getpid() != here:
+            os._exit(3)  # killed: its pipe breaks under the parent's next write
         return scan.FOREVER, [t.id, str(os.getpid() == here)]
 
     now = T0 + dt.timedelta(hours=1)
     monkeypatch.setattr(cache, "enabled", True)
-    serial = scan.decided(shop, "test-serial", now, lambda t: decide(t, False))  # the records cached
+    serial = scan.decided(shop, "test-serial", now, lambda t: decide(t, ""))  # the records cached
     assert [p[0] for p in serial] == tids and {p[1] for p in serial} == {"True"}
     monkeypatch.setattr(cache, "enabled", not cold)
     _forks(monkeypatch)
-    split = scan.decided(shop, "test-split", now, lambda t: decide(t, False), pure=True)
+    split = scan.decided(shop, "test-split", now, lambda t: decide(t, ""), pure=True)
     assert cold or cache.last == "warm"
     assert [p[0] for p in split] == tids
     # cold: every ticket decided by the child as the scan completed it; warm: every other one
     assert sorted(p[1] for p in split) == (["False"] * 6 if cold else ["False"] * 3 + ["True"] * 3)
-    failed = scan.decided(shop, "test-failed", now, lambda t: decide(t, True), pure=True)
-    assert failed == serial
-    assert scan.decided(shop, "test-impure", now, lambda t: decide(t, True)) == serial  # not pure: one process
+    for fail in ("raises", "dies"):
+        assert scan.decided(shop, "test-" + fail, now, lambda t: decide(t, fail), pure=True) == serial
+    assert scan.decided(shop, "test-impure", now, lambda t: decide(t, "dies")) == serial  # not pure: one process
 
 
 def test_a_cache_written_beside_the_command_is_there_when_it_ends(shop, run, monkeypatch):

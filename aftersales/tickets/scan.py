@@ -358,6 +358,7 @@ class _Sharer:
         self.pending: list = []  # (IDs, pickled batch) not sent
         self.sent: list = []  # IDs sent
         self.flight = 0  # bytes sent that the child has not read yet
+        self.dead = False  # the child is gone
         r, w = os.pipe()  # batches to the child
         back_r, back_w = os.pipe()  # what the child read, then its answer
         self.room = 1 << 16
@@ -444,11 +445,16 @@ class _Sharer:
                 self.flight -= sum(int.from_bytes(got[i:i + 4], "big") for i in range(0, len(got), 4))
         except BlockingIOError:
             pass
-        while self.pending and self.flight + len(self.pending[0][1]) <= self.room:
-            ids, frame = self.pending.pop(0)
+        while not self.dead and self.pending and self.flight + len(self.pending[0][1]) <= self.room:
+            ids, frame = self.pending[0]
             view = memoryview(frame)
-            while view:
-                view = view[os.write(self.w, view):]
+            try:
+                while view:
+                    view = view[os.write(self.w, view):]
+            except OSError:  # the child is gone: what it had is decided here
+                self.dead = True
+                return
+            del self.pending[0]
             self.flight += len(frame)
             self.sent.extend(ids)
 
@@ -468,7 +474,10 @@ class _Sharer:
             ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
             work_ids(ids, fresh, hold)
             here.extend(ids)
-        os.write(self.w, (0).to_bytes(4, "big"))
+        try:
+            os.write(self.w, (0).to_bytes(4, "big"))
+        except OSError:
+            self.dead = True
         os.set_blocking(self.back, True)
         chunks = []
         while True:  # what the child read, then its answer after a zero
@@ -481,7 +490,7 @@ class _Sharer:
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
         gone = set(here)
-        if status != 0 or cut is None:
+        if status != 0 or cut is None or self.dead:
             return gone
         n = int.from_bytes(got[cut + 4:cut + 12], "big")
         if len(got) != cut + 12 + n:
