@@ -103,6 +103,7 @@ def _records(path: Path):
 _ATTRS = {"priority": "priority", "department": "department", "assign": "assignee", "abnormal": "abnormal"}
 _BASE = {"close": "closed", "resolve": "resolved", "reopen": "open"}
 _FOLD = frozenset(_ATTRS) | frozenset(_BASE) | {"wait", "resume"}
+_FOLD_EACH = _FOLD - {"priority"}
 _CHUNK = 1024  # rows taken from csv.reader at a time: few enough to stay in the processor's cache
 
 
@@ -128,8 +129,10 @@ class _State:
         """Rows of the types in `_FOLD`, in time order."""
         attrs, status = self.attrs, self.status
         get = status.get
-        for tid, typ, ref in compress(zip(ids, types, refs), map(_FOLD.__contains__, types)):
-            tid = intern(tid)  # one string per ticket and per value, shared by every dictionary
+        if "priority" in types:  # the most frequent: a row per ticket or more, taken a chunk at a time
+            sel = list(map("priority".__eq__, types))
+            attrs["priority"].update(zip(compress(ids, sel), map(intern, compress(refs, sel))))
+        for tid, typ, ref in compress(zip(ids, types, refs), map(_FOLD_EACH.__contains__, types)):
             d = attrs.get(typ)
             if d is not None:
                 d[tid] = intern(ref)
@@ -142,11 +145,10 @@ class _State:
     def open(self, ids, ats, refs, texts, datas) -> None:
         """Open rows: a ticket opened twice is folded whole."""
         opened = self.opened
-        twice = opened.keys() & set(ids)  # (before the IDs are interned: equal strings compare equal)
+        twice = opened.keys() & set(ids)
         if len(set(ids)) != len(ids):
             twice.update(tid for tid, n in Counter(ids).items() if n > 1)
         channel, customer, phone, order, kind = zip(*_fields(datas)) if ids else ((),) * 5
-        ids = list(map(intern, ids))
         opened.update(zip(ids, zip(ats, map(intern, refs), texts, map(intern, channel), customer, phone, order,
                                    map(intern, kind))))
         self.again.update(twice)
@@ -218,6 +220,7 @@ def _tickets(root: Path, path: Path) -> tuple:
             ids, ats, _bys, types, refs, texts, datas = zip(*rows)
             if set(map(len, ids)) != {12}:
                 raise Unusual("ID")
+            ids = tuple(map(intern, ids))  # one string per ticket, shared by every dictionary
             if zone is None:  # the first time gives the zone that every other must be written in
                 zone = ats[0][19:]
                 if not _ZONE.fullmatch(zone):
@@ -366,14 +369,14 @@ def _rows(state, zone, status, cols, short, now, full_phone, filters, older, new
     del fields
     if state.sets:  # a field of the form corrected (an empty text removes it), or the summary
         at = {tid: i for i, tid in enumerate(tids)}
-        col["summary"] = sums = list(sums)
+        summaries = col["summary"] = list(sums)
         for tid, changes in state.sets.items():
-            i = at.get(tid)
-            for ref, text in changes if i is not None else ():
+            i = at.get(tid, -1)
+            for ref, text in changes if i >= 0 else ():
                 if ref in FIELDS:
                     col[ref][i] = text
                 if ref == "summary" and text:
-                    sums[i] = text
+                    summaries[i] = text
     hours = _Hours(zone)
     ts = list(map(add, map(hours.__getitem__, map(itemgetter(slice(0, 13)), ats)),
                   map(_MMSS.__getitem__, map(itemgetter(slice(14, 19)), ats))))
