@@ -1,24 +1,29 @@
 """The rows of `ticket list --status closed|all`, from one forward pass over the ledger (issue 18).
 
 A listing needs few things of a ticket: when it was opened, its status, priority,
-department, assignee, abnormal flag, category, summary and five intake fields. `rows`
-folds only the rows that change those (`LISTED`), straight from the csv rows, without
-making an Event of every row or keeping a ticket's timeline; every other row is still
-read and checked (its number of cells, its ID and its time) and left.
+department, assignee, abnormal flag, category, summary and five intake fields. The file
+is read by csv.reader (every record, so that a record the careful reader refuses is
+noticed), `_CHUNK` rows at a time; each chunk is checked as a whole (seven cells, IDs of
+twelve characters, times as the ledger writes them, in time order) and folded into one
+dictionary per listed column (`_State`): a ticket's last row of each kind wins, the status
+follows the fold's rules. The intake fields of open rows are read by one pattern a batch
+at a time (json when a data cell is more than a flat object of plain strings), and the
+rows are made a column at a time (`_rows`), oldest first.
 
 Anything unusual goes the careful way, through the whole fold (`Ticket`): a ticket with
-a correction in force, or whose listed rows are out of time order, is folded whole here
-and handed back for the caller's own rows; anything odd about the file (a record that
-does not read, a time not written as the ledger writes them, an ID that is not twelve
-characters, a data cell that is not a JSON object) makes `rows` return None, and the
-caller reads the ledger with `scan.iter_tickets` as before, so an error is worded as it
-always was. tests/test_listing.py checks the rows against the whole fold's.
+a correction in force, opened twice, or whose listed rows are out of time order, is
+folded whole here and handed back for the caller's own rows; anything odd about the file
+(a record that does not read, a time not written as the ledger writes them, an ID that is
+not twelve characters, a data cell that is not a JSON object) makes `rows` return None,
+and the caller reads the ledger with `scan.iter_tickets` as before, so an error is worded
+as it always was. tests/test_listing.py checks the rows against the whole fold's.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -97,6 +102,65 @@ def _records(path: Path):
             yield lines
         if carry:
             raise Unusual("unterminated")
+
+
+def _rows_of(path: Path):
+    """The records of the ledger as csv.reader reads the file, `_CHUNK` at a time. Unusual
+    when the header is not the ledger's; _QuoteFirst when a line begins with a quote (the
+    careful path groups records by their first 12 bytes: a quoted ID is grouped apart)."""
+    header = ledger.schema_of(LEDGER).header.encode()
+    with open(path, "rb", buffering=0) as f:
+        head = os.pread(f.fileno(), len(header), 0)
+        if head != header or not header.endswith(b"\n"):
+            raise Unusual("header")
+        text = io.TextIOWrapper(io.BufferedReader(_Checked(f), 1 << 16), encoding="utf-8", newline="")
+        text._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]  # (8 KiB by default: a call per 8 KiB)
+        reader = csv.reader(text, strict=True)
+        next(reader)
+        while True:
+            rows = list(islice(reader, _CHUNK))
+            if not rows:
+                return
+            yield rows
+
+
+class _Checked(io.RawIOBase):
+    """The bytes of a file, refusing (Unusual) a line that begins with a quote."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f, self.last = f, 10  # the byte before: a line break at the start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self.f.readinto(b)
+        if n:
+            view = memoryview(b)[:n]
+            if view[0] == 34 and self.last == 10 or _QUOTE_FIRST.search(view):
+                raise _QuoteFirst
+            self.last = view[n - 1]
+        return n or 0
+
+
+_QUOTE_FIRST = re.compile(rb'\n"')
+
+
+class _QuoteFirst(Unusual):
+    """A line begins with a quote: a record with a quoted ID, or a line inside a quoted text."""
+
+
+def _rows_of_records(path: Path):
+    """As `_rows_of`, from the ledger's records (`_records` joins the lines of a record
+    first, and refuses a record that begins with a quote)."""
+    for lines in _records(path):
+        reader = csv.reader(lines, strict=True)
+        while True:
+            rows = list(islice(reader, _CHUNK))
+            if not rows:
+                break
+            yield rows
 
 
 #: the listed types whose rows `_State.fold` takes (open and set go their own ways)
@@ -193,7 +257,7 @@ class _State:
                 self.fold([tid], [typ], [row[4]])
 
 
-def _tickets(root: Path, path: Path) -> tuple:
+def _tickets(root: Path, path: Path, chunks=None) -> tuple:
     """(state, folded, zone): the `_State` of the tickets folded here, the tickets folded
     whole (those with a correction in force and `state.again`), and the UTC offset every
     time of the ledger is written with."""
@@ -202,51 +266,47 @@ def _tickets(root: Path, path: Path) -> tuple:
 
     fixes = corrections.state(root)
     state = _State()
+    chunks = chunks or _rows_of
     zone = None
     times: Any = None  # the pattern of the times of this ledger, once its zone is known
     latest = ""  # the latest time of the ledger so far, while its rows are in time order
-    for lines in _records(path):
-        reader = csv.reader(lines, strict=True)
-        while True:
-            rows = list(islice(reader, _CHUNK))
+    for rows in chunks(path):
+        if not all(rows):
+            rows = [r for r in rows if r]
             if not rows:
-                break
-            if not all(rows):
-                rows = [r for r in rows if r]
-                if not rows:
-                    continue
-            if set(map(len, rows)) != {7}:
-                raise Unusual("cells")
-            ids, ats, _bys, types, refs, texts, datas = zip(*rows)
-            if set(map(len, ids)) != {12}:
-                raise Unusual("ID")
-            ids = tuple(map(intern, ids))  # one string per ticket, shared by every dictionary
-            if zone is None:  # the first time gives the zone that every other must be written in
-                zone = ats[0][19:]
-                if not _ZONE.fullmatch(zone):
-                    raise Unusual("zone")
-                parse_time("2000-01-01T00:00:00" + zone)
-                times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
-            joined = "".join(ats)
-            if len(joined) != 25 * len(ats) or not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
-                raise Unusual("time")
-            if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
-                for d in set(map(itemgetter(slice(0, 10)), ats)):
-                    dt.date.fromisoformat(d)
-            # times in one zone, written alike, compare as text; rows in time order (the usual
-            # case, checked a chunk at a time) need no check of each ticket's order
-            if state.last is None and (ats[0] < latest or not all(map(le, ats, ats[1:]))):
-                state.out_of_order(latest)
-            if state.last is not None:
-                state.checked(compress(rows, map(_LISTED.__contains__, types)))
                 continue
-            latest = ats[-1]
-            state.fold(ids, types, refs)
-            if "set" in types:
-                state.opens_and_sets(compress(rows, map(("open", "set").__contains__, types)))
-            elif "open" in types:
-                is_open = list(map("open".__eq__, types))
-                state.open(*(list(compress(c, is_open)) for c in (ids, ats, refs, texts, datas)))
+        if set(map(len, rows)) != {7}:
+            raise Unusual("cells")
+        ids, ats, _bys, types, refs, texts, datas = zip(*rows)
+        if set(map(len, ids)) != {12} or not "".join(ids).isascii():
+            raise Unusual("ID")
+        ids = tuple(map(intern, ids))  # one string per ticket, shared by every dictionary
+        if zone is None:  # the first time gives the zone that every other must be written in
+            zone = ats[0][19:]
+            if not _ZONE.fullmatch(zone):
+                raise Unusual("zone")
+            parse_time("2000-01-01T00:00:00" + zone)
+            times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
+        joined = "".join(ats)
+        if len(joined) != 25 * len(ats) or not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
+            raise Unusual("time")
+        if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
+            for d in set(map(itemgetter(slice(0, 10)), ats)):
+                dt.date.fromisoformat(d)
+        # times in one zone, written alike, compare as text; rows in time order (the usual
+        # case, checked a chunk at a time) need no check of each ticket's order
+        if state.last is None and (ats[0] < latest or not all(map(le, ats, ats[1:]))):
+            state.out_of_order(latest)
+        if state.last is not None:
+            state.checked(compress(rows, map(_LISTED.__contains__, types)))
+            continue
+        latest = ats[-1]
+        state.fold(ids, types, refs)
+        if "set" in types:
+            state.opens_and_sets(compress(rows, map(("open", "set").__contains__, types)))
+        elif "open" in types:
+            is_open = list(map("open".__eq__, types))
+            state.open(*(list(compress(c, is_open)) for c in (ids, ats, refs, texts, datas)))
     whole: dict = {tid: [] for tid in list(fixes.events) + list(state.again)}
     if whole:
         key = itemgetter(slice(0, 12))
@@ -309,7 +369,10 @@ def rows(root: Path, status: str, cols: list, short: bool, now: dt.datetime, ful
         path = _ledger(root)
         if path is None:
             return [], []
-        state, folded, zone = _tickets(root, path)
+        try:
+            state, folded, zone = _tickets(root, path)
+        except _QuoteFirst:  # a line begins with a quote: are records among them? read by records
+            state, folded, zone = _tickets(root, path, _rows_of_records)
         return _rows(state, zone, status, cols, short, now, full_phone, filters or {}, older, newer), folded
     except Exception:  # noqa: BLE001 -- whatever it is, the careful path says it in its words
         return None
