@@ -343,3 +343,10 @@ def test_the_intake_fields_are_those_json_reads(cells):
 @given(st.lists(st.text(alphabet=st.sampled_from(list("0123456789 -x١")), max_size=14), max_size=8))
 def test_phones_are_masked_as_mask_phone_masks_them(phones):
     assert listing._masks(phones) == [tickets.mask_phone(p) if p else "" for p in phones]
+
+
+@given(st.lists(st.one_of(st.integers(-10 ** 6, 10 ** 8), st.integers(-90000, 90000)), max_size=8))
+def test_ages_are_what_span_shows(seconds):
+    from aftersales.clock import span, spans
+
+    assert listing._ages(seconds, spans()) == [span(dt.timedelta(seconds=s)) for s in seconds]

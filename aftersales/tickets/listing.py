@@ -30,7 +30,7 @@ import re
 import sys
 from collections import Counter
 from itertools import compress, islice
-from operator import add, and_, itemgetter, le, not_, sub
+from operator import add, and_, floordiv, gt, itemgetter, le, lt, not_, sub
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Optional
@@ -443,7 +443,7 @@ def _rows(state, zone, status, cols, short, now, full_phone, filters, older, new
     hours = _Hours(zone)
     ts = list(map(add, map(hours.__getitem__, map(itemgetter(slice(0, 13)), ats)),
                   map(_MMSS.__getitem__, map(itemgetter(slice(14, 19)), ats))))
-    col["age"] = list(map(spans(), map(sub, repeat(int(now.timestamp())), ts)))
+    col["age"] = _ages(list(map(sub, repeat(int(now.timestamp())), ts)), spans())
     col["ticket"] = list(map(itemgetter(slice(0, SHORT)), tids)) if short else tids
     sample = "2000-01-01T00:00:00" + (zone or "")
     if short:
@@ -464,10 +464,30 @@ def _rows(state, zone, status, cols, short, now, full_phone, filters, older, new
                 for k, t in zip(keep, map(parse_time, ats))]
     values = zip(*[col[c] for c in cols])
     out = list(compress(zip(ts, tids, values), keep))
-    # oldest first, as `list_` sorts them: by the time alone when no two share one (nearly
-    # sorted already: fast), else by time and ID
-    out.sort(key=itemgetter(0) if len(set(ts)) == n else itemgetter(0, 1))
+    # oldest first, as `list_` sorts them (by time, then ID): tickets come in the order of
+    # their open rows, so nearly always already sorted
+    if not all(map(lt, ts, islice(ts, 1, None))):
+        out.sort(key=itemgetter(0) if len(set(ts)) == n else itemgetter(0, 1))
     return out
+
+
+def _ages(seconds: list, span_of) -> list:
+    """`span_of` of each number of seconds: a day or more shows days and hours, which are
+    worked out a column at a time, each text made once."""
+    texts = _Spans()
+    out = list(map(texts.__getitem__, map(floordiv, seconds, repeat(3600))))
+    for i in compress(range(len(seconds)), map(gt, repeat(86400), seconds)):  # under a day, or ahead
+        out[i] = span_of(seconds[i])
+    return out
+
+
+class _Spans(dict):
+    """Whole hours (a day or more) -> the age `clock.span` shows."""
+
+    def __missing__(self, hours: int) -> str:
+        d, h = divmod(hours, 24)
+        text = self[hours] = f"{d}d{h}h"
+        return text
 
 
 class _Hours(dict):
