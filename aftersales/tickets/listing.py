@@ -168,6 +168,7 @@ _ATTRS = {"priority": "priority", "department": "department", "assign": "assigne
 _BASE = {"close": "closed", "resolve": "resolved", "reopen": "open"}
 _FOLD = frozenset(_ATTRS) | frozenset(_BASE) | {"wait", "resume"}
 _FOLD_EACH = _FOLD - {"priority"}
+_ATTRS_EACH = frozenset(_ATTRS) - {"priority"}
 _CHUNK = 1024  # rows taken from csv.reader at a time: few enough to stay in the processor's cache
 
 
@@ -196,7 +197,12 @@ class _State:
         if "priority" in types:  # the most frequent: a row per ticket or more, taken a chunk at a time
             sel = list(map("priority".__eq__, types))
             attrs["priority"].update(zip(compress(ids, sel), map(intern, compress(refs, sel))))
-        for tid, typ, ref in compress(zip(ids, types, refs), map(_FOLD_EACH.__contains__, types)):
+        each = _FOLD_EACH
+        if "wait" not in types and "resume" not in types:  # then a ticket's last close, resolve or reopen says
+            sel = list(map(_BASE.__contains__, types))
+            status.update(zip(compress(ids, sel), map(_BASE.__getitem__, compress(types, sel))))
+            each = _ATTRS_EACH
+        for tid, typ, ref in compress(zip(ids, types, refs), map(each.__contains__, types)):
             d = attrs.get(typ)
             if d is not None:
                 d[tid] = intern(ref)
