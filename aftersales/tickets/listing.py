@@ -358,7 +358,8 @@ COLUMNS = ("ticket", "opened_at", "age", "status", "priority", "kind", "category
 def rows(root: Path, status: str, cols: list, short: bool, now: dt.datetime, full_phone: bool = False,
          filters: Optional[dict] = None, older=None, newer=None) -> Optional[tuple]:
     """The rows of `ticket list --status closed|all`: (rows, rest), where `rows` are
-    (opened at as a timestamp, ID, the values of `cols`) of the tickets folded here, made
+    (opened at as a timestamp, ID, the values of `cols`) of the tickets folded here, oldest
+    first (by time, then ID), made
     as `cli.ticket._row` and `list_` make them (`status`, the `filters` by column, the
     tests `older` and `newer` of the opening time), and `rest` the tickets that had to be
     folded whole (`Ticket`s, for the caller's own rows). None when the ledger must be read
