@@ -132,13 +132,13 @@ def write_listing(rows, columns: list, fmt: str, out, headers: dict | None = Non
     was = gc.isenabled()
     gc.disable()  # a table holds every row: the collector would walk them again and again, and finds no cycles
     try:
-        cells = []
-        for r in rows:
-            try:
-                plain = "".join(r).isprintable()
-            except TypeError:
-                plain = False
-            cells.append(r if plain else [printable(_cell(v)) for v in r])
+        cells = list(rows)
+        try:  # a column at a time: nearly always every cell is plain printable text
+            plain = len(set(map(len, cells))) <= 1 and all(map(str.isprintable, map("".join, zip(*cells))))
+        except TypeError:  # not all text
+            plain = False
+        if not plain:
+            cells = [r if _plain_row(r) else [printable(_cell(v)) for v in r] for r in cells]
         if cells:
             heads = [(headers or {}).get(c, c) for c in columns]
             if terminal_width():
@@ -150,6 +150,13 @@ def write_listing(rows, columns: list, fmt: str, out, headers: dict | None = Non
     finally:
         if was:
             gc.enable()
+
+
+def _plain_row(r) -> bool:
+    try:
+        return "".join(r).isprintable()
+    except TypeError:
+        return False
 
 
 def _formula_cell():
@@ -222,14 +229,19 @@ def _line_batches(cells: list, heads: list, min_padding: int = 2, size: int = 40
         return "  ".join([v + " " * (w - (len(v) if v.isascii() else dw(v))) for v, w in zip(values, widths)]).rstrip()
 
     yield [line(heads), "  ".join("-" * w for w in widths).rstrip()]
+    # one format per line: a column of ASCII text is padded by the format (to w characters),
+    # one with wider characters cell by cell (as many more as its display width falls short
+    # of w); the last column is not padded at all, as the trailing spaces would go anyway
+    last = len(cols) - 1
+    form = "  ".join("%s" if ws is not None or i == last else f"%-{w}s"
+                     for i, (w, ws) in enumerate(zip(widths, wide)))
     for a in range(0, len(cells), size):
         padded = []
-        for col, w, ws in zip(cols, widths, wide):
+        for i, (col, w, ws) in enumerate(zip(cols, widths, wide)):
             part = col[a:a + size]
-            # a cell takes as many more characters as its display width falls short of w
-            padded.append(list(map(str.ljust, part, repeat(w) if ws is None else
-                                   map(add, map(sub, repeat(w), ws[a:a + size]), map(len, part)))))
-        yield list(map(str.rstrip, map("  ".join, zip(*padded))))
+            padded.append(part if ws is None or i == last else
+                          list(map(str.ljust, part, map(add, map(sub, repeat(w), ws[a:a + size]), map(len, part)))))
+        yield list(map(str.rstrip, map(form.__mod__, zip(*padded))))
 
 
 # ------------------------------------------------------------------ issue 15: tables that fit the terminal

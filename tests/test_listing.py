@@ -108,9 +108,18 @@ SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[Heal
        full_phone=st.booleans(), late=st.sampled_from([-60, 30, 3 * 24 * 60, 400 * 24 * 60]),
        filters=st.sampled_from([{}, {}, {}, {"priority": ("P1",)}, {"channel": ("jd",), "kind": ()},
                                 {"assignee": ("a01", "yes"), "department": ("after_sales",)}]),
-       ages=st.sampled_from([(None, None)] * 3 + [(1, None), (None, 3)]))
-def test_the_listing_fold_gives_the_rows_of_the_whole_fold(shop, rows, status, short, full_phone, late, filters, ages):
+       ages=st.sampled_from([(None, None)] * 3 + [(1, None), (None, 3)]), chunk=st.sampled_from([1024, 1024, 1, 3]))
+def test_the_listing_fold_gives_the_rows_of_the_whole_fold(shop, rows, status, short, full_phone, late, filters, ages,
+                                                           chunk):
     write_raw(shop, rows)
+    listing._CHUNK, chunk = chunk, listing._CHUNK  # rows are folded a chunk at a time: its edges too
+    try:
+        check_listing(shop, status, short, full_phone, late, filters, ages)
+    finally:
+        listing._CHUNK = chunk
+
+
+def check_listing(shop, status, short, full_phone, late, filters, ages):
     now = T0 + dt.timedelta(minutes=late)
     older = (lambda o: now - o > dt.timedelta(hours=ages[0])) if ages[0] else None
     newer = (lambda o: now - o > dt.timedelta(days=ages[1])) if ages[1] else None
@@ -289,3 +298,55 @@ def test_write_listing_prints_what_it_printed(table, fmt):
     old, new = io.StringIO(), io.StringIO()
     assert old_write_listing(list(rows), columns, fmt, old) == render.write_listing(iter(rows), columns, fmt, new)
     assert new.getvalue() == old.getvalue()
+
+
+# ------------------------------------------------------------------ listing's fast readers
+
+
+JSON_VALUES = st.recursive(st.one_of(st.text(alphabet=st.sampled_from(list('a"\\\n中 :,{}é\x1f')), max_size=4),
+                                     st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False), st.none(),
+                                     st.booleans()),
+                           lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(["phone", "x"]),
+                                                                                       inner, max_size=2), max_leaves=4)
+
+
+@st.composite
+def data_cells(draw):
+    pairs = draw(st.lists(st.tuples(st.sampled_from(list(listing.FIELDS) + ["x", "kind ", "é", 'a"b']), JSON_VALUES),
+                          max_size=5))
+    body = ",".join(json.dumps(k, ensure_ascii=draw(st.booleans())) + ":" + json.dumps(v, ensure_ascii=draw(st.booleans()))
+                    for k, v in pairs)
+    return draw(st.sampled_from(["{" + body + "}", "{" + body + "}", " {" + body + "}", "[" + body + "]", "",
+                                 "{" + body.replace(":", ": ") + "}", "{" + body + ",}", "{" + body + "}x", "1"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(data_cells(), max_size=6))
+def test_the_intake_fields_are_those_json_reads(cells):
+    """`listing._fields` reads a batch of data cells with one pattern: what json gives, or Unusual
+    when one is not an object (the careful path then words the error)."""
+    def careful(cell):
+        obj = json.loads(cell) if cell else {}
+        if not isinstance(obj, dict):
+            raise ValueError(cell)
+        return tuple(obj.get(k, "") for k in listing.FIELDS)
+
+    try:
+        want = [careful(c) for c in cells]
+    except ValueError:
+        with pytest.raises(Exception):  # noqa: B017 -- Unusual or json's own error: the careful path words it
+            listing._fields(cells)
+        return
+    assert listing._fields(cells) == want
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("0123456789 -x١")), max_size=14), max_size=8))
+def test_phones_are_masked_as_mask_phone_masks_them(phones):
+    assert listing._masks(phones) == [tickets.mask_phone(p) if p else "" for p in phones]
+
+
+@given(st.lists(st.one_of(st.integers(-10 ** 6, 10 ** 8), st.integers(-90000, 90000)), max_size=8))
+def test_ages_are_what_span_shows(seconds):
+    from aftersales.clock import span, spans
+
+    assert listing._ages(seconds, spans()) == [span(dt.timedelta(seconds=s)) for s in seconds]

@@ -471,6 +471,16 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         if made is not None:  # the rows it could make, and the tickets it had to fold whole
             rows, rest = made
             source = iter(rest)
+            if not rest:  # the usual case: every row made there, written oldest first
+                import sys
+                from operator import itemgetter
+
+                from ..render import write_listing
+
+                # (listing.rows gives them oldest first)
+                if not write_listing(map(itemgetter(2), rows), cols, f, sys.stdout) and f == "table":
+                    click.echo(f"no {status if status != 'all' else ''} tickets".replace("  ", " "))
+                return
         else:  # the ledger is read the careful way
             source = tickets.iter_tickets(ws.root)
     wanted = {o.strip().upper() for o in orders}

@@ -1,30 +1,37 @@
 """The rows of `ticket list --status closed|all`, from one forward pass over the ledger (issue 18).
 
 A listing needs few things of a ticket: when it was opened, its status, priority,
-department, assignee, abnormal flag, category, summary and five intake fields. `rows`
-folds only the rows that change those (`LISTED`), straight from the csv rows, without
-making an Event of every row or keeping a ticket's timeline; every other row is still
-read and checked (its number of cells, its ID and its time) and left.
+department, assignee, abnormal flag, category, summary and five intake fields. The file
+is read by csv.reader (every record, so that a record the careful reader refuses is
+noticed), `_CHUNK` rows at a time; each chunk is checked as a whole (seven cells, IDs of
+twelve characters, times as the ledger writes them, in time order) and folded into one
+dictionary per listed column (`_State`): a ticket's last row of each kind wins, the status
+follows the fold's rules. The intake fields of open rows are read by one pattern a batch
+at a time (json when a data cell is more than a flat object of plain strings), and the
+rows are made a column at a time (`_rows`), oldest first.
 
 Anything unusual goes the careful way, through the whole fold (`Ticket`): a ticket with
-a correction in force, or whose listed rows are out of time order, is folded whole here
-and handed back for the caller's own rows; anything odd about the file (a record that
-does not read, a time not written as the ledger writes them, an ID that is not twelve
-characters, a data cell that is not a JSON object) makes `rows` return None, and the
-caller reads the ledger with `scan.iter_tickets` as before, so an error is worded as it
-always was. tests/test_listing.py checks the rows against the whole fold's.
+a correction in force, opened twice, or whose listed rows are out of time order, is
+folded whole here and handed back for the caller's own rows; anything odd about the file
+(a record that does not read, a time not written as the ledger writes them, an ID that is
+not twelve characters, a data cell that is not a JSON object) makes `rows` return None,
+and the caller reads the ledger with `scan.iter_tickets` as before, so an error is worded
+as it always was. tests/test_listing.py checks the rows against the whole fold's.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 import re
 import sys
-from itertools import compress
-from operator import itemgetter
+from collections import Counter
+from itertools import compress, islice
+from operator import add, and_, floordiv, gt, itemgetter, le, lt, not_, sub
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Optional
 
@@ -50,7 +57,7 @@ _ZONE = re.compile(r"[+-][0-9]{2}:[0-9]{2}")
 #: times as the ledger writes them, one after another, without their zone
 _TIME = (r"(?:(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
          r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{zone})*")
-_RARE_DAYS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
+_RARE_DAYS = re.compile("-02-29T|-02-30T|-02-31T|-04-31T|-06-31T|-09-31T|-11-31T")
 
 
 class Unusual(Exception):
@@ -97,40 +104,189 @@ def _records(path: Path):
             raise Unusual("unterminated")
 
 
-# the state of a ticket while the ledger is read: a list indexed by these; the intake
-# fields (FIELDS) follow at _FIELDS, "" when the form has none
-_AT, _LAST, _STATUS, _PRIO, _DEPT, _ASSIGNEE, _ABNORMAL, _CATEGORY, _SUMMARY, _FIELDS = range(10)
-_NEW: list = [None, None, "open", "", "", "", "", "", ""] + [""] * len(FIELDS)
-_NONE = ("",) * len(FIELDS)  # a field the form does not have
+def _rows_of(path: Path):
+    """The records of the ledger as csv.reader reads the file, `_CHUNK` at a time. Unusual
+    when the header is not the ledger's; _QuoteFirst when a line begins with a quote (the
+    careful path groups records by their first 12 bytes: a quoted ID is grouped apart)."""
+    header = ledger.schema_of(LEDGER).header.encode()
+    with open(path, "rb", buffering=0) as f:
+        head = os.pread(f.fileno(), len(header), 0)
+        if head != header or not header.endswith(b"\n"):
+            raise Unusual("header")
+        text = io.TextIOWrapper(io.BufferedReader(_Checked(f), 1 << 16), encoding="utf-8", newline="")
+        text._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]  # (8 KiB by default: a call per 8 KiB)
+        reader = csv.reader(text, strict=True)
+        next(reader)
+        while True:
+            rows = list(islice(reader, _CHUNK))
+            if not rows:
+                return
+            yield rows
 
 
-def _tickets(root: Path, path: Path) -> tuple:
-    """(state, folded, zone): the state of each ticket folded here (by ID), the tickets
-    folded whole, and the UTC offset every time of the ledger is written with."""
+class _Checked(io.RawIOBase):
+    """The bytes of a file, refusing (Unusual) a line that begins with a quote."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f, self.last = f, 10  # the byte before: a line break at the start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self.f.readinto(b)
+        if n:
+            view = memoryview(b)[:n]
+            if view[0] == 34 and self.last == 10 or _QUOTE_FIRST.search(view):
+                raise _QuoteFirst
+            self.last = view[n - 1]
+        return n or 0
+
+
+_QUOTE_FIRST = re.compile(rb'\n"')
+
+
+class _QuoteFirst(Unusual):
+    """A line begins with a quote: a record with a quoted ID, or a line inside a quoted text."""
+
+
+def _rows_of_records(path: Path):
+    """As `_rows_of`, from the ledger's records (`_records` joins the lines of a record
+    first, and refuses a record that begins with a quote)."""
+    for lines in _records(path):
+        reader = csv.reader(lines, strict=True)
+        while True:
+            rows = list(islice(reader, _CHUNK))
+            if not rows:
+                break
+            yield rows
+
+
+#: the listed types whose rows `_State.fold` takes (open and set go their own ways)
+_ATTRS = {"priority": "priority", "department": "department", "assign": "assignee", "abnormal": "abnormal"}
+_BASE = {"close": "closed", "resolve": "resolved", "reopen": "open"}
+_FOLD = frozenset(_ATTRS) | frozenset(_BASE) | {"wait", "resume"}
+_FOLD_EACH = _FOLD - {"priority"}
+_ATTRS_EACH = frozenset(_ATTRS) - {"priority"}
+_CHUNK = 1024  # rows taken from csv.reader at a time: few enough to stay in the processor's cache
+
+
+intern = sys.intern
+
+
+class _State:
+    """What the rows of the ledger made of each ticket's listed columns so far: one
+    dictionary per column, keyed by ticket ID (a ticket's last row of each kind wins; the
+    status follows the fold's rules). Tickets whose listed rows are not in time order, that
+    are opened twice or have a field set are left to the whole fold (`again`)."""
+
+    def __init__(self):
+        self.opened: dict = {}  # ID -> (time of its open row, category, summary, *its FIELDS)
+        self.status: dict = {}  # ID -> status, once it has a status row
+        self.attrs: dict = {t: {} for t in _ATTRS}  # type -> ID -> ref of its last row of that type
+        self.sets: dict = {}  # ID -> (ref, text) of its set rows since its open row
+        self.again: set = set()
+        self.last: Optional[dict] = None  # once rows are out of time order: ID -> time of its latest listed row
+        self.bound = ""  # ... and the latest time before, which no earlier row of a ticket is after
+
+    def fold(self, ids, types, refs) -> None:
+        """Rows of the types in `_FOLD`, in time order."""
+        attrs, status = self.attrs, self.status
+        get = status.get
+        if "priority" in types:  # the most frequent: a row per ticket or more, taken a chunk at a time
+            sel = list(map("priority".__eq__, types))
+            attrs["priority"].update(zip(compress(ids, sel), map(intern, compress(refs, sel))))
+        each = _FOLD_EACH
+        if "wait" not in types and "resume" not in types:  # then a ticket's last close, resolve or reopen says
+            sel = list(map(_BASE.__contains__, types))
+            status.update(zip(compress(ids, sel), map(_BASE.__getitem__, compress(types, sel))))
+            each = _ATTRS_EACH
+        for tid, typ, ref in compress(zip(ids, types, refs), map(each.__contains__, types)):
+            d = attrs.get(typ)
+            if d is not None:
+                d[tid] = intern(ref)
+            elif typ in _BASE:
+                status[tid] = _BASE[typ]
+            else:  # wait (open -> waiting) or resume (waiting -> open): each row is recorded
+                s = get(tid, "open")
+                status[tid] = s if s not in ("open", "waiting") else "waiting" if typ == "wait" else "open"
+
+    def open(self, ids, ats, refs, texts, datas) -> None:
+        """Open rows: a ticket opened twice is folded whole."""
+        opened = self.opened
+        twice = opened.keys() & set(ids)
+        if len(set(ids)) != len(ids):
+            twice.update(tid for tid, n in Counter(ids).items() if n > 1)
+        channel, customer, phone, order, kind = zip(*_fields(datas)) if ids else ((),) * 5
+        opened.update(zip(ids, zip(ats, map(intern, refs), texts, map(intern, channel), customer, phone, order,
+                                   map(intern, kind))))
+        self.again.update(twice)
+        if self.sets:
+            for tid in ids:
+                self.sets.pop(tid, None)
+
+    def opens_and_sets(self, rows) -> None:
+        """Open and set rows (all seven cells), in time order."""
+        sets = self.sets
+        for row in rows:
+            if row[3] == "open":
+                self.open([row[0]], [row[1]], [row[4]], [row[5]], [row[6]])
+            else:
+                sets.setdefault(row[0], []).append((row[4], row[5]))
+
+    def out_of_order(self, bound: str) -> None:
+        """From here on, rows are checked ticket by ticket (`checked`)."""
+        self.last, self.bound = {}, bound
+        self.seen = set(self.opened).union(self.status, *self.attrs.values())
+
+    def checked(self, rows) -> None:
+        """Rows (all seven cells) of listed types, once the ledger is out of time order: a
+        ticket with a row earlier than one before it is folded whole."""
+        last, seen, again = self.last, self.seen, self.again
+        assert last is not None
+        for row in rows:
+            tid, at = row[0], row[1]
+            prev = last.get(tid)
+            if prev is None and tid in seen:
+                prev = self.bound
+            if prev is not None and at < prev:
+                again.add(tid)
+            else:
+                last[tid] = at
+            typ = row[3]
+            if typ == "open":
+                self.open([tid], [at], [row[4]], [row[5]], [row[6]])
+            elif typ == "set":
+                self.opens_and_sets([row])
+            else:
+                self.fold([tid], [typ], [row[4]])
+
+
+def _tickets(root: Path, path: Path, chunks=None) -> tuple:
+    """(state, folded, zone): the `_State` of the tickets folded here, the tickets folded
+    whole (those with a correction in force and `state.again`), and the UTC offset every
+    time of the ledger is written with."""
     from .. import corrections
     from ..clock import parse_time
 
     fixes = corrections.state(root)
-    whole: dict = {tid: [] for tid in fixes.events}  # tickets folded whole: their rows
-    state: dict = {}
-    again: set = set()  # tickets whose listed rows are not in time order: folded whole
+    state = _State()
+    chunks = chunks or _rows_of
     zone = None
     times: Any = None  # the pattern of the times of this ledger, once its zone is known
     latest = ""  # the latest time of the ledger so far, while its rows are in time order
-    bound = None  # once they are not: the latest time before, which a ticket's earlier rows are not after
-    first, second, fourth = itemgetter(0), itemgetter(1), itemgetter(3)
-    intern = sys.intern  # the short cells repeat from ticket to ticket: one string each
-    slot = {k: _FIELDS + i for i, k in enumerate(FIELDS)}
-    for lines in _records(path):
-        rows = list(csv.reader(lines, strict=True))
-        rows = [r for r in rows if r] if not all(rows) else rows
-        if not rows:
-            continue
-        if set(map(len, rows)) - {7} or set(map(len, map(first, rows))) - {12}:
+    for rows in chunks(path):
+        if not all(rows):
+            rows = [r for r in rows if r]
+            if not rows:
+                continue
+        if set(map(len, rows)) != {7}:
             raise Unusual("cells")
-        ats = list(map(second, rows))
-        if set(map(len, ats)) - {25}:
-            raise Unusual("time")
+        ids, ats, _bys, types, refs, texts, datas = zip(*rows)
+        if set(map(len, ids)) != {12} or not "".join(ids).isascii():
+            raise Unusual("ID")
+        ids = tuple(map(intern, ids))  # one string per ticket, shared by every dictionary
         if zone is None:  # the first time gives the zone that every other must be written in
             zone = ats[0][19:]
             if not _ZONE.fullmatch(zone):
@@ -138,79 +294,35 @@ def _tickets(root: Path, path: Path) -> tuple:
             parse_time("2000-01-01T00:00:00" + zone)
             times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
         joined = "".join(ats)
-        if not times.fullmatch(joined):  # each well-formed, months 01-12, days 01-31, hours 00-23 ...
+        if len(joined) != 25 * len(ats) or not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
             raise Unusual("time")
-        if any(d in joined for d in _RARE_DAYS):  # ... and each day in its month: the rare ones parsed
+        if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
             for d in set(map(itemgetter(slice(0, 10)), ats)):
                 dt.date.fromisoformat(d)
         # times in one zone, written alike, compare as text; rows in time order (the usual
-        # case, checked a block at a time) need no check of each ticket's order
-        if bound is None and (ats[0] < latest or ats != sorted(ats)):
-            bound = latest
-        latest = max(latest, ats[-1]) if bound is None else latest
-        if whole:
-            for row in compress(rows, map(whole.__contains__, map(first, rows))):
-                whole[row[0]].append(row)
-        for row in compress(rows, map(_FOLDED.__contains__, map(fourth, rows))):
-            tid, at, _by, typ, ref, text, data = row
-            if whole and tid in whole:
-                continue
-            s = state.get(tid)
-            if s is None:
-                s = state[tid] = _NEW.copy()
-                if bound is not None:
-                    s[_LAST] = at
-            elif bound is not None:
-                if at < (s[_LAST] or bound):
-                    again.add(tid)
-                else:
-                    s[_LAST] = at
-            if typ == "priority":
-                s[_PRIO] = intern(ref)
-            elif typ == "close":
-                s[_STATUS] = "closed"
-            elif typ == "open":
-                obj = _json(data) if data else {}
-                if type(obj) is not dict:
-                    raise Unusual("data")
-                s[_AT], s[_CATEGORY], s[_SUMMARY] = at, intern(ref), text
-                s[_FIELDS:] = map(obj.get, FIELDS, _NONE)
-                for i in _SHARED:
-                    if type(s[i]) is str:
-                        s[i] = intern(s[i])
-            elif typ == "resolve":
-                s[_STATUS] = "resolved"
-            elif typ == "wait":
-                if s[_STATUS] == "open":
-                    s[_STATUS] = "waiting"
-            elif typ == "resume":
-                if s[_STATUS] == "waiting":
-                    s[_STATUS] = "open"
-            elif typ == "abnormal":
-                s[_ABNORMAL] = intern(ref)
-            elif typ == "assign":
-                s[_ASSIGNEE] = intern(ref)
-            elif typ == "department":
-                s[_DEPT] = intern(ref)
-            elif typ == "reopen":
-                s[_STATUS] = "open"
-            else:  # set: a field of the form, corrected (an empty text removes it)
-                at_slot = slot.get(ref)
-                if at_slot is not None:
-                    s[at_slot] = text
-                if ref == "summary" and text:
-                    s[_SUMMARY] = text
-    if again:
-        for tid in again:
-            del state[tid]
-            whole[tid] = []
+        # case, checked a chunk at a time) need no check of each ticket's order
+        if state.last is None and (ats[0] < latest or not all(map(le, ats, ats[1:]))):
+            state.out_of_order(latest)
+        if state.last is not None:
+            state.checked(compress(rows, map(_LISTED.__contains__, types)))
+            continue
+        latest = ats[-1]
+        state.fold(ids, types, refs)
+        if "set" in types:
+            state.opens_and_sets(compress(rows, map(("open", "set").__contains__, types)))
+        elif "open" in types:
+            is_open = list(map("open".__eq__, types))
+            state.open(*(list(compress(c, is_open)) for c in (ids, ats, refs, texts, datas)))
+    whole: dict = {tid: [] for tid in list(fixes.events) + list(state.again)}
+    if whole:
+        key = itemgetter(slice(0, 12))
         for lines in _records(path):
-            for row in csv.reader(lines, strict=True):
-                if row and row[0] in again:
-                    whole[row[0]].append(row)
+            for row in csv.reader(compress(lines, map(whole.__contains__, map(key, lines))), strict=True):
+                whole[row[0]].append(row)
     rel = ledger.schema_of(LEDGER).file
     folded = []
     for tid, rows in whole.items():
+        state.opened.pop(tid, None)
         events = [_event(0, row, rel) for row in rows]
         t = fold(corrections.honour_events(root, events, fixes)).get(tid)
         if t is not None and t.opened_at is not None:
@@ -219,8 +331,9 @@ def _tickets(root: Path, path: Path) -> tuple:
     return state, folded, zone
 
 
-_FOLDED = frozenset(LISTED)
-_SHARED = (_FIELDS + FIELDS.index("channel"), _FIELDS + FIELDS.index("kind"))  # fields with few values
+_LISTED = frozenset(LISTED)
+
+
 
 
 def _json(text: str):
@@ -245,7 +358,8 @@ COLUMNS = ("ticket", "opened_at", "age", "status", "priority", "kind", "category
 def rows(root: Path, status: str, cols: list, short: bool, now: dt.datetime, full_phone: bool = False,
          filters: Optional[dict] = None, older=None, newer=None) -> Optional[tuple]:
     """The rows of `ticket list --status closed|all`: (rows, rest), where `rows` are
-    (opened at as a timestamp, ID, the values of `cols`) of the tickets folded here, made
+    (opened at as a timestamp, ID, the values of `cols`) of the tickets folded here, oldest
+    first (by time, then ID), made
     as `cli.ticket._row` and `list_` make them (`status`, the `filters` by column, the
     tests `older` and `newer` of the opening time), and `rest` the tickets that had to be
     folded whole (`Ticket`s, for the caller's own rows). None when the ledger must be read
@@ -262,7 +376,10 @@ def rows(root: Path, status: str, cols: list, short: bool, now: dt.datetime, ful
         path = _ledger(root)
         if path is None:
             return [], []
-        state, folded, zone = _tickets(root, path)
+        try:
+            state, folded, zone = _tickets(root, path)
+        except _QuoteFirst:  # a line begins with a quote: are records among them? read by records
+            state, folded, zone = _tickets(root, path, _rows_of_records)
         return _rows(state, zone, status, cols, short, now, full_phone, filters or {}, older, newer), folded
     except Exception:  # noqa: BLE001 -- whatever it is, the careful path says it in its words
         return None
@@ -271,59 +388,138 @@ def rows(root: Path, status: str, cols: list, short: bool, now: dt.datetime, ful
             gc.enable()
 
 
-def _rows(state: dict, zone, status, cols, short, now, full_phone, filters, older, newer) -> list:
-    """The rows of the tickets in `state` (emptied as they are made)."""
-    from ..clock import parse_time, span
+def _fields(datas) -> list:
+    """The intake fields (`FIELDS`) of each open row's data cell, as `Ticket.fields` gives
+    them: a flat object of plain strings is read by one pattern a batch at a time (the last
+    of a key wins, as in json); anything else by json. Unusual for a cell that is not an object."""
+    out: list = []
+    for a in range(0, len(datas), _CHUNK):
+        part = datas[a:a + _CHUNK]
+        text = "\n" + "\n".join(part) + "\n"
+        found = _OBJECTS.findall(text)
+        if len(found) != len(part) or text.count("\n") != len(part) + 1:  # something else in a cell (or a line break): one at a time
+            found = []
+            for cell in part:
+                obj = _json(cell) if cell else {}
+                if type(obj) is not dict:
+                    raise Unusual("data")
+                found.append(tuple(map(obj.get, FIELDS, _NONE)))
+        out.extend(found)
+    return out
+
+
+_NONE = ("",) * len(FIELDS)  # a field the form does not have
+_PLAIN = r'[^"\\\x00-\x1f]*+'  # a JSON string's text without escapes
+_SCALAR = (r'(?:"' + _PLAIN + r'"|-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?|true|false|null)')
+_PAIR = ("(?:" + "|".join(f'"{k}":"({_PLAIN})"' for k in FIELDS)
+         + '|"(?!(?:' + "|".join(FIELDS) + ')")' + _PLAIN + '":' + _SCALAR + ")")
+#: one cell per line: a flat JSON object (FIELDS as strings, other keys any plain value) or nothing
+_OBJECTS = re.compile("\n(?:\\{(?:" + _PAIR + '(?:,(?=")|(?=\\})))*+\\}|)(?=\n)')
+
+
+def _rows(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> list:
+    """The rows of the tickets opened in `state`, a column at a time."""
+    from ..clock import parse_time, spans
     from ..ids import SHORT
+
+    opened = state.opened
+    if not opened:
+        return []
+    tids = list(opened)
+    ats, cats, sums, *fields = zip(*map(opened.__getitem__, tids))
+    opened.clear()
+    sts = list(map(state.status.get, tids, repeat("open")))
+    state.status.clear()
+    n = len(tids)
+    col: dict = {"status": sts, "category": cats, "summary": sums}
+    for typ, name in _ATTRS.items():
+        col[name] = list(map(state.attrs[typ].get, tids, repeat("")))
+        state.attrs[typ].clear()
+    col.update(zip(FIELDS, map(list, fields)))
+    del fields
+    if state.sets:  # a field of the form corrected (an empty text removes it), or the summary
+        at = {tid: i for i, tid in enumerate(tids)}
+        summaries = col["summary"] = list(sums)
+        for tid, changes in state.sets.items():
+            i = at.get(tid, -1)
+            for ref, text in changes if i >= 0 else ():
+                if ref in FIELDS:
+                    col[ref][i] = text
+                if ref == "summary" and text:
+                    summaries[i] = text
+    hours = _Hours(zone)
+    ts = list(map(add, map(hours.__getitem__, map(itemgetter(slice(0, 13)), ats)),
+                  map(_MMSS.__getitem__, map(itemgetter(slice(14, 19)), ats))))
+    col["age"] = _ages(list(map(sub, repeat(int(now.timestamp())), ts)), spans())
+    col["ticket"] = list(map(itemgetter(slice(0, SHORT)), tids)) if short else tids
+    sample = "2000-01-01T00:00:00" + (zone or "")
+    if short:
+        col["opened_at"] = list(map(str.replace, map(itemgetter(slice(5, 16)), ats), repeat("T"), repeat(" ")))
+    else:  # a time prints as it is written, when it is
+        col["opened_at"] = ats if parse_time(sample).isoformat() == sample else list(map(parse_time, ats))
+    phones = col["phone"]
+    if not full_phone:
+        col["phone"] = _masks(phones) if "phone" in cols else phones
+    keep = [True] * n
+    if status != "all":
+        keep = list(map(status.__eq__, sts))
+    for k, vals in filters.items():
+        if vals:
+            keep = list(map(and_, keep, map(frozenset(vals).__contains__, col[k])))
+    if older is not None or newer is not None:
+        keep = [k and (older is None or older(t)) and not (newer is not None and newer(t))
+                for k, t in zip(keep, map(parse_time, ats))]
+    values = zip(*[col[c] for c in cols])
+    out = list(compress(zip(ts, tids, values), keep))
+    # oldest first, as `list_` sorts them (by time, then ID): tickets come in the order of
+    # their open rows, so nearly always already sorted
+    if not all(map(lt, ts, islice(ts, 1, None))):
+        out.sort(key=itemgetter(0) if len(set(ts)) == n else itemgetter(0, 1))
+    return out
+
+
+def _ages(seconds: list, span_of) -> list:
+    """`span_of` of each number of seconds: a day or more shows days and hours, which are
+    worked out a column at a time, each text made once."""
+    texts = _Spans()
+    out = list(map(texts.__getitem__, map(floordiv, seconds, repeat(3600))))
+    for i in compress(range(len(seconds)), map(gt, repeat(86400), seconds)):  # under a day, or ahead
+        out[i] = span_of(seconds[i])
+    return out
+
+
+class _Spans(dict):
+    """Whole hours (a day or more) -> the age `clock.span` shows."""
+
+    def __missing__(self, hours: int) -> str:
+        d, h = divmod(hours, 24)
+        text = self[hours] = f"{d}d{h}h"
+        return text
+
+
+class _Hours(dict):
+    """The first 13 characters of a time (to the hour) -> that hour as a timestamp."""
+
+    def __init__(self, zone):
+        super().__init__()
+        self.zone = zone
+
+    def __missing__(self, text: str) -> int:
+        v = self[text] = int(dt.datetime.fromisoformat(text + ":00:00" + self.zone).timestamp())
+        return v
+
+
+_MMSS = {f"{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
+
+
+def _masks(phones) -> list:
+    """`mask_phone` of each phone ("" for none): eleven digits or more, the usual case,
+    become their first three, four stars and their last four a column at a time."""
     from .model import mask_phone
 
-    pick = itemgetter(*[COLUMNS.index(c) for c in cols])
-    active = [(COLUMNS.index(k), vals) for k, vals in filters.items() if vals]
-    now_ts = int(now.timestamp())
-    sample = "2000-01-01T00:00:00" + (zone or "")
-    as_text = zone is not None and parse_time(sample).isoformat() == sample  # a time prints as it is written
-    hours: dict = {}  # the first 13 characters of a time -> that hour as a timestamp
-    seconds: dict = {}  # "MM:SS" -> seconds
-    by_hour: dict = {}  # an age of a day or more, in hours -> its text
-    by_minute: dict = {}  # an age under a day, in minutes -> its text
-    td = dt.timedelta
-    out = []
-    while state:
-        tid, s = state.popitem()
-        at = s[_AT]
-        if at is None:  # never opened
-            continue
-        st = s[_STATUS]
-        if status != "all" and st != status:
-            continue
-        base = hours.get(at[:13])
-        if base is None:
-            base = hours[at[:13]] = int(dt.datetime.fromisoformat(at[:13] + ":00:00" + zone).timestamp())
-        sec = seconds.get(at[14:19])
-        if sec is None:
-            sec = seconds[at[14:19]] = int(at[14:16]) * 60 + int(at[17:19])
-        ts = base + sec
-        age_s = now_ts - ts
-        if age_s >= 86400:
-            age = by_hour.get(age_s // 3600)
-            if age is None:
-                age = by_hour[age_s // 3600] = span(td(seconds=age_s))
-        elif age_s >= 0:
-            age = by_minute.get(age_s // 60)
-            if age is None:
-                age = by_minute[age_s // 60] = span(td(seconds=age_s))
-        else:
-            age = span(td(seconds=age_s))
-        channel, customer, phone, order, kind = s[_FIELDS:]
-        vals = (tid[:SHORT] if short else tid, at[5:10] + " " + at[11:16] if short else at if as_text else parse_time(at),
-                age, st, s[_PRIO], kind, s[_CATEGORY], s[_DEPT], s[_ASSIGNEE], channel, customer,
-                phone if full_phone else (mask_phone(phone) if phone else ""), order, s[_SUMMARY], s[_ABNORMAL])
-        if active and any(vals[i] not in v for i, v in active):
-            continue
-        if older is not None or newer is not None:
-            opened = parse_time(at)
-            if older is not None and not older(opened) or newer is not None and newer(opened):
-                continue
-        s[:] = pick(vals)  # the ticket's state becomes its row: no second copy of every ticket
-        out.append((ts, tid, s))
+    out = list(map(add, map(add, map(itemgetter(slice(0, 3)), phones), repeat("****")),
+                   map(itemgetter(slice(-4, None)), phones)))
+    usual = map(and_, map(str.isdigit, phones), map(le, repeat(11), map(len, phones)))
+    for i in compress(range(len(out)), map(not_, usual)):
+        out[i] = mask_phone(phones[i]) if phones[i] else ""
     return out
