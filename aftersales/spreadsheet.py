@@ -921,7 +921,7 @@ def _csv_text(row: list) -> str:
 _MINUTE_SECOND = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _REST_OK = _MINUTE_SECOND | {""}  # "" for no time (and for a value without the seconds: its length tells)
 _HOUR = re.compile(r"\d{4}-\d\d-\d\d[ T](?:[01]\d|2[0-3])", re.ASCII)
-_HOUR_OF, _REST_OF = itemgetter(slice(0, 13)), itemgetter(slice(13, None))
+_HOUR_OF, _REST_OF, _SECONDS_OF = itemgetter(slice(0, 13)), itemgetter(slice(13, None)), itemgetter(slice(13, 19))
 _PREFIX, _OFFSET, _UTC = itemgetter(0), itemgetter(1), itemgetter(2)
 _WRAPPED = methodcaller("startswith", '="')
 _NUMBER_CHARS = "0123456789+-.eE"  # all an ID that a spreadsheet made a number can hold (ASCII)
@@ -936,9 +936,12 @@ class _Hours(dict):
     def __init__(self, tz):
         super().__init__({"": ("", "", "")})
         self.tz = tz
+        self.offsets = {"": ""}  # the plain hours met so far (and "") -> their offset
 
     def __missing__(self, key: str) -> tuple:
         value = self[key] = self._hour(key)
+        if value:
+            self.offsets[key] = value[1]
         return value
 
     def _hour(self, key: str) -> tuple:
@@ -960,16 +963,22 @@ class _Hours(dict):
         return text[:13], text[19:], utc[:13]
 
     def column(self, values: list, care: set) -> tuple:
-        """(ledger times, their offsets) of a column of source times ("" for none): each as
-        `format_time(parse_source_time(value, tz))`; the rows whose value is not a plain
-        "2017-10-02 10:56:33" in a plain hour go into `care` (their values become "")."""
-        info = list(map(self.__getitem__, map(_HOUR_OF, values)))
-        if () in info:  # not a plain hour (or not a time): the careful check's
-            odd = list(compress(range(len(values)), map(not_, info)))
-            values = list(values)
-            for r in odd:
-                values[r], info[r] = "", self[""]
-            care.update(odd)
+        """(ledger times without their offsets, the offsets) of a column of source times ("" for
+        none): each time + its offset is `format_time(parse_source_time(value, tz))`; the rows
+        whose value is not a plain "2017-10-02 10:56:33" in a plain hour go into `care`
+        (their values become "")."""
+        hours = list(map(_HOUR_OF, values))
+        offsets = list(map(self.offsets.get, hours))
+        info: Optional[list] = None
+        if None in offsets:  # an hour not met yet, or not a plain hour (or not a time)
+            info = list(map(self.__getitem__, hours))
+            if () in info:  # not a plain hour: the careful check's
+                odd = list(compress(range(len(values)), map(not_, info)))
+                values = list(values)
+                for r in odd:
+                    values[r], info[r] = "", self[""]
+                care.update(odd)
+            offsets = list(map(_OFFSET, info))
         given = values if all(values) else list(filter(None, values))
         if set(map(len, given)) <= {19}:
             # Every value is "" or 19 characters whose first 13 are a plain hour ("2017-10-02 10"
@@ -978,9 +987,9 @@ class _Hours(dict):
             joined, m = "\n".join(given), len(given)
             if (joined[13::20] == joined[16::20] == ":" * m and not (joined[14::20] + joined[17::20]).lstrip("012345")
                     and not (joined[15::20] + joined[18::20]).lstrip("0123456789")):
-                local = "\n".join(values).replace(" ", "T").split("\n")
-                offsets = list(map(_OFFSET, info))
-                return list(map(add, local, offsets)), offsets
+                return "\n".join(values).replace(" ", "T").split("\n"), offsets
+        if info is None:
+            info = list(map(self.__getitem__, hours))
         rest = list(map(_REST_OF, values))
         lengths = set(map(len, values))
         if () in info or not lengths <= {0, 19} or not all(map(_REST_OK.__contains__, rest)):
@@ -992,12 +1001,16 @@ class _Hours(dict):
             for r in bad:
                 info[r], rest[r] = self[""], ""
             care.update(bad)
-        offsets = list(map(_OFFSET, info))
-        return list(map(add, map(add, map(_PREFIX, info), rest), offsets)), offsets
+        return list(map(add, map(_PREFIX, info), rest)), list(map(_OFFSET, info))
 
-    def utc(self, text: str) -> str:
-        """A ledger time that `column` made, in UTC to the second ("" for "")."""
-        return self[text[:13]][2] + text[13:19] if text else ""
+    def later(self, early: list, late: list, rows) -> Iterator:
+        """Those of `rows` where time early[r] is after time late[r] in UTC (times as `column`
+        gives them, without their offsets; "" for none, which is never after)."""
+        rows = list(compress(rows, map(late.__getitem__, rows)))
+        utc = [list(map(add, map(_UTC, map(self.__getitem__, map(_HOUR_OF, times))), map(_SECONDS_OF, times)))
+               for times in (list(map(col.__getitem__, rows)) for col in (early, late))]
+        return compress(rows, map(gt, *utc))
+
 
 
 def _fast_lines(imp: Import):
@@ -1097,11 +1110,15 @@ def _fast_lines(imp: Import):
             if a in offsets and b in offsets:
                 # At one offset the ledger times compare as text; the other rows (one empty,
                 # or a DST change between the two) compare in UTC.
-                ta, tb, utc = out[a], out[b], hours.utc
+                ta, tb = out[a], out[b]
                 late = set(compress(every, map(gt, ta, tb)))
                 late.update(compress(every, map(ne, offsets[a], offsets[b])))
-                care.update(r for r in late if tb[r] and utc(ta[r]) > utc(tb[r]))
-        text: list = list(map(",".join, zip(*out)))
+                care.update(hours.later(ta, tb, sorted(late)))
+        parts: list = []  # the columns, a comma between two, each time column followed by its offsets
+        for k, v in enumerate(out):
+            parts += (v, offsets[k], repeat(",")) if k in offsets else (v, repeat(","))
+        parts.pop()
+        text: list = list(map("".join, zip(*parts)))
         joined = "\n".join(text)
         if ('"' in joined or "\r" in joined or "\x00" in joined or joined.count(",") != commas * n
                 or joined.count("\n") != n - 1 or max(map(len, text), default=0) > MAX_FIELD):
