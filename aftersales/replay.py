@@ -180,11 +180,18 @@ def _text(cell: bytes) -> str:
     return cell.decode("ascii")
 
 
-def _events(root: Path, tid: str, records: list, fixes) -> list:
-    """The events of one ticket from its records (see _period_records), as corrected, in time order."""
+def _events(root: Path, tid: str, records: list, fixes, passed: Optional[list] = None) -> list:
+    """The events of one ticket from its records (see _period_records), as corrected, in time order.
+
+    With `passed`, only the events a person recorded (`staff_events`) are made when the
+    ticket has no correction; the times of the rows left out are appended to `passed`,
+    for `_check_times` to check once the period is read (an unreadable one sends the
+    replay to the careful reader, as an event made of it would)."""
     rel = ledger.schema_of(tickets.LEDGER).file
     lines, recs = records[0::2], records[1::2]
     evs = []
+    if passed is not None and tid in fixes.events:
+        passed = None
     try:
         rows = list(csv.reader(b"\0".join(recs).decode("utf-8").split("\0"), strict=True))  # a record holds no NUL
         if len(rows) != len(recs):
@@ -193,6 +200,9 @@ def _events(root: Path, tid: str, records: list, fixes) -> list:
             if len(row) != _WIDTH:
                 raise _Unsure("not one record a line")
             if row[0] == tid:
+                if passed is not None and not _staff_row(row):
+                    passed.append(row[1])
+                    continue
                 evs.append(tickets._event(line, row, rel))
     except (UnicodeDecodeError, csv.Error, InputError):
         raise _Unsure("a record") from None
@@ -203,6 +213,29 @@ def _events(root: Path, tid: str, records: list, fixes) -> list:
 
 
 _AT = operator.attrgetter("at")
+
+
+def _staff_row(row: list) -> bool:
+    """events.staff_made of the event a record makes, from the record."""
+    made_by = _MADE_BY.get(row[3], events.STAFF)
+    if made_by == events.EITHER:
+        return row[2] != "system" and not row[5].startswith(("category ", "rule "))
+    return made_by == events.STAFF
+
+
+_MADE_BY = {n: d.made_by for n, d in events.TYPES.items()}
+
+
+def _check_times(times: list) -> None:
+    """_Unsure unless every time is one `tickets._event` reads."""
+    for k in range(0, len(times), 4096):
+        part = times[k:k + 4096]
+        if ledger.time_offset(part) is None:
+            for at in part:
+                try:
+                    ledger.parse_time(at)
+                except ValueError:
+                    raise _Unsure("a time") from None
 
 
 def payments(root: Path) -> dict:
@@ -438,9 +471,10 @@ def _replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.da
             c["examples"].append(tid)
 
     skipped = 0
+    passed: list = []  # the times of the records not made events (quick)
     for tid in tids:
         got = source.pop(tid)  # the ticket's records (quick) or events
-        base = staff_events(_events(root, tid, got, fixes) if quick else got, until)
+        base = staff_events(_events(root, tid, got, fixes, passed) if quick else got, until)
         p = pays.get(tid, [])
         if not base or base[0].type != "open" or base[0].ref not in old.categories or base[0].ref not in new.categories:
             skipped += 1  # simulate gives None under one policy at least
@@ -456,5 +490,6 @@ def _replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.da
         assert a is not None and b is not None
         for kind in differences(measure(old, a, until, p, clocks_old), measure(new, b, until, p, clocks_new)):
             note(kind, tid)
+    _check_times(passed)
     return {"tickets": len(tids), "skipped": skipped, "from": start, "to": end, "until": until,
             "changes": dict(sorted(found.items()))}

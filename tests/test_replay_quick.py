@@ -83,6 +83,23 @@ def test_a_bad_record_of_the_period_reads_as_the_careful_reader_says(tmp_path):
     assert str(quick.value) == str(careful.value) and "tickets.csv:160" in str(quick.value)
 
 
+def test_a_bad_time_in_a_row_replay_leaves_out_reads_as_the_careful_reader_says(tmp_path):
+    # the quick replay makes no event of a row the policy decided (a system priority), but
+    # checks its time: an unreadable one is named as the careful reader names it
+    shop = demo_shop(tmp_path)
+    append_rows(shop, TRICKY[:1] + [["AAAAAAAAAAAA", "2026-11-20 10:00", "system", "priority", "P2",
+                                     "category usage", ""]])
+    old = policy_with(tmp_path, shop, "old", [])
+    new = policy_with(tmp_path, shop, "new", CHANGES["first contact shorter"])
+    args = (shop, old, new, dt.datetime(2026, 11, 1, tzinfo=TZ), dt.datetime(2026, 11, 30, tzinfo=TZ),
+            dt.datetime(2026, 11, 25, tzinfo=TZ))
+    with pytest.raises(Exception) as quick:
+        replay.replay(*args)
+    with pytest.raises(Exception) as careful:
+        replay._load_period_carefully(shop, args[3], args[4])
+    assert str(quick.value) == str(careful.value) and "tickets.csv:160" in str(quick.value)
+
+
 def policy_with(tmp_path, shop: Path, name: str, edits: list):
     d = tmp_path / name
     shutil.copytree(shop / "policies", d / "policies")
