@@ -220,3 +220,26 @@ def _appends(shop, before, batches, now):
             tickets.append_events(shop, rows, policy)
         for label in ("2026-11", "2026-10"):
             assert counts(shop, now=now, label=label) == counts(shop, warm=False, now=now, label=label), kpicache.last
+
+
+@given(st.lists(st.sampled_from([("kind", "complaint"), ("kind", "consultation"), ("kind", "complaints"),
+                                 ("kind", ""), ("channel", "taobao"), ("kind ", "complaint"), ("x", "kind"),
+                                 ("order", '"kind":"complaint"'), ("k", "a\\b"), ("k", "\x01")]), max_size=4),
+       st.sampled_from(["compact", "spaced", "number"]), st.booleans())
+def test_whether_a_ticket_is_a_complaint_is_what_its_kind_says(pairs, style, set_row):
+    # kpi._complaint reads the kind off the intake JSON as the ledger writes it, without parsing it
+    import json
+
+    from aftersales import kpi
+
+    data = json.dumps(dict(pairs), ensure_ascii=False, separators=(",", ":") if style == "compact" else None)
+    if style == "number":
+        data = data.replace('"taobao"', "1")
+    if style == "compact" and len(pairs) > 1:  # keys twice, as a hand edit may leave them: the last one counts
+        data = "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, ensure_ascii=False) for k, v in pairs) + "}"
+    t = tickets.Ticket("AAAAAAAAAAAA")
+    t.apply(tickets._event(2, ["AAAAAAAAAAAA", "2026-11-01T09:00:00+08:00", "a01", "open", "usage", "x", data], "t"))
+    if set_row:
+        t.apply(tickets._event(3, ["AAAAAAAAAAAA", "2026-11-01T09:10:00+08:00", "a01", "set", "kind", "complaint", ""], "t"))
+    opens = [e for e in t.events if e.type in ("open", "set")]
+    assert kpi._complaint(t, opens) == (t.kind == "complaint")
