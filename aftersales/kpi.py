@@ -23,13 +23,12 @@ Definitions (each a function of the ledgers and the period [start, end), measure
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 
-from . import compensation, replies
+from . import compensation, ledger, replies
 from .money import ZERO
 from .clock import week_start
 from .policy import Policy
@@ -110,17 +109,12 @@ def ticket_facts(policy: Policy, t, start: dt.datetime, end: dt.datetime) -> tup
     return (first_res, fcr, reopened, again, complaint, escalated, answered, opened, finished)
 
 
-#: A JSON object of strings as the ledger writes one (compact, no backslash, no control
-#: character): what json.loads reads as an object whose keys are the quoted texts before a colon.
-_FLAT_OBJECT = re.compile(r'\{"[^"\\\x00-\x1f]*":"[^"\\\x00-\x1f]*"(?:,"[^"\\\x00-\x1f]*":"[^"\\\x00-\x1f]*")*\}')
-
-
 def _complaint(t, opens: list) -> bool:
     """t.kind == "complaint", of a ticket whose open and set events are `opens`. Of a ticket
     opened once and never set, read off the open row's intake data when it is a flat JSON
     object as the ledger writes it, without parsing it (an intake form is parsed for this
     alone, for each ticket of a month); else as t.kind reads it (and words a bad cell)."""
-    if len(opens) == 1 and opens[0]._data is None and _FLAT_OBJECT.fullmatch(opens[0]._raw):
+    if len(opens) == 1 and opens[0]._data is None and ledger.plain_object(opens[0]._raw):
         raw = opens[0]._raw
         n = raw.count('"kind":')
         if n == 0:

@@ -1476,3 +1476,23 @@ class BlockCheck:
             return False  # not comparable as text: check_row compares them
         both = list(map(all, zip(early, late)))
         return not any(map(gt, compress(early, both), compress(late, both)))
+
+
+# ------------------------------------------------------------------ a data cell as the ledger writes it
+
+#: A JSON object of strings as format_value writes one: compact, no backslash, no control character.
+_PLAIN_OBJECT: Any = None  # compiled on first use
+
+
+def plain_object(text: str) -> bool:
+    """Whether `text` is a JSON object of strings as the ledger writes one (compact, no
+    backslash or control character): json.loads reads it, without an error, as the dict
+    whose keys are the quoted texts before a colon. Found by one regular expression, at a
+    fraction of json.loads' cost, for a reader that needs one key of many intake forms."""
+    global _PLAIN_OBJECT
+    if _PLAIN_OBJECT is None:
+        import re
+
+        string = r'"[^"\\\x00-\x1f]*"'
+        _PLAIN_OBJECT = re.compile(rf'\{{{string}:{string}(?:,{string}:{string})*\}}')
+    return _PLAIN_OBJECT.fullmatch(text) is not None

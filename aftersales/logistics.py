@@ -262,6 +262,23 @@ def _as_of(t, now: dt.datetime):
     return t if t is not None and t.opened_at is not None else None
 
 
+def chased_tickets(policy: Policy, open_tickets) -> list:
+    """Those of `open_tickets` that `ticket_chases` looks at: of the categories the policy's
+    [logistics] names. The intake form of each is checked in order as reading it would (a
+    bad data cell is named), without parsing those written as the ledger writes them."""
+    lg = policy.logistics
+    assert lg is not None  # the command refuses a policy without [logistics] first
+    cats = {*lg.asked_again_categories, *lg.out_of_stock_categories, *lg.bad_address_categories,
+            *lg.not_received_categories}
+    out = []
+    for t in open_tickets:
+        if not all(e._data is not None or ledger.plain_object(e._raw) for e in t._field_events if e.type == "open"):
+            t.fields  # noqa: B018  (an open row's data that is not a JSON object is named here)
+        if t.category in cats:
+            out.append(t)
+    return out
+
+
 def ticket_chases(policy: Policy, open_tickets, parcels_: dict, now: dt.datetime,
                   lost_waybills: set | frozenset = frozenset()) -> list:
     """What the open tickets put on the chase list at `now` (see the module's docstring)."""

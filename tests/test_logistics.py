@@ -273,3 +273,17 @@ def test_olist_chase_and_reviews_match_the_rules(run, demo_copy):
             and _t(x["review_creation_date"]) + dt.timedelta(hours=1) < NOW}
     r = run("reviews", "check", "--format", "json", now=NOW.isoformat())
     assert {x["review"] for x in json.loads(r.stdout)} == late and r.exit_code == 1
+
+
+def test_an_open_tickets_bad_intake_data_is_named_whatever_its_category(run, shop):
+    # the chase reads the intake forms of its categories' tickets only, but checks every one's
+    tid = run.new(now=at(20, "09:00"))
+    ship(shop, "ZT1", destination="浙江杭州", shipped_at=at(20, "09:00"), collected_at=at(20, "18:00"))
+    assert chase(run, at(20, "19:00"))[0] == 0
+    path = shop / "ledgers" / "tickets.csv"
+    text = path.read_text(encoding="utf-8")
+    first = next(line for line in text.splitlines() if line.startswith(tid) and ",open," in line)
+    cell = first[first.index(',"{') + 1:]
+    path.write_text(text.replace(first, first.replace(cell, '"{""channel"":}"')), encoding="utf-8")
+    r = run("logistics", "check", "--format", "json", now=at(20, "19:00"))
+    assert r.exit_code == 2 and "is not a JSON object" in r.stderr, r.stderr

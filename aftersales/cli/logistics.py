@@ -36,9 +36,10 @@ def check(app, open_tickets, fmt):
     lost = {r.row["waybill"] for r in registers.load(ws.root, registers.SPECS["lost"]).values()
             if ledger.parse_time(r.history[0]["at"]) <= now}  # reported by then
     open_, known = logistics.open_tickets(ws.root, now)  # as known at --now
+    watched = logistics.chased_tickets(policy, open_)  # the others put nothing on the list
     todo, unzoned, parcels = logistics.chase_ledger(ws.root, policy, now, lost,
-                                                    keep={t.fields.get("waybill") for t in open_} - {"", None})
-    todo += logistics.ticket_chases(policy, open_, parcels, now, lost)
+                                                    keep={t.fields.get("waybill") for t in watched} - {"", None})
+    todo += logistics.ticket_chases(policy, watched, parcels, now, lost)
     reship = registers.load(ws.root, registers.SPECS["reship"])
     missing = logistics.owed_tickets(reship, now) - known.keys()
     todo += logistics.waybills_owed(policy, reship, {**known, **logistics.tickets_at(ws.root, missing, now)}, now)
