@@ -927,6 +927,9 @@ _WRAPPED = methodcaller("startswith", '="')
 _NUMBER_CHARS = "0123456789+-.eE"  # all an ID that a spreadsheet made a number can hold (ASCII)
 
 
+_ONE_HOUR, _NO_TIME = dt.timedelta(hours=1), dt.timedelta(0)
+
+
 class _Hours(dict):
     """The hours of source times in a zone, for the fast path: "2017-10-02 10" -> (its ledger
     prefix "2017-10-02T10", the zone's offset "+08:00", the same hour in UTC "2017-10-02T02"),
@@ -945,22 +948,26 @@ class _Hours(dict):
         return value
 
     def _hour(self, key: str) -> tuple:
-        from .ledger import format_time
-
+        """The value of an hour (see the class), worked out on the hour's naive times: the
+        zone's offset at its first and last second (either side of a fold) is the offset of
+        `parse_source_time`'s times in it, and `format_time` writes the hour's prefix and
+        that offset."""
         if not _HOUR.fullmatch(key):
             return ()
         try:
-            t = parse_source_time(key + ":00:00", self.tz)
+            t = dt.datetime(int(key[:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
             end = t.replace(minute=59, second=59)
-            if len({x.utcoffset() for x in (t, t.replace(fold=1), end, end.replace(fold=1))}) != 1:
+            offsets = set(map(self.tz.utcoffset, (t, t.replace(fold=1), end, end.replace(fold=1))))
+            if len(offsets) != 1:
                 return ()  # the offset changes within this hour
-            offset = t.utcoffset()
-            if offset is None or offset % dt.timedelta(hours=1):
+            offset = offsets.pop()
+            if offset is None or offset % _ONE_HOUR:
                 return ()
-            text, utc = format_time(t), t.astimezone(dt.timezone.utc).isoformat()
+            utc = (t - offset).isoformat()[:13]
         except (ValueError, OverflowError):
             return ()
-        return text[:13], text[19:], utc[:13]
+        hours = abs(offset) // _ONE_HOUR
+        return f"{key[:10]}T{key[11:13]}", f"{'-' if offset < _NO_TIME else '+'}{hours:02d}:00", utc
 
     def column(self, values: list, care: set) -> tuple:
         """(ledger times without their offsets, the offsets) of a column of source times ("" for
