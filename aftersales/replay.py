@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import compensation, corrections, events, ids, ledger, routing, sla, tickets
+from . import cache, compensation, corrections, events, ids, ledger, routing, sla, tickets
 from .errors import InputError
 from .events import staff_made
 from .money import ZERO
@@ -224,6 +224,75 @@ def _staff_row(row: list) -> bool:
 
 
 _MADE_BY = {n: d.made_by for n, d in events.TYPES.items()}
+
+
+#: `policy replay` decides the later half of the period's tickets in a forked process from so many a half
+_BESIDE_MIN = 1000
+
+
+def _times_read(result: tuple) -> tuple:
+    """A half's result (see _replay) with, instead of the times it left out, whether each
+    reads (what the process that made it can tell; the other one cannot see them)."""
+    found, skipped, passed = result
+    try:
+        _check_times(passed)
+    except _Unsure:
+        return found, skipped, False
+    return found, skipped, True
+
+
+def _beside(work: Callable) -> Callable:
+    """Run `work()` in a forked process while this one goes on; a function that waits for
+    its result: what it returned (pickled back), "unsure" when it raised _Unsure, None when
+    it failed otherwise (then do the work here: an error is named as without the fork).
+    The child writes only into the pipe and leaves by os._exit: no buffer of this process
+    is flushed twice, no exit handler runs twice."""
+    import os
+    import pickle
+    import signal
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(r)
+            try:
+                answer = pickle.dumps(("ok", work()))
+            except _Unsure:
+                answer = pickle.dumps(("unsure", None))
+            with os.fdopen(w, "wb") as out:
+                out.write(answer)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+
+    def result(abandon: bool = False):
+        if abandon:  # this process failed first: the child's answer is not wanted
+            os.close(r)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            finally:
+                os.waitpid(pid, 0)
+            return None
+        try:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+        finally:
+            _, status = os.waitpid(pid, 0)
+        if status != 0 or not data:
+            return None
+        try:
+            what, value = pickle.loads(data)
+        except Exception:
+            return None
+        return value if what == "ok" else "unsure"
+
+    return result
 
 
 def _check_times(times: list) -> None:
@@ -462,34 +531,63 @@ def _replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.da
     shortcut = _TimerChange(old, new) if _TimerChange.applies(old, new) else None
     clocks_old: dict = {}
     clocks_new: dict = {}
-    found: dict = {}
 
-    def note(kind, tid):
-        c = found.setdefault(kind, {"count": 0, "examples": []})
-        c["count"] += 1
-        if len(c["examples"]) < examples:
-            c["examples"].append(tid)
+    def replay_tickets(some: list) -> tuple:
+        """(what would have differed: kind -> count and the first `examples` IDs, tickets
+        skipped, the times of the records not made events) for the tickets `some`, in order."""
+        found: dict = {}
+        skipped = 0
+        passed: list = []  # the times of the records not made events (quick)
 
-    skipped = 0
-    passed: list = []  # the times of the records not made events (quick)
-    for tid in tids:
-        got = source.pop(tid)  # the ticket's records (quick) or events
-        base = staff_events(_events(root, tid, got, fixes, passed) if quick else got, until)
-        p = pays.get(tid, [])
-        if not base or base[0].type != "open" or base[0].ref not in old.categories or base[0].ref not in new.categories:
-            skipped += 1  # simulate gives None under one policy at least
-            continue
-        if shortcut is not None:
-            xy = shortcut.outcomes(tid, base, until)
-            if xy is None or xy[0].level == xy[1].level:  # then only these timers' states can differ
-                for kind in differences(*xy) if xy else ():
-                    note(kind, tid)
+        def note(kind, tid):
+            c = found.setdefault(kind, {"count": 0, "examples": []})
+            c["count"] += 1
+            if len(c["examples"]) < examples:
+                c["examples"].append(tid)
+
+        for tid in some:
+            got = source.pop(tid)  # the ticket's records (quick) or events
+            base = staff_events(_events(root, tid, got, fixes, passed) if quick else got, until)
+            p = pays.get(tid, [])
+            if not base or base[0].type != "open" or base[0].ref not in old.categories or base[0].ref not in new.categories:
+                skipped += 1  # simulate gives None under one policy at least
                 continue
-        a = _simulate(old, tid, base, until, p)
-        b = a if same else _simulate(new, tid, base, until, p)
-        assert a is not None and b is not None
-        for kind in differences(measure(old, a, until, p, clocks_old), measure(new, b, until, p, clocks_new)):
-            note(kind, tid)
+            if shortcut is not None:
+                xy = shortcut.outcomes(tid, base, until)
+                if xy is None or xy[0].level == xy[1].level:  # then only these timers' states can differ
+                    for kind in differences(*xy) if xy else ():
+                        note(kind, tid)
+                    continue
+            a = _simulate(old, tid, base, until, p)
+            b = a if same else _simulate(new, tid, base, until, p)
+            assert a is not None and b is not None
+            for kind in differences(measure(old, a, until, p, clocks_old), measure(new, b, until, p, clocks_new)):
+                note(kind, tid)
+        return found, skipped, passed
+
+    half = len(tids) // 2
+    if half < _BESIDE_MIN or cache.jobs() < 2:
+        found, skipped, passed = replay_tickets(tids)
+    else:  # the later half in a forked process meanwhile (see _beside)
+        later = _beside(lambda: _times_read(replay_tickets(tids[half:])))
+        try:
+            found, skipped, passed = replay_tickets(tids[:half])
+        except BaseException:
+            later(abandon=True)
+            raise
+        got = later()
+        if got is None:  # the child failed: its half here, which names any error as one process would
+            got = _times_read(replay_tickets(tids[half:]))
+        if got == "unsure":
+            raise _Unsure("a record")
+        found2, skipped2, times_read = got
+        skipped += skipped2
+        for kind, c in found2.items():
+            mine = found.setdefault(kind, {"count": 0, "examples": []})
+            mine["count"] += c["count"]
+            mine["examples"] = (mine["examples"] + c["examples"])[:examples]
+        if not times_read:
+            raise _Unsure("a time")
     _check_times(passed)
     return {"tickets": len(tids), "skipped": skipped, "from": start, "to": end, "until": until,
             "changes": dict(sorted(found.items()))}

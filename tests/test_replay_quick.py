@@ -83,12 +83,11 @@ def test_a_bad_record_of_the_period_reads_as_the_careful_reader_says(tmp_path):
     assert str(quick.value) == str(careful.value) and "tickets.csv:160" in str(quick.value)
 
 
-def test_a_bad_time_in_a_row_replay_leaves_out_reads_as_the_careful_reader_says(tmp_path):
+def test_a_bad_time_in_a_row_replay_leaves_out_reads_as_the_careful_reader_says(tmp_path, tid="AAAAAAAAAAAA"):
     # the quick replay makes no event of a row the policy decided (a system priority), but
     # checks its time: an unreadable one is named as the careful reader names it
     shop = demo_shop(tmp_path)
-    append_rows(shop, TRICKY[:1] + [["AAAAAAAAAAAA", "2026-11-20 10:00", "system", "priority", "P2",
-                                     "category usage", ""]])
+    append_rows(shop, [[tid] + TRICKY[0][1:], [tid, "2026-11-20 10:00", "system", "priority", "P2", "category usage", ""]])
     old = policy_with(tmp_path, shop, "old", [])
     new = policy_with(tmp_path, shop, "new", CHANGES["first contact shorter"])
     args = (shop, old, new, dt.datetime(2026, 11, 1, tzinfo=TZ), dt.datetime(2026, 11, 30, tzinfo=TZ),
@@ -161,3 +160,57 @@ def test_each_shortcut_replays_a_change_as_the_plain_way_does_on_a_generated_sho
     seen = check_changes(tmp_path, monkeypatch, out, dt.datetime(2026, 10, 24, tzinfo=TZ),
                          dt.datetime(2026, 11, 24, tzinfo=TZ), dt.datetime(2026, 11, 23, 12, tzinfo=TZ))
     assert {"first_contact: would have been breached", "escalation level raised"} <= seen
+
+
+@pytest.fixture
+def forked(monkeypatch):
+    """Replays decide the later half of the tickets in a forked process, however few they are."""
+    from aftersales import cache
+
+    monkeypatch.setattr(replay, "_BESIDE_MIN", 1)
+    monkeypatch.setattr(cache, "jobs", lambda: 2)
+
+
+def test_the_later_half_in_a_forked_process_gives_what_one_process_gives(tmp_path, monkeypatch, forked):
+    from aftersales import cache
+
+    shop = demo_shop(tmp_path)
+    old = policy_with(tmp_path, shop, "old", [])
+    args = (dt.datetime(2026, 1, 1, tzinfo=TZ), dt.datetime(2026, 12, 1, tzinfo=TZ), dt.datetime(2026, 11, 25, 18, tzinfo=TZ))
+    seen = set()
+    for name, edits in CHANGES.items():
+        new = policy_with(tmp_path, shop, name, edits)
+        for examples in (1, 1000):
+            two = replay.replay(shop, old, new, *args, examples)
+            with monkeypatch.context() as m:
+                m.setattr(cache, "jobs", lambda: 1)
+                assert two == replay.replay(shop, old, new, *args, examples), name
+            seen |= {(kind, c["count"] > 1) for kind, c in two["changes"].items()}
+    assert (True in {many for _kind, many in seen})  # examples from both halves were merged
+
+
+def test_a_forked_half_that_fails_is_replayed_here(tmp_path, monkeypatch, forked):
+    import os
+
+    shop = demo_shop(tmp_path)
+    old = policy_with(tmp_path, shop, "old", [])
+    new = policy_with(tmp_path, shop, "new", CHANGES["first contact shorter"])
+    args = (shop, old, new, dt.datetime(2026, 1, 1, tzinfo=TZ), dt.datetime(2026, 12, 1, tzinfo=TZ),
+            dt.datetime(2026, 11, 25, 18, tzinfo=TZ))
+    want = replay.replay(*args)
+    here, plain_staff_events = os.getpid(), replay.staff_events
+    marker = tmp_path / "child-failed"
+
+    def staff_events(*a):
+        if os.getpid() != here:
+            marker.touch()
+            raise RuntimeError("the child fails")
+        return plain_staff_events(*a)
+
+    monkeypatch.setattr(replay, "staff_events", staff_events)
+    assert replay.replay(*args) == want and marker.exists()
+
+
+@pytest.mark.parametrize("tid", ["000000000000", "ZZZZZZZZZZZZ"])  # in this process's half, in the forked one's
+def test_a_bad_time_in_either_half_reads_as_the_careful_reader_says(tmp_path, forked, tid):
+    test_a_bad_time_in_a_row_replay_leaves_out_reads_as_the_careful_reader_says(tmp_path, tid)
