@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -204,11 +205,12 @@ def chase(policy: Policy, parcels_: dict, now: dt.datetime, lost_waybills: set |
 
 
 def chase_ledger(root: Path, policy: Policy, now: dt.datetime, lost_waybills: set | frozenset = frozenset(),
-                 keep=frozenset()) -> tuple:
+                 keep=frozenset(), noted: Optional[dict] = None) -> tuple:
     """`chase(policy, parcels(root, now), now, lost_waybills)` without holding every parcel:
     each is judged as soon as its state is known (`each_parcel`). Returns (parcels to chase,
     parcels whose destination has no zone, in ledger order, {waybill: state} of the parcels
-    whose waybill is in `keep`)."""
+    whose waybill is in `keep`). With `noted`, what `ticket_chases` reads of a parcel
+    (_NOTED) is put in it for each waybill, a tuple of values."""
     judge = _Judge(policy, now, lost_waybills)
     out, unzoned, kept = [], [], {}
     try:
@@ -220,12 +222,100 @@ def chase_ledger(root: Path, policy: Policy, now: dt.datetime, lost_waybills: se
                 unzoned.append((line, p))
             if wb in keep:
                 kept[wb] = p
+            if noted is not None:
+                noted[wb] = _noted(p)
     except ValueError:  # a time that does not parse: name its file and line
         ledger.raise_first_problem(root, "shipments", check_values=True)
         raise
     out.sort(key=lambda c: (c.since, c.waybill))
     unzoned.sort(key=lambda x: x[0])
     return out, [p for _line, p in unzoned], kept
+
+
+#: what ticket_chases reads of the parcel of a ticket's waybill
+_NOTED = ("courier", "destination", "signed_by")
+_noted = itemgetter(*_NOTED)
+
+
+class ChaseBeside:
+    """`chase_ledger(root, policy, now, lost_waybills, keep)` begun in a forked process while
+    this one goes on (given a second processor: cache.jobs), for a `keep` known only later:
+    calling it with `keep` gives the answer, the kept parcels with what ticket_chases reads
+    of them (the child notes that of every parcel and is told `keep` at the end). A child
+    that fails costs only time: chase_ledger runs here then, and names any error. `abandon`
+    when the answer is no longer wanted (this process failed first)."""
+
+    def __init__(self, root: Path, policy: Policy, now: dt.datetime, lost_waybills: set | frozenset = frozenset()):
+        import os
+        import pickle
+        import sys
+
+        from . import cache
+
+        self.args = (root, policy, now, lost_waybills)
+        self.pid = 0
+        if cache.jobs() < 2:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        keep_r, self.keep_w = os.pipe()
+        self.answer_r, answer_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: writes only into its pipe, and leaves by os._exit
+            code = 1
+            try:
+                os.close(self.keep_w)
+                os.close(self.answer_r)
+                noted: dict = {}
+                todo, unzoned, _kept = chase_ledger(*self.args, noted=noted)
+                with os.fdopen(keep_r, "rb") as f:
+                    keep = pickle.loads(f.read())
+                kept = {wb: dict(zip(_NOTED, noted[wb])) for wb in keep if wb in noted}
+                with os.fdopen(answer_w, "wb") as f:
+                    f.write(pickle.dumps((todo, unzoned, kept)))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(keep_r)
+        os.close(answer_w)
+
+    def __call__(self, keep) -> tuple:
+        import os
+        import pickle
+
+        if not self.pid:
+            return chase_ledger(*self.args, keep=keep)
+        data = b""
+        try:
+            try:
+                with os.fdopen(self.keep_w, "wb") as f:
+                    f.write(pickle.dumps(set(keep)))
+            except OSError:
+                pass  # the child is gone: its answer is missing below
+            with os.fdopen(self.answer_r, "rb") as f:
+                data = f.read()
+        finally:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+        if status == 0 and data:
+            try:
+                return pickle.loads(data)
+            except Exception:
+                pass
+        return chase_ledger(*self.args, keep=keep)
+
+    def abandon(self) -> None:
+        import os
+        import signal
+
+        if self.pid:
+            for fd in (self.keep_w, self.answer_r):
+                os.close(fd)
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            finally:
+                os.waitpid(self.pid, 0)
+                self.pid = 0
 
 
 def open_tickets(root: Path, now: dt.datetime) -> tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import shutil
 
 import pytest
@@ -287,3 +288,33 @@ def test_an_open_tickets_bad_intake_data_is_named_whatever_its_category(run, sho
     path.write_text(text.replace(first, first.replace(cell, '"{""channel"":}"')), encoding="utf-8")
     r = run("logistics", "check", "--format", "json", now=at(20, "19:00"))
     assert r.exit_code == 2 and "is not a JSON object" in r.stderr, r.stderr
+
+
+def test_the_parcels_read_beside_the_tickets_give_what_one_process_gives(run, shop, monkeypatch):
+    # logistics check reads the shipments in a forked process while it scans the tickets
+    from aftersales import logistics
+
+    ship(shop, "SF1", destination="浙江杭州", courier="sf", shipped_at=at(18, "09:00"), collected_at=at(18, "18:00"),
+         signed_at=at(19, "10:00"), signed_by="本人")
+    ship(shop, "ZT2", destination="浙江杭州", shipped_at=at(18, "09:00"), collected_at=at(18, "18:00"))
+    run.new(category="signed_not_received", model=None, waybill="SF1", summary="没收到", now=at(20, "09:00"))
+    run.new(category="usage", model=None, waybill="ZT2", summary="x", now=at(20, "09:00"))
+
+    def chase_json(**env):
+        r = run("logistics", "check", "--format", "json", now=at(22, "10:00"), env=env)
+        assert r.exit_code == 1, r.stderr
+        return r.stdout
+
+    one = chase_json(AFTERSALES_JOBS="1")
+    rules = {(x["waybill"], x["rule"], x["courier"], x["destination"]) for x in json.loads(one)}
+    assert ("SF1", "report_lost", "sf", "浙江杭州") in rules and ("ZT2", "no_update", "zto", "浙江杭州") in rules
+    assert chase_json() == one
+    here, plain = os.getpid(), logistics.chase_ledger
+
+    def failing(*a, **k):  # in the child only: its work is done again here
+        if os.getpid() != here:
+            os._exit(3)
+        return plain(*a, **k)
+
+    monkeypatch.setattr(logistics, "chase_ledger", failing)
+    assert chase_json() == one

@@ -35,10 +35,15 @@ def check(app, open_tickets, fmt):
     agent = app.by_opt or os.environ.get("AS_USER") or "<agent>"
     lost = {r.row["waybill"] for r in registers.load(ws.root, registers.SPECS["lost"]).values()
             if ledger.parse_time(r.history[0]["at"]) <= now}  # reported by then
-    open_, known = logistics.open_tickets(ws.root, now)  # as known at --now
-    watched = logistics.chased_tickets(policy, open_)  # the others put nothing on the list
-    todo, unzoned, parcels = logistics.chase_ledger(ws.root, policy, now, lost,
-                                                    keep={t.fields.get("waybill") for t in watched} - {"", None})
+    chase = logistics.ChaseBeside(ws.root, policy, now, lost)  # the parcels, meanwhile
+    try:
+        open_, known = logistics.open_tickets(ws.root, now)  # as known at --now
+        watched = logistics.chased_tickets(policy, open_)  # the others put nothing on the list
+        keep = {t.fields.get("waybill") for t in watched} - {"", None}
+    except BaseException:
+        chase.abandon()
+        raise
+    todo, unzoned, parcels = chase(keep)
     todo += logistics.ticket_chases(policy, watched, parcels, now, lost)
     reship = registers.load(ws.root, registers.SPECS["reship"])
     missing = logistics.owed_tickets(reship, now) - known.keys()
