@@ -1019,7 +1019,6 @@ class _Hours(dict):
         return compress(rows, map(gt, *utc))
 
 
-
 def _fast_lines(imp: Import):
     """A function of a batch of rows -> their ledger lines (without the line break), exactly
     as `check` and `_encode` make them, for the rows where that is plain; None for each row
