@@ -248,7 +248,6 @@ class ChaseBeside:
     def __init__(self, root: Path, policy: Policy, now: dt.datetime, lost_waybills: set | frozenset = frozenset()):
         import os
         import pickle
-        import sys
 
         from . import cache
 
@@ -256,8 +255,6 @@ class ChaseBeside:
         self.pid = 0
         if cache.jobs() < 2:
             return
-        sys.stdout.flush()
-        sys.stderr.flush()
         keep_r, self.keep_w = os.pipe()
         self.answer_r, answer_w = os.pipe()
         self.pid = os.fork()

@@ -250,10 +250,7 @@ def _beside(work: Callable) -> Callable:
     import os
     import pickle
     import signal
-    import sys
 
-    sys.stdout.flush()
-    sys.stderr.flush()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
