@@ -67,6 +67,53 @@ def jobs() -> int:
     return min(n, 2)
 
 
+def beside(work):
+    """Run `work()` in a forked process while this one goes on. Returns a function that
+    waits for its answer: what work() returned (pickled back through a pipe), or None when
+    the child failed in any way (then do the work here: an error is named as without the
+    fork); `abandon=True` stops the child instead (this process failed first). The child
+    writes only into its pipe and leaves by os._exit: no buffer of this process is flushed
+    twice, no exit handler runs twice. The caller checks `jobs()` first."""
+    import pickle
+    import signal
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(r)
+            answer = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(w, "wb") as out:
+                out.write(answer)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+
+    def result(abandon: bool = False):
+        if abandon:
+            os.close(r)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            finally:
+                os.waitpid(pid, 0)
+            return None
+        try:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+        finally:
+            _, status = os.waitpid(pid, 0)
+        if status != 0 or not data:
+            return None
+        try:
+            return pickle.loads(data)
+        except Exception:
+            return None
+
+    return result
+
+
 _writers: list = []  # the forked cache writers not waited for yet
 _exit_settles: list = []  # [True] once the exit waits for them
 

@@ -242,52 +242,22 @@ def _times_read(result: tuple) -> tuple:
 
 
 def _beside(work: Callable) -> Callable:
-    """Run `work()` in a forked process while this one goes on; a function that waits for
-    its result: what it returned (pickled back), "unsure" when it raised _Unsure, None when
-    it failed otherwise (then do the work here: an error is named as without the fork).
-    The child writes only into the pipe and leaves by os._exit: no buffer of this process
-    is flushed twice, no exit handler runs twice."""
-    import os
-    import pickle
-    import signal
+    """`cache.beside(work)`, with "unsure" for an answer when work() raised _Unsure."""
+    from . import cache
 
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
+    def unsure_or(work=work):
         try:
-            os.close(r)
-            try:
-                answer = pickle.dumps(("ok", work()))
-            except _Unsure:
-                answer = pickle.dumps(("unsure", None))
-            with os.fdopen(w, "wb") as out:
-                out.write(answer)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
+            return "ok", work()
+        except _Unsure:
+            return "unsure", None
+
+    answer = cache.beside(unsure_or)
 
     def result(abandon: bool = False):
-        if abandon:  # this process failed first: the child's answer is not wanted
-            os.close(r)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            finally:
-                os.waitpid(pid, 0)
+        got = answer(abandon)
+        if got is None:
             return None
-        try:
-            with os.fdopen(r, "rb") as f:
-                data = f.read()
-        finally:
-            _, status = os.waitpid(pid, 0)
-        if status != 0 or not data:
-            return None
-        try:
-            what, value = pickle.loads(data)
-        except Exception:
-            return None
-        return value if what == "ok" else "unsure"
+        return got[1] if got[0] == "ok" else "unsure"
 
     return result
 

@@ -285,47 +285,27 @@ PARALLEL_MIN = 2000
 
 
 def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
-    """work(ids, fresh, hold) for every other ID of `todo` in a forked process, which
-    pickles its (fresh, hold) into a pipe, and for the rest here at the same time. The
-    child only computes: it writes no file, prints nothing and leaves by os._exit, so
-    no buffer of this process is flushed twice. Should it fail in any way, its half is
-    worked here after all (then any error is raised here, worded as ever)."""
-    import pickle
+    """work(ids, fresh, hold) for every other ID of `todo` in a forked process
+    (`cache.beside`), and for the rest here at the same time. Should the child fail in
+    any way, its half is worked here after all (then any error is raised here, worded as
+    ever)."""
+    from .. import cache
 
     mine, theirs = todo[0::2], todo[1::2]
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(r)
-            got_fresh: dict = {}
-            got_hold: list = []
-            work(theirs, got_fresh, got_hold)
-            with os.fdopen(w, "wb") as out:
-                pickle.dump((got_fresh, got_hold), out, protocol=pickle.HIGHEST_PROTOCOL)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    got = None
+
+    def half() -> tuple:
+        got_fresh: dict = {}
+        got_hold: list = []
+        work(theirs, got_fresh, got_hold)
+        return got_fresh, got_hold
+
+    answer = cache.beside(half)
     try:
         work(mine, fresh, hold)
-        with os.fdopen(r, "rb") as inp:
-            blob = inp.read()
-        r = -1
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-        if status == 0:
-            got = pickle.loads(blob)
-    finally:
-        if r >= 0:
-            os.close(r)
-        if pid:  # interrupted here: the child is not needed any more
-            import signal
-
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+    except BaseException:
+        answer(abandon=True)
+        raise
+    got = answer()
     if got is None:
         work(theirs, fresh, hold)
         return
@@ -648,28 +628,13 @@ class _Bytes:
         if stop < CRC_BESIDE_MIN or cache.jobs() < 2:
             now_same = self.crc(0, stop) == expected
             return lambda: now_same
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: four bytes into the pipe, and out
-            code = 1
-            try:
-                os.close(r)
-                os.write(w, self.crc(0, stop).to_bytes(4, "big"))
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        answer: list = []
+        answer = cache.beside(lambda: self.crc(0, stop))
+        known: list = []
 
         def same() -> bool:
-            if not answer:
-                try:
-                    got = os.read(r, 4)
-                finally:
-                    os.close(r)
-                    _, status = os.waitpid(pid, 0)
-                answer.append(status == 0 and len(got) == 4 and int.from_bytes(got, "big") == expected)
-            return answer[0]
+            if not known:
+                known.append(answer() == expected)
+            return known[0]
 
         return same
 
