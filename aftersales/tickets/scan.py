@@ -316,7 +316,7 @@ def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
 #: a cold scan of a ledger of at least this many bytes shares the deciding (`_Sharer`)
 SHARE_MIN = 8 << 20
 #: about this many bytes of records go to the sharing process at a time
-SHARE_BATCH = 256 << 10
+SHARE_BATCH = 128 << 10
 
 
 class _Sharer:
