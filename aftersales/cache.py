@@ -229,14 +229,20 @@ class ClosedIDs:
         return b"".join(sorted(t.encode("utf-8") + b"\n" for t in self))
 
 
+class Unparsed(list):
+    """A ticket's records as text, in file order, parsed on first use (OpenRecords)."""
+
+
 class OpenRecords:
     """The rows (lists of 7 strings, file order) of every ticket that was not closed at
     byte `size` of tickets.csv, or was closed at or after `closed_after` (ISO text); and
     the IDs of the tickets that were closed before it.
 
     `rows` maps a ticket ID to its rows, or to where its records are in the cache file
-    (file, offset, length), not read yet (`records_of` reads and parses them on first
-    use): a warm run parses only the tickets the appended rows touch."""
+    (file, offset, length), not read yet, or to its records as text (`Unparsed`):
+    `records_of` reads and parses them on first use, so a warm run parses only the
+    tickets the appended rows touch, and a cold one leaves the parsing of a ticket to
+    the process that decides it."""
 
     __slots__ = ("size", "crc", "fixes", "policy", "closed_after", "rows", "closed")
 
@@ -252,6 +258,8 @@ class OpenRecords:
         if type(got) is tuple:
             got = self.rows[tid] = [r for r in csv.reader(io.StringIO(_blob(got).decode("utf-8"), newline=""),
                                                           strict=True) if r]
+        elif type(got) is Unparsed:
+            got = self.rows[tid] = list(csv.reader(got, strict=True))
         return got
 
     def all_rows(self) -> list:

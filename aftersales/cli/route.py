@@ -95,13 +95,15 @@ def cli(app, ticket, all_, explain, dry_run, fmt, quiet=False):
         changed = 0
         out = []  # printed _BLOCK lines at a time, not one write (and flush) per ticket
         for r in reports:
+            if not (ticket or explain or r["changes"] or r["missing_fields"] or r["level"]):
+                continue  # nothing to print of it
             lines = _describe(policy, r, now, dry_run)
             changed += bool(r["changes"])
             if explain:
                 lines += _explain_text(r["decision"])
             if quiet and not explain:  # issue 13: cron prints only what changed or needs a person
                 lines = [ln for ln in lines if not ln.endswith(": no change") and "red header level" not in ln]
-            if lines and (ticket or explain or r["changes"] or r["missing_fields"] or r["level"]):
+            if lines:
                 out += lines
                 if len(out) >= _BLOCK:
                     click.echo("\n".join(out))

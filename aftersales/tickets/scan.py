@@ -134,11 +134,23 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
     elif stale:
         cache.last = "rebuilt: " + cache.CHANGED
     counts: list = []
-    records, closed = _scan(data, header, keep, closed_after, counts, share() if share is not None else None)
-    rows = list(csv.reader(records, strict=True))
+    sharer = share() if share is not None else None
+    records, closed = _scan(data, header, keep, closed_after, counts, sharer)
     grouped: dict = {}  # each ticket's rows, and its records as text for the cache
     text: dict = {}
     i = 0
+    if sharer is not None and all(map(_PLAIN_ID, records)):  # most are decided by the sharer: parsed there
+        for n in counts:
+            lines = records[i:i + n]
+            i += n
+            tid = lines[0][:12]
+            if tid in grouped or any(r[:12] != tid for r in lines):
+                break  # the same ID twice: the careful grouping below
+            grouped[tid], text[tid] = cache.Unparsed(lines), lines
+        else:
+            return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text)
+        grouped, text, i = {}, {}, 0
+    rows = list(csv.reader(records, strict=True))
     for n in counts:  # the scan gives each ticket's records together
         got, lines = rows[i:i + n], records[i:i + n]
         i += n
@@ -150,8 +162,15 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
             if row:
                 grouped.setdefault(row[0], []).append(row)
                 text.setdefault(row[0], []).append(record)
-    rec = cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed)
-    if not cache.enabled or not size:
+    return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text)
+
+
+def _with_cache(root: Path, data, rec, text: dict) -> tuple:
+    """`_open_records`' answer after a cold scan, the cache written (beside the command
+    when it is big) from each ticket's records as `text`."""
+    from .. import cache
+
+    if not cache.enabled or not len(data):
         return rec, None, _TRUE
 
     def write():
@@ -161,6 +180,12 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
     if cache.in_background(write, len(text), cache.FILE):
         return rec, None, _TRUE  # the CRC too is worked out beside the command
     return rec, rec.crc, _TRUE
+
+
+def _PLAIN_ID(record: str) -> bool:
+    """Does the record begin with an ID of twelve characters, neither quoted nor holding a
+    comma (so that csv reads exactly those as its first field)?"""
+    return record[12:13] == "," and '"' not in record[:12] and "," not in record[:12]
 
 
 def _TRUE() -> bool:
