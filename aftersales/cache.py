@@ -588,8 +588,13 @@ def load_decisions(root: Path, name: str, rec: OpenRecords) -> Optional[tuple]:
             blob = f.read(head["entries"])
         if len(blob) != head["entries"] or zlib.crc32(blob) != head["entries_crc"]:
             return None  # cut short or damaged
+        text = blob.decode("utf-8")
+        if not text.startswith((_NL, _JSON)) and "\n" + _NL not in text and "\n" + _JSON not in text:
+            rows = [line.split(_SEP) for line in text.split("\n") if line]  # plain lines (nearly always)
+            return head["size"], head["crc"], {
+                row[0]: (int(row[1]), int(row[2]), int(row[3]), None if row[4] == "-" else row[5:]) for row in rows}
         known = {}
-        for line in blob.decode("utf-8").split("\n"):
+        for line in text.split("\n"):
             if line:
                 if line[0] == _NL:
                     line = line[1:].replace(_NL, "\n")

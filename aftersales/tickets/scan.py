@@ -301,7 +301,7 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
                     cache.save_decisions(root, name, rec, size, got.crc(), entries)
 
         cache.in_background(write, len(entries), name)
-    hold.sort(key=lambda x: (x[0], x[1]))
+    hold.sort(key=itemgetter(0, 1))
     return [p for _, _, p in hold]
 
 
