@@ -276,3 +276,31 @@ def test_a_close_later_in_time_than_a_resolve_written_after_it_still_closes(shop
         f.write(f"{a},2026-11-20T10:00:00+08:00,a02,resolve,,,\n".encode())
     assert tickets.load_tickets(shop)[a].status == "closed"
     assert state(shop) == state(shop, warm=False) == []
+
+
+def test_a_merge_that_leaves_half_a_record_after_the_cached_part_rebuilds_the_cache(shop):
+    """A merge that inserts rows mid-file moves the bytes after the cached part: what is
+    read there as appended may begin inside a quoted text and not read as CSV at all. That
+    is the cache's part having changed, not a bad ledger: rebuilt, no error."""
+    import csv
+    import io
+
+    a = ids.new_id()
+    write(shop, [opened(a), ev(a, 2, "message", '他说"屏幕碎了"，要换新')])
+    state(shop)
+    path = tickets_csv(shop)
+    size = path.stat().st_size
+    head, *lines = path.read_bytes().splitlines(keepends=True)
+    for pad in range(1, 400):  # a row from another clone, long enough to leave a tail that is not CSV
+        b = ids.new_id()
+        row = f"{b},2026-11-20T09:03:00+08:00,a02,note,,{'x' * pad},\n".encode()
+        merged = head + row + b"".join(lines)
+        try:
+            list(csv.reader(io.StringIO(merged[size:].decode("utf-8", "replace"), newline=""), strict=True))
+        except csv.Error:
+            break
+    else:
+        raise AssertionError("no such tail")
+    path.write_bytes(merged)
+    assert state(shop) == state(shop, warm=False)
+    assert cache.last == "rebuilt: the cached part of the ledger changed"

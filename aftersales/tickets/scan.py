@@ -117,7 +117,13 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
         if rec is not None and not why:
             old = rec.size
             check = data.crc_beside(old, rec.crc)
-            if old == size or cache.extend(rec, data[old:], keep, ledger.parse_time):
+            try:
+                extended = old == size or cache.extend(rec, data[old:], keep, ledger.parse_time)
+            except (csv.Error, UnicodeDecodeError, ValueError, IndexError):
+                if not check():  # the cached part changed too: what follows it is not a tail of whole records
+                    return rec, None, check
+                raise  # a bad tail: the careful reader names it
+            if extended:
                 dropped = cache.advance(rec, cut, keep, ledger.parse_time)
                 crc = data.crc(old, size, rec.crc)
                 if size - old >= cache.SAVE_AFTER or dropped:  # else the next run reads the few new rows again
