@@ -132,6 +132,7 @@ def in_background(write, tickets: int, name: str) -> bool:
     if tickets < BACKGROUND_MIN or jobs() < 2:
         write()
         return False
+    settle()  # one writer at a time: each holds a copy of what this process changes meanwhile
     pid = os.fork()
     if pid == 0:
         code = 1

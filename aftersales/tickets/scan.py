@@ -87,21 +87,24 @@ def open_rows(root: Path, path: Path, keep: set, closed_after: Optional[dt.datet
     cache holds, else from a cold scan (which then writes the cache)."""
     with open(path, "rb") as f:
         data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)  # these bytes, even if a writer appends now
-        rec, _, confirm = _open_records(root, data, keep, closed_after)
+        rec, _, confirm = _open_records(root, data, keep, closed_after, beside=False)
         if not confirm():
-            rec = _open_records(root, data, keep, closed_after, stale=True)[0]
+            rec = _open_records(root, data, keep, closed_after, stale=True, beside=False)[0]
         return rec.all_rows()
 
 
 def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetime], stale: bool = False,
-                  share=None) -> tuple:
+                  share=None, beside: bool = True) -> tuple:
     """(records, crc, confirm): the cache's OpenRecords brought up to the end of `data`
     (the ledger's bytes), or a cold scan's; the CRC-32 of all of `data` when it was
     worked out on the way (else None); and a function that says whether the cache's
     part of the ledger is as the cache recorded it, which must be called (and be true)
     before anything is made of the records: that CRC is worked out beside the caller
     (`_Bytes.crc_beside`). Else call again with `stale`: the cache is rebuilt. `share()`,
-    when given, makes the `_Sharer` a cold scan hands its tickets to (or None)."""
+    when given, makes the `_Sharer` a cold scan hands its tickets to (or None). Without
+    `beside`, a cold scan writes the cache here, not in a forked writer: a caller that goes
+    on to fold every record (load_open_tickets) would leave the writer a private copy of
+    all it changes meanwhile."""
     import csv
 
     from .. import cache
@@ -154,7 +157,8 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
                 break  # the same ID twice: the careful grouping below
             grouped[tid], text[tid] = cache.Unparsed(lines), lines
         else:
-            return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text)
+            return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text,
+                               beside)
         grouped, text, i = {}, {}, 0
     rows = list(csv.reader(records, strict=True))
     for n in counts:  # the scan gives each ticket's records together
@@ -168,10 +172,10 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
             if row:
                 grouped.setdefault(row[0], []).append(row)
                 text.setdefault(row[0], []).append(record)
-    return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text)
+    return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text, beside)
 
 
-def _with_cache(root: Path, data, rec, text: dict) -> tuple:
+def _with_cache(root: Path, data, rec, text: dict, beside: bool = True) -> tuple:
     """`_open_records`' answer after a cold scan, the cache written (beside the command
     when it is big) from each ticket's records as `text`."""
     from .. import cache
@@ -183,7 +187,7 @@ def _with_cache(root: Path, data, rec, text: dict) -> tuple:
         rec.crc = data.crc()
         cache.save(root, rec, {tid: ("\n".join(lst) + "\n").encode("utf-8") for tid, lst in text.items()})
 
-    if cache.in_background(write, len(text), cache.FILE):
+    if cache.in_background(write, len(text) if beside else 0, cache.FILE):
         return rec, None, _TRUE  # the CRC too is worked out beside the command
     return rec, rec.crc, _TRUE
 
@@ -355,11 +359,15 @@ class _Sharer:
     while the scan goes on. Going backwards, a ticket's `open` record is its first: once
     it is met, all its records are read (`done`). A whole batch goes down a pipe only
     when the pipe has room for it, so the scan never waits; the rest stays `pending`.
-    `finish` decides the pending batches here, sending more while the child keeps up,
-    then collects the child's answers. A ticket `spoiled` after it was taken (a record
-    before its `open` one, as a merge can leave, or one the time-order check reads again)
-    is decided here; so are those of a batch the child could not read, and all of them if
-    the child fails: then any error is raised here, worded as ever."""
+    The child answers each batch as it is decided, up a second pipe (`_drain` reads it
+    as the scan goes: `tick`). `finish` decides the pending batches here, sending more
+    while the child keeps up, then takes the child's answers. A ticket `spoiled` after it
+    was taken (a record before its `open` one, as a merge can leave, or one the time-order
+    check reads again) is decided here; so are those of a batch the child could not read,
+    and all of them if the child fails: then any error is raised here, worded as ever.
+
+    Up the second pipe come 4-byte numbers: 5 or more, the bytes of a batch the child has
+    read (room in the first pipe again); 1, an answer of 8-byte length follows; 0, the end."""
 
     def __init__(self, work):
         self.taken: set = set()  # IDs (bytes) handed over by the scan
@@ -370,13 +378,17 @@ class _Sharer:
         self.sent: list = []  # IDs sent
         self.flight = 0  # bytes sent that the child has not read yet
         self.dead = False  # the child is gone
+        self.got = bytearray()  # what came up the second pipe, not yet taken apart
+        self.answers: list = []  # the child's answers (pickled), one per batch
+        self.ended = False  # the child said it is done
         r, w = os.pipe()  # batches to the child
-        back_r, back_w = os.pipe()  # what the child read, then its answer
+        back_r, back_w = os.pipe()  # what the child read, and its answers
         self.room = 1 << 16
         try:
             import fcntl
 
             self.room = fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux): room for a few batches
+            fcntl.fcntl(back_w, 1031, 1 << 20)  # and for a few answers
         except (ImportError, OSError):
             pass
         self.pid = os.fork()
@@ -399,9 +411,6 @@ class _Sharer:
         import csv
         import pickle
 
-        fresh: dict = {}
-        hold: list = []
-        bad: list = []
         while True:
             n = int.from_bytes(_read_exactly(r, 4), "big")
             if not n:
@@ -409,6 +418,9 @@ class _Sharer:
             blob = _read_exactly(r, n)
             os.write(back, (n + 4).to_bytes(4, "big"))  # read: room in the pipe again
             batch = pickle.loads(blob)
+            fresh: dict = {}
+            hold: list = []
+            bad: list = []
             try:
                 rows = list(csv.reader([rec.decode("utf-8") for _, recs in batch for rec in recs], strict=True))
                 i = 0
@@ -416,18 +428,12 @@ class _Sharer:
                     if any(not row or row[0] != tid for row in rows[i:i + len(recs)]):
                         raise ValueError(tid)  # IDs that only begin alike, a blank line: decided there
                     i += len(recs)
-                part_fresh: dict = {}
-                part_hold: list = []
-                work(rows, part_fresh, part_hold)
-                fresh.update(part_fresh)
-                hold.extend(part_hold)
+                work(rows, fresh, hold)
             except Exception:  # anything odd: the parent decides these, and words any error
-                bad.extend(tid for tid, _ in batch)
-        answer = pickle.dumps((fresh, hold, bad), protocol=pickle.HIGHEST_PROTOCOL)
-        out = (0).to_bytes(4, "big") + len(answer).to_bytes(8, "big") + answer
-        view = memoryview(out)
-        while view:
-            view = view[os.write(back, view):]
+                fresh, hold, bad = {}, [], [tid for tid, _ in batch]
+            answer = pickle.dumps((fresh, hold, bad), protocol=pickle.HIGHEST_PROTOCOL)
+            _write_all(back, (1).to_bytes(4, "big") + len(answer).to_bytes(8, "big") + answer)
+        os.write(back, (0).to_bytes(4, "big"))
 
     def done(self, tid: bytes, records: list) -> None:
         """The scan met the `open` record of ticket `tid` (records: last first)."""
@@ -438,6 +444,10 @@ class _Sharer:
             self._seal()
             self._send()
 
+    def tick(self) -> None:
+        """Between two chunks of the scan: take what came up, so the child never waits."""
+        self._drain()
+
     def _seal(self) -> None:
         import pickle
 
@@ -446,22 +456,47 @@ class _Sharer:
             self.pending.append(([tid for tid, _ in self.batch], len(blob).to_bytes(4, "big") + blob))
             self.batch, self.size = [], 0
 
-    def _send(self) -> None:
-        """Send the oldest pending batches the pipe has room for, without waiting."""
+    def _drain(self, block: bool = False) -> None:
+        """Read what came up the second pipe (waiting for some when `block`), and take
+        apart what is whole of it."""
         try:
             while True:
-                got = os.read(self.back, 1 << 12)
-                if not got:
+                chunk = os.read(self.back, 1 << 16)
+                if not chunk:
+                    self.dead = self.dead or not self.ended
                     break
-                self.flight -= sum(int.from_bytes(got[i:i + 4], "big") for i in range(0, len(got), 4))
+                self.got += chunk
+                if block:
+                    break
         except BlockingIOError:
             pass
+        got, at = self.got, 0
+        while len(got) - at >= 4:
+            v = int.from_bytes(got[at:at + 4], "big")
+            if v >= 5:
+                self.flight -= v
+                at += 4
+            elif v == 1:
+                if len(got) - at < 12:
+                    break
+                n = int.from_bytes(got[at + 4:at + 12], "big")
+                if len(got) - at < 12 + n:
+                    break
+                self.answers.append(bytes(got[at + 12:at + 12 + n]))
+                at += 12 + n
+            else:
+                self.ended = True
+                at += 4
+                break
+        del got[:at]
+
+    def _send(self) -> None:
+        """Send the oldest pending batches the pipe has room for, without waiting."""
+        self._drain()
         while not self.dead and self.pending and self.flight + len(self.pending[0][1]) <= self.room:
             ids, frame = self.pending[0]
-            view = memoryview(frame)
             try:
-                while view:
-                    view = view[os.write(self.w, view):]
+                _write_all(self.w, frame)
             except OSError:  # the child is gone: what it had is decided here
                 self.dead = True
                 return
@@ -485,29 +520,28 @@ class _Sharer:
             ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
             work_ids(ids, fresh, hold)
             here.extend(ids)
+        os.set_blocking(self.back, True)
+        while not self.dead and self.flight + 4 > self.room:  # room for the end: take what comes up meanwhile
+            self._drain(block=True)
         try:
             os.write(self.w, (0).to_bytes(4, "big"))
         except OSError:
             self.dead = True
-        os.set_blocking(self.back, True)
-        chunks = []
-        while True:  # what the child read, then its answer after a zero
-            chunk = os.read(self.back, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        got = b"".join(chunks)
-        cut = _answer_at(got)
+        while not self.dead and not self.ended:
+            self._drain(block=True)
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
         gone = set(here)
-        if status != 0 or cut is None or self.dead:
+        if status != 0 or self.dead or not self.ended:
             return gone
-        n = int.from_bytes(got[cut + 4:cut + 12], "big")
-        if len(got) != cut + 12 + n:
-            return gone
-        their_fresh, their_hold, bad = pickle.loads(got[cut + 12:])
-        skip = {t.decode("utf-8", "replace") for t in self.spoiled} | set(bad)
+        skip = {t.decode("utf-8", "replace") for t in self.spoiled}
+        their_fresh: dict = {}
+        their_hold: list = []
+        for blob in self.answers:
+            f, h, bad = pickle.loads(blob)
+            their_fresh.update(f)
+            their_hold.extend(h)
+            skip.update(bad)
         ok = {tid for tid in self.sent if tid in listed and tid not in skip}
         fresh.update((tid, v) for tid, v in their_fresh.items() if tid in ok)
         hold.extend(h for h in their_hold if h[1] in ok)
@@ -531,13 +565,10 @@ class _Sharer:
                 pass
 
 
-def _answer_at(got: bytes) -> Optional[int]:
-    """Where the child's answer begins in what it wrote back: after its 4-byte counts
-    of bytes read, at the first zero count."""
-    for i in range(0, len(got) - 3, 4):
-        if got[i:i + 4] == b"\0\0\0\0":
-            return i
-    return None
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _read_exactly(fd: int, n: int) -> bytes:
@@ -778,6 +809,8 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
                 elif b",open," in rec and rec.startswith(b"open,", rec.find(b",", rec.find(b",", 13) + 1) + 1):
                     share.done(tid, lst)
         floor = _in_order(lines, floor, closed_set, closes, later)
+        if share is not None:
+            share.tick()
     if share is not None:
         share.spoiled.update(later)
     if later:  # read those tickets whole again: the fold decides
