@@ -467,9 +467,14 @@ def extend(rec: OpenRecords, tail: bytes, keep, parse_time) -> bool:
     is closed, unless it has corrections (`keep`); anything else is open. False when a
     ticket closed before the cut comes back (a reopen): its earlier rows are not cached,
     so the caller rebuilds. Raises csv.Error / UnicodeDecodeError on a bad tail."""
+    from .ledger import bare_quote_line
+
     cut = parse_time(rec.closed_after) if rec.closed_after is not None else None
     rows, closed = rec.rows, rec.closed
-    for row in csv.reader(io.StringIO(tail.decode("utf-8"), newline=""), strict=True):
+    lines = io.StringIO(tail.decode("utf-8"), newline="").readlines()
+    if b'"' in tail and bare_quote_line(lines):
+        raise ValueError("a quote inside a field that is not in quotes")  # as a cold scan finds it
+    for row in csv.reader(lines, strict=True):
         if not row:
             continue
         tid = row[0]

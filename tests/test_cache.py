@@ -304,3 +304,19 @@ def test_a_merge_that_leaves_half_a_record_after_the_cached_part_rebuilds_the_ca
     path.write_bytes(merged)
     assert state(shop) == state(shop, warm=False)
     assert cache.last == "rebuilt: the cached part of the ledger changed"
+
+
+def test_a_bare_quote_appended_is_named_warm_as_cold(shop, run):
+    """A quote inside a field that is not in quotes: csv reads it as text, the quick cold
+    scan takes it for the start of a quoted text. Appended after the cache was written,
+    a warm run stops with the same error as a cold one, naming the line."""
+    a = run.new(now="2026-11-23T09:00:00+08:00", category="usage", summary="第一单")
+    assert run("ticket", "list", now=NOW).exit_code == 0  # the cache written
+    path = tickets_csv(shop)
+    with open(path, "ab") as f:
+        f.write(f'{a},2026-11-23T11:00:00+08:00,a01,reply,,ab"c,\n'.encode())
+    line = len(path.read_bytes().splitlines())
+    warm = run("ticket", "list", now=NOW)
+    cold = run("ticket", "list", now=NOW, env={"AFTERSALES_NO_CACHE": "1"})
+    assert (warm.exit_code, warm.stderr) == (cold.exit_code, cold.stderr)
+    assert warm.exit_code == 2 and f"ledgers/tickets.csv:{line}: a quote inside a field" in warm.stderr
