@@ -67,37 +67,58 @@ def jobs() -> int:
     return min(n, 2)
 
 
+def fork(child) -> int:
+    """Fork a process that runs `child()` and leaves by os._exit: 0 when it returned, 1 when
+    it raised. It must write only into its own pipes or cache files: no buffer of this
+    process is flushed twice, no exit handler runs twice. Returns its process ID here."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def stop(pid: int) -> None:
+    """Kill a child of `fork` whose work is no longer wanted, and reap it."""
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def beside(work):
     """Run `work()` in a forked process while this one goes on. Returns a function that
     waits for its answer: what work() returned (pickled back through a pipe), or None when
     the child failed in any way (then do the work here: an error is named as without the
-    fork); `abandon=True` stops the child instead (this process failed first). The child
-    writes only into its pipe and leaves by os._exit: no buffer of this process is flushed
-    twice, no exit handler runs twice. The caller checks `jobs()` first."""
+    fork); `abandon=True` stops the child instead (this process failed first). The caller
+    checks `jobs()` first."""
     import pickle
-    import signal
 
     r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(r)
-            answer = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(w, "wb") as out:
-                out.write(answer)
-            code = 0
-        finally:
-            os._exit(code)
+
+    def child() -> None:
+        os.close(r)
+        answer = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(w, "wb") as out:
+            out.write(answer)
+
+    pid = fork(child)
     os.close(w)
 
     def result(abandon: bool = False):
         if abandon:
             os.close(r)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            finally:
-                os.waitpid(pid, 0)
+            stop(pid)
             return None
         try:
             with os.fdopen(r, "rb") as f:
@@ -125,22 +146,14 @@ BACKGROUND_MIN = 2000
 def in_background(write, tickets: int, name: str) -> bool:
     """Run `write()`, a cache write (which needs nothing back) of so many `tickets`, in a
     forked process while this one goes on, given a second processor and a write big
-    enough to be worth it (BACKGROUND_MIN); else here and now. The child writes only
-    its cache file (atomically, as ever) and leaves by os._exit: no buffer of this process
-    is flushed twice, no exit handler runs twice. `settle` waits for it: a read of cache
+    enough to be worth it (BACKGROUND_MIN); else here and now. The child (`fork`) writes
+    only its cache file, atomically as ever. `settle` waits for it: a read of cache
     file `name`, and the end of the command, do. True when it was forked."""
     if tickets < BACKGROUND_MIN or jobs() < 2:
         write()
         return False
     settle()  # one writer at a time: each holds a copy of what this process changes meanwhile
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            write()
-            code = 0
-        finally:
-            os._exit(code)
+    pid = fork(write)
     if not _exit_settles:
         import atexit
 

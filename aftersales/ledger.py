@@ -440,24 +440,32 @@ def raise_first_problem(root: Path, name: str, check_values: bool = False) -> No
         pass
     rel = schema_of(name).file
     with open(ledger_path(root, name), encoding="utf-8", newline="") as f:
-        line = bare_quote_line(f.readlines())
+        line = bare_quote_line(f)
     if line:
         raise InputError(f"{rel}:{line}: a quote inside a field that is not in quotes",
                          hint='put the field in quotes and double the quote in it ("ab""c"), or remove it')
     raise InputError(f"{rel}: a record could not be read; run `aftersales check`")
 
 
-def bare_quote_line(lines: list) -> int:
-    """The number of the first of these lines (as io reads them with newline="") where a
-    quote stands inside a field that is not in quotes (csv reads it as text; aftersales
-    never writes one, and its quick readers take it for the start of a quoted text), or 0."""
-    reader = csv.reader(lines, strict=True)
+def bare_quote_line(lines) -> int:
+    """The number of the first of these lines (as io reads them with newline="", read as
+    they come) where a quote stands inside a field that is not in quotes (csv reads it as
+    text; aftersales never writes one, and its quick readers take it for the start of a
+    quoted text), or 0."""
+    last = [""]
+
+    def remembered():
+        for line in lines:
+            last[0] = line
+            yield line
+
+    reader = csv.reader(remembered(), strict=True)
     try:
         while True:
             before = reader.line_num
             next(reader)
-            if reader.line_num - before == 1 and lines[before].count('"') % 2:
-                return before + 1
+            if reader.line_num - before == 1 and last[0].count('"') % 2:
+                return reader.line_num
     except (StopIteration, csv.Error):
         return 0
 

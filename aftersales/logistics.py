@@ -257,22 +257,19 @@ class ChaseBeside:
             return
         keep_r, self.keep_w = os.pipe()
         self.answer_r, answer_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: writes only into its pipe, and leaves by os._exit
-            code = 1
-            try:
-                os.close(self.keep_w)
-                os.close(self.answer_r)
-                noted: dict = {}
-                todo, unzoned, _kept = chase_ledger(*self.args, noted=noted)
-                with os.fdopen(keep_r, "rb") as f:
-                    keep = pickle.loads(f.read())
-                kept = {wb: dict(zip(_NOTED, noted[wb])) for wb in keep if wb in noted}
-                with os.fdopen(answer_w, "wb") as f:
-                    f.write(pickle.dumps((todo, unzoned, kept)))
-                code = 0
-            finally:
-                os._exit(code)
+
+        def child() -> None:  # writes only into its pipe (cache.fork)
+            os.close(self.keep_w)
+            os.close(self.answer_r)
+            noted: dict = {}
+            todo, unzoned, _kept = chase_ledger(*self.args, noted=noted)
+            with os.fdopen(keep_r, "rb") as f:
+                keep = pickle.loads(f.read())
+            kept = {wb: dict(zip(_NOTED, noted[wb])) for wb in keep if wb in noted}
+            with os.fdopen(answer_w, "wb") as f:
+                f.write(pickle.dumps((todo, unzoned, kept)))
+
+        self.pid = cache.fork(child)
         os.close(keep_r)
         os.close(answer_w)
 
@@ -303,16 +300,14 @@ class ChaseBeside:
 
     def abandon(self) -> None:
         import os
-        import signal
+
+        from . import cache
 
         if self.pid:
             for fd in (self.keep_w, self.answer_r):
                 os.close(fd)
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            finally:
-                os.waitpid(self.pid, 0)
-                self.pid = 0
+            cache.stop(self.pid)
+            self.pid = 0
 
 
 def open_tickets(root: Path, now: dt.datetime) -> tuple:

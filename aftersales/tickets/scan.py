@@ -370,6 +370,8 @@ class _Sharer:
     read (room in the first pipe again); 1, an answer of 8-byte length follows; 0, the end."""
 
     def __init__(self, work):
+        from .. import cache
+
         self.taken: set = set()  # IDs (bytes) handed over by the scan
         self.spoiled: set = set()  # of those, the ones decided here after all
         self.batch: list = []  # (ID, records in file order) not yet a whole batch
@@ -391,16 +393,13 @@ class _Sharer:
             fcntl.fcntl(back_w, 1031, 1 << 20)  # and for a few answers
         except (ImportError, OSError):
             pass
-        self.pid = os.fork()
-        if self.pid == 0:
-            code = 1
-            try:
-                os.close(w)
-                os.close(back_r)
-                self._child(r, back_w, work)
-                code = 0
-            finally:
-                os._exit(code)
+
+        def child() -> None:
+            os.close(w)
+            os.close(back_r)
+            self._child(r, back_w, work)
+
+        self.pid = cache.fork(child)
         os.close(r)
         os.close(back_w)
         self.w, self.back = w, back_r
@@ -550,13 +549,9 @@ class _Sharer:
     def close(self) -> None:
         """Stop the child if it is still there (the scan failed); close the pipes."""
         if self.pid:
-            import signal
+            from .. import cache
 
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except OSError:
-                pass
+            cache.stop(self.pid)
             self.pid = 0
         for fd in (self.w, self.back):
             try:
