@@ -373,7 +373,7 @@ def measure(item: dict, pairs: int, timeout: float, log) -> dict:
         for side in order:
             if side == "cmd" and cold:
                 drop_cache(item["cmd"])
-            if side == "cmd" and item["prepare"]:
+            if item["prepare"]:  # both sides read the same bytes (import grows shipments.csv)
                 item["prepare"]()
             r = run_once(item[side], timeout)
             ok = item["ok"] if side == "cmd" else (0,)
