@@ -246,9 +246,9 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     are read one at a time: those with a row this week whole, those with rows in the
     earlier weeks of the span only as they were opened (all that the trend and the
     products count of them)."""
+    from . import cache, sla
     from . import reviews as rv
-    from . import sla
-    from .tickets.scan import iter_span_openings
+    from .tickets.scan import span_records
 
     tz = policy.tz()
     first = week_start(label)
@@ -256,40 +256,35 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = start + 7 * DAY
     span_start = dt.datetime.combine(weeks[0], dt.time(), tzinfo=tz)
-    quality = policy.kpi.quality_categories
-    openings: list = []  # (opening time, category) of every ticket read
-    models: list = []  # (model, batch) of the quality tickets opened in the span
-    abnormal: list = []
-    n = {"opened": 0, "closed": 0, "red": 0}
+    found = span_records(root, start, span_start)
+    whole, light = found if found is not None else ({}, {})
 
-    def this_week():
-        """The tickets with a row this week, as they were at `now`; the rest is counted on the way."""
-        for whole, t in iter_span_openings(root, start, span_start):
-            if t.events[-1].at > now:
-                t = as_of({t.id: t}, now).get(t.id)
-                if t is None:
-                    continue
-            openings.append((t.opened_at, t.category))
-            if span_start <= t.opened_at < end and t.category in quality and t.fields.get("model"):
-                models.append((t.fields["model"], t.fields.get("batch")))
-            if not whole:
-                continue
-            if start <= t.opened_at < end:
-                n["opened"] += 1
-                if t.abnormal:
-                    abnormal.append(t.abnormal)
-            for e in t.events:
-                if start <= e.at < end:
-                    if e.type == "close":
-                        n["closed"] += 1
-                    elif e.type == "escalate":
-                        n["red"] += 1
-            if t.events[-1].at >= start and t.opened_at < end:
-                yield t
+    def part(whole: dict, light: dict) -> dict:
+        return _week_part(policy, root, whole, light, start, end, span_start, now)
 
-    att = sla.attainment(policy, this_week(), start, end, now)  # it reads them once, as they come
+    if cache.jobs() >= 2 and len(whole) + len(light) >= SHARE_MIN:
+        # half of the tickets folded and evaluated by a second process; should it fail in
+        # any way, its half is done here after all (an error then worded as ever)
+        theirs = ({k: whole.pop(k) for k in list(whole)[1::2]}, {k: light.pop(k) for k in list(light)[1::2]})
+        answer = cache.beside(lambda: part(*theirs))
+        try:
+            got = part(whole, light)
+        except BaseException:
+            answer(abandon=True)
+            raise
+        other = answer()
+        if other is None:
+            other = part(*theirs)
+        for k in ("openings", "models", "abnormal"):
+            got[k] += other[k]
+        for k in ("opened", "closed", "red"):
+            got[k] += other[k]
+        sla.merge_buckets(got["buckets"], other["buckets"])
+    else:
+        got = part(whole, light)
+    att = sla.attainment_rows(policy, got["buckets"])
     names = {c: v.name for c, v in policy.categories.items()}
-    trend = category_trend(openings, weeks, tz)
+    trend = category_trend(got["openings"], weeks, tz)
     top = sorted(trend.items(), key=lambda kv: (-kv[1][-1], -sum(kv[1]), kv[0]))
     week_labels = [f"W{w.isocalendar()[1]:02d}" for w in weeks]
     pays = [p for p in compensation.payments(root) if start <= p["at"] < end and p["at"] <= now]
@@ -297,7 +292,53 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
     by_liability: dict = {}
     for p in pays:
         by_liability[p["liability"]] = by_liability.get(p["liability"], ZERO) + p["amount"]
-    products = repeated_products(models)
+    products = repeated_products(got["models"])
     bad_products = rv.bad_by_product(policy, rv.load(root), min(now, end))[:5]
-    return Brief(label, first, span, now, tz, names, top, week_labels, n["opened"], n["closed"], abnormal, n["red"],
+    return Brief(label, first, span, now, tz, names, top, week_labels, got["opened"], got["closed"], got["abnormal"], got["red"],
                  paid, by_liability, att, products, bad_products)
+
+
+#: a weekly brief of at least this many tickets read is shared with a second process
+SHARE_MIN = 4000
+
+
+def _week_part(policy: Policy, root: Path, whole: dict, light: dict, start: dt.datetime, end: dt.datetime,
+               span_start: dt.datetime, now: dt.datetime) -> dict:
+    """The brief's counts of the tickets of `whole` and `light` (`scan.span_records`),
+    which it empties: each is read once, as it was at `now`; those with a row this week
+    (`whole`) are counted and their time limits evaluated, the others (`light`) only
+    count as openings."""
+    from . import sla
+    from .tickets.scan import fold_span
+
+    quality = policy.kpi.quality_categories
+    got: dict = {"openings": [], "models": [], "abnormal": [], "opened": 0, "closed": 0, "red": 0}
+    openings, models, abnormal = got["openings"], got["models"], got["abnormal"]
+
+    def this_week():
+        """The tickets with a row this week, as they were at `now`; the rest is counted on the way."""
+        for whole_, t in fold_span(root, whole, light):
+            if t.events[-1].at > now:
+                t = as_of({t.id: t}, now).get(t.id)
+                if t is None:
+                    continue
+            openings.append((t.opened_at, t.category))
+            if span_start <= t.opened_at < end and t.category in quality and t.fields.get("model"):
+                models.append((t.fields["model"], t.fields.get("batch")))
+            if not whole_:
+                continue
+            if start <= t.opened_at < end:
+                got["opened"] += 1
+                if t.abnormal:
+                    abnormal.append(t.abnormal)
+            for e in t.events:
+                if start <= e.at < end:
+                    if e.type == "close":
+                        got["closed"] += 1
+                    elif e.type == "escalate":
+                        got["red"] += 1
+            if t.events[-1].at >= start and t.opened_at < end:
+                yield t
+
+    got["buckets"] = sla.attainment_buckets(policy, this_week(), start, end, now)  # it reads them once, as they come
+    return got

@@ -585,6 +585,14 @@ def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.dateti
     cycles a close or a reopen cut short in time are not applicable; neither counts in
     the share. met + missed + pending + not_applicable = cycles.
     """
+    return attainment_rows(policy, attainment_buckets(policy, tickets, start, end, now, group_by))
+
+
+def attainment_buckets(policy: Policy, tickets, start: dt.datetime, end: dt.datetime, now: dt.datetime,
+                       group_by: str = "") -> dict:
+    """`attainment`'s counts before they are summed up: (timer, group) -> met, missed,
+    pending and cancelled cycles, and the times to stop. Those of two sets of tickets
+    merge by `merge_buckets`."""
     at = min(now, end)
     clocks: dict = {}
     buckets: dict = {}
@@ -606,6 +614,24 @@ def attainment(policy: Policy, tickets: list, start: dt.datetime, end: dt.dateti
                 clk = clocks[c.timer.clock]
                 paused = sum(clk.elapsed(a, b_ or c.stop) for a, b_ in c.pauses)
                 b["times"].append(clk.elapsed(c.start, c.stop) - paused)
+    return buckets
+
+
+def merge_buckets(into: dict, other: dict) -> dict:
+    """The buckets of two sets of tickets (`attainment_buckets`) as one."""
+    for key, b in other.items():
+        mine = into.get(key)
+        if mine is None:
+            into[key] = b
+            continue
+        for k in ("met", "missed", "pending", "cancelled"):
+            mine[k] += b[k]
+        mine["times"].extend(b["times"])
+    return into
+
+
+def attainment_rows(policy: Policy, buckets: dict) -> list:
+    """`attainment`'s rows of its buckets."""
     rows = []
     for (tid, who), b in sorted(buckets.items(), key=lambda kv: (list(policy.timers).index(kv[0][0]), kv[0][1])):
         timer = policy.timers[tid]

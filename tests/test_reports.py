@@ -135,3 +135,66 @@ def test_the_weekly_brief_is_self_contained_markdown_and_html(run, shop, tmp_pat
     assert external == []  # opens offline: no script, stylesheet, image or font from elsewhere
     r = run("report", "weekly", "-o", shop / "ledgers", now=at(23))
     assert r.exit_code == 2 and "inside the workspace's ledgers/" in r.stderr
+
+
+def _week_of_tickets(run):
+    """Tickets opened over four weeks: replies in and out of time, closes, a customer's
+    complaint escalated, quality tickets of two models; some opened before the week
+    with rows in it, some with rows only in the earlier weeks."""
+    for day, model in ((2, "K-100"), (9, "K-200"), (10, "K-200"), (16, "K-200"), (17, "K-300"), (18, "K-300")):
+        t = run.new(now=at(day), model=model, batch=f"B{day}")
+        run("ticket", "reply", t, "您好", now=at(day, "09:10" if day % 2 else "11:00"))
+        if day in (9, 16, 17):
+            run("ticket", "close", t, "--force", "测试", by="l01", now=at(day + 1, "12:00"))
+        if day == 10:
+            run("ticket", "reply", t, "请拍照", now=at(17, "10:00"))  # a row this week of an older ticket
+    t = run.new(now=at(19), category="usage", model=None, summary="再不处理就曝光")
+    run("ticket", "escalated", t, "客户向12315投诉", "--to", "regulator", now=at(20, "13:00"))
+    run.new(now=at(20, "22:00"), category="usage", model=None)
+
+
+def test_the_weekly_brief_shared_with_a_second_process_is_the_brief_of_one(run, shop, tmp_path, monkeypatch):
+    """A big shop's brief folds and evaluates half of the tickets in a forked process;
+    the files are byte for byte those of one process, also when the child raises or dies
+    (its half is then done by the command itself), and an unreadable row is named as ever."""
+    import os
+
+    from aftersales import cache, kpi
+
+    _week_of_tickets(run)
+
+    def brief(name):
+        r = run("report", "weekly", "--week", "2026-W47", "-o", tmp_path / name, now=at(23))
+        assert r.exit_code == 0, r.stderr
+        return [(tmp_path / name / f"weekly-2026-W47.{ext}").read_bytes() for ext in ("md", "html")]
+
+    one = brief("one")
+    md = one[0].decode()
+    assert "| 5 | 2 | 1 | 0 | ¥0.00 |" in md and "| 质量问题 (quality) | 0 | 1 | 2 | 3 |" in md
+    assert "- K-200: 3 tickets, batches B10, B16, B9\n- K-300: 2 tickets, batches B17, B18\n" in md
+    assert "| 首次联系 (first_contact) | 5 | 1 | 4 | 20% |  |" in md and "- 1 abnormal: brand_risk" in md
+    monkeypatch.setattr(cache, "jobs", lambda: 2)
+    assert brief("still-one") == one  # below SHARE_MIN
+    monkeypatch.setattr(kpi, "SHARE_MIN", 0)
+    parent, part, forks = os.getpid(), kpi._week_part, []
+    real_beside = cache.beside
+    monkeypatch.setattr(cache, "beside", lambda work: forks.append(1) or real_beside(work))
+    assert brief("forked") == one and forks == [1]
+    for fail in ("raises", "dies"):
+        def failing(*a, fail=fail):
+            if os.getpid() != parent:
+                if fail == "dies":
+                    os._exit(9)
+                raise RuntimeError("child")
+            return part(*a)
+        monkeypatch.setattr(kpi, "_week_part", failing)
+        assert brief(fail) == one
+    monkeypatch.setattr(kpi, "_week_part", part)
+    path = shop / "ledgers" / "tickets.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    bad = len(lines)  # the last row: read by the scan as this week's, folded by either process
+    path.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b"2026-11-20T22:00:00+08:00", b"2026-11-20T22:00:00+08:0X"))
+    r = run("report", "weekly", "--week", "2026-W47", "-o", tmp_path / "bad", now=at(23))
+    monkeypatch.setattr(cache, "jobs", lambda: 1)
+    r1 = run("report", "weekly", "--week", "2026-W47", "-o", tmp_path / "bad1", now=at(23))
+    assert r.exit_code == r1.exit_code == 2 and r.stderr == r1.stderr and f"tickets.csv:{bad}:" in r.stderr

@@ -1018,11 +1018,9 @@ def iter_span_openings(root: Path, since: dt.datetime, early: dt.datetime):
     """`load_span` one ticket at a time, in no particular order: (True, ticket) for the
     tickets with a row at or after `since`, folded whole; (False, ticket) for those with
     rows at or after `early` only, folded from their open and set rows."""
-    path = _ledger(root)
-    if path is None:
-        return
-    with open(path, "rb") as f:
-        yield from _iter_span(root, _Bytes(f.fileno(), os.fstat(f.fileno()).st_size), since, early)
+    found = span_records(root, since, early)
+    if found is not None:
+        yield from fold_span(root, *found)
 
 
 def _scan_span(data, header: bytes, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None) -> tuple:
@@ -1137,16 +1135,39 @@ def iter_span(root: Path, data, since: dt.datetime, seen: Optional[list] = None,
 
 def _iter_span(root: Path, data, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None,
                types: Optional[frozenset] = None):
+    with _reading(root):
+        if len(data) == 0:
+            raise ValueError("empty")
+        whole, light = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early, seen)
+    yield from fold_span(root, whole, light, types)
+
+
+def span_records(root: Path, since: dt.datetime, early: dt.datetime) -> Optional[tuple]:
+    """The records `iter_span_openings` folds, not folded yet: (whole, light) as
+    `_scan_span` gives them (ticket ID -> its records, last first), for `fold_span` to fold
+    all or part of them; None without a ticket ledger."""
+    path = _ledger(root)
+    if path is None:
+        return None
+    with _reading(root), open(path, "rb") as f:
+        data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
+        if len(data) == 0:
+            raise ValueError("empty")
+        return _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early)
+
+
+def fold_span(root: Path, whole: dict, light: dict, types: Optional[frozenset] = None):
+    """(True, ticket) for each ticket of `whole` folded from all its records (only those
+    of `types` with `types`), and (False, ticket) for each of `light` folded from its open
+    and set records, as corrected; the dicts are emptied as they are read. The collector
+    stays off until the last ticket is given out."""
     import csv
 
     from .. import corrections
 
     rel = ledger.schema_of(LEDGER).file
     with _reading(root):
-        if len(data) == 0:
-            raise ValueError("empty")
         fixes = corrections.state(root)
-        whole, light = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early, seen)
         for recs, only, flag in ((whole, types, True), (light, frozenset(("open", "set")), False)):
             while recs:
                 batch: list = []  # the records of a few hundred tickets at a time
