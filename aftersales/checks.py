@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -58,7 +59,13 @@ class CheckContext:
         reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
         try:
             with _no_gc():
-                _read_in_blocks(reader, self._observer(name, paid))
+                observer = self._observer(name, paid)
+                vouch = _Voucher.start(self.root, name, reader, observer)
+                try:
+                    _read_in_blocks(reader, observer, vouch)
+                finally:
+                    if vouch is not None:
+                        vouch.close()
         except Irregular:  # read it again record by record, which words what stopped the blocks
             reader = LedgerReader(self.root, name, strict=False, policy=self.policy, check_values=True)
             observer = self._observer(name, paid)
@@ -114,22 +121,112 @@ def _no_gc():
             gc.enable()
 
 
-def _read_in_blocks(reader: LedgerReader, observer) -> None:
+def _read_in_blocks(reader: LedgerReader, observer, vouch: Optional[_Voucher] = None) -> None:
     """Check every record of a ledger a block at a time (LedgerReader.blocks). A block whose values
     BlockCheck passes goes whole to the observer's `block`, which checks the columns it names;
     the rows of any other block, or of one the observer declines, go one by one through the
-    reader's `_emit` (check_row, which records their problems), and the good ones to `see`."""
+    reader's `_emit` (check_row, which records their problems), and the good ones to `see`.
+    With `vouch`, the values of the blocks it vouches for were checked by another process."""
     skip = observer.COLUMNS if observer is not None else ()
     check = BlockCheck(reader.schema, reader.policy)
-    for lines, rows in reader.blocks():
-        cols = check.columns(rows, skip)
-        if cols is not None and (observer is None or observer.block(lines, rows, cols, check)):
-            continue
+    for k, (lines, rows) in enumerate(reader.blocks()):
+        said = vouch.verdict(k, lines, rows) if vouch is not None else None
+        if said is None:
+            cols = check.columns(rows, skip)
+            if cols is not None and (observer is None or observer.block(lines, rows, cols, check)):
+                continue
+        elif said[0]:  # every value right: what BlockCheck.columns would have found, and the observer's
+            check.offsets[:], check.ordered[:] = said[1], said[2]
+            if observer is None or observer.block(lines, rows, list(zip(*rows)), check, vouched=True):
+                continue
         for line, row in zip(lines, rows):
             if row:
                 for record in reader._emit(line, row):
                     if observer is not None:
                         observer.see(*record)
+
+
+class _Voucher:
+    """A forked process (cache.fork) that reads the ledger as this one does and checks the
+    values of all but one block of every VOUCH_OF (BlockCheck.columns and the observer's
+    `values_ok`), sending up a pipe, for each, whether every value is right. This process
+    checks the values of the other blocks and follows every block's tickets: csv-reading
+    is done twice, but side by side, and the values, most of the work left, are checked
+    once. Each answer names its block (first line, last line, records): an answer for
+    other records (the file grew meanwhile) is not taken; a block with a value wrong, and
+    every block once the child is gone for any reason, is checked here, as without it."""
+
+    def __init__(self, pid: int, r: int):
+        self.pid, self.f = pid, os.fdopen(r, "rb")
+        self.got: dict = {}
+        self.done = False
+
+    @classmethod
+    def start(cls, root: Path, name: str, reader: LedgerReader, observer) -> Optional[_Voucher]:
+        from . import cache
+
+        try:
+            big = reader.path.stat().st_size >= VOUCH_MIN
+        except OSError:
+            return None
+        if not big or cache.jobs() < 2:
+            return None
+        r, w = os.pipe()
+
+        def child() -> None:
+            import pickle
+
+            os.close(r)
+            mine = LedgerReader(root, name, strict=False, policy=reader.policy, check_values=True)
+            check = BlockCheck(mine.schema, mine.policy)
+            skip = observer.COLUMNS if observer is not None else ()
+            with os.fdopen(w, "wb") as out:
+                batch: list = []
+                for k, (lines, rows) in enumerate(mine.blocks()):
+                    if k % VOUCH_OF == 0 or not rows:
+                        continue
+                    cols = check.columns(rows, skip)
+                    ok = cols is not None and (observer is None or observer.values_ok(cols, check))
+                    batch.append((k, lines[0], lines[-1], len(rows), ok, list(check.offsets), list(check.ordered)))
+                    if len(batch) == 8:
+                        pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                        out.flush()
+                        batch = []
+                pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+        pid = cache.fork(child)
+        os.close(w)
+        return cls(pid, r)
+
+    def verdict(self, k: int, lines, rows: list) -> Optional[tuple]:
+        """(every value right, BlockCheck.offsets, BlockCheck.ordered) of block k, as the
+        child found them; None: check it here."""
+        import pickle
+
+        if k % VOUCH_OF == 0 or not rows:
+            return None
+        while k not in self.got and not self.done:
+            try:
+                for v in pickle.load(self.f):
+                    self.got[v[0]] = v
+            except Exception:  # the end of the pipe: the child is done, or gone
+                self.done = True
+        v = self.got.pop(k, None)
+        if v is None or v[1:4] != (lines[0], lines[-1], len(rows)):
+            return None
+        return v[4:]
+
+    def close(self) -> None:
+        from . import cache
+
+        self.f.close()
+        cache.stop(self.pid)
+
+
+#: a ledger of at least this many bytes is checked by two processes (`_Voucher`)
+VOUCH_MIN = 8 << 20
+#: the child checks the values of all but one block of every VOUCH_OF
+VOUCH_OF = 3
 
 
 def _lean_rows(path: Path, width: int, bad: set):

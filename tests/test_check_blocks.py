@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from aftersales import checks, ids, ledger
+from aftersales import cache, checks, ids, ledger
 from aftersales.clock import parse_time
 from aftersales.events import NAMES
 from aftersales.ledger import BlockCheck, Column, check_value, time_offset
@@ -155,10 +155,13 @@ def ledgers(draw) -> bytes:
     return raw
 
 
-def _problems(root: Path, monkeypatch, careful: bool, size: int) -> list:
+def _problems(root: Path, monkeypatch, careful: bool, size: int, vouched: bool = False) -> list:
     with monkeypatch.context() as m:
+        if vouched:  # a second process checks the values of two blocks of three (checks._Voucher)
+            m.setattr(checks, "VOUCH_MIN", 0)
+            m.setattr(cache, "jobs", lambda: 2)
         if careful:
-            def irregular(reader, observer):
+            def irregular(reader, observer, vouch=None):
                 raise ledger.Irregular
 
             m.setattr(checks, "_read_in_blocks", irregular)
@@ -185,6 +188,19 @@ def test_the_blocks_report_exactly_what_the_careful_reading_reports(workspace, m
     (workspace / "ledgers" / "compensations.csv").write_text(_payments(tids[:paid]), encoding="utf-8")
     fast = _problems(workspace, monkeypatch, careful=False, size=size)
     assert fast == _problems(workspace, monkeypatch, careful=True, size=size)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(raw=ledgers(), size=st.integers(1, 4), paid=st.integers(0, 2))
+def test_blocks_vouched_for_by_a_second_process_report_what_one_process_reports(workspace, monkeypatch, raw, size, paid):
+    """A big ledger's values are checked by two processes side by side (checks._Voucher);
+    what they report is what the careful reading reports."""
+    (workspace / "ledgers" / "tickets.csv").write_bytes(raw)
+    tids = sorted({t for line in raw.splitlines()[1:] if ids.is_valid(t := line[:ids.LENGTH].decode("ascii", "replace"))})
+    (workspace / "ledgers" / "compensations.csv").write_text(_payments(tids[:paid]), encoding="utf-8")
+    vouched = _problems(workspace, monkeypatch, careful=False, size=size, vouched=True)
+    assert vouched == _problems(workspace, monkeypatch, careful=True, size=size)
 
 
 # ------------------------------------------------------------------ the column checks alone
@@ -261,3 +277,33 @@ def test_blocks_give_the_records_and_problems_of_the_careful_reading(workspace, 
         return
     assert got == records
     assert sorted(blocks.problems, key=lambda p: p.sort_key()) == sorted(careful.problems, key=lambda p: p.sort_key())
+
+
+@pytest.mark.parametrize("fail", ["raises", "dies"])
+def test_a_voucher_that_fails_leaves_the_blocks_to_the_command(workspace, monkeypatch, fail):
+    """The second process raising or dying part way: the blocks it did not answer for are
+    checked by the command itself, which reports what one process reports."""
+    import os
+
+    rows = [ledger.LEDGERS["tickets"].header.rstrip("\n")]
+    for n in range(30):
+        tid = f"{n:012d}"
+        rows.append(f"{tid},2026-11-2{n // 10}T09:{n:02d}:00+08:00,a01,open,quality,坏了,{{}}")
+        rows.append(f"{tid},2026-11-2{n // 10}T10:{n:02d}:00+08:00,{'zz9' if n % 7 == 3 else 'a01'},reply,,您好,")
+    (workspace / "ledgers" / "tickets.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (workspace / "ledgers" / "compensations.csv").write_text(_payments([]), encoding="utf-8")
+    careful = _problems(workspace, monkeypatch, careful=True, size=3)
+    assert len(careful) == 4  # the staff member zz9 is unknown
+    parent, real, calls = os.getpid(), ticket_checks.TicketPass.values_ok, []
+
+    def values_ok(self, cols, check):
+        if os.getpid() != parent:
+            calls.append(1)
+            if len(calls) > 4:
+                if fail == "dies":
+                    os._exit(3)
+                raise RuntimeError("child")
+        return real(self, cols, check)
+
+    monkeypatch.setattr(ticket_checks.TicketPass, "values_ok", values_ok)
+    assert _problems(workspace, monkeypatch, careful=False, size=3, vouched=True) == careful

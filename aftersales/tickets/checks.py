@@ -271,14 +271,13 @@ class TicketPass:
     #: the columns `block` checks itself (ticket, by, type, data), for ledger.BlockCheck.columns to leave
     COLUMNS = (0, 2, 3, 6)
 
-    def block(self, lines, rows: list, cols: list, check) -> bool:
+    def block(self, lines, rows: list, cols: list, check, vouched: bool = False) -> bool:
         """`see` for each row of a block of records, done column by column: True when done; False,
         with nothing done, when a row may have something to report (then give each row to `see`
         once ledger.LedgerReader._emit has checked it, and it is good). `check`: the block's
-        ledger.BlockCheck, which has checked every column but COLUMNS; this checks those, with
-        what it needs of them anyway: one set of (by, type, ref), the intake data of the opens
-        apart from the few data values that repeat."""
-        tids, ats, bys, types, refs, texts, datas = cols
+        ledger.BlockCheck, which has checked every column but COLUMNS; this checks those
+        (`values_ok`), unless another process has (`vouched`), and follows the tickets."""
+        tids, ats = cols[0], cols[1]
         offset = check.offsets[1] if check.ordered[1] else None
         if offset is None:  # not in time order, or not all written alike
             return False
@@ -291,6 +290,23 @@ class TicketPass:
         last = self._latest
         if not (first >= last if len(first) == len(last) and first[-6:] == last[-6:] else not _before(first, last)):
             return False
+        if not vouched and not self.values_ok(cols, check):
+            return False
+        self._follow_block(lines, tids, cols[3], rows)
+        if self.wanted and not self.wanted.isdisjoint(tids):
+            for line, row in compress(zip(lines, rows), map(self.wanted.__contains__, tids)):
+                self.kept.setdefault(row[0], []).append((line, row))
+        self._latest = ats[-1]
+        self._last, self._last_offset = (ats[-1], None), offset
+        return True
+
+    def values_ok(self, cols: list, check) -> bool:
+        """Whether the values of COLUMNS in a block's columns are all right, as `see` judges
+        them one by one (IDs, staff, types and refs, intake data and its amounts, set amounts,
+        evidence files): with what it needs of them anyway, one set of (by, type, ref), the
+        intake data of the opens apart from the few data values that repeat. Only what is
+        found right is remembered: no ticket is followed."""
+        tids, _ats, bys, types, refs, texts, datas = cols
         if not _ids_valid(tids):
             return False
         triples = set(zip(bys, types, refs))
@@ -320,12 +336,6 @@ class TicketPass:
             if any(map(self._evidence_problem, found)):
                 return False
             ledger.remember(self._evidence_ok, found)
-        self._follow_block(lines, tids, types, rows)
-        if self.wanted and not self.wanted.isdisjoint(tids):
-            for line, row in compress(zip(lines, rows), map(self.wanted.__contains__, tids)):
-                self.kept.setdefault(row[0], []).append((line, row))
-        self._latest = ats[-1]
-        self._last, self._last_offset = (ats[-1], None), offset
         return True
 
     def _follow_block(self, lines, tids: tuple, types: tuple, rows: list) -> None:
