@@ -23,7 +23,7 @@ from typing import NamedTuple, Optional
 
 from . import ids, ledger
 from .errors import InputError, input_error
-from .policy import Policy
+from .policy import Policy, model
 
 LEDGER = "incidents"
 
@@ -248,15 +248,7 @@ def check_approver(policy: Policy, inc: Incident, by: str) -> None:
                          f"({policy.roles[need].name}) or higher; {by} is {member.role} ({policy.roles[member.role].name})")
 
 
-ARCHIVE_WHAT = {
-    "grading": ("grading form (事件等级判定表)", "a level recorded"),
-    "records": ("problem records (客户问题信息表)", "`incident join` its tickets"),
-    "cause": ("cause analysis (原因分析报告)", "`incident cause`"),
-    "approval": ("solution approval (解决方案审批表)", "`incident approve` by the level's owner"),
-    "confirmation": ("customer confirmation (问题解决确认单)", "`incident confirm`"),
-    "review": ("review report (复盘报告)", "`incident review` with the 5W1H"),
-    "improvements": ("improvement list (改进措施清单)", "`incident improve`"),
-}
+ARCHIVE_WHAT = model.ARCHIVE_WHAT  # what each archive item is, and how it is recorded
 
 
 def archive(policy: Policy, inc: Incident) -> dict:

@@ -6,7 +6,7 @@ import string
 
 from .. import schema
 from .load import PolicySource
-from .model import TICKET_FIELDS, Actions, Conditions, Policy
+from .model import ARCHIVE_WHAT, TICKET_FIELDS, Actions, Conditions, Policy
 
 # ------------------------------------------------------------ reference checks
 # Each check is a small function (policy, source) -> problems; a new check is a new function.
@@ -204,8 +204,6 @@ def _check_incidents(p: Policy, src):
             yield _ref(src, "incident_levels", (lv, "approve_role"), "role", level.approve_role, p.roles)
         if not 0 < level.satisfaction <= 1:
             yield src.problem("incident_levels", (lv, "satisfaction"), f"satisfaction must be a share between 0 and 1, not {level.satisfaction}")
-    from ..incidents import ARCHIVE_WHAT
-
     for i, item in enumerate(p.incident_archive):
         if item not in ARCHIVE_WHAT:
             yield src.problem("incident_archive", (i,), f"unknown archive item '{item}'; {schema.closest(item, ARCHIVE_WHAT)}")

@@ -27,6 +27,18 @@ from ..events import TIMER_STARTS, TIMER_STOPS  # noqa: E402  (what events can s
 PAUSE_STATES = ("waiting",)
 
 
+#: the items of an incident's archive (seed 002 §4.4): what each is, and how it is recorded
+ARCHIVE_WHAT = {
+    "grading": ("grading form (事件等级判定表)", "a level recorded"),
+    "records": ("problem records (客户问题信息表)", "`incident join` its tickets"),
+    "cause": ("cause analysis (原因分析报告)", "`incident cause`"),
+    "approval": ("solution approval (解决方案审批表)", "`incident approve` by the level's owner"),
+    "confirmation": ("customer confirmation (问题解决确认单)", "`incident confirm`"),
+    "review": ("review report (复盘报告)", "`incident review` with the 5W1H"),
+    "improvements": ("improvement list (改进措施清单)", "`incident improve`"),
+}
+
+
 @dataclass(frozen=True)
 class Shop:
     name: str
