@@ -300,6 +300,22 @@ def test_phone_masking(phone, shown):
     assert tickets.mask_phone(phone) == shown
 
 
+def test_a_phone_written_as_a_json_number_is_listed_and_shown_masked(run, shop):
+    """An import or a hand edit can leave the intake phone a JSON number, not a string:
+    listed and shown masked, as its digits, with no traceback."""
+    tid = run.new(now=T0)
+    path = shop / "ledgers" / "tickets.csv"
+    text = path.read_text(encoding="utf-8")
+    assert '""phone"": ""13812345678""' in text or '""phone"":""13812345678""' in text
+    path.write_text(text.replace('""13812345678""', "13812345678"), encoding="utf-8")
+    for status in ("open", "all"):
+        r = run("ticket", "list", "--status", status, "--format", "csv", now=T0)
+        assert r.exit_code == 0, r.stderr
+        assert list(csv.DictReader(r.stdout.splitlines()))[0]["phone"] == "138****5678"
+    doc = json.loads(run("ticket", "show", tid, "--format", "json", now=T0).stdout)
+    assert doc["fields"]["phone"] == "138****5678"
+
+
 # ------------------------------------------------------------------ properties
 
 

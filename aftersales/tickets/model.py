@@ -253,8 +253,9 @@ def append_events(root: Path, events: list, policy: Optional[Policy]) -> None:
     ledger.append(root, LEDGER, [e.row() for e in events], policy)
 
 
-def mask_phone(phone: str) -> str:
-    digits = phone.replace(" ", "").replace("-", "")
+def mask_phone(phone) -> str:
+    """The phone number with its middle hidden (a number in the intake data as its digits)."""
+    digits = str(phone).replace(" ", "").replace("-", "")
     if len(digits) >= 7:
         return digits[:3] + "*" * (len(digits) - 7) + digits[-4:] if len(digits) < 11 else digits[:3] + "****" + digits[-4:]
     return "*" * max(0, len(digits) - 2) + digits[-2:]
