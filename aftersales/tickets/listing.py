@@ -104,19 +104,23 @@ def _records(path: Path):
             raise Unusual("unterminated")
 
 
-def _rows_of(path: Path):
+def _rows_of(path: Path, start: int = 0, end: Optional[int] = None):
     """The records of the ledger as csv.reader reads the file, `_CHUNK` at a time. Unusual
     when the header is not the ledger's; _QuoteFirst when a line begins with a quote (the
-    careful path groups records by their first 12 bytes: a quoted ID is grouped apart)."""
+    careful path groups records by their first 12 bytes: a quoted ID is grouped apart).
+    From byte `start` (the start of a line) up to byte `end`: a csv.Error when `end` is
+    inside a record."""
     header = ledger.schema_of(LEDGER).header.encode()
     with open(path, "rb", buffering=0) as f:
         head = os.pread(f.fileno(), len(header), 0)
         if head != header or not header.endswith(b"\n"):
             raise Unusual("header")
-        text = io.TextIOWrapper(io.BufferedReader(_Checked(f), 1 << 16), encoding="utf-8", newline="")
+        f.seek(start)
+        text = io.TextIOWrapper(io.BufferedReader(_Checked(f, end), 1 << 16), encoding="utf-8", newline="")
         text._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]  # (8 KiB by default: a call per 8 KiB)
         reader = csv.reader(text, strict=True)
-        next(reader)
+        if not start:
+            next(reader)
         while True:
             rows = list(islice(reader, _CHUNK))
             if not rows:
@@ -127,15 +131,22 @@ def _rows_of(path: Path):
 class _Checked(io.RawIOBase):
     """The bytes of a file, refusing (Unusual) a line that begins with a quote."""
 
-    def __init__(self, f):
+    def __init__(self, f, end: Optional[int] = None):
         super().__init__()
         self.f, self.last = f, 10  # the byte before: a line break at the start
+        self.left = None if end is None else end - f.tell()  # bytes to read before `end`
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
+        if self.left is not None:
+            b = memoryview(b)[:max(self.left, 0)]
+            if not len(b):
+                return 0
         n = self.f.readinto(b)
+        if self.left is not None:
+            self.left -= n or 0
         if n:
             view = memoryview(b)[:n]
             if view[0] == 34 and self.last == 10 or _QUOTE_FIRST.search(view):
@@ -189,6 +200,10 @@ class _State:
         self.again: set = set()
         self.last: Optional[dict] = None  # once rows are out of time order: ID -> time of its latest listed row
         self.bound = ""  # ... and the latest time before, which no earlier row of a ticket is after
+        #: the status of a ticket before its first row here: "?" when these rows are the later
+        #: part of the ledger (`written`): "?open" then means "open if it was open or waiting"
+        self.start = "open"
+        self.unsure: set = set()  # the tickets whose status starts with "?"
 
     def fold(self, ids, types, refs) -> None:
         """Rows of the types in `_FOLD`, in time order."""
@@ -209,8 +224,12 @@ class _State:
             elif typ in _BASE:
                 status[tid] = _BASE[typ]
             else:  # wait (open -> waiting) or resume (waiting -> open): each row is recorded
-                s = get(tid, "open")
-                status[tid] = s if s not in ("open", "waiting") else "waiting" if typ == "wait" else "open"
+                s = get(tid, self.start)
+                if s in ("open", "waiting"):
+                    status[tid] = "waiting" if typ == "wait" else "open"
+                elif s[0] == "?":  # (a later part of the ledger: as it says, if open or waiting before)
+                    status[tid] = "?waiting" if typ == "wait" else "?open"
+                    self.unsure.add(tid)
 
     def open(self, ids, ats, refs, texts, datas) -> None:
         """Open rows: a ticket opened twice is folded whole."""
@@ -272,11 +291,19 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
 
     fixes = corrections.state(root)
     state = _State()
-    chunks = chunks or _rows_of
+    zone, _, _ = _fold(state, (chunks or _rows_of)(path))
+    return state, _whole(root, path, state, fixes), zone
+
+
+def _fold(state: _State, chunks) -> tuple:
+    """Fold the rows of `chunks` into `state`: (zone, first, latest), the UTC offset of every
+    time, the time of the first row, and of the last one while they are in time order."""
+    from ..clock import parse_time
+
     zone = None
     times: Any = None  # the pattern of the times of this ledger, once its zone is known
-    latest = ""  # the latest time of the ledger so far, while its rows are in time order
-    for rows in chunks(path):
+    latest = first = ""  # the latest time of the ledger so far, while its rows are in time order
+    for rows in chunks:
         if not all(rows):
             rows = [r for r in rows if r]
             if not rows:
@@ -293,6 +320,7 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
                 raise Unusual("zone")
             parse_time("2000-01-01T00:00:00" + zone)
             times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
+            first = ats[0]
         joined = "".join(ats)
         if len(joined) != 25 * len(ats) or not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
             raise Unusual("time")
@@ -313,6 +341,14 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
         elif "open" in types:
             is_open = list(map("open".__eq__, types))
             state.open(*(list(compress(c, is_open)) for c in (ids, ats, refs, texts, datas)))
+    return zone, first, latest
+
+
+def _whole(root: Path, path: Path, state: _State, fixes) -> list:
+    """The tickets with a correction in force (`fixes`) and `state.again`, folded whole (and
+    left out of `state`)."""
+    from .. import corrections
+
     whole: dict = {tid: [] for tid in list(fixes.events) + list(state.again)}
     if whole:
         key = itemgetter(slice(0, 12))
@@ -328,7 +364,7 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
         if t is not None and t.opened_at is not None:
             t.fields  # noqa: B018 -- a data cell that is not JSON: the careful path words it
             folded.append(t)
-    return state, folded, zone
+    return folded
 
 
 _LISTED = frozenset(LISTED)
@@ -474,7 +510,7 @@ def _rows(state, zone, status, cols, short, now, full_phone, filters, older, new
     # oldest first, as `list_` sorts them (by time, then ID): tickets come in the order of
     # their open rows, so nearly always already sorted
     if not all(map(lt, ts, islice(ts, 1, None))):
-        out.sort(key=itemgetter(0) if len(set(ts)) == n else itemgetter(0, 1))
+        out.sort()  # (IDs differ: the values are never compared)
     return out
 
 
@@ -523,3 +559,217 @@ def _masks(phones) -> list:
     for i in compress(range(len(out)), map(not_, usual)):
         out[i] = mask_phone(phones[i]) if phones[i] else ""
     return out
+
+
+# ------------------------------------------------------------------ two processes (issue 18)
+
+#: tickets.csv from this size up is read by two processes (`written`), given a second processor
+SPLIT_MIN = 16 << 20
+#: the share of tickets.csv the command reads itself; a forked child reads the rest
+SPLIT = 0.5
+#: a line that begins as a record does: an ID, then a time
+_RECORD_START = re.compile(rb"\n[0-9A-Za-z]{12},[0-9]{4}-")
+
+
+def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, full_phone: bool, filters: dict,
+            older, newer, out) -> Optional[int]:
+    """`ticket list --status closed|all` as a table in a pipe or as CSV, written to `out`,
+    read by two processes: this one folds the ledger up to a record near its middle
+    (`SPLIT`), a forked child folds the rest, makes the rows of the tickets opened there and
+    hands back what this part needs (the later rows of the tickets opened here), then the
+    text of its rows, laid out with the table's widths. Returns the number of rows, or None
+    when nothing was written: no second processor, a small ledger, another format, or
+    anything out of the ordinary (a record across the split, rows out of time order, a
+    ticket opened or with rows on both sides, a correction, two rows at the same second
+    across the split, a child that failed): then `rows` reads it in one process, as ever."""
+    from .. import cache
+    from ..render import terminal_width
+
+    if fmt not in ("table", "csv") or fmt == "table" and terminal_width():
+        return None
+    if not _SAFE or now.microsecond or len(cols) < 2 or any(c not in COLUMNS for c in cols) or cache.jobs() < 2:
+        return None
+    import gc
+
+    from .scan import _ledger
+
+    was = gc.isenabled()
+    gc.disable()
+    pid = None
+    try:
+        path = _ledger(root)
+        size = os.path.getsize(path) if path is not None else 0
+        split = _split_point(path, size) if path is not None and size >= SPLIT_MIN else None
+        if path is None or split is None:
+            return None
+        args = (status, cols, fmt, now, full_phone, filters or {}, older, newer)
+        up_r, up_w = os.pipe()
+        down_r, down_w = os.pipe()
+
+        def child() -> None:
+            os.close(up_r)
+            os.close(down_w)
+            with os.fdopen(up_w, "wb") as up, os.fdopen(down_r, "rb") as down:
+                _later(path, split, args, up, down)
+
+        try:
+            pid = cache.fork(child)
+        finally:
+            os.close(up_w)
+            os.close(down_r)
+        with os.fdopen(up_r, "rb") as up, os.fdopen(down_w, "wb") as down:
+            return _earlier(root, path, split, args, up, down, out)
+    except Exception:  # noqa: BLE001 -- nothing written: the one-process path says it in its words
+        return None
+    finally:
+        if pid is not None:
+            cache.stop(pid)
+        if was:
+            gc.enable()
+
+
+def _split_point(path: Path, size: int) -> Optional[int]:
+    """A byte near `SPLIT` of the file where a line begins as a record does. The earlier
+    part must end there cleanly (csv.reader, strict, fails at the end of a part that ends
+    inside a quoted text), else the ledger is read in one process."""
+    at = int(size * SPLIT)
+    with open(path, "rb") as f:
+        found = _RECORD_START.search(os.pread(f.fileno(), 1 << 16, at))
+    return at + found.start() + 1 if found else None
+
+
+def _send(f, obj) -> None:
+    import pickle
+
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(len(data).to_bytes(8, "little"))
+    f.write(data)
+    f.flush()
+
+
+def _recv(f):
+    """The next object `_send` sent, or None when the other process has gone."""
+    import pickle
+
+    head = f.read(8)
+    if len(head) < 8:
+        return None
+    n = int.from_bytes(head, "little")
+    data = f.read(n)
+    return pickle.loads(data) if len(data) == n else None
+
+
+def _later(path: Path, split: int, args: tuple, up, down) -> None:
+    """The child of `written`: fold the ledger from byte `split` on; send up what the earlier
+    part needs (in a thread, while the rows are made), then (first time, rows, widths) of
+    the tickets opened here, and, once down comes the table's widths, the text of their rows."""
+    import threading
+
+    status, cols, fmt, now, full_phone, filters, older, newer = args
+    state = _State()
+    state.start = "?"
+    zone, first, latest = _fold(state, _rows_of(path, split))
+    opened, sts = state.opened, state.status
+    for tid in state.unsure & opened.keys():  # opened here (after no row of it before `split`: the parent checks)
+        if sts[tid][0] == "?":
+            sts[tid] = sts[tid][1:]
+    # the rows of the tickets opened before `split`, as `fold` made them
+    theirs = [{tid: d[tid] for tid in d.keys() - opened.keys()} for d in (sts, state.sets, *state.attrs.values())]
+    head = (zone, first, latest, state.last is None, bool(state.again), "".join(opened), theirs)
+    sending = threading.Thread(target=_send, args=(up, head))
+    sending.start()
+    del head, theirs
+    made = _rows(state, zone, status, cols, fmt == "table", now, full_phone, filters, older, newer)
+    columns = None
+    if fmt == "table":
+        from ..render import table_cells, table_columns
+
+        cells = table_cells(map(itemgetter(2), made))
+        columns = table_columns(cells, cols)
+    sending.join()
+    _send(up, (made[0][0] if made else None, len(made), columns and columns[1]))
+    widths = _recv(down)
+    if columns is not None:
+        if widths is None:
+            return
+        from ..render import _line_batches
+
+        lines = _line_batches(cells, cols, columns=(columns[0], widths, columns[2]))
+        next(lines)  # the heading: the parent's
+        _send(up, "".join("\n".join(batch) + "\n" for batch in lines).encode("utf-8"))
+    else:
+        from ..render import write_listing
+
+        text = io.StringIO()
+        write_listing(map(itemgetter(2), made), cols, "csv", text)
+        _send(up, text.getvalue().split("\n", 1)[1].encode("utf-8"))
+
+
+def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> Optional[int]:
+    """The parent of `written`: fold the ledger up to byte `split`, take the child's rows of
+    the tickets opened here, make their rows, and write them and the child's text. None,
+    before anything is written, when anything is out of the ordinary."""
+    from .. import corrections
+
+    status, cols, fmt, now, full_phone, filters, older, newer = args
+    fixes = corrections.state(root)
+    state = _State()
+    zone, first, latest = _fold(state, _rows_of(path, 0, split))
+    if state.last is not None or state.again or fixes.events or zone is None:
+        return None
+    head = _recv(up)
+    if head is None:
+        return None
+    their_zone, their_first, _, ordered, again, ids, (their_status, their_sets, *their_attrs) = head
+    if not ordered or again or their_zone != zone or their_first < latest:
+        return None
+    ids = {ids[i:i + 12] for i in range(0, len(ids), 12)}  # the tickets opened after `split`
+    if not all(map(ids.isdisjoint, (state.opened, state.status, state.sets, *state.attrs.values()))):
+        return None  # opened on both sides, or with rows before `split` too
+    del ids
+    sts = state.status
+    for tid, s in their_status.items():  # the later part's statuses, after the earlier's
+        if s[0] != "?":
+            sts[tid] = s
+        elif sts.get(tid, "open") in ("open", "waiting"):
+            sts[tid] = s[1:]
+    for mine, d in zip(state.attrs.values(), their_attrs):
+        mine.update(d)
+    for tid, changes in their_sets.items():
+        state.sets.setdefault(tid, []).extend(changes)
+    del their_status, their_attrs, their_sets, head
+    made = _rows(state, zone, status, cols, fmt == "table", now, full_phone, filters, older, newer)
+    tail = _recv(up)
+    if tail is None:
+        return None
+    their_ts, n, their_widths = tail
+    if made and n and made[-1][0] >= their_ts:  # oldest first by time, then ID: not two parts
+        return None
+    if fmt == "table":
+        from ..render import _line_batches, table_cells, table_columns
+
+        cells = table_cells(map(itemgetter(2), made))
+        del made[:]
+        found, widths, wide = table_columns(cells, cols)
+        widths = list(map(max, widths, their_widths))
+        _send(down, widths)
+        text = "".join("\n".join(batch) + "\n" for batch in _line_batches(cells, cols, columns=(found, widths, wide)))
+    else:
+        from ..render import write_listing
+
+        _send(down, None)
+        buf = io.StringIO()
+        write_listing(map(itemgetter(2), made), cols, "csv", buf)
+        text = buf.getvalue()
+    later = _recv(up)
+    if later is None:
+        return None
+    n += len(cells) if fmt == "table" else len(made)
+    if n or fmt == "csv":
+        out.write(text)
+        if str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer"):
+            out.flush()  # the child's text goes as the bytes it made (strictly UTF-8), after this process's
+            out.buffer.write(later)
+        else:
+            out.write(later.decode("utf-8"))
+    return n
