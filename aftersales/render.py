@@ -214,15 +214,18 @@ def _simple_lines(cells: list, heads: list, min_padding: int = 2):
         yield from lines
 
 
-def table_columns(cells: list, heads: list, min_padding: int = 2) -> tuple:
+def table_columns(cells: list, heads: list, min_padding: int = 2, by_column=None) -> tuple:
     """(cols, widths, wide) of `_line_batches`: the cells stripped a column at a time, each
     column's width (its widest cell, or its heading and `min_padding`), and the display
     widths of a column's cells when they are not all ASCII (else None). The widths of a
-    table made in parts are the largest of each part's."""
+    table made in parts are the largest of each part's. `by_column`: the cells given as
+    columns instead."""
     dw = display_width
     width_of = _WidthOf()  # texts repeat (names, categories): each measured once per table
     cols, widths, wide = [], [], []  # wide: the display widths of a column's cells, when not all ASCII
-    for h, cells_of in zip(heads, zip(*cells) if cells else [()] * len(heads)):
+    if by_column is None:
+        by_column = zip(*cells) if cells else [()] * len(heads)
+    for h, cells_of in zip(heads, by_column):
         col = list(map(str.strip, cells_of))
         ws = None if all(map(str.isascii, col)) else list(map(width_of.__getitem__, col))
         w = (max(map(len, col)) if ws is None else max(ws)) if col else 0

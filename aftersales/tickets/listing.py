@@ -30,7 +30,7 @@ import re
 import sys
 from collections import Counter
 from itertools import compress, islice
-from operator import add, and_, floordiv, gt, itemgetter, le, lt, not_, sub
+from operator import add, and_, floordiv, gt, itemgetter, le, lt, ne, not_, sub
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Optional
@@ -313,7 +313,6 @@ def _fold(state: _State, chunks) -> tuple:
         ids, ats, _bys, types, refs, texts, datas = zip(*rows)
         if set(map(len, ids)) != {12} or not "".join(ids).isascii():
             raise Unusual("ID")
-        ids = tuple(map(intern, ids))  # one string per ticket, shared by every dictionary
         if zone is None:  # the first time gives the zone that every other must be written in
             zone = ats[0][19:]
             if not _ZONE.fullmatch(zone):
@@ -454,13 +453,20 @@ _OBJECTS = re.compile("\n(?:\\{(?:" + _PAIR + '(?:,(?=")|(?=\\})))*+\\}|)(?=\n)'
 
 
 def _rows(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> list:
-    """The rows of the tickets opened in `state`, a column at a time."""
+    """The rows of the tickets opened in `state`: (opened at as a timestamp, ID, values)."""
+    ts, tids, values = _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer)
+    return list(zip(ts, tids, zip(*values)))
+
+
+def _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> tuple:
+    """(opened at as timestamps, IDs, [the values of each of `cols`]) of the tickets opened
+    in `state` that are listed, oldest first, each a list worked out a column at a time."""
     from ..clock import parse_time, spans
     from ..ids import SHORT
 
     opened = state.opened
     if not opened:
-        return []
+        return [], [], [[] for _ in cols]
     tids = list(opened)
     ats, cats, sums, *fields = zip(*map(opened.__getitem__, tids))
     opened.clear()
@@ -505,13 +511,21 @@ def _rows(state, zone, status, cols, short, now, full_phone, filters, older, new
     if older is not None or newer is not None:
         keep = [k and (older is None or older(t)) and not (newer is not None and newer(t))
                 for k, t in zip(keep, map(parse_time, ats))]
-    values = zip(*[col[c] for c in cols])
-    out = list(compress(zip(ts, tids, values), keep))
+    values = [col[c] for c in cols]
+    if not all(keep):
+        ts, tids = list(compress(ts, keep)), list(compress(tids, keep))
+        values = [list(compress(c, keep)) for c in values]
     # oldest first, as `list_` sorts them (by time, then ID): tickets come in the order of
-    # their open rows, so nearly always already sorted
+    # their open rows, so nearly always already sorted, but for tickets opened in one second
     if not all(map(lt, ts, islice(ts, 1, None))):
-        out.sort()  # (IDs differ: the values are never compared)
-    return out
+        order = sorted(range(len(ts)), key=list(zip(ts, tids)).__getitem__)
+        moved = list(compress(range(len(ts)), map(ne, order, range(len(ts)))))  # the few out of place
+        ts, tids, *values = cs = [list(c) for c in [ts, tids] + values]  # (lists of their own)
+        for c in cs:
+            now_at = list(map(c.__getitem__, map(order.__getitem__, moved)))
+            for i, v in zip(moved, now_at):
+                c[i] = v
+    return ts, tids, values
 
 
 def _ages(seconds: list, span_of) -> list:
@@ -679,22 +693,22 @@ def _later(path: Path, split: int, args: tuple, up, down) -> None:
     sending = threading.Thread(target=_send, args=(up, head))
     sending.start()
     del head, theirs
-    made = _rows(state, zone, status, cols, fmt == "table", now, full_phone, filters, older, newer)
     columns = None
     if fmt == "table":
-        from ..render import table_cells, table_columns
-
-        cells = table_cells(map(itemgetter(2), made))
-        columns = table_columns(cells, cols)
+        ts, cells, columns = _table(state, zone, args)
+    else:
+        made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer)
+        ts = [r[0] for r in made[:1]]
     sending.join()
-    _send(up, (made[0][0] if made else None, len(made), columns and columns[1]))
+    _send(up, (ts[0] if ts else None, len(ts) if columns else len(made), columns and columns[1]))
     widths = _recv(down)
     if columns is not None:
         if widths is None:
             return
         from ..render import _line_batches
 
-        lines = _line_batches(cells, cols, columns=(columns[0], widths, columns[2]))
+        lines = _line_batches(columns[0][0] if cells is None else cells, cols,
+                              columns=(columns[0], widths, columns[2]))
         next(lines)  # the heading: the parent's
         _send(up, "".join("\n".join(batch) + "\n" for batch in lines).encode("utf-8"))
     else:
@@ -703,6 +717,24 @@ def _later(path: Path, split: int, args: tuple, up, down) -> None:
         text = io.StringIO()
         write_listing(map(itemgetter(2), made), cols, "csv", text)
         _send(up, text.getvalue().split("\n", 1)[1].encode("utf-8"))
+
+
+def _table(state: _State, zone: str, args: tuple) -> tuple:
+    """(timestamps, cells, `render.table_columns`) of the table rows of the tickets opened in
+    `state`: cells None when every cell is plain printable text (nearly always: then they
+    are laid out a column at a time, as they are), else as `render.table_cells` makes them."""
+    from ..render import table_cells, table_columns
+
+    status, cols, fmt, now, full_phone, filters, older, newer = args
+    ts, _, values = _columns(state, zone, status, cols, True, now, full_phone, filters, older, newer)
+    try:
+        plain = all(map(str.isprintable, map("".join, values)))
+    except TypeError:  # not all text
+        plain = False
+    if plain:
+        return ts, None, table_columns([], cols, by_column=values)
+    cells = table_cells(zip(*values))
+    return ts, cells, table_columns(cells, cols)
 
 
 def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> Optional[int]:
@@ -738,22 +770,25 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> 
     for tid, changes in their_sets.items():
         state.sets.setdefault(tid, []).extend(changes)
     del their_status, their_attrs, their_sets, head
-    made = _rows(state, zone, status, cols, fmt == "table", now, full_phone, filters, older, newer)
+    if fmt == "table":
+        ts, cells, (found, widths, wide) = _table(state, zone, args)
+    else:
+        made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer)
+        ts = [r[0] for r in made]
     tail = _recv(up)
     if tail is None:
         return None
     their_ts, n, their_widths = tail
-    if made and n and made[-1][0] >= their_ts:  # oldest first by time, then ID: not two parts
+    if ts and n and ts[-1] >= their_ts:  # oldest first by time, then ID: not two parts
         return None
+    n += len(ts)
     if fmt == "table":
-        from ..render import _line_batches, table_cells, table_columns
+        from ..render import _line_batches
 
-        cells = table_cells(map(itemgetter(2), made))
-        del made[:]
-        found, widths, wide = table_columns(cells, cols)
         widths = list(map(max, widths, their_widths))
         _send(down, widths)
-        text = "".join("\n".join(batch) + "\n" for batch in _line_batches(cells, cols, columns=(found, widths, wide)))
+        text = "".join("\n".join(batch) + "\n" for batch in
+                       _line_batches(found[0] if cells is None else cells, cols, columns=(found, widths, wide)))
     else:
         from ..render import write_listing
 
@@ -764,7 +799,6 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> 
     later = _recv(up)
     if later is None:
         return None
-    n += len(cells) if fmt == "table" else len(made)
     if n or fmt == "csv":
         out.write(text)
         if str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer"):
