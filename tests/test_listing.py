@@ -486,3 +486,20 @@ def test_any_ledger_split_anywhere_prints_what_one_process_prints(shop, run, mon
         assert got == want
     else:
         assert (got.exit_code, got.stdout, got.stderr) == (want.exit_code, want.stdout, want.stderr)
+
+
+def test_the_times_taken_without_a_date_check_have_valid_dates():
+    import re
+
+    common = re.compile(listing._COMMON_TIME.replace("{zone}", re.escape("+08:00")))
+    for y in (2024, 2026):
+        for m in range(0, 14):
+            for d in range(0, 33):
+                try:
+                    valid = bool(dt.date(y, m, d))
+                except ValueError:
+                    valid = False
+                if common.fullmatch(f"{y}-{m:02d}-{d:02d}T10:00:00+08:00"):
+                    assert valid
+                elif valid:  # checked the careful way (`_RARE_DAYS`)
+                    assert (m, d) == (2, 29)

@@ -57,6 +57,9 @@ _ZONE = re.compile(r"[+-][0-9]{2}:[0-9]{2}")
 #: times as the ledger writes them, one after another, without their zone
 _TIME = (r"(?:(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
          r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{zone})*")
+#: ... with a day that every year has in its month (no 29 February, no 31 April ...)
+_COMMON_TIME = (r"(?:(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+                r"|(?:0[13578]|1[02])-31)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{zone})*")
 _RARE_DAYS = re.compile("-02-29T|-02-30T|-02-31T|-04-31T|-06-31T|-09-31T|-11-31T")
 
 
@@ -302,6 +305,7 @@ def _fold(state: _State, chunks) -> tuple:
 
     zone = None
     times: Any = None  # the pattern of the times of this ledger, once its zone is known
+    common: Any = None
     latest = first = ""  # the latest time of the ledger so far, while its rows are in time order
     for rows in chunks:
         if not all(rows):
@@ -319,13 +323,17 @@ def _fold(state: _State, chunks) -> tuple:
                 raise Unusual("zone")
             parse_time("2000-01-01T00:00:00" + zone)
             times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
+            common = re.compile(_COMMON_TIME.replace("{zone}", re.escape(zone)))
             first = ats[0]
         joined = "".join(ats)
-        if len(joined) != 25 * len(ats) or not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
+        if len(joined) != 25 * len(ats):
             raise Unusual("time")
-        if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
-            for d in set(map(itemgetter(slice(0, 10)), ats)):
-                dt.date.fromisoformat(d)
+        if not common.fullmatch(joined):  # (nearly always it does: valid times, each day in its month)
+            if not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
+                raise Unusual("time")
+            if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
+                for d in set(map(itemgetter(slice(0, 10)), ats)):
+                    dt.date.fromisoformat(d)
         # times in one zone, written alike, compare as text; rows in time order (the usual
         # case, checked a chunk at a time) need no check of each ticket's order
         if state.last is None and (ats[0] < latest or not all(map(le, ats, ats[1:]))):
