@@ -476,7 +476,7 @@ def _columns(state, zone, status, cols, short, now, full_phone, filters, older, 
     if not opened:
         return [], [], [[] for _ in cols]
     tids = list(opened)
-    ats, cats, sums, *fields = zip(*map(opened.__getitem__, tids))
+    ats, cats, sums, *fields = zip(*opened.values())  # (in the order of `tids`)
     opened.clear()
     sts = list(map(state.status.get, tids, repeat("open")))
     state.status.clear()
