@@ -29,8 +29,8 @@ import os
 import re
 import sys
 from collections import Counter
-from itertools import compress, islice
-from operator import add, and_, floordiv, gt, itemgetter, le, lt, ne, not_, sub
+from itertools import compress, filterfalse, islice
+from operator import add, and_, eq, floordiv, gt, itemgetter, le, lt, ne, not_, sub
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Optional
@@ -526,7 +526,18 @@ def _columns(state, zone, status, cols, short, now, full_phone, filters, older, 
     # oldest first, as `list_` sorts them (by time, then ID): tickets come in the order of
     # their open rows, so nearly always already sorted, but for tickets opened in one second
     if not all(map(lt, ts, islice(ts, 1, None))):
-        order = sorted(range(len(ts)), key=list(zip(ts, tids)).__getitem__)
+        if all(map(le, ts, islice(ts, 1, None))):  # tickets opened in one second: each such run by ID
+            order = list(range(len(ts)))
+            runs: list = []  # [first, last] of each run of one time
+            for i in compress(range(len(ts)), map(eq, ts, islice(ts, 1, None))):
+                if runs and runs[-1][1] == i:
+                    runs[-1][1] = i + 1
+                else:
+                    runs.append([i, i + 1])
+            for a, b in runs:
+                order[a:b + 1] = sorted(order[a:b + 1], key=tids.__getitem__)
+        else:
+            order = sorted(range(len(ts)), key=list(zip(ts, tids)).__getitem__)
         moved = list(compress(range(len(ts)), map(ne, order, range(len(ts)))))  # the few out of place
         ts, tids, *values = cs = [list(c) for c in [ts, tids] + values]  # (lists of their own)
         for c in cs:
@@ -577,6 +588,10 @@ def _masks(phones) -> list:
 
     out = list(map(add, map(add, map(itemgetter(slice(0, 3)), phones), repeat("****")),
                    map(itemgetter(slice(-4, None)), phones)))
+    if "".join(phones).isdigit() and min(filter(None, map(len, phones)), default=11) >= 11:  # usual, or none
+        for i in compress(range(len(out)), map(not_, phones)):
+            out[i] = ""
+        return out
     usual = map(and_, map(str.isdigit, phones), map(le, repeat(11), map(len, phones)))
     for i in compress(range(len(out)), map(not_, usual)):
         out[i] = mask_phone(phones[i]) if phones[i] else ""
@@ -640,7 +655,14 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
             os.close(up_w)
             os.close(down_r)
         with os.fdopen(up_r, "rb") as up, os.fdopen(down_w, "wb") as down:
-            return _earlier(root, path, split, args, up, down, out)
+            n = _earlier(root, path, split, args, up, down, out)
+        if n is not None:  # the child has said all and is leaving: reaped when it has, or at exit
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                import atexit
+
+                atexit.register(_reap, pid)
+            pid = None
+        return n
     except Exception:  # noqa: BLE001 -- nothing written: the one-process path says it in its words
         return None
     finally:
@@ -648,6 +670,13 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
             cache.stop(pid)
         if was:
             gc.enable()
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _split_point(path: Path, size: int) -> Optional[int]:
@@ -660,12 +689,15 @@ def _split_point(path: Path, size: int) -> Optional[int]:
     return at + found.start() + 1 if found else None
 
 
-def _send(f, obj) -> None:
+def _message(obj) -> bytes:
     import pickle
 
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    f.write(len(data).to_bytes(8, "little"))
-    f.write(data)
+    return len(data).to_bytes(8, "little") + data
+
+
+def _send(f, obj) -> None:
+    f.write(_message(obj))
     f.flush()
 
 
@@ -696,9 +728,13 @@ def _later(path: Path, split: int, args: tuple, up, down) -> None:
         if sts[tid][0] == "?":
             sts[tid] = sts[tid][1:]
     # the rows of the tickets opened before `split`, as `fold` made them
-    theirs = [{tid: d[tid] for tid in d.keys() - opened.keys()} for d in (sts, state.sets, *state.attrs.values())]
-    head = (zone, first, latest, state.last is None, bool(state.again), "".join(opened), theirs)
-    sending = threading.Thread(target=_send, args=(up, head))
+    theirs = []
+    for d in (sts, state.sets, *state.attrs.values()):
+        keys = list(filterfalse(opened.__contains__, d))
+        theirs.append(dict(zip(keys, map(d.__getitem__, keys))))
+    head = _message((zone, first, latest, state.last is None, bool(state.again), "".join(opened), theirs))
+    sending = threading.Thread(target=up.write, args=(head,))  # (the pipe takes it as the parent reads)
+    sys.setswitchinterval(1e-4)  # the sender's turn as soon as the pipe takes more (else 5 ms a write)
     sending.start()
     del head, theirs
     columns = None
@@ -708,6 +744,8 @@ def _later(path: Path, split: int, args: tuple, up, down) -> None:
         made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer)
         ts = [r[0] for r in made[:1]]
     sending.join()
+    up.flush()
+    sys.setswitchinterval(0.005)
     _send(up, (ts[0] if ts else None, len(ts) if columns else len(made), columns and columns[1]))
     widths = _recv(down)
     if columns is not None:
@@ -763,7 +801,7 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> 
     their_zone, their_first, _, ordered, again, ids, (their_status, their_sets, *their_attrs) = head
     if not ordered or again or their_zone != zone or their_first < latest:
         return None
-    ids = {ids[i:i + 12] for i in range(0, len(ids), 12)}  # the tickets opened after `split`
+    ids = set(map(ids.__getitem__, map(slice, range(0, len(ids), 12), range(12, len(ids) + 12, 12))))
     if not all(map(ids.isdisjoint, (state.opened, state.status, state.sets, *state.attrs.values()))):
         return None  # opened on both sides, or with rows before `split` too
     del ids
