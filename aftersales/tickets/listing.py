@@ -655,14 +655,14 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
             os.close(up_w)
             os.close(down_r)
         with os.fdopen(up_r, "rb") as up, os.fdopen(down_w, "wb") as down:
-            n = _earlier(root, path, split, args, up, down, out)
-        if n is not None:  # the child has said all and is leaving: reaped when it has, or at exit
-            if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                import atexit
+            made = _earlier(root, path, split, args, up, down)
+        if made is None:
+            return None
+        if os.waitpid(pid, os.WNOHANG)[0] == 0:  # it has said all and is leaving: reaped at exit
+            import atexit
 
-                atexit.register(_reap, pid)
-            pid = None
-        return n
+            atexit.register(_reap, pid)
+        pid = None
     except Exception:  # noqa: BLE001 -- nothing written: the one-process path says it in its words
         return None
     finally:
@@ -670,6 +670,15 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
             cache.stop(pid)
         if was:
             gc.enable()
+    n, text, later = made  # (an error writing them is the command's, as ever)
+    if n or fmt == "csv":
+        out.write(text)
+        if str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer"):
+            out.flush()  # the child's text goes as the bytes it made (strictly UTF-8), after this process's
+            out.buffer.write(later)
+        else:
+            out.write(later.decode("utf-8"))
+    return n
 
 
 def _reap(pid: int) -> None:
@@ -783,10 +792,10 @@ def _table(state: _State, zone: str, args: tuple) -> tuple:
     return ts, cells, table_columns(cells, cols)
 
 
-def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> Optional[int]:
+def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optional[tuple]:
     """The parent of `written`: fold the ledger up to byte `split`, take the child's rows of
-    the tickets opened here, make their rows, and write them and the child's text. None,
-    before anything is written, when anything is out of the ordinary."""
+    the tickets opened here, make their rows: (rows, their text, the child's text as UTF-8),
+    or None when anything is out of the ordinary."""
     from .. import corrections
 
     status, cols, fmt, now, full_phone, filters, older, newer = args
@@ -843,13 +852,4 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, out) -> 
         write_listing(map(itemgetter(2), made), cols, "csv", buf)
         text = buf.getvalue()
     later = _recv(up)
-    if later is None:
-        return None
-    if n or fmt == "csv":
-        out.write(text)
-        if str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer"):
-            out.flush()  # the child's text goes as the bytes it made (strictly UTF-8), after this process's
-            out.buffer.write(later)
-        else:
-            out.write(later.decode("utf-8"))
-    return n
+    return None if later is None else (n, text, later)
