@@ -17,6 +17,12 @@ folded whole here and handed back for the caller's own rows; anything odd about 
 not twelve characters, a data cell that is not a JSON object) makes `rows` return None,
 and the caller reads the ledger with `scan.iter_tickets` as before, so an error is worded
 as it always was. tests/test_listing.py checks the rows against the whole fold's.
+
+With a second processor and a big ledger, a table in a pipe or CSV is made by two processes
+(`written`): a forked child folds the later half of the file (from a record near its middle)
+and lays out the rows of the tickets opened there, while this one does the earlier half;
+anything out of the ordinary there, or a child that fails, and nothing is written: the
+one-process path above runs, as it always did.
 """
 
 from __future__ import annotations
