@@ -132,13 +132,7 @@ def write_listing(rows, columns: list, fmt: str, out, headers: dict | None = Non
     was = gc.isenabled()
     gc.disable()  # a table holds every row: the collector would walk them again and again, and finds no cycles
     try:
-        cells = list(rows)
-        try:  # a column at a time: nearly always every cell is plain printable text
-            plain = len(set(map(len, cells))) <= 1 and all(map(str.isprintable, map("".join, zip(*cells))))
-        except TypeError:  # not all text
-            plain = False
-        if not plain:
-            cells = [r if _plain_row(r) else [printable(_cell(v)) for v in r] for r in cells]
+        cells = table_cells(rows)
         if cells:
             heads = [(headers or {}).get(c, c) for c in columns]
             if terminal_width():
@@ -150,6 +144,19 @@ def write_listing(rows, columns: list, fmt: str, out, headers: dict | None = Non
     finally:
         if was:
             gc.enable()
+
+
+def table_cells(rows) -> list:
+    """The cells of a table's rows (tuples in `columns` order), as `write_listing` shows
+    them; each row's cells depend on that row alone."""
+    cells = list(rows)
+    try:  # a column at a time: nearly always every cell is plain printable text
+        plain = len(set(map(len, cells))) <= 1 and all(map(str.isprintable, map("".join, zip(*cells))))
+    except TypeError:  # not all text
+        plain = False
+    if not plain:
+        cells = [r if _plain_row(r) else [printable(_cell(v)) for v in r] for r in cells]
+    return cells
 
 
 def _plain_row(r) -> bool:
@@ -207,23 +214,37 @@ def _simple_lines(cells: list, heads: list, min_padding: int = 2):
         yield from lines
 
 
-def _line_batches(cells: list, heads: list, min_padding: int = 2, size: int = 4096):
-    """The lines of `simple_table`, a list of up to `size` at a time: worked out a column
-    at a time (cells stripped, each column as wide as its widest cell, or its heading and
-    `min_padding`), the rows left as they are."""
-    from itertools import repeat
-    from operator import add, sub
-
+def table_columns(cells: list, heads: list, min_padding: int = 2, by_column=None) -> tuple:
+    """(cols, widths, wide) of `_line_batches`: the cells stripped a column at a time, each
+    column's width (its widest cell, or its heading and `min_padding`), and the display
+    widths of a column's cells when they are not all ASCII (else None). The widths of a
+    table made in parts are the largest of each part's. `by_column`: the cells given as
+    columns instead."""
     dw = display_width
     width_of = _WidthOf()  # texts repeat (names, categories): each measured once per table
     cols, widths, wide = [], [], []  # wide: the display widths of a column's cells, when not all ASCII
-    for h, cells_of in zip(heads, zip(*cells) if cells else [()] * len(heads)):
+    if by_column is None:
+        by_column = zip(*cells) if cells else [()] * len(heads)
+    for h, cells_of in zip(heads, by_column):
         col = list(map(str.strip, cells_of))
         ws = None if all(map(str.isascii, col)) else list(map(width_of.__getitem__, col))
         w = (max(map(len, col)) if ws is None else max(ws)) if col else 0
         cols.append(col)
         widths.append(max(w, dw(h) + min_padding))
         wide.append(ws)
+    return cols, widths, wide
+
+
+def _line_batches(cells: list, heads: list, min_padding: int = 2, size: int = 4096, columns=None):
+    """The lines of `simple_table`, a list of up to `size` at a time: worked out a column
+    at a time (cells stripped, each column as wide as its widest cell, or its heading and
+    `min_padding`), the rows left as they are. `columns`: `table_columns` of the cells,
+    with the widths to use."""
+    from itertools import repeat
+    from operator import add, sub
+
+    dw = display_width
+    cols, widths, wide = columns or table_columns(cells, heads, min_padding)
 
     def line(values):
         return "  ".join([v + " " * (w - (len(v) if v.isascii() else dw(v))) for v, w in zip(values, widths)]).rstrip()

@@ -17,6 +17,12 @@ folded whole here and handed back for the caller's own rows; anything odd about 
 not twelve characters, a data cell that is not a JSON object) makes `rows` return None,
 and the caller reads the ledger with `scan.iter_tickets` as before, so an error is worded
 as it always was. tests/test_listing.py checks the rows against the whole fold's.
+
+With a second processor and a big ledger, a table in a pipe or CSV is made by two processes
+(`written`): a forked child folds the later half of the file (from a record near its middle)
+and lays out the rows of the tickets opened there, while this one does the earlier half;
+anything out of the ordinary there, or a child that fails, and nothing is written: the
+one-process path above runs, as it always did.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ import os
 import re
 import sys
 from collections import Counter
-from itertools import compress, islice
-from operator import add, and_, floordiv, gt, itemgetter, le, lt, not_, sub
+from itertools import compress, filterfalse, islice
+from operator import add, and_, eq, floordiv, gt, itemgetter, le, lt, ne, not_, sub
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Optional
@@ -57,6 +63,9 @@ _ZONE = re.compile(r"[+-][0-9]{2}:[0-9]{2}")
 #: times as the ledger writes them, one after another, without their zone
 _TIME = (r"(?:(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
          r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{zone})*")
+#: ... with a day that every year has in its month (no 29 February, no 31 April ...)
+_COMMON_TIME = (r"(?:(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+                r"|(?:0[13578]|1[02])-31)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{zone})*")
 _RARE_DAYS = re.compile("-02-29T|-02-30T|-02-31T|-04-31T|-06-31T|-09-31T|-11-31T")
 
 
@@ -104,19 +113,23 @@ def _records(path: Path):
             raise Unusual("unterminated")
 
 
-def _rows_of(path: Path):
+def _rows_of(path: Path, start: int = 0, end: Optional[int] = None):
     """The records of the ledger as csv.reader reads the file, `_CHUNK` at a time. Unusual
     when the header is not the ledger's; _QuoteFirst when a line begins with a quote (the
-    careful path groups records by their first 12 bytes: a quoted ID is grouped apart)."""
+    careful path groups records by their first 12 bytes: a quoted ID is grouped apart).
+    From byte `start` (the start of a line) up to byte `end`: a csv.Error when `end` is
+    inside a record."""
     header = ledger.schema_of(LEDGER).header.encode()
     with open(path, "rb", buffering=0) as f:
         head = os.pread(f.fileno(), len(header), 0)
         if head != header or not header.endswith(b"\n"):
             raise Unusual("header")
-        text = io.TextIOWrapper(io.BufferedReader(_Checked(f), 1 << 16), encoding="utf-8", newline="")
+        f.seek(start)
+        text = io.TextIOWrapper(io.BufferedReader(_Checked(f, end), 1 << 16), encoding="utf-8", newline="")
         text._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]  # (8 KiB by default: a call per 8 KiB)
         reader = csv.reader(text, strict=True)
-        next(reader)
+        if not start:
+            next(reader)
         while True:
             rows = list(islice(reader, _CHUNK))
             if not rows:
@@ -127,15 +140,22 @@ def _rows_of(path: Path):
 class _Checked(io.RawIOBase):
     """The bytes of a file, refusing (Unusual) a line that begins with a quote."""
 
-    def __init__(self, f):
+    def __init__(self, f, end: Optional[int] = None):
         super().__init__()
         self.f, self.last = f, 10  # the byte before: a line break at the start
+        self.left = None if end is None else end - f.tell()  # bytes to read before `end`
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
+        if self.left is not None:
+            b = memoryview(b)[:max(self.left, 0)]
+            if not len(b):
+                return 0
         n = self.f.readinto(b)
+        if self.left is not None:
+            self.left -= n or 0
         if n:
             view = memoryview(b)[:n]
             if view[0] == 34 and self.last == 10 or _QUOTE_FIRST.search(view):
@@ -189,6 +209,10 @@ class _State:
         self.again: set = set()
         self.last: Optional[dict] = None  # once rows are out of time order: ID -> time of its latest listed row
         self.bound = ""  # ... and the latest time before, which no earlier row of a ticket is after
+        #: the status of a ticket before its first row here: "?" when these rows are the later
+        #: part of the ledger (`written`): "?open" then means "open if it was open or waiting"
+        self.start = "open"
+        self.unsure: set = set()  # the tickets whose status starts with "?"
 
     def fold(self, ids, types, refs) -> None:
         """Rows of the types in `_FOLD`, in time order."""
@@ -209,8 +233,12 @@ class _State:
             elif typ in _BASE:
                 status[tid] = _BASE[typ]
             else:  # wait (open -> waiting) or resume (waiting -> open): each row is recorded
-                s = get(tid, "open")
-                status[tid] = s if s not in ("open", "waiting") else "waiting" if typ == "wait" else "open"
+                s = get(tid, self.start)
+                if s in ("open", "waiting"):
+                    status[tid] = "waiting" if typ == "wait" else "open"
+                elif s[0] == "?":  # (a later part of the ledger: as it says, if open or waiting before)
+                    status[tid] = "?waiting" if typ == "wait" else "?open"
+                    self.unsure.add(tid)
 
     def open(self, ids, ats, refs, texts, datas) -> None:
         """Open rows: a ticket opened twice is folded whole."""
@@ -272,11 +300,20 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
 
     fixes = corrections.state(root)
     state = _State()
-    chunks = chunks or _rows_of
+    zone, _, _ = _fold(state, (chunks or _rows_of)(path))
+    return state, _whole(root, path, state, fixes), zone
+
+
+def _fold(state: _State, chunks) -> tuple:
+    """Fold the rows of `chunks` into `state`: (zone, first, latest), the UTC offset of every
+    time, the time of the first row, and of the last one while they are in time order."""
+    from ..clock import parse_time
+
     zone = None
     times: Any = None  # the pattern of the times of this ledger, once its zone is known
-    latest = ""  # the latest time of the ledger so far, while its rows are in time order
-    for rows in chunks(path):
+    common: Any = None
+    latest = first = ""  # the latest time of the ledger so far, while its rows are in time order
+    for rows in chunks:
         if not all(rows):
             rows = [r for r in rows if r]
             if not rows:
@@ -286,19 +323,23 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
         ids, ats, _bys, types, refs, texts, datas = zip(*rows)
         if set(map(len, ids)) != {12} or not "".join(ids).isascii():
             raise Unusual("ID")
-        ids = tuple(map(intern, ids))  # one string per ticket, shared by every dictionary
         if zone is None:  # the first time gives the zone that every other must be written in
             zone = ats[0][19:]
             if not _ZONE.fullmatch(zone):
                 raise Unusual("zone")
             parse_time("2000-01-01T00:00:00" + zone)
             times = re.compile(_TIME.replace("{zone}", re.escape(zone)))
+            common = re.compile(_COMMON_TIME.replace("{zone}", re.escape(zone)))
+            first = ats[0]
         joined = "".join(ats)
-        if len(joined) != 25 * len(ats) or not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
+        if len(joined) != 25 * len(ats):
             raise Unusual("time")
-        if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
-            for d in set(map(itemgetter(slice(0, 10)), ats)):
-                dt.date.fromisoformat(d)
+        if not common.fullmatch(joined):  # (nearly always it does: valid times, each day in its month)
+            if not times.fullmatch(joined):  # months 01-12, hours 00-23 ...
+                raise Unusual("time")
+            if _RARE_DAYS.search(joined):  # ... and each day in its month: the rare ones parsed
+                for d in set(map(itemgetter(slice(0, 10)), ats)):
+                    dt.date.fromisoformat(d)
         # times in one zone, written alike, compare as text; rows in time order (the usual
         # case, checked a chunk at a time) need no check of each ticket's order
         if state.last is None and (ats[0] < latest or not all(map(le, ats, ats[1:]))):
@@ -313,6 +354,14 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
         elif "open" in types:
             is_open = list(map("open".__eq__, types))
             state.open(*(list(compress(c, is_open)) for c in (ids, ats, refs, texts, datas)))
+    return zone, first, latest
+
+
+def _whole(root: Path, path: Path, state: _State, fixes) -> list:
+    """The tickets with a correction in force (`fixes`) and `state.again`, folded whole (and
+    left out of `state`)."""
+    from .. import corrections
+
     whole: dict = {tid: [] for tid in list(fixes.events) + list(state.again)}
     if whole:
         key = itemgetter(slice(0, 12))
@@ -328,7 +377,7 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
         if t is not None and t.opened_at is not None:
             t.fields  # noqa: B018 -- a data cell that is not JSON: the careful path words it
             folded.append(t)
-    return state, folded, zone
+    return folded
 
 
 _LISTED = frozenset(LISTED)
@@ -418,15 +467,22 @@ _OBJECTS = re.compile("\n(?:\\{(?:" + _PAIR + '(?:,(?=")|(?=\\})))*+\\}|)(?=\n)'
 
 
 def _rows(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> list:
-    """The rows of the tickets opened in `state`, a column at a time."""
+    """The rows of the tickets opened in `state`: (opened at as a timestamp, ID, values)."""
+    ts, tids, values = _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer)
+    return list(zip(ts, tids, zip(*values)))
+
+
+def _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> tuple:
+    """(opened at as timestamps, IDs, [the values of each of `cols`]) of the tickets opened
+    in `state` that are listed, oldest first, each a list worked out a column at a time."""
     from ..clock import parse_time, spans
     from ..ids import SHORT
 
     opened = state.opened
     if not opened:
-        return []
+        return [], [], [[] for _ in cols]
     tids = list(opened)
-    ats, cats, sums, *fields = zip(*map(opened.__getitem__, tids))
+    ats, cats, sums, *fields = zip(*opened.values())  # (in the order of `tids`)
     opened.clear()
     sts = list(map(state.status.get, tids, repeat("open")))
     state.status.clear()
@@ -469,13 +525,32 @@ def _rows(state, zone, status, cols, short, now, full_phone, filters, older, new
     if older is not None or newer is not None:
         keep = [k and (older is None or older(t)) and not (newer is not None and newer(t))
                 for k, t in zip(keep, map(parse_time, ats))]
-    values = zip(*[col[c] for c in cols])
-    out = list(compress(zip(ts, tids, values), keep))
+    values = [col[c] for c in cols]
+    if not all(keep):
+        ts, tids = list(compress(ts, keep)), list(compress(tids, keep))
+        values = [list(compress(c, keep)) for c in values]
     # oldest first, as `list_` sorts them (by time, then ID): tickets come in the order of
-    # their open rows, so nearly always already sorted
+    # their open rows, so nearly always already sorted, but for tickets opened in one second
     if not all(map(lt, ts, islice(ts, 1, None))):
-        out.sort(key=itemgetter(0) if len(set(ts)) == n else itemgetter(0, 1))
-    return out
+        if all(map(le, ts, islice(ts, 1, None))):  # tickets opened in one second: each such run by ID
+            order = list(range(len(ts)))
+            runs: list = []  # [first, last] of each run of one time
+            for i in compress(range(len(ts)), map(eq, ts, islice(ts, 1, None))):
+                if runs and runs[-1][1] == i:
+                    runs[-1][1] = i + 1
+                else:
+                    runs.append([i, i + 1])
+            for a, b in runs:
+                order[a:b + 1] = sorted(order[a:b + 1], key=tids.__getitem__)
+        else:
+            order = sorted(range(len(ts)), key=list(zip(ts, tids)).__getitem__)
+        moved = list(compress(range(len(ts)), map(ne, order, range(len(ts)))))  # the few out of place
+        ts, tids, *values = cs = [list(c) for c in [ts, tids] + values]  # (lists of their own)
+        for c in cs:
+            now_at = list(map(c.__getitem__, map(order.__getitem__, moved)))
+            for i, v in zip(moved, now_at):
+                c[i] = v
+    return ts, tids, values
 
 
 def _ages(seconds: list, span_of) -> list:
@@ -519,7 +594,268 @@ def _masks(phones) -> list:
 
     out = list(map(add, map(add, map(itemgetter(slice(0, 3)), phones), repeat("****")),
                    map(itemgetter(slice(-4, None)), phones)))
+    if "".join(phones).isdigit() and min(filter(None, map(len, phones)), default=11) >= 11:  # usual, or none
+        for i in compress(range(len(out)), map(not_, phones)):
+            out[i] = ""
+        return out
     usual = map(and_, map(str.isdigit, phones), map(le, repeat(11), map(len, phones)))
     for i in compress(range(len(out)), map(not_, usual)):
         out[i] = mask_phone(phones[i]) if phones[i] else ""
     return out
+
+
+# ------------------------------------------------------------------ two processes (issue 18)
+
+#: tickets.csv from this size up is read by two processes (`written`), given a second processor
+SPLIT_MIN = 16 << 20
+#: the share of tickets.csv the command reads itself; a forked child reads the rest
+SPLIT = 0.5
+#: a line that begins as a record does: an ID, then a time
+_RECORD_START = re.compile(rb"\n[0-9A-Za-z]{12},[0-9]{4}-")
+
+
+def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, full_phone: bool, filters: dict,
+            older, newer, out) -> Optional[int]:
+    """`ticket list --status closed|all` as a table in a pipe or as CSV, written to `out`,
+    read by two processes: this one folds the ledger up to a record near its middle
+    (`SPLIT`), a forked child folds the rest, makes the rows of the tickets opened there and
+    hands back what this part needs (the later rows of the tickets opened here), then the
+    text of its rows, laid out with the table's widths. Returns the number of rows, or None
+    when nothing was written: no second processor, a small ledger, another format, or
+    anything out of the ordinary (a record across the split, rows out of time order, a
+    ticket opened or with rows on both sides, a correction, two rows at the same second
+    across the split, a child that failed): then `rows` reads it in one process, as ever."""
+    from .. import cache
+    from ..render import terminal_width
+
+    if fmt not in ("table", "csv") or fmt == "table" and terminal_width():
+        return None
+    if not _SAFE or now.microsecond or len(cols) < 2 or any(c not in COLUMNS for c in cols) or cache.jobs() < 2:
+        return None
+    import gc
+
+    from .scan import _ledger
+
+    was = gc.isenabled()
+    gc.disable()
+    pid = None
+    try:
+        path = _ledger(root)
+        size = os.path.getsize(path) if path is not None else 0
+        split = _split_point(path, size) if path is not None and size >= SPLIT_MIN else None
+        if path is None or split is None:
+            return None
+        args = (status, cols, fmt, now, full_phone, filters or {}, older, newer)
+        up_r, up_w = os.pipe()
+        down_r, down_w = os.pipe()
+
+        def child() -> None:
+            os.close(up_r)
+            os.close(down_w)
+            with os.fdopen(up_w, "wb") as up, os.fdopen(down_r, "rb") as down:
+                _later(path, split, args, up, down)
+
+        try:
+            pid = cache.fork(child)
+        finally:
+            os.close(up_w)
+            os.close(down_r)
+        with os.fdopen(up_r, "rb") as up, os.fdopen(down_w, "wb") as down:
+            made = _earlier(root, path, split, args, up, down)
+        if made is None:
+            return None
+        if os.waitpid(pid, os.WNOHANG)[0] == 0:  # it has said all and is leaving: reaped at exit
+            import atexit
+
+            atexit.register(_reap, pid)
+        pid = None
+    except Exception:  # noqa: BLE001 -- nothing written: the one-process path says it in its words
+        return None
+    finally:
+        if pid is not None:
+            cache.stop(pid)
+        if was:
+            gc.enable()
+    n, text, later = made  # (an error writing them is the command's, as ever)
+    if n or fmt == "csv":
+        out.write(text)
+        if str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer"):
+            out.flush()  # the child's text goes as the bytes it made (strictly UTF-8), after this process's
+            out.buffer.write(later)
+        else:
+            out.write(later.decode("utf-8"))
+    return n
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _split_point(path: Path, size: int) -> Optional[int]:
+    """A byte near `SPLIT` of the file where a line begins as a record does. The earlier
+    part must end there cleanly (csv.reader, strict, fails at the end of a part that ends
+    inside a quoted text), else the ledger is read in one process."""
+    at = int(size * SPLIT)
+    with open(path, "rb") as f:
+        found = _RECORD_START.search(os.pread(f.fileno(), 1 << 16, at))
+    return at + found.start() + 1 if found else None
+
+
+def _message(obj) -> bytes:
+    import pickle
+
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(8, "little") + data
+
+
+def _send(f, obj) -> None:
+    f.write(_message(obj))
+    f.flush()
+
+
+def _recv(f):
+    """The next object `_send` sent, or None when the other process has gone."""
+    import pickle
+
+    head = f.read(8)
+    if len(head) < 8:
+        return None
+    n = int.from_bytes(head, "little")
+    data = f.read(n)
+    return pickle.loads(data) if len(data) == n else None
+
+
+def _later(path: Path, split: int, args: tuple, up, down) -> None:
+    """The child of `written`: fold the ledger from byte `split` on; send up what the earlier
+    part needs (in a thread, while the rows are made), then (first time, rows, widths) of
+    the tickets opened here, and, once down comes the table's widths, the text of their rows."""
+    import threading
+
+    status, cols, fmt, now, full_phone, filters, older, newer = args
+    state = _State()
+    state.start = "?"
+    zone, first, latest = _fold(state, _rows_of(path, split))
+    opened, sts = state.opened, state.status
+    for tid in state.unsure & opened.keys():  # opened here (after no row of it before `split`: the parent checks)
+        if sts[tid][0] == "?":
+            sts[tid] = sts[tid][1:]
+    # the rows of the tickets opened before `split`, as `fold` made them
+    theirs = []
+    for d in (sts, state.sets, *state.attrs.values()):
+        keys = list(filterfalse(opened.__contains__, d))
+        theirs.append(dict(zip(keys, map(d.__getitem__, keys))))
+    head = _message((zone, first, latest, state.last is None, bool(state.again), "".join(opened), theirs))
+    sending = threading.Thread(target=up.write, args=(head,))  # (the pipe takes it as the parent reads)
+    sys.setswitchinterval(1e-4)  # the sender's turn as soon as the pipe takes more (else 5 ms a write)
+    sending.start()
+    del head, theirs
+    columns = None
+    if fmt == "table":
+        ts, cells, columns = _table(state, zone, args)
+    else:
+        made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer)
+        ts = [r[0] for r in made[:1]]
+    sending.join()
+    up.flush()
+    sys.setswitchinterval(0.005)
+    _send(up, (ts[0] if ts else None, len(ts) if columns else len(made), columns and columns[1]))
+    widths = _recv(down)
+    if columns is not None:
+        if widths is None:
+            return
+        from ..render import _line_batches
+
+        lines = _line_batches(columns[0][0] if cells is None else cells, cols,
+                              columns=(columns[0], widths, columns[2]))
+        next(lines)  # the heading: the parent's
+        _send(up, "".join("\n".join(batch) + "\n" for batch in lines).encode("utf-8"))
+    else:
+        from ..render import write_listing
+
+        text = io.StringIO()
+        write_listing(map(itemgetter(2), made), cols, "csv", text)
+        _send(up, text.getvalue().split("\n", 1)[1].encode("utf-8"))
+
+
+def _table(state: _State, zone: str, args: tuple) -> tuple:
+    """(timestamps, cells, `render.table_columns`) of the table rows of the tickets opened in
+    `state`: cells None when every cell is plain printable text (nearly always: then they
+    are laid out a column at a time, as they are), else as `render.table_cells` makes them."""
+    from ..render import table_cells, table_columns
+
+    status, cols, fmt, now, full_phone, filters, older, newer = args
+    ts, _, values = _columns(state, zone, status, cols, True, now, full_phone, filters, older, newer)
+    try:
+        plain = all(map(str.isprintable, map("".join, values)))
+    except TypeError:  # not all text
+        plain = False
+    if plain:
+        return ts, None, table_columns([], cols, by_column=values)
+    cells = table_cells(zip(*values))
+    return ts, cells, table_columns(cells, cols)
+
+
+def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optional[tuple]:
+    """The parent of `written`: fold the ledger up to byte `split`, take the child's rows of
+    the tickets opened here, make their rows: (rows, their text, the child's text as UTF-8),
+    or None when anything is out of the ordinary."""
+    from .. import corrections
+
+    status, cols, fmt, now, full_phone, filters, older, newer = args
+    fixes = corrections.state(root)
+    state = _State()
+    zone, first, latest = _fold(state, _rows_of(path, 0, split))
+    if state.last is not None or state.again or fixes.events or zone is None:
+        return None
+    head = _recv(up)
+    if head is None:
+        return None
+    their_zone, their_first, _, ordered, again, ids, (their_status, their_sets, *their_attrs) = head
+    if not ordered or again or their_zone != zone or their_first < latest:
+        return None
+    ids = set(map(ids.__getitem__, map(slice, range(0, len(ids), 12), range(12, len(ids) + 12, 12))))
+    if not all(map(ids.isdisjoint, (state.opened, state.status, state.sets, *state.attrs.values()))):
+        return None  # opened on both sides, or with rows before `split` too
+    del ids
+    sts = state.status
+    for tid, s in their_status.items():  # the later part's statuses, after the earlier's
+        if s[0] != "?":
+            sts[tid] = s
+        elif sts.get(tid, "open") in ("open", "waiting"):
+            sts[tid] = s[1:]
+    for mine, d in zip(state.attrs.values(), their_attrs):
+        mine.update(d)
+    for tid, changes in their_sets.items():
+        state.sets.setdefault(tid, []).extend(changes)
+    del their_status, their_attrs, their_sets, head
+    if fmt == "table":
+        ts, cells, (found, widths, wide) = _table(state, zone, args)
+    else:
+        made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer)
+        ts = [r[0] for r in made]
+    tail = _recv(up)
+    if tail is None:
+        return None
+    their_ts, n, their_widths = tail
+    if ts and n and ts[-1] >= their_ts:  # oldest first by time, then ID: not two parts
+        return None
+    n += len(ts)
+    if fmt == "table":
+        from ..render import _line_batches
+
+        widths = list(map(max, widths, their_widths))
+        _send(down, widths)
+        text = "".join("\n".join(batch) + "\n" for batch in
+                       _line_batches(found[0] if cells is None else cells, cols, columns=(found, widths, wide)))
+    else:
+        from ..render import write_listing
+
+        _send(down, None)
+        buf = io.StringIO()
+        write_listing(map(itemgetter(2), made), cols, "csv", buf)
+        text = buf.getvalue()
+    later = _recv(up)
+    return None if later is None else (n, text, later)
