@@ -426,6 +426,7 @@ class Source:
     header: tuple
     blocks: Iterator  # (lines, rows) as `_blocks` reads them. Read once, as it goes
     split: Optional[tuple] = None  # (byte offset, physical line) where a second process may start
+    plain: bool = False  # surveyed (`_Survey`): every record is one physical line, in an encoding of `_SPLITS`
 
     @property
     def rows(self) -> Iterator:
@@ -459,10 +460,11 @@ def read_source(path, encoding: Optional[str] = None, where: str = "--encoding",
     for lines, rows in blocks:
         if rows:
             rest = chain([(lines[1:], rows[1:])], blocks)
-            split = survey.split if survey is not None and survey.plain and enc in _SPLITS else None
+            plain = survey is not None and survey.plain and enc in _SPLITS
+            split = survey.split if plain else None  # type: ignore[union-attr]
             if split is not None and (split[1] <= lines[0] or split[0] >= survey.seen):  # type: ignore[union-attr]
                 split = None  # the header is in the later half, or the later half is empty
-            return Source(file, enc, lines[0], tuple(c.strip() for c in rows[0]), rest, split)
+            return Source(file, enc, lines[0], tuple(c.strip() for c in rows[0]), rest, split, plain)
     raise InputError(f"{file}: empty file; it needs a header row naming its columns")
 
 
@@ -694,7 +696,7 @@ def _with_lookups(source: Source, m, name: str, folder: Path) -> tuple:
     for lname, lk in m.lookups.items():
         if all(c in header for c in lk.columns):  # joined already (a rejects file): keep its values
             continue
-        other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding")
+        other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding", 0)
         missing = [col for col in (lk.key, *lk.columns.values()) if col not in other.header]
         if missing or lk.on not in header:
             for _ in other.rows:  # a malformed record of that file is named first
@@ -716,7 +718,12 @@ def _table(other: Source, ki: int, wanted: list) -> dict:
     values: list = []
     shared: dict = {}
     need = max(ki, *wanted) + 1
-    for _lines, rows in other.blocks:
+    for rows, width in _plain_rows(other, need) if other.plain else zip(map(itemgetter(1), other.blocks), repeat(0)):
+        if width:  # `rows` is the fields of rows of `width` fields, one after the other
+            keys += map(str.strip, rows[ki::width])
+            found = list(zip(*(rows[i::width] for i in wanted)))
+            values += map(shared.setdefault, found, found)
+            continue
         if min(map(len, rows), default=need) < need:  # short rows: no key, or values padded with ""
             rows = [row if len(row) >= need else row + [""] * (need - len(row)) for row in rows if ki < len(row)]
         keys += map(str.strip, map(itemgetter(ki), rows))
@@ -726,6 +733,32 @@ def _table(other: Source, ki: int, wanted: list) -> dict:
     if len(table) < len(keys):  # a key twice: the first row's values
         table.update(zip(reversed(keys), reversed(values)))
     return table
+
+
+def _plain_rows(source: Source, need: int, size: int = 1 << 16) -> Iterator:
+    """The records of a plain source (`Source.plain`) after its header, read afresh, as
+    (rows, 0) or, for a block whose lines all have one number of fields, at least `need`,
+    and none is blank, as (the fields one after the other, that number): what `_blocks`
+    reads, without a list per row."""
+    with open(source.file, encoding=source.encoding, newline="") as f:
+        for _ in range(source.header_line):
+            f.readline()
+        head = ""
+        while more := f.read(size):
+            head += more
+            cut = head.rfind("\n") + 1
+            if not cut:
+                continue
+            text, head = head[:cut], head[cut:]
+            found = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
+            found.pop()  # "" after the last line break
+            commas = set(map(str.count, found, repeat(",")))
+            if len(commas) == 1 and min(commas) + 1 >= need and all(map(str.strip, found, repeat(_BLANK))):
+                yield ",".join(found).split(","), min(commas) + 1
+            else:
+                yield list(map(_SPLIT, filter(methodcaller("strip", _BLANK), found))), 0
+        if head.strip(_BLANK):  # a last line without its line break
+            yield [head.removesuffix("\r").split(",")], 0
 
 
 def _source_columns(header: tuple, source: Source, m, name: str) -> dict:
@@ -1117,11 +1150,10 @@ class _Hours(dict):
         none): each time + its offset is `format_time(parse_source_time(value, tz))`; the rows
         whose value is not a plain "2017-10-02 10:56:33" in a plain hour go into `care`
         (their values become "")."""
-        hours = list(map(_HOUR_OF, values))
-        offsets = list(map(self.offsets.get, hours))
+        offsets = list(map(self.offsets.get, map(_HOUR_OF, values)))
         info: Optional[list] = None
         if None in offsets:  # an hour not met yet, or not a plain hour (or not a time)
-            info = list(map(self.__getitem__, hours))
+            info = list(map(self.__getitem__, map(_HOUR_OF, values)))
             if () in info:  # not a plain hour: the careful check's
                 odd = list(compress(range(len(values)), map(not_, info)))
                 values = list(values)
@@ -1129,17 +1161,18 @@ class _Hours(dict):
                     values[r], info[r] = "", self[""]
                 care.update(odd)
             offsets = list(map(_OFFSET, info))
-        given = values if all(values) else list(filter(None, values))
-        if set(map(len, given)) <= {19}:
-            # Every value is "" or 19 characters whose first 13 are a plain hour ("2017-10-02 10"
-            # or "2017-10-02T10"); the rest must be ":MM:SS". Checked a position at a time,
-            # striding over the values joined (20 characters apart).
-            joined, m = "\n".join(given), len(given)
+        whole = all(values)
+        given = values if whole else list(filter(None, values))
+        joined, m = "\n".join(given), len(given)
+        if not m or len(joined) == 20 * m - 1 and joined.count("\n") == m - 1 and joined[19::20] == "\n" * (m - 1):
+            # Every value is "" or 19 characters (the line breaks between them 20 apart) whose
+            # first 13 are a plain hour ("2017-10-02 10" or "2017-10-02T10"); the rest must be
+            # ":MM:SS". Checked a position at a time, striding over the values joined.
             if (joined[13::20] == joined[16::20] == ":" * m and not (joined[14::20] + joined[17::20]).lstrip("012345")
                     and not (joined[15::20] + joined[18::20]).lstrip("0123456789")):
-                return "\n".join(values).replace(" ", "T").split("\n"), offsets
+                return (joined if whole else "\n".join(values)).replace(" ", "T").split("\n"), offsets
         if info is None:
-            info = list(map(self.__getitem__, hours))
+            info = list(map(self.__getitem__, map(_HOUR_OF, values)))
         rest = list(map(_REST_OF, values))
         lengths = set(map(len, values))
         if () in info or not lengths <= {0, 19} or not all(map(_REST_OK.__contains__, rest)):
