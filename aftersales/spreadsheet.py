@@ -717,10 +717,17 @@ def _table(other: Source, ki: int, wanted: list) -> dict:
     keys: list = []  # of every row, in order
     values: list = []
     shared: dict = {}
+    single: dict = {}  # a value -> its tuple in `shared`, when one column is wanted
     need = max(ki, *wanted) + 1
     for rows, width in _plain_rows(other, need) if other.plain else zip(map(itemgetter(1), other.blocks), repeat(0)):
         if width:  # `rows` is the fields of rows of `width` fields, one after the other
             keys += map(str.strip, rows[ki::width])
+            if len(wanted) == 1:  # by each value met: few, and one tuple each
+                column = rows[wanted[0]::width]
+                for v in set(column).difference(single):
+                    single[v] = shared.setdefault((v,), (v,))
+                values += map(single.__getitem__, column)
+                continue
             found = list(zip(*(rows[i::width] for i in wanted)))
             values += map(shared.setdefault, found, found)
             continue
