@@ -400,9 +400,11 @@ def _encoding_of(path, file: str, encoding: Optional[str], where: str, survey: O
                 dec = codecs.getincrementaldecoder(enc)()
                 if survey is not None:
                     survey.start()
+                ascii_ok = enc in _SPLITS  # ASCII bytes are text in it, whatever came before them
                 try:
                     while chunk := f.read(1 << 20):
-                        dec.decode(chunk)
+                        if not (ascii_ok and chunk.isascii() and not dec.getstate()[0]):
+                            dec.decode(chunk)
                         if survey is not None:
                             survey.feed(chunk)
                     dec.decode(b"", final=True)
