@@ -16,6 +16,10 @@ validates every record with the ledger schema, once. It yields the good records 
 for the ledger and keeps one Problem per bad row, by physical line in the source file;
 the caller decides what to append. Rows in the common plain form take a fast path that
 gives the same bytes (`_fast_lines`); any other row, and every bad one, the careful check.
+A big file whose every record is one line (no quote) is converted in two processes where
+there are two processors: a forked child takes the records after a line break past the
+middle, into a spool file the command appends after its own; a child that fails in any
+way leaves its records to the command (`Import.chunks`).
 """
 
 from __future__ import annotations
@@ -350,10 +354,10 @@ class _Survey:
     """What the pass of `_encoding_of` learns for a split of the file in two (`Import.chunks`):
     whether it is plain (no quote, NUL or CR but in CRLF: every record is one physical line,
     and a record boundary a line break, in the encodings of `_SPLITS`), and the first line
-    break at or after its middle: `split` = (the byte after it, the physical line there)."""
+    break at or after `SPLIT_AT`: `split` = (the byte after it, the physical line there)."""
 
     def __init__(self, size: int):
-        self.middle = size // 2
+        self.middle = size * SPLIT_AT // 100
         self.start()
 
     def start(self) -> None:
@@ -375,6 +379,10 @@ class _Survey:
             self.lines += chunk.count(b"\n")
         self.seen += len(chunk)
 
+
+#: Where the split is, in percent of the file's bytes: the child's part a little smaller, as it
+#: writes a spool that this process then appends.
+SPLIT_AT = 53
 
 #: Encodings in which a line break or a quote is never part of a longer character.
 _SPLITS = frozenset(("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312", "ascii"))
@@ -998,7 +1006,7 @@ class Import:
 
         from . import cache
 
-        offset, first = self.source.split
+        offset, first = self.source.split or (0, 0)
         spool = tempfile.TemporaryFile()
 
         def later() -> tuple:  # in the child: the records from line `first` on
