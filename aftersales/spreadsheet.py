@@ -382,7 +382,7 @@ class _Survey:
 
 #: Where the split is, in percent of the file's bytes: the child's part a little smaller, as it
 #: writes a spool that this process then appends.
-SPLIT_AT = 53
+SPLIT_AT = 51
 
 #: Encodings in which a line break or a quote is never part of a longer character.
 _SPLITS = frozenset(("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312", "ascii"))
