@@ -16,6 +16,10 @@ validates every record with the ledger schema, once. It yields the good records 
 for the ledger and keeps one Problem per bad row, by physical line in the source file;
 the caller decides what to append. Rows in the common plain form take a fast path that
 gives the same bytes (`_fast_lines`); any other row, and every bad one, the careful check.
+A big file whose every record is one line (no quote) is converted in two processes where
+there are two processors: a forked child takes the records after a line break past the
+middle, into a spool file the command appends after its own; a child that fails in any
+way leaves its records to the command (`Import.chunks`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import csv
 import datetime as dt
 import gc
 import io
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -345,9 +350,48 @@ def _line_at(raw: bytes, pos: int) -> int:
     return raw[:pos].count(b"\n") + 1
 
 
-def _encoding_of(path, file: str, encoding: Optional[str], where: str) -> str:
+class _Survey:
+    """What the pass of `_encoding_of` learns for a split of the file in two (`Import.chunks`):
+    whether it is plain (no quote, NUL or CR but in CRLF: every record is one physical line,
+    and a record boundary a line break, in the encodings of `_SPLITS`), and the first line
+    break at or after `SPLIT_AT`: `split` = (the byte after it, the physical line there)."""
+
+    def __init__(self, size: int):
+        self.middle = size * SPLIT_AT // 100
+        self.start()
+
+    def start(self) -> None:
+        self.seen = self.lines = 0  # bytes, and line breaks before `split` in them
+        self.plain = True
+        self.split: Optional[tuple] = None
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.plain:
+            return
+        if b'"' in chunk or b"\x00" in chunk or b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
+            self.plain = False
+            return
+        if self.split is None and self.seen + len(chunk) > self.middle:
+            k = chunk.find(b"\n", max(0, self.middle - self.seen))
+            if k >= 0:
+                self.split = (self.seen + k + 1, self.lines + chunk.count(b"\n", 0, k) + 2)
+        if self.split is None:
+            self.lines += chunk.count(b"\n")
+        self.seen += len(chunk)
+
+
+#: Where the split is, in percent of the file's bytes: the child's part a little smaller, as it
+#: writes a spool that this process then appends.
+SPLIT_AT = 51
+
+#: Encodings in which a line break or a quote is never part of a longer character.
+_SPLITS = frozenset(("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312", "ascii"))
+
+
+def _encoding_of(path, file: str, encoding: Optional[str], where: str, survey: Optional[_Survey] = None) -> str:
     """The encoding `decode` takes for the file, found by decoding it in 1 MB chunks (the
-    file is never held whole); `decode`'s own error, naming the line and byte, if none fits."""
+    file is never held whole); `decode`'s own error, naming the line and byte, if none fits.
+    `survey` is fed the chunks of the encoding that fits."""
     if encoding:
         try:
             enc = _canonical(encoding)
@@ -362,9 +406,15 @@ def _encoding_of(path, file: str, encoding: Optional[str], where: str) -> str:
             for enc in tries:
                 f.seek(0)
                 dec = codecs.getincrementaldecoder(enc)()
+                if survey is not None:
+                    survey.start()
+                ascii_ok = enc in _SPLITS  # ASCII bytes are text in it, whatever came before them
                 try:
                     while chunk := f.read(1 << 20):
-                        dec.decode(chunk)
+                        if not (ascii_ok and chunk.isascii() and not dec.getstate()[0]):
+                            dec.decode(chunk)
+                        if survey is not None:
+                            survey.feed(chunk)
                     dec.decode(b"", final=True)
                     return enc
                 except UnicodeDecodeError:
@@ -385,6 +435,8 @@ class Source:
     header_line: int
     header: tuple
     blocks: Iterator  # (lines, rows) as `_blocks` reads them. Read once, as it goes
+    split: Optional[tuple] = None  # (byte offset, physical line) where a second process may start
+    plain: bool = False  # surveyed (`_Survey`): every record is one physical line, in an encoding of `_SPLITS`
 
     @property
     def rows(self) -> Iterator:
@@ -393,15 +445,23 @@ class Source:
             yield from zip(lines, rows)
 
 
-def read_source(path, encoding: Optional[str] = None, where: str = "--encoding") -> Source:
+def read_source(path, encoding: Optional[str] = None, where: str = "--encoding", split_min: Optional[int] = None) -> Source:
     """A CSV file's header, and a stream of its records; InputError when it cannot be read or
     decoded, or (while its rows are read) when a record is malformed.
 
     The header is the first row that is not blank; header names are stripped of spaces.
-    Rows that are entirely empty are skipped.
+    Rows that are entirely empty are skipped. With `split_min`, a plain file of at least
+    that many bytes gets its `split` (see `_Survey`) when it falls after the header.
     """
     file = str(path)
-    enc = _encoding_of(path, file, encoding, where)
+    survey = None
+    if split_min is not None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0
+        survey = _Survey(size) if size >= max(split_min, 1) else None
+    enc = _encoding_of(path, file, encoding, where, survey)
     try:
         f = open(path, encoding=enc, newline="")
     except OSError as e:
@@ -410,7 +470,11 @@ def read_source(path, encoding: Optional[str] = None, where: str = "--encoding")
     for lines, rows in blocks:
         if rows:
             rest = chain([(lines[1:], rows[1:])], blocks)
-            return Source(file, enc, lines[0], tuple(c.strip() for c in rows[0]), rest)
+            plain = survey is not None and survey.plain and enc in _SPLITS
+            split = survey.split if plain else None  # type: ignore[union-attr]
+            if split is not None and (split[1] <= lines[0] or split[0] >= survey.seen):  # type: ignore[union-attr]
+                split = None  # the header is in the later half, or the later half is empty
+            return Source(file, enc, lines[0], tuple(c.strip() for c in rows[0]), rest, split, plain)
     raise InputError(f"{file}: empty file; it needs a header row naming its columns")
 
 
@@ -427,20 +491,23 @@ _BLANK = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003
 _SPLIT = methodcaller("split", ",")
 
 
-def _blocks(f, file: str, size: int = 1 << 16) -> Iterator:
+def _blocks(f, file: str, size: int = 1 << 16, end: int = 0) -> Iterator:
     """(lines, rows) of the records of an open CSV file that are not blank, about `size`
     characters at a time, exactly as csv.reader(strict=True) reads them (`lines`: where
-    each record starts); closes the file.
+    each record starts); closes the file. `end`: the physical lines before where `f` is
+    (then a BOM is a character like any other).
 
     A block of whole lines without a quote, NUL or lone CR is split at its line breaks and
     commas, at a fraction of csv.reader's cost. From the first block that has one, the
     rest of the file goes line by line: a line without a quote (or NUL) is split as such,
     csv.reader reads every other line, and the lines a quoted field runs on to."""
     with f:
-        head = f.read(size).lstrip("\ufeff")  # any BOM the codec left, as `decode` drops them
-        while not head and (more := f.read(size)):
-            head = more.lstrip("\ufeff")
-        end = 0  # the physical lines read so far
+        head = f.read(size)
+        if not end:
+            head = head.lstrip("\ufeff")  # any BOM the codec left, as `decode` drops them
+            while not head and (more := f.read(size)):
+                head = more.lstrip("\ufeff")
+        # end: the physical lines read so far
         while True:
             cut = head.rfind("\n") + 1
             text = head[:cut]
@@ -639,7 +706,7 @@ def _with_lookups(source: Source, m, name: str, folder: Path) -> tuple:
     for lname, lk in m.lookups.items():
         if all(c in header for c in lk.columns):  # joined already (a rejects file): keep its values
             continue
-        other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding")
+        other = read_source(folder / lk.file, lk.encoding or None, f"imports.{name}.lookups.{lname}.encoding", 0)
         missing = [col for col in (lk.key, *lk.columns.values()) if col not in other.header]
         if missing or lk.on not in header:
             for _ in other.rows:  # a malformed record of that file is named first
@@ -660,8 +727,20 @@ def _table(other: Source, ki: int, wanted: list) -> dict:
     keys: list = []  # of every row, in order
     values: list = []
     shared: dict = {}
+    single: dict = {}  # a value -> its tuple in `shared`, when one column is wanted
     need = max(ki, *wanted) + 1
-    for _lines, rows in other.blocks:
+    for rows, width in _plain_rows(other, need) if other.plain else zip(map(itemgetter(1), other.blocks), repeat(0)):
+        if width:  # `rows` is the fields of rows of `width` fields, one after the other
+            keys += map(str.strip, rows[ki::width])
+            if len(wanted) == 1:  # by each value met: few, and one tuple each
+                column = rows[wanted[0]::width]
+                for v in set(column).difference(single):
+                    single[v] = shared.setdefault((v,), (v,))
+                values += map(single.__getitem__, column)
+                continue
+            found = list(zip(*(rows[i::width] for i in wanted)))
+            values += map(shared.setdefault, found, found)
+            continue
         if min(map(len, rows), default=need) < need:  # short rows: no key, or values padded with ""
             rows = [row if len(row) >= need else row + [""] * (need - len(row)) for row in rows if ki < len(row)]
         keys += map(str.strip, map(itemgetter(ki), rows))
@@ -671,6 +750,32 @@ def _table(other: Source, ki: int, wanted: list) -> dict:
     if len(table) < len(keys):  # a key twice: the first row's values
         table.update(zip(reversed(keys), reversed(values)))
     return table
+
+
+def _plain_rows(source: Source, need: int, size: int = 1 << 16) -> Iterator:
+    """The records of a plain source (`Source.plain`) after its header, read afresh, as
+    (rows, 0) or, for a block whose lines all have one number of fields, at least `need`,
+    and none is blank, as (the fields one after the other, that number): what `_blocks`
+    reads, without a list per row."""
+    with open(source.file, encoding=source.encoding, newline="") as f:
+        for _ in range(source.header_line):
+            f.readline()
+        head = ""
+        while more := f.read(size):
+            head += more
+            cut = head.rfind("\n") + 1
+            if not cut:
+                continue
+            text, head = head[:cut], head[cut:]
+            found = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
+            found.pop()  # "" after the last line break
+            commas = set(map(str.count, found, repeat(",")))
+            if len(commas) == 1 and min(commas) + 1 >= need and all(map(str.strip, found, repeat(_BLANK))):
+                yield ",".join(found).split(","), min(commas) + 1
+            else:
+                yield list(map(_SPLIT, filter(methodcaller("strip", _BLANK), found))), 0
+        if head.strip(_BLANK):  # a last line without its line break
+            yield [head.removesuffix("\r").split(",")], 0
 
 
 def _source_columns(header: tuple, source: Source, m, name: str) -> dict:
@@ -725,7 +830,9 @@ class Import:
         where = "--encoding"
         if not encoding and m.encoding and _safe_canonical(m.encoding) != "utf-8":
             encoding, where = m.encoding, f"imports.{mapping_name}.encoding"
-        source = self.source = read_source(path, encoding, where)
+        from . import cache
+
+        source = self.source = read_source(path, encoding, where, SPLIT_MIN if cache.jobs() > 1 else None)
         with _collector_off():
             header, self.joins = _with_lookups(source, m, mapping_name, Path(path).parent)
         self.header = header  # the source's columns, then the looked-up ones
@@ -772,15 +879,16 @@ class Import:
         for lines, rows in self.blocks():
             yield from zip(lines, rows)
 
-    def blocks(self) -> Iterator:
+    def blocks(self, source: Optional[Iterator] = None) -> Iterator:
         """`rows` a block at a time: (lines, rows), each block joined and filtered column by
-        column when every row has the columns it needs (else row by row, as `_join`)."""
+        column when every row has the columns it needs (else row by row, as `_join`).
+        `source`: the blocks of the source's records to take (default: all of them)."""
         joins, filters = self.joins, self.filters
         need, added = 0, 0  # the fewest fields a row must have for every join and filter to find its column
         for on, _table, blank in joins:
             need, added = max(need, on + 1 - added), added + len(blank)
         need = max([need] + [i + 1 - added for i, _allowed in filters])
-        for lines, rows in self.source.blocks:
+        for lines, rows in self.source.blocks if source is None else source:
             if min(map(len, rows), default=need) < need:
                 lines, rows = self._join(lines, rows)
                 yield lines, rows
@@ -880,21 +988,106 @@ class Import:
         """The good rows as ledger bytes, a block of the file at a time, in the file's order.
 
         Every row is checked; after the first bad row (unless `keep_going`), or a row the
-        ledger refuses, nothing more is yielded: the import will not be written."""
+        ledger refuses, nothing more is yielded: the import will not be written.
+
+        A big plain file (`Source.split`) is done in two processes: a forked one converts
+        the records from its split on into a spool file while this one does those before;
+        then this one yields the spool's bytes and takes the child's counts and problems.
+        When the child fails in any way, this one converts those records itself."""
         fast = _fast_lines(self)
         with _collector_off():
-            for numbers, batch in self.blocks():
-                if not batch:
-                    continue
-                lines: list = fast(batch) if fast is not None else [None] * len(batch)
-                plain = len(lines) - lines.count(None)
-                self.good += plain
-                if plain < len(lines):
-                    lines = [self._careful(line, src) if text is None else text
-                             for line, src, text in zip(numbers, batch, lines)]
-                    lines = [text for text in lines if text is not None]
-                if lines and self.too_long is None and (keep_going or not self.problems):
-                    yield ("\n".join(lines) + "\n").encode("utf-8")
+            if fast is None or self.source.split is None:
+                yield from self._convert(self.blocks(), fast, keep_going)
+                return
+            yield from self._in_two(fast, keep_going)
+
+    def _in_two(self, fast, keep_going: bool) -> Iterator:
+        import tempfile
+
+        from . import cache
+
+        offset, first = self.source.split or (0, 0)
+        spool = tempfile.TemporaryFile()
+
+        def later() -> tuple:  # in the child: the records from line `first` on
+            self.good = self.skipped = 0
+            self.problems, self.rejected, self.too_long = [], [], None
+            with os.fdopen(os.dup(spool.fileno()), "wb") as out:
+                for data in self._convert(self.blocks(_later_blocks(self.source, offset, first)), fast, keep_going):
+                    out.write(data)
+            return self.good, self.skipped, self.problems, self.rejected, self.too_long
+
+        answer = cache.beside(later)
+        rest: list = []  # the records from line `first` on that this process read already
+        asked = False
+        try:
+            yield from self._convert(self.blocks(_before(self.source.blocks, first, rest)), fast, keep_going)
+            asked = True
+            got = answer()
+        except BaseException:
+            if not asked:
+                answer(abandon=True)
+            spool.close()
+            raise
+        with spool:
+            if got is None:  # the child failed: the rest here, errors named as ever
+                yield from self._convert(self.blocks(chain(rest, self.source.blocks)), fast, keep_going)
+                return
+            wanted = self.too_long is None and (keep_going or not self.problems)
+            good, skipped, problems, rejected, too_long = got
+            self.good += good
+            self.skipped += skipped
+            self.problems += problems
+            self.rejected += rejected
+            if self.too_long is None:
+                self.too_long = too_long
+            if wanted:
+                spool.seek(0)
+                while data := spool.read(1 << 20):
+                    yield data
+
+    def _convert(self, blocks: Iterator, fast, keep_going: bool) -> Iterator:
+        """The ledger bytes of `blocks` (as `chunks` yields them), counting good rows and keeping problems."""
+        for numbers, batch in blocks:
+            if not batch:
+                continue
+            lines: list = fast(batch) if fast is not None else [None] * len(batch)
+            plain = len(lines) - lines.count(None)
+            self.good += plain
+            if plain < len(lines):
+                lines = [self._careful(line, src) if text is None else text
+                         for line, src, text in zip(numbers, batch, lines)]
+                lines = [text for text in lines if text is not None]
+            if lines and self.too_long is None and (keep_going or not self.problems):
+                yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+#: The fewest bytes of a source file that `Import.chunks` splits between two processes.
+SPLIT_MIN = 8 << 20
+
+
+def _before(blocks: Iterator, first: int, rest: list) -> Iterator:
+    """The blocks of records that start before physical line `first`; the part of the block
+    that crosses it goes into `rest`, and `blocks` is left at the block after it."""
+    from bisect import bisect_left
+
+    for lines, rows in blocks:
+        if not lines or lines[-1] < first:
+            yield lines, rows
+            continue
+        k = bisect_left(lines, first)
+        if k:
+            yield lines[:k], rows[:k]
+        rest.append((lines[k:], rows[k:]))
+        return
+
+
+def _later_blocks(source: Source, offset: int, first: int) -> Iterator:
+    """The blocks of a source's records from byte `offset` on, the start of physical line `first`."""
+    f = open(source.file, "rb")
+    f.seek(offset)
+    text = io.TextIOWrapper(f, encoding="utf-8" if source.encoding == "utf-8-sig" else source.encoding, newline="")
+    return _blocks(text, source.file, end=first - 1)
 
 
 @contextmanager
@@ -974,11 +1167,10 @@ class _Hours(dict):
         none): each time + its offset is `format_time(parse_source_time(value, tz))`; the rows
         whose value is not a plain "2017-10-02 10:56:33" in a plain hour go into `care`
         (their values become "")."""
-        hours = list(map(_HOUR_OF, values))
-        offsets = list(map(self.offsets.get, hours))
+        offsets = list(map(self.offsets.get, map(_HOUR_OF, values)))
         info: Optional[list] = None
         if None in offsets:  # an hour not met yet, or not a plain hour (or not a time)
-            info = list(map(self.__getitem__, hours))
+            info = list(map(self.__getitem__, map(_HOUR_OF, values)))
             if () in info:  # not a plain hour: the careful check's
                 odd = list(compress(range(len(values)), map(not_, info)))
                 values = list(values)
@@ -986,17 +1178,18 @@ class _Hours(dict):
                     values[r], info[r] = "", self[""]
                 care.update(odd)
             offsets = list(map(_OFFSET, info))
-        given = values if all(values) else list(filter(None, values))
-        if set(map(len, given)) <= {19}:
-            # Every value is "" or 19 characters whose first 13 are a plain hour ("2017-10-02 10"
-            # or "2017-10-02T10"); the rest must be ":MM:SS". Checked a position at a time,
-            # striding over the values joined (20 characters apart).
-            joined, m = "\n".join(given), len(given)
+        whole = all(values)
+        given = values if whole else list(filter(None, values))
+        joined, m = "\n".join(given), len(given)
+        if not m or len(joined) == 20 * m - 1 and joined.count("\n") == m - 1 and joined[19::20] == "\n" * (m - 1):
+            # Every value is "" or 19 characters (the line breaks between them 20 apart) whose
+            # first 13 are a plain hour ("2017-10-02 10" or "2017-10-02T10"); the rest must be
+            # ":MM:SS". Checked a position at a time, striding over the values joined.
             if (joined[13::20] == joined[16::20] == ":" * m and not (joined[14::20] + joined[17::20]).lstrip("012345")
                     and not (joined[15::20] + joined[18::20]).lstrip("0123456789")):
-                return "\n".join(values).replace(" ", "T").split("\n"), offsets
+                return (joined if whole else "\n".join(values)).replace(" ", "T").split("\n"), offsets
         if info is None:
-            info = list(map(self.__getitem__, hours))
+            info = list(map(self.__getitem__, map(_HOUR_OF, values)))
         rest = list(map(_REST_OF, values))
         lengths = set(map(len, values))
         if () in info or not lengths <= {0, 19} or not all(map(_REST_OK.__contains__, rest)):
