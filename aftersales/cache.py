@@ -567,6 +567,24 @@ def code_digest() -> str:
     return _code[0]
 
 
+def made_under(root: Path, name: str) -> bool:
+    """Whether decisions file `name` was written under the policy files, corrections and
+    code of now (its header alone: whether its entries hold is `load_decisions`'s)."""
+    import zlib
+
+    got = _load_file(root, name)
+    if got is None:
+        return False
+    head, f = got
+    f.close()
+    fixes = corrections_bytes(root)
+    try:
+        return (head["policy"], head["fixes_crc"], head["fixes_len"], head["code"]) == (
+            policy_digest(root), zlib.crc32(fixes), len(fixes), code_digest())
+    except (KeyError, TypeError):
+        return False
+
+
 def load_decisions(root: Path, name: str, rec: OpenRecords) -> Optional[tuple]:
     """(size, crc, {ticket: (opened, from, until, payload or None)}) of decisions file
     `name` when it was written under the corrections and policies of `rec`; else None."""

@@ -81,6 +81,24 @@ class Workspace:
                 self._now = system_now(self.tz)
         return self._now
 
+    def instant(self):
+        """`now` when it needs no policy (a --now with its offset, or the clock: the same
+        instant in any zone); None when --now is a local time, or not a time at all (then
+        `now` words the error)."""
+        if self._now is not None:
+            return self._now
+        import datetime as dt
+
+        if not self._now_opt:
+            return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        from .clock import parse_now
+
+        try:
+            t = parse_now(self._now_opt, None)
+        except ValueError:
+            return None
+        return t if t.tzinfo is not None else None
+
     def actor(self) -> str:
         """The acting staff member's ID (--by, else $AS_USER), checked against the roster."""
         by = self._by_opt or os.environ.get(ENV_USER)

@@ -320,3 +320,34 @@ def test_a_bare_quote_appended_is_named_warm_as_cold(shop, run):
     cold = run("ticket", "list", now=NOW, env={"AFTERSALES_NO_CACHE": "1"})
     assert (warm.exit_code, warm.stderr) == (cold.exit_code, cold.stderr)
     assert warm.exit_code == 2 and f"ledgers/tickets.csv:{line}: a quote inside a field" in warm.stderr
+
+
+def test_a_warm_ticket_list_loads_no_policy_yet_any_policy_change_is_checked(shop, run, monkeypatch):
+    """What `ticket list` kept of the open tickets was made under these policy files and
+    this code, which were loaded and checked then: a warm run lists without loading them
+    again. A changed (here broken) policy file, a --now in local time, --no-cache, or a
+    filter that needs the policy: the policy is loaded and checked as ever."""
+    from aftersales import workspace
+
+    tid = run.new()
+    first = run("ticket", "list", now=NOW)
+    assert first.exit_code == 0 and ids.short(tid) in first.stdout
+    loads = []
+    real = workspace.Workspace.policy
+
+    def counted(self):
+        loads.append(1)
+        return real.fget(self)
+
+    monkeypatch.setattr(workspace.Workspace, "policy", property(counted))
+    warm = run("ticket", "list", now=NOW)
+    assert warm.stdout == first.stdout and loads == []
+    for args, now in ((("ticket", "list"), "2026-11-23T12:00:00"), (("--no-cache", "ticket", "list"), NOW),
+                      (("ticket", "list", "--category", "quality"), NOW)):
+        r = run(*args, now=now)
+        assert r.exit_code == 0 and r.stdout == first.stdout and loads, args
+        loads.clear()
+    timers = shop / "policies" / "timers.toml"
+    timers.write_text(timers.read_text(encoding="utf-8").replace('target = "30m"', 'target = "soon"', 1), encoding="utf-8")
+    broken = run("ticket", "list", now=NOW)
+    assert broken.exit_code == 2 and "timers.toml" in broken.stderr and loads
