@@ -567,6 +567,19 @@ def code_digest() -> str:
     return _code[0]
 
 
+def crc_of_cached(root: Path, size: int) -> Optional[int]:
+    """The CRC-32 of the first `size` bytes of tickets.csv as the open-tickets cache file
+    records it, when it covers exactly those bytes (a cold run's cache writer worked it
+    out: the decisions written after it need not read the ledger again); else None."""
+    got = _load_file(root, FILE)
+    if got is None:
+        return None
+    head, f = got
+    f.close()
+    crc = head.get("crc")
+    return crc if head.get("size") == size and type(crc) is int else None
+
+
 def made_under(root: Path, name: str) -> bool:
     """Whether decisions file `name` was written under the policy files, corrections and
     code of now (its header alone: whether its entries hold is `load_decisions`'s)."""

@@ -324,3 +324,31 @@ def test_a_ticket_with_records_before_its_open_one_is_decided_whole(shop, monkey
     _forks(monkeypatch)
     assert scan.decided(shop, "test", now, decide, pure=True) == serial
 
+
+
+def test_decisions_written_after_a_cold_run_hold_for_the_next_one(shop, monkeypatch):
+    """A cold run leaves the ledger's CRC to its cache writers: the decisions file takes
+    the one the open-tickets writer worked out. The next run finds every decision kept
+    and decides nothing again; a wrong CRC would have it decide them all."""
+    policy = load_policy(shop)
+    tids = [ids.new_id() for _ in range(5)]
+    tickets.append_events(shop, [_event(t, T0 + dt.timedelta(minutes=i), -1, "usage", "jd")
+                                 for i, t in enumerate(tids)], policy)
+    for f in (shop / cache.DIR).glob("*"):
+        f.unlink()
+    monkeypatch.setattr(cache, "enabled", True)
+    _forks(monkeypatch)
+    monkeypatch.setattr(scan, "DECIDE_SAVE", 0)
+    seen: list = []
+
+    def decide(t):
+        seen.append(t.id)
+        return scan.FOREVER, [t.id]
+
+    now = T0 + dt.timedelta(hours=1)
+    first = scan.decided(shop, "test-crc", now, decide, pure=True)
+    cache.settle()
+    assert [p[0] for p in first] == tids
+    seen.clear()
+    assert scan.decided(shop, "test-crc", now, decide, pure=True) == first
+    assert cache.last == "warm" and seen == []

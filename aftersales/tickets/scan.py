@@ -305,6 +305,10 @@ def decided(root: Path, name: str, now: dt.datetime, decide, window: Optional[dt
             if crc is not None:
                 cache.save_decisions(root, name, rec, size, crc, entries)
                 return
+            known_crc = cache.crc_of_cached(root, size)  # the cache writer of the cold run worked it out
+            if known_crc is not None:
+                cache.save_decisions(root, name, rec, size, known_crc, entries)
+                return
             with open(path, "rb") as f:  # a cold run left the CRC to its cache writer: work it out here
                 got = _Bytes(f.fileno(), size)
                 if os.fstat(f.fileno()).st_size >= size:
