@@ -135,6 +135,21 @@ def beside(work):
     return result
 
 
+def halves(here, there) -> tuple:
+    """(here(), there()), there() run in a forked process (`beside`) while here() runs in
+    this one. Should the child fail in any way, there() is run here after all, so that
+    any error is raised here and worded as one process words it. The caller checks
+    `jobs()` first."""
+    answer = beside(there)
+    try:
+        mine = here()
+    except BaseException:
+        answer(abandon=True)
+        raise
+    theirs = answer()
+    return mine, (there() if theirs is None else theirs)
+
+
 _writers: list = []  # the forked cache writers not waited for yet
 _exit_settles: list = []  # [True] once the exit waits for them
 
@@ -583,19 +598,24 @@ def crc_of_cached(root: Path, size: int) -> Optional[int]:
 def made_under(root: Path, name: str) -> bool:
     """Whether decisions file `name` was written under the policy files, corrections and
     code of now (its header alone: whether its entries hold is `load_decisions`'s)."""
-    import zlib
-
     got = _load_file(root, name)
     if got is None:
         return False
     head, f = got
     f.close()
-    fixes = corrections_bytes(root)
     try:
-        return (head["policy"], head["fixes_crc"], head["fixes_len"], head["code"]) == (
-            policy_digest(root), zlib.crc32(fixes), len(fixes), code_digest())
+        return _made_under(head, policy_digest(root), corrections_bytes(root))
     except (KeyError, TypeError):
         return False
+
+
+def _made_under(head: dict, policy: str, fixes: bytes) -> bool:
+    """Whether a decisions file's header says it was written under these policies (their
+    digest), corrections (their bytes) and this code."""
+    import zlib
+
+    return (head["policy"], head["fixes_crc"], head["fixes_len"], head["code"]) == (
+        policy, zlib.crc32(fixes), len(fixes), code_digest())
 
 
 def load_decisions(root: Path, name: str, rec: OpenRecords) -> Optional[tuple]:
@@ -610,8 +630,7 @@ def load_decisions(root: Path, name: str, rec: OpenRecords) -> Optional[tuple]:
     head, f = got
     try:
         with f:
-            if (head["policy"], head["fixes_crc"], head["fixes_len"], head["code"]) != (
-                    rec.policy, zlib.crc32(rec.fixes), len(rec.fixes), code_digest()):
+            if not _made_under(head, rec.policy, rec.fixes):
                 return None  # other corrections, policies or code decided it
             blob = f.read(head["entries"])
         if len(blob) != head["entries"] or zlib.crc32(blob) != head["entries_crc"]:

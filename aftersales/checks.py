@@ -157,7 +157,9 @@ class _Voucher:
     every block once the child is gone for any reason, is checked here, as without it."""
 
     def __init__(self, pid: int, r: int):
-        self.pid, self.f = pid, os.fdopen(r, "rb")
+        import pickle
+
+        self.pid, self.f, self.load = pid, os.fdopen(r, "rb"), pickle.load
         self.got: dict = {}
         self.done = False
 
@@ -201,13 +203,11 @@ class _Voucher:
     def verdict(self, k: int, lines, rows: list) -> Optional[tuple]:
         """(every value right, BlockCheck.offsets, BlockCheck.ordered) of block k, as the
         child found them; None: check it here."""
-        import pickle
-
         if k % VOUCH_OF == 0 or not rows:
             return None
         while k not in self.got and not self.done:
             try:
-                for v in pickle.load(self.f):
+                for v in self.load(self.f):
                     self.got[v[0]] = v
             except Exception:  # the end of the pipe: the child is done, or gone
                 self.done = True

@@ -266,15 +266,7 @@ def brief(policy: Policy, root: Path, label: str, now: dt.datetime, span: int = 
         # half of the tickets folded and evaluated by a second process; should it fail in
         # any way, its half is done here after all (an error then worded as ever)
         theirs = ({k: whole.pop(k) for k in list(whole)[1::2]}, {k: light.pop(k) for k in list(light)[1::2]})
-        answer = cache.beside(lambda: part(*theirs))
-        try:
-            got = part(whole, light)
-        except BaseException:
-            answer(abandon=True)
-            raise
-        other = answer()
-        if other is None:
-            other = part(*theirs)
+        got, other = cache.halves(lambda: part(whole, light), lambda: part(*theirs))
         for k in ("openings", "models", "abnormal"):
             got[k] += other[k]
         for k in ("opened", "closed", "red"):

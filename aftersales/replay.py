@@ -241,25 +241,17 @@ def _times_read(result: tuple) -> tuple:
     return found, skipped, True
 
 
-def _beside(work: Callable) -> Callable:
-    """`cache.beside(work)`, with "unsure" for an answer when work() raised _Unsure."""
-    from . import cache
+def _unsure_or(work: Callable) -> Callable:
+    """work, answering "unsure" when it raised _Unsure (for a forked process, whose
+    exception stays there)."""
 
-    def unsure_or(work=work):
+    def answer():
         try:
-            return "ok", work()
+            return work()
         except _Unsure:
-            return "unsure", None
+            return "unsure"
 
-    answer = cache.beside(unsure_or)
-
-    def result(abandon: bool = False):
-        got = answer(abandon)
-        if got is None:
-            return None
-        return got[1] if got[0] == "ok" else "unsure"
-
-    return result
+    return answer
 
 
 def _check_times(times: list) -> None:
@@ -535,16 +527,9 @@ def _replay(root: Path, old: Policy, new: Policy, start: dt.datetime, end: dt.da
     half = len(tids) // 2
     if half < _BESIDE_MIN or cache.jobs() < 2:
         found, skipped, passed = replay_tickets(tids)
-    else:  # the later half in a forked process meanwhile (see _beside)
-        later = _beside(lambda: _times_read(replay_tickets(tids[half:])))
-        try:
-            found, skipped, passed = replay_tickets(tids[:half])
-        except BaseException:
-            later(abandon=True)
-            raise
-        got = later()
-        if got is None:  # the child failed: its half here, which names any error as one process would
-            got = _times_read(replay_tickets(tids[half:]))
+    else:  # the later half in a forked process meanwhile (cache.halves: a failed child's half here)
+        (found, skipped, passed), got = cache.halves(lambda: replay_tickets(tids[:half]),
+                                                     _unsure_or(lambda: _times_read(replay_tickets(tids[half:]))))
         if got == "unsure":
             raise _Unsure("a record")
         found2, skipped2, times_read = got

@@ -345,3 +345,15 @@ def test_fold_does_not_depend_on_file_order(rnd):
     b = tickets.fold(shuffled)["AAAAAAAAAAAA"]
     for attr in ("status", "accepted", "identity_verified", "first_reply_at", "resolved_at", "evidence"):
         assert getattr(a, attr) == getattr(b, attr)
+
+
+def test_every_name_the_tickets_package_offers_is_there():
+    """aftersales.tickets imports its modules when a name is first used: each name it
+    lists, and each of its modules, resolves."""
+    import importlib
+
+    package = importlib.import_module("aftersales.tickets")
+    for name in package.__all__ + ["checks", "evidence", "lifecycle", "listing", "model", "scan"]:
+        assert getattr(package, name) is not None, name
+    with pytest.raises(AttributeError):
+        package.no_such_name  # noqa: B018

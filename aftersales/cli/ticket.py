@@ -431,7 +431,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         if now is not None and _kept_under_these_policies(ws.root):
             # what was made of each open ticket was made under these policy files and this
             # code, which loaded and passed its checks then: the policy is not loaded again
-            cols = TABLE_COLUMNS if f == "table" else LIST_COLUMNS + ["abnormal"]
+            cols = _list_columns(f)
             _write_rows(_open_rows(_open_listed(ws, now), status, cols, f == "table", now, full_phone, {}, None, None),
                         cols, f, status)
             return
@@ -470,7 +470,7 @@ def list_(app, status, kind, category, department, assignee, priority, channel, 
         loaded = search.load(ws.root, search.candidates(ws.root / "ledgers" / "tickets.csv",
                                                         [(v, None) for o in orders for v in search._variants(o.strip())]))
         source = iter(loaded.values())
-    cols = TABLE_COLUMNS if f == "table" else LIST_COLUMNS + ["abnormal"]
+    cols = _list_columns(f)
     rows = []  # (opened at as a timestamp, ID, the row's values in `cols` order)
     if not orders and status in tickets.STATUSES[:3]:  # the open tickets, as kept (tickets.decided)
         rows = _open_rows(_open_listed(ws, now), status, cols, f == "table", now, full_phone, filters, older, newer)
@@ -534,6 +534,11 @@ def _write_rows(rows: list, cols: list, f: str, status: str) -> None:
     n = write_listing(drain(), cols, f, sys.stdout)
     if not n and f == "table":
         click.echo(f"no {status if status != 'all' else ''} tickets".replace("  ", " "))
+
+
+def _list_columns(f: str) -> list:
+    """The columns `ticket list` shows in format `f`."""
+    return TABLE_COLUMNS if f == "table" else LIST_COLUMNS + ["abnormal"]
 
 
 def _kept_under_these_policies(root) -> bool:

@@ -324,10 +324,9 @@ PARALLEL_MIN = 2000
 
 
 def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
-    """work(ids, fresh, hold) for every other ID of `todo` in a forked process
-    (`cache.beside`), and for the rest here at the same time. Should the child fail in
-    any way, its half is worked here after all (then any error is raised here, worded as
-    ever)."""
+    """work(ids, fresh, hold) for every other ID of `todo` in a forked process, and for
+    the rest here at the same time (`cache.halves`: should the child fail in any way,
+    its half is worked here after all, any error then worded as ever)."""
     from .. import cache
 
     mine, theirs = todo[0::2], todo[1::2]
@@ -338,16 +337,7 @@ def _in_two(todo: list, work, fresh: dict, hold: list) -> None:
         work(theirs, got_fresh, got_hold)
         return got_fresh, got_hold
 
-    answer = cache.beside(half)
-    try:
-        work(mine, fresh, hold)
-    except BaseException:
-        answer(abandon=True)
-        raise
-    got = answer()
-    if got is None:
-        work(theirs, fresh, hold)
-        return
+    _, got = cache.halves(lambda: work(mine, fresh, hold), half)
     fresh.update(got[0])
     hold.extend(got[1])
 
@@ -1139,11 +1129,16 @@ def iter_span(root: Path, data, since: dt.datetime, seen: Optional[list] = None,
 
 def _iter_span(root: Path, data, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None,
                types: Optional[frozenset] = None):
+    whole, light = _span_of(root, data, since, early, seen)
+    yield from fold_span(root, whole, light, types)
+
+
+def _span_of(root: Path, data, since: dt.datetime, early: dt.datetime, seen: Optional[list] = None) -> tuple:
+    """`_scan_span` of the ledger bytes `data`, a record it cannot read named as ever."""
     with _reading(root):
         if len(data) == 0:
             raise ValueError("empty")
-        whole, light = _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early, seen)
-    yield from fold_span(root, whole, light, types)
+        return _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early, seen)
 
 
 def span_records(root: Path, since: dt.datetime, early: dt.datetime) -> Optional[tuple]:
@@ -1153,11 +1148,8 @@ def span_records(root: Path, since: dt.datetime, early: dt.datetime) -> Optional
     path = _ledger(root)
     if path is None:
         return None
-    with _reading(root), open(path, "rb") as f:
-        data = _Bytes(f.fileno(), os.fstat(f.fileno()).st_size)
-        if len(data) == 0:
-            raise ValueError("empty")
-        return _scan_span(data, ledger.schema_of(LEDGER).header.encode(), since, early)
+    with open(path, "rb") as f:
+        return _span_of(root, _Bytes(f.fileno(), os.fstat(f.fileno()).st_size), since, early)
 
 
 def fold_span(root: Path, whole: dict, light: dict, types: Optional[frozenset] = None):
