@@ -213,12 +213,13 @@ def _blob(where: tuple) -> bytes:
 class ClosedIDs:
     """The IDs of the closed tickets: as the cache file has them (sorted, a line each),
     searched by bisection without being parsed when every line is 12 bytes (as IDs are);
-    and the ones added since."""
+    or as a cold scan found them (`raw`, a set of the IDs' bytes, decoded only if looked
+    through); and the ones added since."""
 
-    __slots__ = ("blob", "added", "_all")
+    __slots__ = ("blob", "raw", "added", "_all")
 
-    def __init__(self, blob: bytes = b"", ids: Iterable = ()):
-        self.blob, self.added = blob, set(ids)
+    def __init__(self, blob: bytes = b"", ids: Iterable = (), raw: Optional[set] = None):
+        self.blob, self.raw, self.added = blob, raw, set(ids)
         self._all: Optional[set] = None
         n = len(blob)
         if n % 13 or blob[12::13] != b"\n" * (n // 13):
@@ -227,6 +228,8 @@ class ClosedIDs:
     def __contains__(self, tid: str) -> bool:
         if tid in self.added:
             return True
+        if self.raw is not None:
+            return tid.encode("utf-8") in self.raw
         if self._all is not None:
             return tid in self._all
         key = tid.encode("utf-8")
@@ -250,11 +253,21 @@ class ClosedIDs:
 
     def __iter__(self):
         if self._all is None:
-            self._all = set(self.blob.decode("utf-8").split("\n")) - {""}
+            self._all = {t.decode("utf-8") for t in self.raw} if self.raw is not None else \
+                set(self.blob.decode("utf-8").split("\n")) - {""}
         return iter(self._all | self.added)
+
+    def writable(self) -> bool:
+        """Can each ID be a line of the cache file (none holds a line break)?"""
+        if self.raw is not None:
+            return not any(b"\n" in t for t in self.raw) and not any("\n" in t for t in self.added)
+        return not any("\n" in tid for tid in self)
 
     def encoded(self) -> bytes:
         """Every ID, sorted, a line each."""
+        if self.raw is not None:  # sorted as bytes: the same order as with the line breaks
+            ids = sorted(self.raw | {t.encode("utf-8") for t in self.added})
+            return b"\n".join(ids) + b"\n" if ids else b""
         return b"".join(sorted(t.encode("utf-8") + b"\n" for t in self))
 
 
@@ -407,7 +420,7 @@ def save(root: Path, rec: OpenRecords, text: Optional[dict] = None) -> None:
     was, each ticket's records as CSV text, an index (ticket ID, the byte length of its
     records, and "c" when they may hold a close) and the closed IDs: plain data, nothing that runs when read. `text`:
     tickets' records as the ledger had them (bytes), where the caller has them."""
-    if any("\n" in tid or " " in tid for tid in rec.rows) or any("\n" in tid for tid in rec.closed):
+    if any("\n" in tid or " " in tid for tid in rec.rows) or not rec.closed.writable():
         return
     index: list = []
 

@@ -279,8 +279,11 @@ def _timers(policy: Policy, clocks: dict) -> list:
     return cached[1]
 
 
-def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict] = None) -> list:
-    """Every timer cycle of ticket `t` with its deadline and state at `now`."""
+def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict] = None,
+             running: bool = False) -> list:
+    """Every timer cycle of ticket `t` with its deadline and state at `now`; with
+    `running`, only those still running at `now` (a cycle stopped by then is never
+    worked out)."""
     clocks = clocks if clocks is not None else {}
     present = t.types
     result = []
@@ -296,7 +299,8 @@ def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict]
                     result.append(c)
             continue
         for c in cycles_of(tid, timer, t):
-            if c.start > now or since is not None and c.start >= since:
+            if c.start > now or since is not None and c.start >= since or \
+                    running and c.stop is not None and c.stop <= now:  # met, missed or cancelled
                 continue
             _settle(c, clk, now, wall_td)
             result.append(c)
@@ -305,7 +309,7 @@ def evaluate(policy: Policy, t: Ticket, now: dt.datetime, clocks: Optional[dict]
 
     result.extend(deadline_cycles(policy, t, now))
     # --- end issue 14
-    return result
+    return [c for c in result if c.state in RUNNING_STATES] if running else result
 
 
 def _settle_daily(c: Cycle, now: dt.datetime) -> None:

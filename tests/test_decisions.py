@@ -352,3 +352,27 @@ def test_decisions_written_after_a_cold_run_hold_for_the_next_one(shop, monkeypa
     seen.clear()
     assert scan.decided(shop, "test-crc", now, decide, pure=True) == first
     assert cache.last == "warm" and seen == []
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=1, max_size=14), at_minutes=st.integers(0, 6000),
+       kind=st.tuples(st.sampled_from(CATEGORIES), st.sampled_from(CHANNELS)))
+def test_only_the_running_cycles_are_the_running_ones_of_all(shop, steps, at_minutes, kind):
+    """evaluate(running=True), which never works out a cycle stopped by now, gives the
+    running cycles of the whole evaluation: same timers, starts, deadlines, states, pauses."""
+    policy = load_policy(shop)
+    tid = ids.new_id()
+    events = [_event(tid, T0, -1, *kind)]
+    at = T0
+    for _k, gap, i in steps:
+        if i >= 0:
+            at += dt.timedelta(minutes=gap)
+            events.append(_event(tid, at, i, *kind))
+    t = tickets.fold(events)[tid]
+    now = T0 + dt.timedelta(minutes=at_minutes)
+
+    def fields(cycles):
+        return [(c.timer_id, c.start, c.deadline, c.state, c.paused, c.used) for c in cycles]
+
+    assert fields(sla.evaluate(policy, t, now, {}, running=True)) == \
+        fields([c for c in sla.evaluate(policy, t, now, {}) if c.running])

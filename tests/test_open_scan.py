@@ -107,3 +107,28 @@ def test_fast_loader_agrees_with_the_plain_fold(tmp_path_factory, steps):
         events.append(ev(tids[who], n, typ, text))
     write(shop, events)
     same(shop)
+
+
+ZONES = [dt.timezone(dt.timedelta(hours=8)), dt.timezone.utc, dt.timezone(dt.timedelta(hours=-5, minutes=-30))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(close_s=st.integers(-86400, 86400), zone=st.sampled_from(ZONES), zulu=st.booleans(),
+       cut_s=st.integers(-3, 3), cut_zone=st.sampled_from(ZONES), cut_us=st.sampled_from([0, 1, 999999]))
+def test_a_ticket_closed_at_the_cut_or_after_is_read(tmp_path_factory, close_s, zone, zulu, cut_s, cut_zone, cut_us):
+    """sla-check's cut (closed_after): a close written as the cut is written compares with
+    it as text, any other is parsed; both agree with comparing the times."""
+    from aftersales import ledger
+    from aftersales.tickets import scan
+
+    closed_at = (T0 + dt.timedelta(seconds=close_s)).astimezone(zone)
+    at = closed_at.isoformat()
+    if zulu and zone is dt.timezone.utc:
+        at = at.replace("+00:00", "Z")
+    cut = (closed_at + dt.timedelta(seconds=cut_s, microseconds=cut_us if cut_s < 0 else 0)).astimezone(cut_zone)
+    header = ledger.schema_of("tickets").header
+    path = tmp_path_factory.mktemp("cut") / "tickets.csv"
+    path.write_text(header + f"ABCDEFGHJKMN,{T0.isoformat()},a01,open,usage,水壶漏水,\n"
+                    f"ABCDEFGHJKMN,{at},a01,close,,,\n", encoding="utf-8")
+    got = scan.scan_open_records(path, header.encode(), (), cut)
+    assert bool(got) == (closed_at >= cut)

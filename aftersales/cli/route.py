@@ -130,7 +130,7 @@ def _outcome(policy, t, d, now, by, new_events: list, clocks: dict) -> tuple:
         t.apply(e)
     dep, missing = routing.missing_fields(policy, t, d)
     # only a supervised ticket has a red-header level: the others' timers are not needed here
-    cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running] if sla.supervised(t) else []
+    cycles = sla.evaluate(policy, t, now, clocks, running=True) if sla.supervised(t) else []
     level, since = sla.escalation_level(policy, t, cycles, now)
     return evs, dep, missing, cycles, level, since
 

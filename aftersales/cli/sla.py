@@ -47,7 +47,7 @@ def cli(app, notify, states, reminders, fmt):
 
     def decide(t):
         """The ticket's running cycles at now as strings (see `_rows`), and until when they hold."""
-        cycles = [c for c in sla.evaluate(policy, t, now, clocks) if c.running]
+        cycles = sla.evaluate(policy, t, now, clocks, running=True)
         out = [t.id, t.priority, t.department, t.assignee, ""]
         level, since = sla.escalation_level(policy, t, cycles, now) if cycles else (0, None)
         seen = t.notified if notify and any(c.state != "ok" for c in cycles) else set()

@@ -593,7 +593,7 @@ def show(app, ticket, full_phone, fmt):
         if t.is_open:
             from .. import sla
 
-            level, _ = sla.escalation_level(policy, t, [c for c in sla.evaluate(policy, t, ws.now) if c.running], ws.now)
+            level, _ = sla.escalation_level(policy, t, sla.evaluate(policy, t, ws.now, running=True), ws.now)
         doc = {"ticket": t.id, "status": t.status, "priority": t.priority, "department": t.department,
                "escalation_level": level,
                "assignee": t.assignee, "group": t.group, "abnormal": t.abnormal, "opened_at": t.opened_at,
@@ -648,7 +648,7 @@ def show(app, ticket, full_phone, fmt):
     # a closed ticket may still owe a follow-up visit (on_close = "continue")
     from .. import sla
 
-    cycles = [c for c in sla.evaluate(policy, t, ws.now) if c.running]
+    cycles = sla.evaluate(policy, t, ws.now, running=True)
     level, since = sla.escalation_level(policy, t, cycles, ws.now)
     if cycles:
         lines.append(f"time limits at {ws.now.strftime('%Y-%m-%d %H:%M')}:")

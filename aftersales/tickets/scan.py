@@ -157,7 +157,7 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
                 break  # the same ID twice: the careful grouping below
             grouped[tid], text[tid] = cache.Unparsed(lines), lines
         else:
-            return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text,
+            return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, cache.ClosedIDs(raw=closed)), text,
                                beside)
         grouped, text, i = {}, {}, 0
     rows = list(csv.reader(records, strict=True))
@@ -172,7 +172,7 @@ def _open_records(root: Path, data, keep: set, closed_after: Optional[dt.datetim
             if row:
                 grouped.setdefault(row[0], []).append(row)
                 text.setdefault(row[0], []).append(record)
-    return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, closed), text, beside)
+    return _with_cache(root, data, cache.OpenRecords(size, 0, fixes, policy, cut, grouped, cache.ClosedIDs(raw=closed)), text, beside)
 
 
 def _with_cache(root: Path, data, rec, text: dict, beside: bool = True) -> tuple:
@@ -749,7 +749,7 @@ def _chunks(data, header: bytes):
 def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.datetime] = None,
           counts: Optional[list] = None, share: Optional["_Sharer"] = None) -> tuple:
     """(records, closed): the records (decoded) of the tickets in the ledger bytes `data`
-    that are not closed, each ticket's in file order; and the IDs of the closed ones.
+    that are not closed, each ticket's in file order; and the IDs (bytes) of the closed ones.
     `counts`, when given, gets the number of records of each ticket, in that order.
     `share`, when given, is handed each ticket still open once its `open` record is met
     (`_Sharer.done`), and told of one that has records before it (`_Sharer.spoiled`).
@@ -765,11 +765,14 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
     closed: dict = {}  # ticket ID -> True once its last status row is known to be a close, False if a reopen
     closed.update((k.encode(), False) for k in keep)  # `keep`: tickets read whole whatever their last row says
     closed_set: set = set()  # the IDs known closed
-    closes: dict = {}  # ticket ID -> the close record that closed it
+    closes: dict = {}  # ticket ID -> the time (as written) of the close record that closed it
     later: set = set()  # closed tickets with a reopen or resolve row later in time than that close
     floor: Optional[bytes] = _TOP  # the earliest time (as written) of the records after this chunk; None: not known
     rows: dict = {}  # ticket ID -> its records, last first
     get = closed.get
+    # a close written as the cut is (same length and UTC offset) compares with it as text
+    cut = closed_after.isoformat().encode() if closed_after is not None else b""
+    cut_zone = cut[19:] if len(cut) == 25 else None
     for lines in _chunks(data, header):
         for rec in [rec for rec in reversed(lines) if rec[:12] not in closed_set]:  # skip known-closed cheaply
             tid = rec[:12]
@@ -777,12 +780,14 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
             if known:
                 continue
             if known is None:  # its last close or reopen row not met yet: is this one? (the 4th field)
-                k = rec.find(b",", rec.find(b",", 13) + 1) + 1
-                if rec.startswith(b"close,", k) and not (
-                        closed_after is not None and _at(rec) >= closed_after):
+                e = rec.find(b",", 13)
+                k = rec.find(b",", e + 1) + 1
+                if rec.startswith(b"close,", k) and not (closed_after is not None and (
+                        rec[13:e] >= cut if e == 38 and rec[32:38] == cut_zone and rec[23:24] == b"T"
+                        else _at(rec) >= closed_after)):
                     closed[tid] = True
                     closed_set.add(tid)
-                    closes[tid] = rec
+                    closes[tid] = rec[13:e]
                     rows.pop(tid, None)
                     continue
                 if rec.startswith(b"reopen,", k) or rec.startswith(b"resolve,", k) or rec.startswith(b"close,", k):
@@ -813,7 +818,7 @@ def _scan(data, header: bytes, keep: Iterable = (), closed_after: Optional[dt.da
     records = [rec.decode("utf-8") for lst in rows.values() for rec in reversed(lst)]
     if counts is not None:
         counts.extend(len(lst) for lst in rows.values())
-    return records, {t.decode() for t in closed_set}
+    return records, closed_set
 
 
 _TIME = itemgetter(slice(13, 38))
@@ -840,9 +845,8 @@ def _in_order(lines: list, floor, closed_set: set, closes: dict, later: set):
             tid = rec[:12]
             if tid in closed_set and tid not in later:
                 k = rec.find(b",", rec.find(b",", 13) + 1) + 1
-                close = closes[tid]
                 if (rec.startswith(b"resolve,", k) or rec.startswith(b"reopen,", k)) and \
-                        _later(rec[13:rec.find(b",", 13)], close[13:close.find(b",", 13)]):
+                        _later(rec[13:rec.find(b",", 13)], closes[tid]):
                     later.add(tid)
     return None
 
