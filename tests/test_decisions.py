@@ -376,3 +376,39 @@ def test_only_the_running_cycles_are_the_running_ones_of_all(shop, steps, at_min
 
     assert fields(sla.evaluate(policy, t, now, {}, running=True)) == \
         fields([c for c in sla.evaluate(policy, t, now, {}) if c.running])
+
+
+@pytest.mark.parametrize("batches", [0, 1, 3])
+def test_at_the_end_of_the_scan_the_batches_left_are_shared_out(shop, monkeypatch, batches):
+    """The scan sends a batch only when the child's pipe has room: those left at its end
+    are decided here, newest first, the oldest sent while the child has less in hand than
+    is left here. However many the pipe holds, the answer is the one-process one, and
+    with room for any batch at all the child decides some and this process others."""
+    import os
+    import pickle
+
+    policy = load_policy(shop)
+    tids = [ids.new_id() for _ in range(12)]
+    tickets.append_events(shop, [_event(t, T0 + dt.timedelta(minutes=i), -1, "usage", "jd")
+                                 for i, t in enumerate(tids)], policy)
+    monkeypatch.setattr(cache, "enabled", False)
+    here = os.getpid()
+
+    def decide(t):
+        return scan.FOREVER, [t.id, str(os.getpid() == here)]
+
+    now = T0 + dt.timedelta(hours=1)
+    serial = scan.decided(shop, "test", now, decide)
+    _forks(monkeypatch)
+    made = scan._Sharer.__init__
+    frame = len(pickle.dumps([(tids[0], [b"x" * 200])], protocol=pickle.HIGHEST_PROTOCOL)) + 4
+
+    def small(self, work):
+        made(self, work)
+        self.room = max(4, batches * frame)  # room for so many batches of a ticket each (and the end)
+
+    monkeypatch.setattr(scan._Sharer, "__init__", small)
+    split = scan.decided(shop, "test", now, decide, pure=True)
+    assert [p[0] for p in split] == [p[0] for p in serial]
+    by = {p[1] for p in split}
+    assert by == ({"True"} if not batches else {"True", "False"})

@@ -498,40 +498,61 @@ class _Sharer:
             self.sent.extend(ids)
 
     def finish(self, listed: dict, work_ids, fresh: dict, hold: list) -> set:
-        """Decide here the batches not sent (newest first, while sending the oldest when the
-        child has room), then add the child's answers for the tickets it decided alone.
-        Returns the IDs decided either way; the caller decides the rest."""
+        """Decide here the batches not sent, newest first, sending the oldest to the child
+        only while it has less in hand than is left here (so that both end at about the
+        same time), then add the child's answers for the tickets it decided alone, taken
+        apart while it works. Returns the IDs decided either way; the caller decides the rest."""
         import pickle
 
         self._seal()
         here: list = []
+        left = sum(len(frame) for _, frame in self.pending)  # bytes of records not sent
         while self.pending:
-            self._send()
-            if not self.pending:
-                break
-            ids, _ = self.pending.pop()
-            ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
-            work_ids(ids, fresh, hold)
-            here.extend(ids)
+            self._drain()
+            n = len(self.pending[0][1])
+            if not self.dead and self.flight + n <= min(self.room, left - n):
+                ids, frame = self.pending[0]
+                try:
+                    _write_all(self.w, frame)
+                except OSError:  # the child is gone: what it had is decided here
+                    self.dead = True
+                    continue
+                del self.pending[0]
+                self.flight += n
+                self.sent.extend(ids)
+            else:
+                ids, frame = self.pending.pop()
+                ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
+                work_ids(ids, fresh, hold)
+                here.extend(ids)
+            left -= n
         os.set_blocking(self.back, True)
+        taken: list = []  # the answers taken apart
+
+        def take() -> None:
+            taken.extend(pickle.loads(blob) for blob in self.answers)
+            del self.answers[:]
+
         while not self.dead and self.flight + 4 > self.room:  # room for the end: take what comes up meanwhile
             self._drain(block=True)
+            take()
         try:
             os.write(self.w, (0).to_bytes(4, "big"))
         except OSError:
             self.dead = True
         while not self.dead and not self.ended:
+            take()
             self._drain(block=True)
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
         gone = set(here)
         if status != 0 or self.dead or not self.ended:
             return gone
+        take()
         skip = {t.decode("utf-8", "replace") for t in self.spoiled}
         their_fresh: dict = {}
         their_hold: list = []
-        for blob in self.answers:
-            f, h, bad = pickle.loads(blob)
+        for f, h, bad in taken:
             their_fresh.update(f)
             their_hold.extend(h)
             skip.update(bad)
