@@ -315,6 +315,7 @@ class Opened:
     rows: Iterator  # (line, raw row) after the header
     handle: Any = None
     plan: Any = None  # how read_row reads each field (`_plan`)
+    lines: Any = None  # () -> the physical lines read so far (csv's line_num), for a CSV file
 
     def position(self) -> int:
         try:
@@ -415,7 +416,8 @@ def open_export(path, profiles: dict, profile_name: Optional[str] = None, encodi
         finally:
             handle.close()
 
-    return Opened(file, enc, prof, header, header_line, index, names, size, rows(), handle)
+    return Opened(file, enc, prof, header, header_line, index, names, size, rows(), handle,
+                  lines=lambda: reader.line_num)
 
 
 def _cell_text(v) -> str:
@@ -1083,11 +1085,10 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     batches, under the ledger lock. Memory stays flat: one row at a time, plus an int per
     known order and a small record per known platform request. Re-running the same file
     adds nothing. InputError when the file as a whole cannot be used."""
-    import pickle
     import tempfile
 
     from . import ledger
-    from .ledger import format_time, parse_time
+    from .ledger import format_time
 
     register_ledgers()
     root = Path(root)
@@ -1110,20 +1111,113 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
     prog = Progress(progress_stream, op.size, "")
     spool = _Spool(policy, now_text, batch)  # the new and changed orders
     ev_spool = tempfile.TemporaryFile()  # the ticket events, in batches
-    refunds: list = []  # refund rows: their tickets need the orders ledger, read once after the pass
-    pending = None  # the order being read: its rows are adjacent (one per item)
-    known: Optional[dict] = None  # platform ref -> its ticket, read at the first request
-    seen: set = set()  # refs handled in this file
-    opening: set = set()  # refs this import opens a ticket for
-    n_events = 0
+    run = _Pass(root, policy, op, tz, now, now_text, actor, state, out, spool, ev_spool)
+    try:
+        split = _split_point(op, batch) if prof.kind == "orders" else None
+        rows = 0
+        left = op.rows
+        if split is not None:
+            rows, left = _in_two(run, split, prog)
+        for line, raw in left:
+            rows += 1
+            if rows % 4096 == 0:
+                prog.update(rows, op.position())
+            run.row(line, raw)
+        run.end()
+        out.rows = rows
+        prog.done()
+        if run.refunds:
+            facts = order_facts(root, {v["order"] for _l, _r, _q, v in run.refunds})
+            for line, raw, req, v in run.refunds:
+                run.request(line, raw, req, v, facts.get(v["order"], {}))
+        out.problems.sort(key=Problem.sort_key)
+        if not write or (out.problems and not keep_going):
+            return out
+        state.clear()  # not needed any more: the write phase has its own memory
+        with ledger.locked(root):
+            _still_current(root, size_before, run.opening, set(run.known or ()))
+            total = out.orders.new + out.orders.changed
+            spool.write(root, Progress(progress_stream, total, "writing ") if total > batch else None)
+            _write_events(root, policy, ev_spool, run.n_events)
+        out.written = True
+        return out
+    finally:
+        spool.close()
+        ev_spool.close()
+        op.close()
 
-    def flush():
-        nonlocal pending
-        o, pending = pending, None
+
+class _Pass:
+    """The pass of `import_export` over an export's rows, a row at a time (`row`, then
+    `end`): each checked and counted against the ledgers in `state`, the new and changed
+    orders into `spool`, the events of the tickets to open or update into `ev_spool`."""
+
+    def __init__(self, root: Path, policy, op: Opened, tz, now: dt.datetime, now_text: str, actor: Optional[str],
+                 state: dict, out: "Outcome", spool: "_Spool", ev_spool):
+        self.root, self.policy, self.op, self.tz, self.now, self.now_text, self.actor = \
+            root, policy, op, tz, now, now_text, actor
+        self.state, self.out, self.spool, self.ev_spool = state, out, spool, ev_spool
+        self.refunds: list = []  # refund rows: their tickets need the orders ledger, read once after the pass
+        self.pending: Optional[dict] = None  # the order being read: its rows are adjacent (one per item)
+        self.known: Optional[dict] = None  # platform ref -> its ticket, read at the first request
+        self.seen: set = set()  # refs handled in this file
+        self.opening: set = set()  # refs this import opens a ticket for
+        self.n_events = 0
+        self.keys: Optional[set] = None  # with a split (`_in_two`): the orders' keys flushed here
+        self.first: Optional[str] = None  # the first order a row gave (its rows may go on before it)
+
+    def row(self, line: int, raw: list) -> None:
+        from .ledger import parse_time
+
+        op, prof, out = self.op, self.op.profile, self.out
+        rec = read_row(op, line, raw, self.tz)
+        msgs, v, o = rec.problems, rec.values, None
+        if not msgs and prof.kind == "orders":
+            o = order_row(v, prof, self.policy, self.now_text)
+            if o["shipped_at"] and o["signed_at"] and parse_time(o["shipped_at"]) > parse_time(o["signed_at"]):
+                msgs = [f"column {op.names.get('signed_at', 'signed_at')}: signed at {o['signed_at']}, before it "
+                        f"was shipped ({o['shipped_at']}); one of them is wrong"]
+        if msgs:
+            msg = "; ".join(msgs)
+            out.problems.append(Problem(op.file, line, msg, _csv_text(raw)))
+            out.rejected_rows.append((line, raw, msg))
+            if prof.kind == "orders":
+                out.orders.rejected += 1
+            else:
+                out.requests.rejected += 1
+            return
+        req = request_of(v, prof)
+        if req is not None:
+            if o is not None:
+                self.request(line, raw, req, v, o)  # an order file: the row has the order's facts
+            else:
+                self.refunds.append((line, raw, req, v))
+        if o is None:
+            return
+        pending = self.pending
+        if pending is not None and pending["order"] == o["order"]:
+            self.pending = merge_rows(pending, o)
+        else:
+            if pending is not None:
+                self.flush()
+            elif self.first is None:
+                self.first = o["order"]
+            self.pending = o
+
+    def end(self) -> None:
+        if self.pending is not None:
+            self.flush()
+
+    def flush(self) -> None:
+        out = self.out
+        o, self.pending = self.pending, None
+        assert o is not None
         key = hash((o["platform"], o["order"], o["source"]))  # each layout against its own last row
+        if self.keys is not None:
+            self.keys.add(key)
         new_val = state_value(o)
-        old = state.get(key)
-        state[key] = new_val
+        old = self.state.get(key)
+        self.state[key] = new_val
         if old is not None and old >> 32 == new_val >> 32:
             out.orders.unchanged += 1
             return
@@ -1137,21 +1231,26 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
                 out.shipments.new += 1
             else:
                 out.shipments.changed += 1
-        spool.add(_ORDER_VALUES(o), ship)
+        self.spool.add(_ORDER_VALUES(o), ship)
 
-    def request(line, raw, req, v, facts):
+    def request(self, line, raw, req, v, facts) -> None:
         """Decide one after-sales request now; its events wait in the events spool."""
-        nonlocal known, n_events
-        if req["ref"] in seen:
+        import pickle
+
+        from .ledger import format_time
+
+        out = self.out
+        if req["ref"] in self.seen:
             return
-        seen.add(req["ref"])
-        if actor is None:
+        self.seen.add(req["ref"])
+        if self.actor is None:
             raise InputError(f"{out.file}: it holds after-sales requests, which open tickets; pass --by "
                              "STAFF_ID or set AS_USER (--by system in cron)")
-        if known is None:
-            known = existing_requests(root)
+        if self.known is None:
+            self.known = existing_requests(self.root)
         try:
-            evs = request_events(policy, now, actor, req, v, prof, facts, known.get(req["ref"]))
+            evs = request_events(self.policy, self.now, self.actor, req, v, self.op.profile, facts,
+                                 self.known.get(req["ref"]))
         except InputError as e:
             out.problems.append(Problem(out.file, line, e.message, _csv_text(raw)))
             out.rejected_rows.append((line, raw, e.message))
@@ -1162,72 +1261,155 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
             return
         if evs[0].type == "open":
             out.requests.new += 1
-            opening.add(req["ref"])
+            self.opening.add(req["ref"])
         else:
             out.requests.changed += 1
         pickle.dump([{"ticket": e.ticket, "at": format_time(e.at), "by": e.by, "type": e.type, "ref": e.ref,
-                      "text": e.text, "data": e.data} for e in evs], ev_spool)
-        n_events += len(evs)
+                      "text": e.text, "data": e.data} for e in evs], self.ev_spool)
+        self.n_events += len(evs)
 
+
+#: an order export of at least this many bytes is read in two halves at once (`_in_two`)
+SPLIT_MIN = 8 << 20
+#: the encodings in which a line break byte is always a line break (never part of a character)
+_SPLIT_ENCODINGS = frozenset(("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312"))
+
+
+def _split_point(op: Opened, batch: int) -> Optional[tuple]:
+    """(byte, line): where a big CSV order export can be read in two halves, the second by
+    a forked process: the line break at or after its middle that an even number of quotes
+    comes before (so most likely between two records), and the physical lines up to it.
+    None for a small file, an .xlsx, an encoding whose bytes a line break byte can be part
+    of, a lone carriage return before it (csv would count lines otherwise), or one processor."""
+    from . import cache
+
+    if op.size < SPLIT_MIN or op.handle is None or op.lines is None or op.encoding not in _SPLIT_ENCODINGS \
+            or cache.jobs() < 2:
+        return None
+    with open(op.file, "rb") as f:
+        head = f.read(op.size // 2)
+        tail = f.read(1 << 20)
+    cut = tail.find(b"\n") + 1
+    if not cut:
+        return None
+    quotes = head.count(b'"') + tail.count(b'"', 0, cut)
+    while quotes & 1:  # inside a quoted text: the next line break, within the MiB read
+        nl = tail.find(b"\n", cut) + 1
+        if not nl:
+            return None
+        quotes += tail.count(b'"', cut, nl)
+        cut = nl
+    pairs = head.count(b"\r\n") + tail.count(b"\r\n", 0, cut) + (head[-1:] == b"\r" and tail[:1] == b"\n")
+    if head.count(b"\r") + tail.count(b"\r", 0, cut) != pairs:
+        return None
+    line = head.count(b"\n") + tail.count(b"\n", 0, cut)
+    return (len(head) + cut, line) if line > op.header_line else None
+
+
+def _in_two(run: _Pass, split: tuple, prog) -> tuple:
+    """Read the rows of `run`'s export up to `split` (byte, line) here, and those after it
+    in a forked process (cache.beside) at the same time, into its own spools; then take its
+    counts, problems and spools as if read here. (rows read, the rows left to read here):
+    none when the halves joined; the rest of the file when the halves do not join as one pass would read them (a record
+    across the split, an order or request in both halves, a failed child), so that the
+    answer, and any error, is the one of a single pass."""
+    import io
+    import shutil
+    import tempfile
+
+    from . import cache
+
+    op = run.op
+    at, line_at = split
+    mine = _Spool(run.policy, run.now_text, run.spool.batch)
+    theirs_ev = tempfile.TemporaryFile()
+    other = _Pass(run.root, run.policy, op, run.tz, run.now, run.now_text, run.actor, run.state,
+                  Outcome(op.file, op.profile, op.encoding), mine, theirs_ev)
+
+    def later() -> tuple:
+        import csv
+
+        with open(op.file, "rb") as f:
+            f.seek(at)
+            text = io.TextIOWrapper(f, encoding="utf-8" if op.encoding == "utf-8-sig" else op.encoding,
+                                    newline="", errors="strict")
+            reader = csv.reader(text)
+            end = line_at
+            for row in reader:
+                start, end = end + 1, line_at + reader.line_num
+                if any(map(str.strip, row)):
+                    other.out.rows += 1
+                    other.row(start, row)
+        other.end()
+        mine.cut()
+        mine.file.flush()
+        theirs_ev.flush()
+        o = other.out
+        return (o.rows, o.orders, o.shipments, o.requests, o.problems, o.rejected_rows, other.first, other.keys,
+                other.seen, other.opening, other.n_events, set(other.known) if other.known is not None else None,
+                mine.count, mine.careful)
+
+    other.keys = set()
+    answer = cache.beside(later)
     try:
+        run.keys = set()
         rows = 0
+        scale = op.size / at
+        lines = op.lines
+        held: list = []  # a record after the split, pulled before it was known to be one
         for line, raw in op.rows:
+            if line > line_at:
+                held.append((line, raw))
+                break
             rows += 1
             if rows % 4096 == 0:
-                prog.update(rows, op.position())
-            rec = read_row(op, line, raw, tz)
-            msgs, v, o = rec.problems, rec.values, None
-            if not msgs and prof.kind == "orders":
-                o = order_row(v, prof, policy, now_text)
-                if o["shipped_at"] and o["signed_at"] and parse_time(o["shipped_at"]) > parse_time(o["signed_at"]):
-                    msgs = [f"column {op.names.get('signed_at', 'signed_at')}: signed at {o['signed_at']}, before it "
-                            f"was shipped ({o['shipped_at']}); one of them is wrong"]
-            if msgs:
-                msg = "; ".join(msgs)
-                out.problems.append(Problem(op.file, line, msg, _csv_text(raw)))
-                out.rejected_rows.append((line, raw, msg))
-                if prof.kind == "orders":
-                    out.orders.rejected += 1
-                else:
-                    out.requests.rejected += 1
-                continue
-            req = request_of(v, prof)
-            if req is not None:
-                if o is not None:
-                    request(line, raw, req, v, o)  # an order file: the row has the order's facts
-                else:
-                    refunds.append((line, raw, req, v))
-            if o is None:
-                continue
-            if pending is not None and pending["order"] == o["order"]:
-                pending = merge_rows(pending, o)
-            else:
-                if pending is not None:
-                    flush()
-                pending = o
-        if pending is not None:
-            flush()
-        out.rows = rows
-        prog.done()
-        if refunds:
-            facts = order_facts(root, {v["order"] for _l, _r, _q, v in refunds})
-            for line, raw, req, v in refunds:
-                request(line, raw, req, v, facts.get(v["order"], {}))
-        out.problems.sort(key=Problem.sort_key)
-        if not write or (out.problems and not keep_going):
-            return out
-        state.clear()  # not needed any more: the write phase has its own memory
-        with ledger.locked(root):
-            _still_current(root, size_before, opening, set(known or ()))
-            total = out.orders.new + out.orders.changed
-            spool.write(root, Progress(progress_stream, total, "writing ") if total > batch else None)
-            _write_events(root, policy, ev_spool, n_events)
-        out.written = True
-        return out
+                prog.update(int(rows * scale), int(op.position() * scale))
+            if lines() > line_at:  # a record across the split: one pass after all
+                answer(abandon=True)
+                run.row(line, raw)
+                return rows, op.rows
+            run.row(line, raw)
+            if lines() == line_at:
+                break
+        got = answer()
+        ok = got is not None and not (run.pending is not None and got[6] == run.pending["order"])
+        if ok:
+            run.end()
+            ok = run.keys.isdisjoint(got[7]) and run.seen.isdisjoint(got[8])
+        if not ok:  # read the rest here, as one pass would
+            return rows, _chain(held, op.rows)
+        out = run.out
+        n, orders, ships, reqs, problems, rejected, _first, _keys, seen, opening, n_events, known, count, careful = got
+        for mine_c, theirs_c in ((out.orders, orders), (out.shipments, ships), (out.requests, reqs)):
+            for k in ("new", "changed", "unchanged", "rejected"):
+                setattr(mine_c, k, getattr(mine_c, k) + getattr(theirs_c, k))
+        out.problems += problems
+        out.rejected_rows += rejected
+        run.seen |= seen
+        run.opening |= opening
+        run.n_events += n_events
+        if known is not None and run.known is None:
+            run.known = {ref: None for ref in known}
+        run.spool.cut()
+        mine.file.seek(0)
+        shutil.copyfileobj(mine.file, run.spool.file)
+        run.spool.count += count
+        run.spool.careful = run.spool.careful or careful
+        theirs_ev.seek(0)
+        shutil.copyfileobj(theirs_ev, run.ev_spool)
+        return rows + n, ()
+    except BaseException:
+        answer(abandon=True)
+        raise
     finally:
-        spool.close()
-        ev_spool.close()
-        op.close()
+        run.keys = None
+        mine.close()
+        theirs_ev.close()
+
+
+def _chain(first: list, rest):
+    yield from first
+    yield from rest
 
 
 def _size(path: Path) -> int:
