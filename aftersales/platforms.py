@@ -1388,8 +1388,8 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
         run.seen |= seen
         run.opening |= opening
         run.n_events += n_events
-        if known is not None and run.known is None:
-            run.known = {ref: None for ref in known}
+        if known is not None:  # the requests either half found in the tickets ledger (_still_current)
+            run.known = {**dict.fromkeys(known), **(run.known or {})}
         run.spool.cut()
         mine.file.seek(0)
         shutil.copyfileobj(mine.file, run.spool.file)
