@@ -1118,11 +1118,12 @@ def import_export(root: Path, policy, path, now: dt.datetime, actor: Optional[st
         left = op.rows
         if split is not None:
             rows, left = _in_two(run, split, prog)
+        row = run.row
         for line, raw in left:
             rows += 1
             if rows % 4096 == 0:
                 prog.update(rows, op.position())
-            run.row(line, raw)
+            row(line, raw)
         run.end()
         out.rows = rows
         prog.done()
@@ -1165,19 +1166,23 @@ class _Pass:
         self.n_events = 0
         self.keys: Optional[set] = None  # with a split (`_in_two`): the orders' keys flushed here
         self.first: Optional[str] = None  # the first order a row gave (its rows may go on before it)
-
-    def row(self, line: int, raw: list) -> None:
         from .ledger import parse_time
 
-        op, prof, out = self.op, self.op.profile, self.out
+        self.parse_time, self.orders = parse_time, op.profile.kind == "orders"
+
+    def row(self, line: int, raw: list) -> None:
+        op = self.op
+        prof = op.profile
         rec = read_row(op, line, raw, self.tz)
         msgs, v, o = rec.problems, rec.values, None
-        if not msgs and prof.kind == "orders":
+        if not msgs and self.orders:
             o = order_row(v, prof, self.policy, self.now_text)
-            if o["shipped_at"] and o["signed_at"] and parse_time(o["shipped_at"]) > parse_time(o["signed_at"]):
+            if o["shipped_at"] and o["signed_at"] and \
+                    self.parse_time(o["shipped_at"]) > self.parse_time(o["signed_at"]):
                 msgs = [f"column {op.names.get('signed_at', 'signed_at')}: signed at {o['signed_at']}, before it "
                         f"was shipped ({o['shipped_at']}); one of them is wrong"]
         if msgs:
+            out = self.out
             msg = "; ".join(msgs)
             out.problems.append(Problem(op.file, line, msg, _csv_text(raw)))
             out.rejected_rows.append((line, raw, msg))
@@ -1209,28 +1214,29 @@ class _Pass:
             self.flush()
 
     def flush(self) -> None:
-        out = self.out
         o, self.pending = self.pending, None
         assert o is not None
         key = hash((o["platform"], o["order"], o["source"]))  # each layout against its own last row
         if self.keys is not None:
             self.keys.add(key)
         new_val = state_value(o)
-        old = self.state.get(key)
-        self.state[key] = new_val
+        state = self.state
+        old = state.get(key)
+        state[key] = new_val
+        counts = self.out.orders
         if old is not None and old >> 32 == new_val >> 32:
-            out.orders.unchanged += 1
+            counts.unchanged += 1
             return
         if old is None:
-            out.orders.new += 1
+            counts.new += 1
         else:
-            out.orders.changed += 1
+            counts.changed += 1
         ship = bool(o["waybill"]) and (old is None or old & _M32 != new_val & _M32)
         if ship:
             if old is None:
-                out.shipments.new += 1
+                self.out.shipments.new += 1
             else:
-                out.shipments.changed += 1
+                self.out.shipments.changed += 1
         self.spool.add(_ORDER_VALUES(o), ship)
 
     def request(self, line, raw, req, v, facts) -> None:
