@@ -164,6 +164,7 @@ class _Checked(io.RawIOBase):
         return n or 0
 
 
+
 _QUOTE_FIRST = re.compile(rb'\n"')
 
 
@@ -202,7 +203,9 @@ class _State:
     are opened twice or have a field set are left to the whole fold (`again`)."""
 
     def __init__(self):
-        self.opened: dict = {}  # ID -> (time of its open row, category, summary, *its FIELDS)
+        self.opened: dict = {}  # ID -> the place of its open row's values in `opening`
+        #: the values of the open rows, a list per column: time, category, summary, *FIELDS
+        self.opening: list = [[] for _ in range(3 + len(FIELDS))]
         self.status: dict = {}  # ID -> status, once it has a status row
         self.attrs: dict = {t: {} for t in _ATTRS}  # type -> ID -> ref of its last row of that type
         self.sets: dict = {}  # ID -> (ref, text) of its set rows since its open row
@@ -219,14 +222,15 @@ class _State:
         attrs, status = self.attrs, self.status
         get = status.get
         if "priority" in types:  # the most frequent: a row per ticket or more, taken a chunk at a time
-            sel = list(map("priority".__eq__, types))
-            attrs["priority"].update(zip(compress(ids, sel), map(intern, compress(refs, sel))))
+            pick = _picker(list(compress(range(len(types)), map("priority".__eq__, types))))
+            attrs["priority"].update(zip(pick(ids), map(intern, pick(refs))))
         each = _FOLD_EACH
         if "wait" not in types and "resume" not in types:  # then a ticket's last close, resolve or reopen says
             sel = list(map(_BASE.__contains__, types))
             status.update(zip(compress(ids, sel), map(_BASE.__getitem__, compress(types, sel))))
             each = _ATTRS_EACH
-        for tid, typ, ref in compress(zip(ids, types, refs), map(each.__contains__, types)):
+        pick = _picker(list(compress(range(len(types)), map(each.__contains__, types))))
+        for tid, typ, ref in zip(pick(ids), pick(types), pick(refs)):
             d = attrs.get(typ)
             if d is not None:
                 d[tid] = intern(ref)
@@ -243,12 +247,16 @@ class _State:
     def open(self, ids, ats, refs, texts, datas) -> None:
         """Open rows: a ticket opened twice is folded whole."""
         opened = self.opened
-        twice = opened.keys() & set(ids)
-        if len(set(ids)) != len(ids):
+        once = set(ids)
+        twice = opened.keys() & once
+        if len(once) != len(ids):
             twice.update(tid for tid, n in Counter(ids).items() if n > 1)
         channel, customer, phone, order, kind = zip(*_fields(datas)) if ids else ((),) * 5
-        opened.update(zip(ids, zip(ats, map(intern, refs), texts, map(intern, channel), customer, phone, order,
-                                   map(intern, kind))))
+        at = len(self.opening[0])
+        opened.update(zip(ids, range(at, at + len(ids))))
+        for c, values in zip(self.opening, (ats, map(intern, refs), texts, map(intern, channel), customer, phone,
+                                            order, map(intern, kind))):
+            c.extend(values)
         self.again.update(twice)
         if self.sets:
             for tid in ids:
@@ -289,6 +297,14 @@ class _State:
                 self.opens_and_sets([row])
             else:
                 self.fold([tid], [typ], [row[4]])
+
+
+def _picker(places: list):
+    """A function giving the items at `places` of a sequence, as a tuple."""
+    if len(places) == 1:
+        at = places[0]
+        return lambda seq: (seq[at],)
+    return itemgetter(*places) if places else lambda seq: ()
 
 
 def _tickets(root: Path, path: Path, chunks=None) -> tuple:
@@ -352,8 +368,8 @@ def _fold(state: _State, chunks) -> tuple:
         if "set" in types:
             state.opens_and_sets(compress(rows, map(("open", "set").__contains__, types)))
         elif "open" in types:
-            is_open = list(map("open".__eq__, types))
-            state.open(*(list(compress(c, is_open)) for c in (ids, ats, refs, texts, datas)))
+            state.open(*map(_picker(list(compress(range(len(types)), map("open".__eq__, types)))),
+                            (ids, ats, refs, texts, datas)))
     return zone, first, latest
 
 
@@ -466,56 +482,79 @@ _PAIR = ("(?:" + "|".join(f'"{k}":"({_PLAIN})"' for k in FIELDS)
 _OBJECTS = re.compile("\n(?:\\{(?:" + _PAIR + '(?:,(?=")|(?=\\})))*+\\}|)(?=\n)')
 
 
-def _rows(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> list:
+def _rows(state, zone, status, cols, short, now, full_phone, filters, older, newer, opening=None) -> list:
     """The rows of the tickets opened in `state`: (opened at as a timestamp, ID, values)."""
-    ts, tids, values = _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer)
+    ts, tids, values = _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer, opening)
     return list(zip(ts, tids, zip(*values)))
 
 
-def _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer) -> tuple:
-    """(opened at as timestamps, IDs, [the values of each of `cols`]) of the tickets opened
-    in `state` that are listed, oldest first, each a list worked out a column at a time."""
+def _opening(state, zone, names, cols, short, now, full_phone) -> tuple:
+    """(IDs, opened at as timestamps, opened at as written, {column: values}) of the tickets
+    opened in `state`, in the order of their open rows: the columns of `names` that their
+    open and set rows give (`_OPENING`), each a list worked out a column at a time."""
     from ..clock import parse_time, spans
     from ..ids import SHORT
 
     opened = state.opened
-    if not opened:
-        return [], [], [[] for _ in cols]
     tids = list(opened)
-    ats, cats, sums, *fields = zip(*opened.values())  # (in the order of `tids`)
-    opened.clear()
-    sts = list(map(state.status.get, tids, repeat("open")))
-    state.status.clear()
-    n = len(tids)
-    col: dict = {"status": sts, "category": cats, "summary": sums}
-    for typ, name in _ATTRS.items():
-        col[name] = list(map(state.attrs[typ].get, tids, repeat("")))
-        state.attrs[typ].clear()
-    col.update(zip(FIELDS, map(list, fields)))
-    del fields
+    values = state.opening
+    if len(tids) != len(values[0]):  # tickets left to the whole fold, or opened twice
+        at = list(opened.values())
+        values = [list(map(c.__getitem__, at)) for c in values]
+    ats, cats, sums, *fields = values
+    col = {"category": cats, "summary": sums}
+    col.update(zip(FIELDS, fields))
     if state.sets:  # a field of the form corrected (an empty text removes it), or the summary
-        at = {tid: i for i, tid in enumerate(tids)}
-        summaries = col["summary"] = list(sums)
+        place = {tid: i for i, tid in enumerate(tids)}
+        copied: set = set()
         for tid, changes in state.sets.items():
-            i = at.get(tid, -1)
+            i = place.get(tid, -1)
             for ref, text in changes if i >= 0 else ():
-                if ref in FIELDS:
+                if ref in col and ref in FIELDS or ref == "summary" and text:
+                    if ref not in copied:  # (the lists of `state` stay as they are)
+                        col[ref] = list(col[ref])
+                        copied.add(ref)
                     col[ref][i] = text
-                if ref == "summary" and text:
-                    summaries[i] = text
     hours = _Hours(zone)
     ts = list(map(add, map(hours.__getitem__, map(itemgetter(slice(0, 13)), ats)),
                   map(_MMSS.__getitem__, map(itemgetter(slice(14, 19)), ats))))
-    col["age"] = _ages(list(map(sub, repeat(int(now.timestamp())), ts)), spans())
-    col["ticket"] = list(map(itemgetter(slice(0, SHORT)), tids)) if short else tids
-    sample = "2000-01-01T00:00:00" + (zone or "")
-    if short:
-        col["opened_at"] = list(map(str.replace, map(itemgetter(slice(5, 16)), ats), repeat("T"), repeat(" ")))
-    else:  # a time prints as it is written, when it is
-        col["opened_at"] = ats if parse_time(sample).isoformat() == sample else list(map(parse_time, ats))
-    phones = col["phone"]
-    if not full_phone:
-        col["phone"] = _masks(phones) if "phone" in cols else phones
+    if "age" in names:
+        col["age"] = _ages(list(map(sub, repeat(int(now.timestamp())), ts)), spans())
+    col["ticket"] = list(map(itemgetter(slice(0, SHORT)), tids)) if short and "ticket" in names else tids
+    if "opened_at" in names:
+        sample = "2000-01-01T00:00:00" + (zone or "")
+        if short:
+            col["opened_at"] = list(map(str.replace, map(itemgetter(slice(5, 16)), ats), repeat("T"), repeat(" ")))
+        else:  # a time prints as it is written, when it is
+            col["opened_at"] = ats if parse_time(sample).isoformat() == sample else list(map(parse_time, ats))
+    if "phone" in names and not full_phone:
+        col["phone"] = _masks(col["phone"]) if "phone" in cols else col["phone"]
+    return tids, ts, ats, col
+
+
+#: the columns the open row (and set rows) give, which no later row changes
+_OPENING = frozenset(("ticket", "opened_at", "age", "category", "summary") + FIELDS)
+
+
+def _columns(state, zone, status, cols, short, now, full_phone, filters, older, newer, opening=None) -> tuple:
+    """(opened at as timestamps, IDs, [the values of each of `cols`]) of the tickets opened
+    in `state` that are listed, oldest first, each a list worked out a column at a time.
+    `opening`: what `_opening` made of `state` already."""
+    from ..clock import parse_time
+
+    names = set(cols).union(k for k, vals in filters.items() if vals)
+    tids, ts, ats, col = opening or _opening(state, zone, names, cols, short, now, full_phone)
+    state.opened.clear()
+    state.opening = []
+    n = len(tids)
+    col = dict(col)
+    if "status" in names or status != "all":
+        col["status"] = sts = list(map(state.status.get, tids, repeat("open")))
+    state.status.clear()
+    for typ, name in _ATTRS.items():
+        if name in names:
+            col[name] = list(map(state.attrs[typ].get, tids, repeat("")))
+        state.attrs[typ].clear()
     keep = [True] * n
     if status != "all":
         keep = list(map(status.__eq__, sts))
@@ -633,6 +672,8 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
     if not _SAFE or now.microsecond or len(cols) < 2 or any(c not in COLUMNS for c in cols) or cache.jobs() < 2:
         return None
     import gc
+    import pickle  # noqa: F401 -- (imported once, before the fork: both processes use them)
+    import threading  # noqa: F401
 
     from .scan import _ledger
 
@@ -780,14 +821,15 @@ def _later(path: Path, split: int, args: tuple, up, down) -> None:
         _send(up, text.getvalue().split("\n", 1)[1].encode("utf-8"))
 
 
-def _table(state: _State, zone: str, args: tuple) -> tuple:
+def _table(state: _State, zone: str, args: tuple, opening=None) -> tuple:
     """(timestamps, cells, `render.table_columns`) of the table rows of the tickets opened in
     `state`: cells None when every cell is plain printable text (nearly always: then they
-    are laid out a column at a time, as they are), else as `render.table_cells` makes them."""
+    are laid out a column at a time, as they are), else as `render.table_cells` makes them.
+    `opening`: what `_opening` made of `state` already."""
     from ..render import table_cells, table_columns
 
     status, cols, fmt, now, full_phone, filters, older, newer = args
-    ts, _, values = _columns(state, zone, status, cols, True, now, full_phone, filters, older, newer)
+    ts, _, values = _columns(state, zone, status, cols, True, now, full_phone, filters, older, newer, opening)
     try:
         plain = all(map(str.isprintable, map("".join, values)))
     except TypeError:  # not all text
@@ -810,6 +852,9 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optio
     zone, first, latest = _fold(state, _rows_of(path, 0, split))
     if state.last is not None or state.again or fixes.events or zone is None:
         return None
+    # what the open rows say, while the child may still be folding (a set row there: again)
+    opening = _opening(state, zone, set(cols).union(k for k, vals in filters.items() if vals), cols,
+                       fmt == "table", now, full_phone)
     head = _recv(up)
     if head is None:
         return None
@@ -830,11 +875,13 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optio
         mine.update(d)
     for tid, changes in their_sets.items():
         state.sets.setdefault(tid, []).extend(changes)
+    if their_sets:
+        opening = None
     del their_status, their_attrs, their_sets, head
     if fmt == "table":
-        ts, cells, (found, widths, wide) = _table(state, zone, args)
+        ts, cells, (found, widths, wide) = _table(state, zone, args, opening)
     else:
-        made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer)
+        made = _rows(state, zone, status, cols, False, now, full_phone, filters, older, newer, opening)
         ts = [r[0] for r in made]
     tail = _recv(up)
     if tail is None:
