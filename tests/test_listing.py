@@ -10,7 +10,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from aftersales import events, ids, ledger, render, tickets
@@ -340,7 +340,12 @@ def test_the_intake_fields_are_those_json_reads(cells):
     assert listing._fields(cells) == want
 
 
-@given(st.lists(st.text(alphabet=st.sampled_from(list("0123456789 -x١")), max_size=14), max_size=8))
+PHONE = st.one_of(st.text(alphabet=st.sampled_from(list("0123456789 -x١\n")), max_size=14),
+                  st.from_regex(r"[0-9]{11,13}(\n[0-9]{11})?", fullmatch=True), st.just(""))
+
+
+@given(st.one_of(st.lists(PHONE, max_size=8), st.lists(st.from_regex(r"[0-9]{10,12}", fullmatch=True) | st.just(""))))
+@example(["12345678901", "\n", ""])  # (lines of eleven digits or none, but not one phone each)
 def test_phones_are_masked_as_mask_phone_masks_them(phones):
     assert listing._masks(phones) == [tickets.mask_phone(p) if p else "" for p in phones]
 
@@ -465,6 +470,45 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(run, shop, monkeypatch
     want = one_process(run, monkeypatch, "ticket", "list", "--status", "all", now=now)
     assert got.exit_code == 0 and got.stdout == want.stdout and "第39个" in got.stdout
     assert split == [None]
+
+
+def test_the_policy_is_loaded_while_the_child_reads(run, shop, monkeypatch, split):
+    """Every ticket, unfiltered: the child is forked first, then this process loads and checks
+    the policy (`written`'s check); what is printed is what one process prints."""
+    from aftersales import cache, workspace
+
+    varied_ledger(shop)
+    now = (T0 + dt.timedelta(days=3)).isoformat()
+    want = one_process(run, monkeypatch, "ticket", "list", "--status", "all", now=now)
+    seen = []
+    real_fork, real_policy = cache.fork, workspace.Workspace.policy
+
+    def fork(child):
+        seen.append("fork")
+        return real_fork(child)
+
+    def policy(self):
+        seen.append("policy")
+        return real_policy.fget(self)
+
+    monkeypatch.setattr(cache, "fork", fork)
+    monkeypatch.setattr(workspace.Workspace, "policy", property(policy))
+    got = run("ticket", "list", "--status", "all", now=now)
+    assert (got.exit_code, got.stdout) == (want.exit_code, want.stdout) and split == [40]  # (two processes wrote it)
+    assert seen[:2] == ["fork", "policy"]
+
+
+def test_a_broken_policy_stops_the_child_and_is_worded_as_ever(run, shop, monkeypatch, split):
+    varied_ledger(shop)
+    timers = shop / "policies" / "timers.toml"
+    timers.write_text(timers.read_text(encoding="utf-8").replace('target = "30m"', 'target = "soon"', 1), encoding="utf-8")
+    now = (T0 + dt.timedelta(days=3)).isoformat()
+    for args in ((), ("--format", "csv")):
+        got = run(*args, "ticket", "list", "--status", "all", now=now)
+        want = one_process(run, monkeypatch, *args, "ticket", "list", "--status", "all", now=now)
+        assert got.exit_code == want.exit_code == 2 and "timers.toml" in got.stderr
+        assert (got.stdout, got.stderr) == (want.stdout, want.stderr) == ("", want.stderr)
+    assert split == [None, None]  # (forked, then declined: the policy did not load)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -626,6 +626,10 @@ class _Hours(dict):
 _MMSS = {f"{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
 
 
+#: phones of eleven ASCII digits or more, or none, each on a line
+_USUAL_PHONES = re.compile("(?:(?:[0-9]{11,}+)?\n)*+")
+
+
 def _masks(phones) -> list:
     """`mask_phone` of each phone ("" for none): eleven digits or more, the usual case,
     become their first three, four stars and their last four a column at a time."""
@@ -633,9 +637,11 @@ def _masks(phones) -> list:
 
     out = list(map(add, map(add, map(itemgetter(slice(0, 3)), phones), repeat("****")),
                    map(itemgetter(slice(-4, None)), phones)))
-    if "".join(phones).isdigit() and min(filter(None, map(len, phones)), default=11) >= 11:  # usual, or none
-        for i in compress(range(len(out)), map(not_, phones)):
-            out[i] = ""
+    joined = "\n".join(phones) + "\n"
+    if _USUAL_PHONES.fullmatch(joined) and joined.count("\n") == len(phones):  # usual, or none
+        if "" in phones:
+            for i in compress(range(len(out)), map(not_, phones)):
+                out[i] = ""
         return out
     usual = map(and_, map(str.isdigit, phones), map(le, repeat(11), map(len, phones)))
     for i in compress(range(len(out)), map(not_, usual)):
@@ -654,7 +660,7 @@ _RECORD_START = re.compile(rb"\n[0-9A-Za-z]{12},[0-9]{4}-")
 
 
 def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, full_phone: bool, filters: dict,
-            older, newer, out) -> Optional[int]:
+            older, newer, out, check=None) -> Optional[int]:
     """`ticket list --status closed|all` as a table in a pipe or as CSV, written to `out`,
     read by two processes: this one folds the ledger up to a record near its middle
     (`SPLIT`), a forked child folds the rest, makes the rows of the tickets opened there and
@@ -663,7 +669,9 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
     when nothing was written: no second processor, a small ledger, another format, or
     anything out of the ordinary (a record across the split, rows out of time order, a
     ticket opened or with rows on both sides, a correction, two rows at the same second
-    across the split, a child that failed): then `rows` reads it in one process, as ever."""
+    across the split, a child that failed): then `rows` reads it in one process, as ever.
+    `check`: run here once the child is under way (the policy loaded and checked): should it
+    raise, nothing is written either (the caller's one-process path words the error)."""
     from .. import cache
     from ..render import terminal_width
 
@@ -701,6 +709,8 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
         finally:
             os.close(up_w)
             os.close(down_r)
+        if check is not None:
+            check()
         with os.fdopen(up_r, "rb") as up, os.fdopen(down_w, "wb") as down:
             made = _earlier(root, path, split, args, up, down)
         if made is None:
