@@ -202,10 +202,11 @@ class _State:
     status follows the fold's rules). Tickets whose listed rows are not in time order, that
     are opened twice or have a field set are left to the whole fold (`again`)."""
 
-    def __init__(self):
+    def __init__(self, fields=FIELDS):
         self.opened: dict = {}  # ID -> the place of its open row's values in `opening`
-        #: the values of the open rows, a list per column: time, category, summary, *FIELDS
-        self.opening: list = [[] for _ in range(3 + len(FIELDS))]
+        self.fields = tuple(f for f in FIELDS if f in fields)  # the intake fields the listing needs
+        #: the values of the open rows, a list per column: time, category, summary, *fields
+        self.opening: list = [[] for _ in range(3 + len(self.fields))]
         self.status: dict = {}  # ID -> status, once it has a status row
         self.attrs: dict = {t: {} for t in _ATTRS}  # type -> ID -> ref of its last row of that type
         self.sets: dict = {}  # ID -> (ref, text) of its set rows since its open row
@@ -251,12 +252,12 @@ class _State:
         twice = opened.keys() & once
         if len(once) != len(ids):
             twice.update(tid for tid, n in Counter(ids).items() if n > 1)
-        channel, customer, phone, order, kind = zip(*_fields(datas)) if ids else ((),) * 5
+        values = dict(zip(FIELDS, zip(*_fields(datas)) if ids else ((),) * 5))
         at = len(self.opening[0])
         opened.update(zip(ids, range(at, at + len(ids))))
-        for c, values in zip(self.opening, (ats, map(intern, refs), texts, map(intern, channel), customer, phone,
-                                            order, map(intern, kind))):
-            c.extend(values)
+        for c, these in zip(self.opening, (ats, map(intern, refs), texts, *(
+                map(intern, values[f]) if f in ("channel", "kind") else values[f] for f in self.fields))):
+            c.extend(these)
         self.again.update(twice)
         if self.sets:
             for tid in ids:
@@ -307,7 +308,7 @@ def _picker(places: list):
     return itemgetter(*places) if places else lambda seq: ()
 
 
-def _tickets(root: Path, path: Path, chunks=None) -> tuple:
+def _tickets(root: Path, path: Path, chunks=None, fields=FIELDS) -> tuple:
     """(state, folded, zone): the `_State` of the tickets folded here, the tickets folded
     whole (those with a correction in force and `state.again`), and the UTC offset every
     time of the ledger is written with."""
@@ -315,7 +316,7 @@ def _tickets(root: Path, path: Path, chunks=None) -> tuple:
     from ..clock import parse_time
 
     fixes = corrections.state(root)
-    state = _State()
+    state = _State(fields)
     zone, _, _ = _fold(state, (chunks or _rows_of)(path))
     return state, _whole(root, path, state, fixes), zone
 
@@ -442,15 +443,20 @@ def rows(root: Path, status: str, cols: list, short: bool, now: dt.datetime, ful
         if path is None:
             return [], []
         try:
-            state, folded, zone = _tickets(root, path)
+            state, folded, zone = _tickets(root, path, fields=_needed(cols, filters or {}))
         except _QuoteFirst:  # a line begins with a quote: are records among them? read by records
-            state, folded, zone = _tickets(root, path, _rows_of_records)
+            state, folded, zone = _tickets(root, path, _rows_of_records, _needed(cols, filters or {}))
         return _rows(state, zone, status, cols, short, now, full_phone, filters or {}, older, newer), folded
     except Exception:  # noqa: BLE001 -- whatever it is, the careful path says it in its words
         return None
     finally:
         if was:
             gc.enable()
+
+
+def _needed(cols, filters: dict) -> set:
+    """The columns a listing shows or filters by."""
+    return set(cols).union(k for k, vals in filters.items() if vals)
 
 
 def _fields(datas) -> list:
@@ -503,7 +509,7 @@ def _opening(state, zone, names, cols, short, now, full_phone) -> tuple:
         values = [list(map(c.__getitem__, at)) for c in values]
     ats, cats, sums, *fields = values
     col = {"category": cats, "summary": sums}
-    col.update(zip(FIELDS, fields))
+    col.update(zip(state.fields, fields))
     if state.sets:  # a field of the form corrected (an empty text removes it), or the summary
         place = {tid: i for i, tid in enumerate(tids)}
         copied: set = set()
@@ -542,7 +548,7 @@ def _columns(state, zone, status, cols, short, now, full_phone, filters, older, 
     `opening`: what `_opening` made of `state` already."""
     from ..clock import parse_time
 
-    names = set(cols).union(k for k, vals in filters.items() if vals)
+    names = _needed(cols, filters)
     tids, ts, ats, col = opening or _opening(state, zone, names, cols, short, now, full_phone)
     state.opened.clear()
     state.opening = []
@@ -786,7 +792,7 @@ def _later(path: Path, split: int, args: tuple, up, down) -> None:
     import threading
 
     status, cols, fmt, now, full_phone, filters, older, newer = args
-    state = _State()
+    state = _State(_needed(cols, filters))
     state.start = "?"
     zone, first, latest = _fold(state, _rows_of(path, split))
     opened, sts = state.opened, state.status
@@ -858,13 +864,12 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optio
 
     status, cols, fmt, now, full_phone, filters, older, newer = args
     fixes = corrections.state(root)
-    state = _State()
+    state = _State(_needed(cols, filters))
     zone, first, latest = _fold(state, _rows_of(path, 0, split))
     if state.last is not None or state.again or fixes.events or zone is None:
         return None
     # what the open rows say, while the child may still be folding (a set row there: again)
-    opening = _opening(state, zone, set(cols).union(k for k, vals in filters.items() if vals), cols,
-                       fmt == "table", now, full_phone)
+    opening = _opening(state, zone, _needed(cols, filters), cols, fmt == "table", now, full_phone)
     head = _recv(up)
     if head is None:
         return None
