@@ -701,6 +701,8 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
         if path is None or split is None:
             return None
         args = (status, cols, fmt, now, full_phone, filters or {}, older, newer)
+        # both parts go as UTF-8 bytes, when that is what `out` writes (this part's encoded while the child finishes)
+        raw = str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer")
         up_r, up_w = os.pipe()
         down_r, down_w = os.pipe()
 
@@ -718,7 +720,7 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
         if check is not None:
             check()
         with os.fdopen(up_r, "rb") as up, os.fdopen(down_w, "wb") as down:
-            made = _earlier(root, path, split, args, up, down)
+            made = _earlier(root, path, split, args, up, down, raw)
         if made is None:
             return None
         if os.waitpid(pid, os.WNOHANG)[0] == 0:  # it has said all and is leaving: reaped at exit
@@ -735,11 +737,12 @@ def written(root: Path, status: str, cols: list, fmt: str, now: dt.datetime, ful
             gc.enable()
     n, text, later = made  # (an error writing them is the command's, as ever)
     if n or fmt == "csv":
-        out.write(text)
-        if str(getattr(out, "encoding", "")).lower().replace("-", "") == "utf8" and hasattr(out, "buffer"):
-            out.flush()  # the child's text goes as the bytes it made (strictly UTF-8), after this process's
+        if raw:  # (strictly UTF-8, as the child's)
+            out.flush()
+            out.buffer.write(text)
             out.buffer.write(later)
         else:
+            out.write(text)
             out.write(later.decode("utf-8"))
     return n
 
@@ -856,10 +859,10 @@ def _table(state: _State, zone: str, args: tuple, opening=None) -> tuple:
     return ts, cells, table_columns(cells, cols)
 
 
-def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optional[tuple]:
+def _earlier(root: Path, path: Path, split: int, args: tuple, up, down, raw: bool = False) -> Optional[tuple]:
     """The parent of `written`: fold the ledger up to byte `split`, take the child's rows of
-    the tickets opened here, make their rows: (rows, their text, the child's text as UTF-8),
-    or None when anything is out of the ordinary."""
+    the tickets opened here, make their rows: (rows, their text (`raw`: as UTF-8), the
+    child's text as UTF-8), or None when anything is out of the ordinary."""
     from .. import corrections
 
     status, cols, fmt, now, full_phone, filters, older, newer = args
@@ -869,7 +872,7 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optio
     if state.last is not None or state.again or fixes.events or zone is None:
         return None
     # what the open rows say, while the child may still be folding (a set row there: again)
-    opening = _opening(state, zone, _needed(cols, filters), cols, fmt == "table", now, full_phone)
+    opening: Optional[tuple] = _opening(state, zone, _needed(cols, filters), cols, fmt == "table", now, full_phone)
     head = _recv(up)
     if head is None:
         return None
@@ -919,5 +922,7 @@ def _earlier(root: Path, path: Path, split: int, args: tuple, up, down) -> Optio
         buf = io.StringIO()
         write_listing(map(itemgetter(2), made), cols, "csv", buf)
         text = buf.getvalue()
+    ours: Any = text.encode("utf-8") if raw else text  # (encoded while the child finishes)
+    del text
     later = _recv(up)
-    return None if later is None else (n, text, later)
+    return None if later is None else (n, ours, later)
