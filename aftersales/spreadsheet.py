@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import chain, compress, repeat
-from operator import add, eq, gt, itemgetter, methodcaller, ne, not_
+from operator import add, eq, gt, is_not, itemgetter, methodcaller, ne, not_
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -1051,7 +1051,12 @@ class Import:
         for numbers, batch in blocks:
             if not batch:
                 continue
-            lines: list = fast(batch) if fast is not None else [None] * len(batch)
+            lines = fast(batch, True) if fast is not None else [None] * len(batch)
+            if isinstance(lines, str):  # every row, plain
+                self.good += len(batch)
+                if self.too_long is None and (keep_going or not self.problems):
+                    yield (lines + "\n").encode("utf-8")
+                continue
             plain = len(lines) - lines.count(None)
             self.good += plain
             if plain < len(lines):
@@ -1117,10 +1122,14 @@ _HOUR = re.compile(r"\d{4}-\d\d-\d\d[ T](?:[01]\d|2[0-3])", re.ASCII)
 _HOUR_OF, _REST_OF, _SECONDS_OF = itemgetter(slice(0, 13)), itemgetter(slice(13, None)), itemgetter(slice(13, 19))
 _PREFIX, _OFFSET, _UTC = itemgetter(0), itemgetter(1), itemgetter(2)
 _WRAPPED = methodcaller("startswith", '="')
+_TENS, _DIGITS = re.compile("[0-5]*"), re.compile("[0-9]*")  # of minutes and seconds
 _NUMBER_CHARS = "0123456789+-.eE"  # all an ID that a spreadsheet made a number can hold (ASCII)
 
 
 _ONE_HOUR, _NO_TIME = dt.timedelta(hours=1), dt.timedelta(0)
+#: Each hour's first and last second, either side of a fold (the times `_Hours._hour` looks at).
+_HOUR_TIMES = [(dt.time(h), dt.time(h, fold=1), dt.time(h, 59, 59), dt.time(h, 59, 59, fold=1)) for h in range(24)]
+_OFFSET_TEXT: dict = {}  # a whole number of hours from UTC -> "+08:00"
 
 
 class _Hours(dict):
@@ -1135,10 +1144,38 @@ class _Hours(dict):
         self.offsets = {"": ""}  # the plain hours met so far (and "") -> their offset
 
     def __missing__(self, key: str) -> tuple:
-        value = self[key] = self._hour(key)
-        if value:
-            self.offsets[key] = value[1]
+        if _HOUR.fullmatch(key):  # every hour of its day at once (as `_hour` makes each): the others will come
+            self._day(key[:11])
+            return dict.__getitem__(self, key)
+        value = self[key] = ()
         return value
+
+    def _day(self, day: str) -> None:
+        """Each hour of `day` ("2017-10-02 " or "2017-10-02T") as `_hour` makes it, into
+        the table, at a fraction of the cost: the day's date made once, its hours' times
+        from prepared times of day."""
+        try:
+            date: Optional[dt.date] = dt.date(int(day[:4]), int(day[5:7]), int(day[8:10]))
+        except ValueError:
+            date = None
+        utcoffset, combine, signs = self.tz.utcoffset, dt.datetime.combine, _OFFSET_TEXT
+        for hour, times in enumerate(_HOUR_TIMES):
+            key = f"{day}{hour:02d}"
+            value: tuple = ()
+            if date is not None:
+                try:
+                    t = combine(date, times[0])
+                    offsets = {utcoffset(t), *map(utcoffset, map(combine, repeat(date, 3), times[1:]))}
+                    offset = offsets.pop()
+                    if not offsets and offset is not None and not offset % _ONE_HOUR:
+                        text = signs.get(offset) or signs.setdefault(
+                            offset, f"{'-' if offset < _NO_TIME else '+'}{abs(offset) // _ONE_HOUR:02d}:00")
+                        value = f"{day[:10]}T{key[11:13]}", text, (t - offset).isoformat()[:13]
+                except (ValueError, OverflowError):
+                    value = ()
+            self[key] = value
+            if value:
+                self.offsets[key] = value[1]
 
     def _hour(self, key: str) -> tuple:
         """The value of an hour (see the class), worked out on the hour's naive times: the
@@ -1163,10 +1200,11 @@ class _Hours(dict):
         return f"{key[:10]}T{key[11:13]}", f"{'-' if offset < _NO_TIME else '+'}{hours:02d}:00", utc
 
     def column(self, values: list, care: set) -> tuple:
-        """(ledger times without their offsets, the offsets) of a column of source times ("" for
-        none): each time + its offset is `format_time(parse_source_time(value, tz))`; the rows
-        whose value is not a plain "2017-10-02 10:56:33" in a plain hour go into `care`
-        (their values become "")."""
+        """(ledger times without their offsets, the offsets, spaces) of a column of source times
+        ("" for none): each time + its offset is `format_time(parse_source_time(value, tz))`
+        once its " " (if `spaces` is not None: every time that is not "" has one, between
+        date and hour, and no other) is a "T"; the rows whose value is not a plain
+        "2017-10-02 10:56:33" in a plain hour go into `care` (their values become "")."""
         offsets = list(map(self.offsets.get, map(_HOUR_OF, values)))
         info: Optional[list] = None
         if None in offsets:  # an hour not met yet, or not a plain hour (or not a time)
@@ -1185,9 +1223,11 @@ class _Hours(dict):
             # Every value is "" or 19 characters (the line breaks between them 20 apart) whose
             # first 13 are a plain hour ("2017-10-02 10" or "2017-10-02T10"); the rest must be
             # ":MM:SS". Checked a position at a time, striding over the values joined.
-            if (joined[13::20] == joined[16::20] == ":" * m and not (joined[14::20] + joined[17::20]).lstrip("012345")
-                    and not (joined[15::20] + joined[18::20]).lstrip("0123456789")):
-                return (joined if whole else "\n".join(values)).replace(" ", "T").split("\n"), offsets
+            if (joined[13::20] == joined[16::20] == ":" * m and _TENS.fullmatch(joined[14::20] + joined[17::20])
+                    and _DIGITS.fullmatch(joined[15::20] + joined[18::20])):
+                if "T" not in joined:  # the " " are made "T" in the lines (`_fast_lines`)
+                    return values, offsets, m
+                return (joined if whole else "\n".join(values)).replace(" ", "T").split("\n"), offsets, None
         if info is None:
             info = list(map(self.__getitem__, map(_HOUR_OF, values)))
         rest = list(map(_REST_OF, values))
@@ -1201,7 +1241,7 @@ class _Hours(dict):
             for r in bad:
                 info[r], rest[r] = self[""], ""
             care.update(bad)
-        return list(map(add, map(_PREFIX, info), rest)), list(map(_OFFSET, info))
+        return list(map(add, map(_PREFIX, info), rest)), list(map(_OFFSET, info)), None
 
     def later(self, early: list, late: list, rows) -> Iterator:
         """Those of `rows` where time early[r] is after time late[r] in UTC (times as `column`
@@ -1212,9 +1252,22 @@ class _Hours(dict):
         return compress(rows, map(gt, *utc))
 
 
+def _runs(parts: list, n: int) -> list:
+    """`parts` (columns of n values, and strings that every row has there) with each run of
+    strings joined, as columns: the fewer to zip."""
+    out: list = []
+    for part in parts:
+        if isinstance(part, str) and out and isinstance(out[-1], str):
+            out[-1] += part
+        else:
+            out.append(part)
+    return [repeat(x, n) if isinstance(x, str) else x for x in out]
+
+
 def _fast_lines(imp: Import):
     """A function of a batch of rows -> their ledger lines (without the line break), exactly
-    as `check` and `_encode` make them, for the rows where that is plain; None for each row
+    as `check` and `_encode` make them, for the rows where that is plain (with `whole`, the
+    lines joined, a str, when every row is); None for each row
     that has or may have a problem, or needs quoting, unwrapping or a careful time parse
     (`check` decides those). The batch goes column by column, mostly through map and zip.
     None instead of the function when the mapping's fixed or unmapped columns already need
@@ -1248,6 +1301,9 @@ def _fast_lines(imp: Import):
                 return None
     width, commas = imp.width, len(names) - 1
     order = [(position[a], position[b]) for a, b in schema.order]
+    # (a, b) -> m when (a, m) and (m, b) are pairs too: a row whose time m is given is in order
+    # a <= b once it is in order a <= m <= b (checked as those pairs)
+    via = {(a, b): m for a, b in order for m in range(len(names)) if (a, m) in order and (m, b) in order}
 
     def convert(col, values: list, care: set) -> list:
         out = []
@@ -1260,18 +1316,22 @@ def _fast_lines(imp: Import):
             out.append(v)
         return out
 
-    def lines(rows: list) -> list:
+    def lines(rows: list, whole: bool = False):
         n = len(rows)
         every = range(n)
-        care = set(compress(every, map(ne, map(len, rows), repeat(width))))
-        if care:
+        care: set = set()
+        if set(map(len, rows)) != {width}:
+            care.update(compress(every, map(ne, map(len, rows), repeat(width))))
             blank = [""] * width
             rows = [blank if r in care else src for r, src in enumerate(rows)]
-        out: list = [repeat(v, n) for v in base]
+        out: list = list(base)  # each ledger column: its values, or the one value of every row (a str)
         offsets: dict = {}  # ledger position of a time column -> each row's offset
         stripped: dict = {}  # index in the row -> the column's values stripped
         unwrapped: dict = {}  # ... and unwrapped (taken by two ledger columns, made once)
         ids = set()  # indexes in the row checked for IDs a spreadsheet made numbers
+        spaces: dict = {}  # ledger position of a time column -> the " " its times hold (None: none)
+        clean = True  # no value holds , " CR LF or NUL, or is over MAX_FIELD (times never do): no line to check
+        spaceless = not any(" " in v for v in base)  # no value holds a " " but the times' (of `spaces`)
         for k, i, id_name, translation, col, required in targets:
             v = unwrapped.get(i)
             if v is None:
@@ -1289,9 +1349,17 @@ def _fast_lines(imp: Import):
             if required and not all(v):
                 care.update(compress(every, map(not_, v)))
             if col.type == "time":
-                v, offsets[k] = hours.column(v, care)
-            elif col.type != "text":
-                v = convert(col, v, care)
+                v, offsets[k], spaces[k] = hours.column(v, care)
+            else:
+                if col.type != "text":
+                    v = convert(col, v, care)
+                if clean:
+                    joined = "".join(v)
+                    if (any(c in joined for c in ',"\r\n\x00')
+                            or len(joined) > MAX_FIELD and max(map(len, v)) > MAX_FIELD):
+                        clean = False
+                    elif " " in joined:
+                        spaceless = False
             out[k] = v
         for i, need in conditions:
             keys = stripped.get(i) or list(map(str.strip, map(itemgetter(i), rows)))
@@ -1305,29 +1373,56 @@ def _fast_lines(imp: Import):
                             care.update(compress(hit, map(not_, map(out[k].__getitem__, hit))))
                     elif not base[k]:
                         care.update(hit)
+        if None in spaces.values() and any(spaces.values()):  # times both ways: all with a "T"
+            for k, m in spaces.items():
+                if m:
+                    out[k], spaces[k] = list(map(methodcaller("replace", " ", "T"), out[k])), None
         for a, b in order:
             if a in offsets and b in offsets:
                 # At one offset the ledger times compare as text; the other rows (one empty,
                 # or a DST change between the two) compare in UTC.
-                ta, tb = out[a], out[b]
-                late = set(compress(every, map(gt, ta, tb)))
-                late.update(compress(every, map(ne, offsets[a], offsets[b])))
+                ta, tb, oa, ob = out[a], out[b], offsets[a], offsets[b]
+                m = via.get((a, b))
+                if m in offsets:  # only the rows without time m
+                    late = {r for r in compress(every, map(not_, out[m])) if ta[r] > tb[r] or oa[r] is not ob[r]}
+                else:
+                    late = set(compress(every, map(gt, ta, tb)))
+                    late.update(compress(every, map(is_not, oa, ob)))  # (equal offsets are one object, or "")
                 care.update(hours.later(ta, tb, sorted(late)))
-        parts: list = []  # the columns, a comma between two, each time column followed by its offsets
-        for k, v in enumerate(out):
-            parts += (v, offsets[k], repeat(",")) if k in offsets else (v, repeat(","))
-        parts.pop()
-        text: list = list(map("".join, zip(*parts)))
-        joined = "\n".join(text)
-        if ('"' in joined or "\r" in joined or "\x00" in joined or joined.count(",") != commas * n
-                or joined.count("\n") != n - 1 or max(map(len, text), default=0) > MAX_FIELD):
+        text, joined = _assemble(out, offsets, n)
+        spaced = sum(filter(None, spaces.values()))  # the times' " " that become "T" in `joined`
+        if spaced and not (spaceless if clean else joined.count(" ") == spaced and joined.count("\n") == n - 1):
+            for k, m in spaces.items():  # another value holds a " " (or a line break)
+                if m:
+                    out[k] = list(map(methodcaller("replace", " ", "T"), out[k]))
+            text, joined = _assemble(out, offsets, n)
+            spaced = 0
+        if not clean and ('"' in joined or "\r" in joined or "\x00" in joined or joined.count(",") != commas * n
+                          or joined.count("\n") != n - 1 or max(map(len, text), default=0) > MAX_FIELD):
             care.update(r for r, x in enumerate(text) if x.count(",") != commas or len(x) > MAX_FIELD
                         or any(c in x for c in '"\r\n\x00'))
+        if spaced:
+            joined = joined.replace(" ", "T")
+        if whole and not care:
+            return joined  # every line, joined
+        if spaced:
+            text = joined.split("\n")
         for r in care:
             text[r] = None
         return text
 
     return lines
+
+
+def _assemble(out: list, offsets: dict, n: int) -> tuple:
+    """(the lines, joined) of `_fast_lines`'s columns `out` (a list of values, or a str every row
+    has) with each time column's `offsets` after it."""
+    parts: list = []  # the columns, a comma between two, each time column followed by its offsets
+    for k, v in enumerate(out):
+        parts += (v, offsets[k], ",") if k in offsets else (v, ",")
+    parts.pop()
+    text: list = list(map("".join, zip(*_runs(parts, n))))
+    return text, "\n".join(text)
 
 
 def read_import(policy, mapping_name: str, path, encoding: Optional[str] = None, now: Optional[dt.datetime] = None,

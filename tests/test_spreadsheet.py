@@ -363,6 +363,8 @@ def test_the_fast_path_gives_the_careful_bytes_or_leaves_the_row_to_it(dst_impor
             assert line is None, (src, messages)
         elif line is not None:
             assert line == dst_import._encode(values), src
+    whole = _fast_lines(dst_import)(srcs, True)  # the lines joined when every row is plain
+    assert whole == ("\n".join(fast) if None not in fast else fast)
 
 
 def test_the_fast_path_takes_plain_rows(dst_import):
@@ -375,6 +377,44 @@ def test_the_fast_path_takes_plain_rows(dst_import):
         "2017-10-05T12:00:00-03:00,,dst",
         "SF2,2026-11-23T09:00:00+08:00,TB2,sf,,2017-10-14T23:00:00-03:00,2017-10-15T01:30:00-02:00,,"
         "2018-02-18T00:30:00-03:00,,dst"]
+
+
+def test_the_fast_path_keeps_other_spaces_and_leaves_long_fields(dst_import):
+    """Times written with a space become ISO in the joined lines, a space elsewhere stays; a
+    field over the ledger's limit goes to the careful check (which refuses it)."""
+    from aftersales.ledger import MAX_FIELD
+    from aftersales.spreadsheet import _fast_lines
+
+    src = ["SF1", "TB1", "sf", "a b", "2017-10-02 10:56:33", "2017-10-03 08:00:00", "", "shipped"]
+    plain = ["SF2", "TB2", "sf", "ab", "2017-10-02 10:56:33", "2017-10-03 08:00:00", "", "shipped"]
+    lines = _fast_lines(dst_import)
+    assert lines([src, plain], True) == (
+        "SF1,2026-11-23T09:00:00+08:00,TB1,sf,a b,2017-10-02T10:56:33-03:00,2017-10-03T08:00:00-03:00,,,,dst\n"
+        "SF2,2026-11-23T09:00:00+08:00,TB2,sf,ab,2017-10-02T10:56:33-03:00,2017-10-03T08:00:00-03:00,,,,dst")
+    long = plain[:3] + ["x" * (MAX_FIELD + 1)] + plain[4:]
+    assert lines([plain, long], True) == [lines([plain])[0], None]
+    assert dst_import.check(long)[1] == [] and dst_import._encode(dst_import.check(long)[0]) is None
+
+
+@pytest.mark.parametrize("zone", ["America/Sao_Paulo", "Australia/Lord_Howe", "Asia/Kolkata", "Europe/London", "UTC"])
+def test_a_days_hours_are_each_hour_as_worked_out_alone(zone):
+    """`_Hours` fills a day's 24 hours at once: each exactly as `_hour` makes it alone (DST
+    gaps and folds, a 30-minute change, half-hour offsets, days that do not exist)."""
+    from zoneinfo import ZoneInfo
+
+    from aftersales.spreadsheet import _Hours
+
+    hours, alone = _Hours(ZoneInfo(zone)), _Hours(ZoneInfo(zone))
+    day, days = dt.date(2016, 1, 1), ["2017-02-29", "2016-02-30", "2017-13-01", "0000-01-01", "0001-01-01", "9999-12-31"]
+    while day < dt.date(2019, 1, 1):
+        days.append(day.isoformat())
+        day += dt.timedelta(days=1)
+    for d in days:
+        for sep in " T":
+            for h in range(24):
+                key = f"{d}{sep}{h:02d}"
+                assert hours[key] == alone._hour(key), key
+    assert hours.offsets == {"": "", **{k: v[1] for k, v in hours.items() if k and v}}
 
 
 _CSV = st.text(alphabet=["a", "中", ",", '"', "\n", "\r", " ", "\x00", "\ufeff"], max_size=30)
