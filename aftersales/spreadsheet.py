@@ -382,7 +382,7 @@ class _Survey:
 
 #: Where the split is, in percent of the file's bytes: the child's part a little smaller, as it
 #: writes a spool that this process then appends.
-SPLIT_AT = 51
+SPLIT_AT = 52
 
 #: Encodings in which a line break or a quote is never part of a longer character.
 _SPLITS = frozenset(("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312", "ascii"))
@@ -1051,12 +1051,13 @@ class Import:
         for numbers, batch in blocks:
             if not batch:
                 continue
-            lines = fast(batch, True) if fast is not None else [None] * len(batch)
-            if isinstance(lines, str):  # every row, plain
+            got = fast(batch, True) if fast is not None else [None] * len(batch)
+            if isinstance(got, str):  # every row, plain
                 self.good += len(batch)
                 if self.too_long is None and (keep_going or not self.problems):
-                    yield (lines + "\n").encode("utf-8")
+                    yield (got + "\n").encode("utf-8")
                 continue
+            lines: list = got
             plain = len(lines) - lines.count(None)
             self.good += plain
             if plain < len(lines):
@@ -1362,17 +1363,17 @@ def _fast_lines(imp: Import):
                         spaceless = False
             out[k] = v
         for i, need in conditions:
-            keys = stripped.get(i) or list(map(str.strip, map(itemgetter(i), rows)))
+            keys = stripped.get(i)  # the column's values stripped, made only when every row's is needed
             for value, ks in need.items():
-                hit = list(compress(every, map(eq, keys, repeat(value))))
-                if hit and ks is None:
-                    care.update(hit)
-                for k in ks or ():
-                    if isinstance(out[k], list):
-                        if not all(out[k]):
-                            care.update(compress(hit, map(not_, map(out[k].__getitem__, hit))))
-                    elif not base[k]:
-                        care.update(hit)
+                for c in (None,) if ks is None else ks:
+                    if c is not None and isinstance(out[c], list):  # the rows with value and c empty
+                        if not all(out[c]):
+                            care.update(r for r in compress(every, map(not_, out[c]))
+                                        if (rows[r][i].strip() if keys is None else keys[r]) == value)
+                    elif c is None or not base[c]:  # an unknown column, or one always empty: every row with value
+                        if keys is None:
+                            keys = list(map(str.strip, map(itemgetter(i), rows)))
+                        care.update(compress(every, map(eq, keys, repeat(value))))
         if None in spaces.values() and any(spaces.values()):  # times both ways: all with a "T"
             for k, m in spaces.items():
                 if m:
@@ -1382,9 +1383,9 @@ def _fast_lines(imp: Import):
                 # At one offset the ledger times compare as text; the other rows (one empty,
                 # or a DST change between the two) compare in UTC.
                 ta, tb, oa, ob = out[a], out[b], offsets[a], offsets[b]
-                m = via.get((a, b))
-                if m in offsets:  # only the rows without time m
-                    late = {r for r in compress(every, map(not_, out[m])) if ta[r] > tb[r] or oa[r] is not ob[r]}
+                mid = via.get((a, b), -1)
+                if mid in offsets:  # only the rows without time mid
+                    late = {r for r in compress(every, map(not_, out[mid])) if ta[r] > tb[r] or oa[r] is not ob[r]}
                 else:
                     late = set(compress(every, map(gt, ta, tb)))
                     late.update(compress(every, map(is_not, oa, ob)))  # (equal offsets are one object, or "")
