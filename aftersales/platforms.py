@@ -1164,7 +1164,7 @@ class _Pass:
         self.seen: set = set()  # refs handled in this file
         self.opening: set = set()  # refs this import opens a ticket for
         self.n_events = 0
-        self.keys: Optional[set] = None  # with a split (`_in_two`): the orders' keys flushed here
+        self.keys: Any = None  # in the later half's process (`_in_two`): the keys of the orders flushed there
         self.first: Optional[str] = None  # the first order a row gave (its rows may go on before it)
         from .ledger import parse_time
 
@@ -1218,11 +1218,13 @@ class _Pass:
         assert o is not None
         key = hash((o["platform"], o["order"], o["source"]))  # each layout against its own last row
         if self.keys is not None:
-            self.keys.add(key)
+            self.keys.append(key)
         new_val = state_value(o)
         state = self.state
         old = state.get(key)
-        state[key] = new_val
+        if old is not None and old < 0:
+            old = ~old
+        state[key] = ~new_val  # negative: flushed by this import (`_in_two` asks)
         counts = self.out.orders
         if old is not None and old >> 32 == new_val >> 32:
             counts.unchanged += 1
@@ -1292,24 +1294,36 @@ def _split_point(op: Opened, batch: int) -> Optional[tuple]:
     if op.size < SPLIT_MIN or op.handle is None or op.lines is None or op.encoding not in _SPLIT_ENCODINGS \
             or cache.jobs() < 2:
         return None
-    with open(op.file, "rb") as f:
-        head = f.read(op.size // 2)
+    middle = op.size // 2
+    quotes = line = cr = crlf = 0
+    last = b""
+    with open(op.file, "rb") as f:  # the first half counted a MiB at a time
+        while f.tell() < middle:
+            block = f.read(min(1 << 20, middle - f.tell()))
+            if not block:
+                return None
+            quotes += block.count(b'"')
+            line += block.count(b"\n")
+            cr += block.count(b"\r")
+            crlf += block.count(b"\r\n") + (last == b"\r" and block[:1] == b"\n")
+            last = block[-1:]
+        at = f.tell()
         tail = f.read(1 << 20)
     cut = tail.find(b"\n") + 1
     if not cut:
         return None
-    quotes = head.count(b'"') + tail.count(b'"', 0, cut)
+    quotes += tail.count(b'"', 0, cut)
     while quotes & 1:  # inside a quoted text: the next line break, within the MiB read
         nl = tail.find(b"\n", cut) + 1
         if not nl:
             return None
         quotes += tail.count(b'"', cut, nl)
         cut = nl
-    pairs = head.count(b"\r\n") + tail.count(b"\r\n", 0, cut) + (head[-1:] == b"\r" and tail[:1] == b"\n")
-    if head.count(b"\r") + tail.count(b"\r", 0, cut) != pairs:
+    crlf += tail.count(b"\r\n", 0, cut) + (last == b"\r" and tail[:1] == b"\n")
+    if cr + tail.count(b"\r", 0, cut) != crlf:
         return None
-    line = head.count(b"\n") + tail.count(b"\n", 0, cut)
-    return (len(head) + cut, line) if line > op.header_line else None
+    line += tail.count(b"\n", 0, cut)
+    return (at + cut, line) if line > op.header_line else None
 
 
 def _in_two(run: _Pass, split: tuple, prog) -> tuple:
@@ -1322,6 +1336,7 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
     import io
     import shutil
     import tempfile
+    from array import array
 
     from . import cache
 
@@ -1355,10 +1370,9 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
                 other.seen, other.opening, other.n_events, set(other.known) if other.known is not None else None,
                 mine.count, mine.careful)
 
-    other.keys = set()
+    other.keys = array("q")
     answer = cache.beside(later)
     try:
-        run.keys = set()
         rows = 0
         scale = op.size / at
         lines = op.lines
@@ -1381,7 +1395,8 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
         ok = got is not None and not (run.pending is not None and got[6] == run.pending["order"])
         if ok:
             run.end()
-            ok = run.keys.isdisjoint(got[7]) and run.seen.isdisjoint(got[8])
+            state = run.state  # an order flushed here holds a negative value
+            ok = all(state.get(k, 0) >= 0 for k in got[7]) and run.seen.isdisjoint(got[8])
         if not ok:  # read the rest here, as one pass would
             return rows, _chain(held, op.rows)
         out = run.out
@@ -1408,7 +1423,6 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
         answer(abandon=True)
         raise
     finally:
-        run.keys = None
         mine.close()
         theirs_ev.close()
 

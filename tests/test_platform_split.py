@@ -103,8 +103,8 @@ def test_items_of_one_order_and_requests_across_the_middle(blank, tmp_path_facto
 
 def test_an_order_or_a_request_in_both_halves_is_read_in_one_pass(blank, tmp_path, monkeypatch):
     rows = list(pf.rows("pdd_orders", 40))
-    again = list(rows[1])
-    again[2] = "已签收"  # the order's status changed: a second row of it, at the end
+    again = list(rows[2])  # an order without an after-sales request
+    again[2] = "已签收"  # its status changed: a second row of it, at the end
     for k, extra in enumerate(([again], [rows[5]])):  # the order; a request (退款中) again
         path = tmp_path / f"x{k}.csv"
         _write(path, "pdd_orders", rows + extra)
@@ -153,3 +153,15 @@ def test_a_child_that_dies_costs_only_time(blank, tmp_path, monkeypatch):
     path = tmp_path / "x.csv"
     _write(path, "pdd_orders", list(pf.rows("pdd_orders", 50)))
     assert _same(blank, tmp_path, monkeypatch, path, fail_child=True) == [False]  # the rows left read here
+
+
+def test_a_lone_carriage_return_before_the_middle_keeps_one_pass(blank, tmp_path, monkeypatch):
+    """csv counts a lone CR as a line break where a byte count would not: no split."""
+    rows = list(pf.rows("taobao_orders", 60))
+    rows[3][8] = "请尽快\r发货"
+    path = tmp_path / "x.csv"
+    _write(path, "taobao_orders", rows)
+    assert _same(blank, tmp_path, monkeypatch, path) == []
+    rows[3][8] = "请尽快\r\n发货"  # a CR before a line feed is one line break to both
+    _write(path, "taobao_orders", rows)
+    assert _same(blank, tmp_path / "crlf", monkeypatch, path) == [True]
