@@ -35,6 +35,7 @@ open tickets (`open_tickets`), not from folding the whole ticket ledger.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -223,7 +224,7 @@ def chase_ledger(root: Path, policy: Policy, now: dt.datetime, lost_waybills: se
             if wb in keep:
                 kept[wb] = p
             if noted is not None:
-                noted[wb] = _noted(p)
+                noted[wb] = tuple(map(sys.intern, _noted(p)))  # a few couriers and places, each kept once
     except ValueError:  # a time that does not parse: name its file and line
         ledger.raise_first_problem(root, "shipments", check_values=True)
         raise
