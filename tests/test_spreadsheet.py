@@ -25,6 +25,7 @@ from aftersales.policy import load_policy
 from aftersales.spreadsheet import (FORMULA_STARTS, neutralise, parse_source_amount, parse_source_time, read_import,
                                     safe_cell)
 from conftest import snapshot
+from test_import_blocks import _read, _reference
 
 NOW = "2026-11-23T09:00:00+08:00"
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -424,7 +425,6 @@ _CSV = st.text(alphabet=["a", "中", ",", '"', "\n", "\r", " ", "\x00", "\ufeff"
 def test_records_are_what_csv_reader_reads(text):
     """The quote-free lines are split without csv.reader: the same records, lines and errors."""
     from aftersales.spreadsheet import _records
-    from test_import_blocks import _read, _reference
 
     assert _read(_records(io.StringIO(text, newline=""), "f")) == _read(_reference(text))
 
