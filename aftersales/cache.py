@@ -100,8 +100,9 @@ def beside(work):
     """Run `work()` in a forked process while this one goes on. Returns a function that
     waits for its answer: what work() returned (pickled back through a pipe), or None when
     the child failed in any way (then do the work here: an error is named as without the
-    fork); `abandon=True` stops the child instead (this process failed first). The caller
-    checks `jobs()` first."""
+    fork); `abandon=True` stops the child instead (this process failed first). Asked again
+    once the answer was taken or abandoned (an interrupt in between), it gives None and
+    touches nothing. The caller checks `jobs()` first."""
     import pickle
 
     r, w = os.pipe()
@@ -114,8 +115,12 @@ def beside(work):
 
     pid = fork(child)
     os.close(w)
+    taken: list = []  # once the answer was taken or abandoned: an interrupt may ask again
 
     def result(abandon: bool = False):
+        if taken:
+            return None
+        taken.append(True)
         if abandon:
             os.close(r)
             stop(pid)

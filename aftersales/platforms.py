@@ -1378,8 +1378,11 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
         lines = op.lines
         held: list = []  # a record after the split, pulled before it was known to be one
         for line, raw in op.rows:
-            if line > line_at:
-                held.append((line, raw))
+            if line > line_at:  # the records before it ended at the split only if the last ended there
+                held.append((line, raw))  # (a blank record, skipped, may have crossed it)
+                if line - 1 != line_at:
+                    answer(abandon=True)
+                    return rows, _chain(held, op.rows)
                 break
             rows += 1
             if rows % 4096 == 0:

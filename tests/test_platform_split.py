@@ -165,3 +165,47 @@ def test_a_lone_carriage_return_before_the_middle_keeps_one_pass(blank, tmp_path
     rows[3][8] = "请尽快\r\n发货"  # a CR before a line feed is one line break to both
     _write(path, "taobao_orders", rows)
     assert _same(blank, tmp_path / "crlf", monkeypatch, path) == [True]
+
+
+def test_a_blank_record_across_the_middle_is_read_in_one_pass(blank, tmp_path, monkeypatch):
+    """A stray quote makes the quotes before the middle odd, a blank quoted record of two
+    lines after it even again: the split lands inside that record, which one pass skips
+    as blank (no row crosses the split). The child would read its second line as a row."""
+    rows = list(pf.rows("taobao_orders", 60))
+    rows[0][11] = 'EMS"加急'
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows([pf.HEADERS["taobao_orders"]] + rows)
+    lines = text.getvalue().replace('"EMS""加急"', 'EMS"加急').split("\r\n")
+    lines.insert(45, '"\r\n "')  # a blank record: one field, a line break and a space
+    path = tmp_path / "x.csv"
+    path.write_bytes("\r\n".join(lines).encode("gb18030"))
+    assert _same(blank, tmp_path, monkeypatch, path) == [False]
+
+
+def test_ctrl_c_while_the_child_answers_stays_an_interrupt(blank, tmp_path, monkeypatch):
+    """An interrupt just after the child's answer was taken: the command stops as one
+    process does (KeyboardInterrupt, "Aborted!"), no ledger byte changed."""
+    path = tmp_path / "x.csv"
+    pf.write("pdd_orders", path, 50)
+    shop = tmp_path / "shop"
+    shutil.copytree(blank, shop)
+    monkeypatch.setattr(platforms, "SPLIT_MIN", 0)
+    monkeypatch.setattr(cache, "jobs", lambda: 2)
+    real = cache.beside
+
+    def beside(work):
+        answer = real(work)
+
+        def interrupted(abandon=False):
+            if abandon:
+                return answer(abandon=True)
+            answer()  # the answer read, the pipe closed, the child reaped ...
+            raise KeyboardInterrupt  # ... and then Ctrl-C
+
+        return interrupted
+
+    monkeypatch.setattr(cache, "beside", beside)
+    before = {p.name: p.read_bytes() for p in (shop / "ledgers").glob("*.csv")}
+    with pytest.raises(KeyboardInterrupt):
+        platforms.import_export(shop, load_policy(shop), path, NOW, "a01")
+    assert {p.name: p.read_bytes() for p in (shop / "ledgers").glob("*.csv")} == before
