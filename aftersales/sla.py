@@ -461,9 +461,20 @@ def steady_until(policy: Policy, t: Ticket, cycles: list, level: int, since: Opt
                 return None
             warn = now + dt.timedelta(seconds=max((c.timer.warn_at - c.used) * whole - 1, 0))
             until = min(until, warn)
+    for timer in policy.timers.values():  # a daily series begins a cycle at each day's time,
+        if timer.daily and applies(policy, timer, t):  # though the day's cycle was met (not running)
+            until = min(until, _next_daily(timer.daily, policy.tz(), now))
     if level < policy.escalation.levels and since is not None:
         until = min(until, since + dt.timedelta(seconds=policy.escalation.every.seconds() * (level + 1)))
     return until if until > now else None
+
+
+def _next_daily(at: str, tz, now: dt.datetime) -> dt.datetime:
+    """The first time of day `at` ("16:00", the shop's zone) after `now`, as daily_cycles' days end."""
+    hh, mm = (int(x) for x in at.split(":"))
+    local = now.astimezone(tz)
+    d = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    return d if d > local else (local + dt.timedelta(days=1)).replace(hour=hh, minute=mm, second=0, microsecond=0)
 
 
 def _span(policy: Policy, c: Cycle, clocks: dict) -> Optional[float]:

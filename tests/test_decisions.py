@@ -412,3 +412,23 @@ def test_at_the_end_of_the_scan_the_batches_left_are_shared_out(shop, monkeypatc
     assert [p[0] for p in split] == [p[0] for p in serial]
     by = {p[1] for p in split}
     assert by == ({"True"} if not batches else {"True", "False"})
+
+
+def test_a_daily_report_met_today_is_owed_again_from_the_days_time(shop, run, monkeypatch):
+    """Repair progress is reported every day before 16:00 (seed 004). A report in the
+    morning meets the day's deadline: at 15:44 nothing runs. At 16:00 the next day's cycle
+    begins, with no new row: a warm run at 17:40 lists it, as a cold one does."""
+    policy = load_policy(shop)
+    tid = ids.new_id()
+    tickets.append_events(shop, [_event(tid, dt.datetime.fromisoformat("2026-11-21T03:17:00+08:00"), -1,
+                                        "tech_fault", "jd"),
+                                 _event(tid, dt.datetime.fromisoformat("2026-11-25T06:05:00+08:00"), 1,
+                                        "tech_fault", "jd")], policy)
+    monkeypatch.setattr(scan, "DECIDE_SAVE", 0)
+    first = run("--format", "csv", "sla-check", now="2026-11-25T15:44:00+08:00")
+    assert "repair_progress" not in first.stdout
+    warm = run("--format", "csv", "sla-check", now="2026-11-25T17:40:00+08:00")
+    assert cache.last == "warm"
+    cold = run("--format", "csv", "sla-check", now="2026-11-25T17:40:00+08:00", env={"AFTERSALES_NO_CACHE": "1"})
+    assert f"{tid},repair_progress,维修进度反馈,ok,2026-11-26T16:00:00+08:00," in cold.stdout
+    assert warm.stdout == cold.stdout
