@@ -461,12 +461,19 @@ def steady_until(policy: Policy, t: Ticket, cycles: list, level: int, since: Opt
                 return None
             warn = now + dt.timedelta(seconds=max((c.timer.warn_at - c.used) * whole - 1, 0))
             until = min(until, warn)
-    for timer in policy.timers.values():  # a daily series begins a cycle at each day's time,
-        if timer.daily and applies(policy, timer, t):  # though the day's cycle was met (not running)
-            until = min(until, _next_daily(timer.daily, policy.tz(), now))
+    daily = clocks.get(_DAILY)
+    if daily is None or daily[0] is not policy or daily[1] != now:
+        daily = clocks[_DAILY] = (policy, now, [(tm, _next_daily(tm.daily, policy.tz(), now))
+                                                for tm in policy.timers.values() if tm.daily])
+    for timer, due in daily[2]:  # a daily series begins a cycle at each day's time,
+        if due < until and applies(policy, timer, t):  # though the day's cycle was met (not running)
+            until = due
     if level < policy.escalation.levels and since is not None:
         until = min(until, since + dt.timedelta(seconds=policy.escalation.every.seconds() * (level + 1)))
     return until if until > now else None
+
+
+_DAILY = ("daily timers",)  # a key of the caller's clocks dict: the daily timers, each's next time after now
 
 
 def _next_daily(at: str, tz, now: dt.datetime) -> dt.datetime:
