@@ -398,10 +398,9 @@ def write_atomic(path: Path, write) -> None:
             raise
 
 
-def _write(root: Path, name: str, head: dict, sections: Iterable, late=None) -> None:
+def _write(root: Path, name: str, head: dict, sections: Iterable) -> None:
     """Write cache file `name` atomically: a header line of JSON (`head` and each
-    section's length, under its key, and what `late()` gives once they are written), then
-    the sections' bytes."""
+    section's length, under its key), then the sections' bytes."""
 
     def write(f):
         f.write(b" " * (HEAD - 1) + b"\n")
@@ -411,7 +410,7 @@ def _write(root: Path, name: str, head: dict, sections: Iterable, late=None) -> 
             for chunk in chunks:
                 n += f.write(chunk)
             sizes[key] = n
-        line = json.dumps({"version": VERSION, **head, **sizes, **(late() if late else {})}).encode("ascii")
+        line = json.dumps({"version": VERSION, **head, **sizes}).encode("ascii")
         if len(line) >= HEAD:
             raise OSError("cache header too long")
         f.seek(0)

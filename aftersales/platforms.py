@@ -1166,9 +1166,9 @@ class _Pass:
         self.n_events = 0
         self.keys: Any = None  # in the later half's process (`_in_two`): the keys of the orders flushed there
         self.first: Optional[str] = None  # the first order a row gave (its rows may go on before it)
-        from .ledger import parse_time
+        from .ledger import format_time, parse_time
 
-        self.parse_time, self.orders = parse_time, op.profile.kind == "orders"
+        self.parse_time, self.format_time, self.orders = parse_time, format_time, op.profile.kind == "orders"
 
     def row(self, line: int, raw: list) -> None:
         op = self.op
@@ -1245,8 +1245,7 @@ class _Pass:
         """Decide one after-sales request now; its events wait in the events spool."""
         import pickle
 
-        from .ledger import format_time
-
+        format_time = self.format_time
         out = self.out
         if req["ref"] in self.seen:
             return
@@ -1279,8 +1278,6 @@ class _Pass:
 
 #: an order export of at least this many bytes is read in two halves at once (`_in_two`)
 SPLIT_MIN = 8 << 20
-#: the encodings in which a line break byte is always a line break (never part of a character)
-_SPLIT_ENCODINGS = frozenset(("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312"))
 
 
 def _split_point(op: Opened, batch: int) -> Optional[tuple]:
@@ -1290,8 +1287,9 @@ def _split_point(op: Opened, batch: int) -> Optional[tuple]:
     None for a small file, an .xlsx, an encoding whose bytes a line break byte can be part
     of, a lone carriage return before it (csv would count lines otherwise), or one processor."""
     from . import cache
+    from .spreadsheet import _SPLITS  # the encodings in which a line break byte is always one
 
-    if op.size < SPLIT_MIN or op.handle is None or op.lines is None or op.encoding not in _SPLIT_ENCODINGS \
+    if op.size < SPLIT_MIN or op.handle is None or op.lines is None or op.encoding not in _SPLITS \
             or cache.jobs() < 2:
         return None
     middle = op.size // 2
@@ -1337,6 +1335,7 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
     import shutil
     import tempfile
     from array import array
+    from itertools import chain
 
     from . import cache
 
@@ -1382,7 +1381,7 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
                 held.append((line, raw))  # (a blank record, skipped, may have crossed it)
                 if line - 1 != line_at:
                     answer(abandon=True)
-                    return rows, _chain(held, op.rows)
+                    return rows, chain(held, op.rows)
                 break
             rows += 1
             if rows % 4096 == 0:
@@ -1401,7 +1400,7 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
             state = run.state  # an order flushed here holds a negative value
             ok = all(state.get(k, 0) >= 0 for k in got[7]) and run.seen.isdisjoint(got[8])
         if not ok:  # read the rest here, as one pass would
-            return rows, _chain(held, op.rows)
+            return rows, chain(held, op.rows)
         out = run.out
         n, orders, ships, reqs, problems, rejected, _first, _keys, seen, opening, n_events, known, count, careful = got
         for mine_c, theirs_c in ((out.orders, orders), (out.shipments, ships), (out.requests, reqs)):
@@ -1428,11 +1427,6 @@ def _in_two(run: _Pass, split: tuple, prog) -> tuple:
     finally:
         mine.close()
         theirs_ev.close()
-
-
-def _chain(first: list, rest):
-    yield from first
-    yield from rest
 
 
 def _size(path: Path) -> int:

@@ -41,6 +41,19 @@ def _event(tid, at, i, category, channel):
     return tickets.Event(tid, at, "a01", typ, ref, "好的" if typ in ("message", "reply", "note") else "")
 
 
+def _one_ticket(steps, at_minutes: int, kind) -> tuple:
+    """(ticket, now): one ticket opened at T0 of `kind`, then the steps' events (their
+    ticket index ignored), and a moment `at_minutes` after T0."""
+    tid = ids.new_id()
+    events = [_event(tid, T0, -1, *kind)]
+    at = T0
+    for _k, gap, i in steps:
+        if i >= 0:
+            at += dt.timedelta(minutes=gap)
+            events.append(_event(tid, at, i, *kind))
+    return tickets.fold(events)[tid], T0 + dt.timedelta(minutes=at_minutes)
+
+
 def _outputs(run, now, warm, one_process=False):
     env = {} if warm else {"AFTERSALES_NO_CACHE": "1"}
     if one_process:
@@ -172,15 +185,7 @@ def test_steady_until_is_never_too_late(shop, steps, at_minutes, probes, kind):
     """Between now and steady_until the running cycles keep their deadlines, states and
     pauses, and the red-header level stays: checked at random moments in between."""
     policy = load_policy(shop)
-    tid = ids.new_id()
-    events = [_event(tid, T0, -1, *kind)]
-    at = T0
-    for _k, gap, i in steps:
-        if i >= 0:
-            at += dt.timedelta(minutes=gap)
-            events.append(_event(tid, at, i, *kind))
-    t = tickets.fold(events)[tid]
-    now = T0 + dt.timedelta(minutes=at_minutes)
+    t, now = _one_ticket(steps, at_minutes, kind)
 
     def seen(moment):
         cycles = [c for c in sla.evaluate(policy, t, moment, {}) if c.running]
@@ -361,15 +366,7 @@ def test_only_the_running_cycles_are_the_running_ones_of_all(shop, steps, at_min
     """evaluate(running=True), which never works out a cycle stopped by now, gives the
     running cycles of the whole evaluation: same timers, starts, deadlines, states, pauses."""
     policy = load_policy(shop)
-    tid = ids.new_id()
-    events = [_event(tid, T0, -1, *kind)]
-    at = T0
-    for _k, gap, i in steps:
-        if i >= 0:
-            at += dt.timedelta(minutes=gap)
-            events.append(_event(tid, at, i, *kind))
-    t = tickets.fold(events)[tid]
-    now = T0 + dt.timedelta(minutes=at_minutes)
+    t, now = _one_ticket(steps, at_minutes, kind)
 
     def fields(cycles):
         return [(c.timer_id, c.start, c.deadline, c.state, c.paused, c.used) for c in cycles]

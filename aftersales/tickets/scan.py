@@ -487,15 +487,19 @@ class _Sharer:
         """Send the oldest pending batches the pipe has room for, without waiting."""
         self._drain()
         while not self.dead and self.pending and self.flight + len(self.pending[0][1]) <= self.room:
-            ids, frame = self.pending[0]
-            try:
-                _write_all(self.w, frame)
-            except OSError:  # the child is gone: what it had is decided here
-                self.dead = True
-                return
-            del self.pending[0]
-            self.flight += len(frame)
-            self.sent.extend(ids)
+            self._send_oldest()
+
+    def _send_oldest(self) -> None:
+        """Write the oldest pending batch down the pipe (the caller saw room for it)."""
+        ids, frame = self.pending[0]
+        try:
+            _write_all(self.w, frame)
+        except OSError:  # the child is gone: what it had is decided here
+            self.dead = True
+            return
+        del self.pending[0]
+        self.flight += len(frame)
+        self.sent.extend(ids)
 
     def finish(self, listed: dict, work_ids, fresh: dict, hold: list) -> set:
         """Decide here the batches not sent, newest first, sending the oldest to the child
@@ -511,21 +515,15 @@ class _Sharer:
             self._drain()
             n = len(self.pending[0][1])
             if not self.dead and self.flight + n <= min(self.room, left - n):
-                ids, frame = self.pending[0]
-                try:
-                    _write_all(self.w, frame)
-                except OSError:  # the child is gone: what it had is decided here
-                    self.dead = True
-                    continue
-                del self.pending[0]
-                self.flight += n
-                self.sent.extend(ids)
-            else:
-                ids, frame = self.pending.pop()
-                ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
-                work_ids(ids, fresh, hold)
-                here.extend(ids)
-            left -= n
+                self._send_oldest()
+                if not self.dead:
+                    left -= n
+                continue  # else still pending: decided here
+            ids, frame = self.pending.pop()
+            left -= len(frame)
+            ids = [tid for tid in ids if tid in listed and tid.encode("utf-8") not in self.spoiled]
+            work_ids(ids, fresh, hold)
+            here.extend(ids)
         os.set_blocking(self.back, True)
         taken: list = []  # the answers taken apart
 
